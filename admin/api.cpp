@@ -1,0 +1,232 @@
+// The admin API handlers: see api.hpp.
+#include "admin/api.hpp"
+
+#include <charconv>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+
+#include "admin/json_text.hpp"
+#include "config/units.hpp"
+
+namespace cutover::admin {
+
+namespace {
+
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+
+AdminResponse json_response(bhttp::status status, const json::value& body) {
+  AdminResponse res{status, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = to_json_text(body) + "\n";
+  return res;
+}
+
+AdminResponse error(bhttp::status status, std::string message) {
+  return json_response(status, json::object{{"error", std::move(message)}});
+}
+
+json::object route_state(const runtime::Route& route) {
+  auto w = route.runtime->weights();
+  json::object o{{"name", route.name},
+                 {"listener", route.listener},
+                 {"match", {{"host", route.match.host}, {"path_prefix", route.match.path_prefix}}},
+                 {"source", route.cluster(router::Side::source).name},
+                 {"target", route.cluster(router::Side::target).name}};
+  for (auto& kv : weights_json(w)) o[kv.key()] = kv.value();
+  o["generation"] = static_cast<std::int64_t>(route.runtime->generation);
+  o["writes"] = {{"held", false}};
+  o["ramp"] = nullptr;
+  return o;
+}
+
+// A weight in a JSON body: a number, percent 0..100 in 0.01 steps.
+std::optional<std::uint16_t> weight_value(const json::value& v) {
+  double d;
+  if (v.is_int64())
+    d = static_cast<double>(v.as_int64());
+  else if (v.is_uint64())
+    d = static_cast<double>(v.as_uint64());
+  else if (v.is_double())
+    d = v.as_double();
+  else
+    return std::nullopt;
+  auto bp = config::percent_to_bp(d);
+  if (!bp) return std::nullopt;
+  return static_cast<std::uint16_t>(*bp);
+}
+
+// Parses an optional JSON object body; an empty body is an empty object.
+std::optional<json::object> body_object(const AdminRequest& req, std::optional<AdminResponse>& fail) {
+  if (req.body().find_first_not_of(" \t\r\n") == std::string::npos) return json::object{};
+  boost::system::error_code ec;
+  auto v = json::parse(req.body(), ec);
+  if (ec) {
+    fail = error(bhttp::status::bad_request, "invalid JSON body: " + ec.message());
+    return std::nullopt;
+  }
+  if (!v.is_object()) {
+    fail = error(bhttp::status::bad_request, "the body must be a JSON object");
+    return std::nullopt;
+  }
+  return std::move(v.as_object());
+}
+
+// Checks the keys of `body` and its optional "if_generation" against the route.
+std::optional<AdminResponse> check_body(const json::object& body, std::initializer_list<std::string_view> allowed,
+                                        const runtime::Route& route) {
+  for (const auto& kv : body) {
+    bool known = kv.key() == "if_generation";
+    for (auto a : allowed) known = known || kv.key() == a;
+    if (!known) return error(bhttp::status::unprocessable_entity, fmt::format("unknown field '{}'", std::string_view(kv.key())));
+  }
+  if (auto* g = body.if_contains("if_generation")) {
+    if (!g->is_int64() || g->as_int64() < 0)
+      return error(bhttp::status::unprocessable_entity, "if_generation must be a non-negative integer");
+    if (static_cast<std::uint64_t>(g->as_int64()) != route.runtime->generation) {
+      auto res = json_response(bhttp::status::conflict,
+                               json::object{{"error", fmt::format("generation is {}, not {}", route.runtime->generation,
+                                                                  g->as_int64())},
+                                            {"generation", static_cast<std::int64_t>(route.runtime->generation)}});
+      return res;
+    }
+  }
+  return std::nullopt;
+}
+
+class Router {
+ public:
+  Router(const AdminRequest& req, Control& control) : req_(req), control_(control) {}
+
+  AdminResponse route() {
+    auto url = boost::urls::parse_origin_form(req_.target());
+    if (!url) return error(bhttp::status::bad_request, "invalid request target");
+    std::vector<std::string> seg;
+    for (auto s : url->segments()) seg.push_back(s);
+    const auto m = req_.method();
+
+    if (seg.size() == 1 && seg[0] == "healthz") return only(bhttp::verb::get, [&] { return ok_status("ok"); });
+    if (seg.size() == 1 && seg[0] == "readyz")
+      return only(bhttp::verb::get, [&] {
+        return control_.ready() ? ok_status("ready")
+                                : json_response(bhttp::status::service_unavailable, json::object{{"status", "starting"}});
+      });
+    if (seg.size() == 1 && seg[0] == "metrics")
+      return only(bhttp::verb::get, [&] {
+        AdminResponse res{bhttp::status::ok, 11};
+        res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        res.body() = control_.metrics().serialize();
+        return res;
+      });
+    if (seg.size() < 2 || seg[0] != "v1") return error(bhttp::status::not_found, "no such endpoint");
+
+    if (seg.size() == 2 && seg[1] == "audit")
+      return only(bhttp::verb::get, [&] {
+        std::size_t limit = 100;
+        auto it = url->params().find("limit");
+        if (it != url->params().end()) {
+          auto v = (*it).value;
+          auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
+          if (ec != std::errc{} || p != v.data() + v.size() || limit == 0 || limit > 1000)
+            return error(bhttp::status::bad_request, "limit must be an integer 1..1000");
+        }
+        return json_response(bhttp::status::ok, json::object{{"entries", control_.audit().newest(limit)}});
+      });
+
+    if (seg[1] != "routes") return error(bhttp::status::not_found, "no such endpoint");
+    auto snap = control_.snapshot();
+    if (seg.size() == 2)
+      return only(bhttp::verb::get, [&] {
+        json::array routes;
+        for (const auto& r : snap->routes) routes.push_back(route_state(r));
+        return json_response(bhttp::status::ok, json::object{{"routes", std::move(routes)}});
+      });
+    const runtime::Route* route = snap->find_route(seg[2]);
+    if (!route) return error(bhttp::status::not_found, fmt::format("no route named '{}'", seg[2]));
+    if (seg.size() == 3) return only(bhttp::verb::get, [&] { return json_response(bhttp::status::ok, route_state(*route)); });
+    if (seg.size() == 4 && seg[3] == "weights") return only(bhttp::verb::put, [&] { return put_weights(*route); });
+    if (seg.size() == 4 && seg[3] == "rollback") return only(bhttp::verb::post, [&] { return rollback(*route); });
+    (void)m;
+    return error(bhttp::status::not_found, "no such endpoint");
+  }
+
+ private:
+  AdminResponse ok_status(std::string_view s) { return json_response(bhttp::status::ok, json::object{{"status", s}}); }
+
+  template <class F>
+  AdminResponse only(bhttp::verb method, F&& f) {
+    if (req_.method() != method) {
+      auto res = error(bhttp::status::method_not_allowed, fmt::format("use {}", std::string_view(bhttp::to_string(method))));
+      res.set(bhttp::field::allow, bhttp::to_string(method));
+      return res;
+    }
+    if (method != bhttp::verb::get && control_.tokens().enabled()) {
+      auto who = control_.tokens().authenticate(req_[bhttp::field::authorization]);
+      if (!who) {
+        auto res = error(bhttp::status::unauthorized, "a valid 'Authorization: Bearer <token>' is required");
+        res.set(bhttp::field::www_authenticate, "Bearer");
+        return res;
+      }
+      actor_ = *who;
+    }
+    return f();
+  }
+
+  AdminResponse put_weights(const runtime::Route& route) {
+    std::optional<AdminResponse> fail;
+    auto body = body_object(req_, fail);
+    if (!body) return std::move(*fail);
+    if (auto bad = check_body(*body, {"weight", "read_weight", "write_weight"}, route)) return std::move(*bad);
+    auto* both = body->if_contains("weight");
+    auto* read = body->if_contains("read_weight");
+    auto* write = body->if_contains("write_weight");
+    if (both && (read || write))
+      return error(bhttp::status::unprocessable_entity, "give either 'weight' or 'read_weight'/'write_weight'");
+    if (!both && !read && !write)
+      return error(bhttp::status::unprocessable_entity, "expected 'weight' or 'read_weight'/'write_weight'");
+    auto w = route.runtime->weights();
+    for (auto [v, name] : {std::pair{both, "weight"}, {read, "read_weight"}, {write, "write_weight"}}) {
+      if (!v) continue;
+      auto bp = weight_value(*v);
+      if (!bp)
+        return error(bhttp::status::unprocessable_entity,
+                     fmt::format("{} must be a number from 0 to 100 in steps of 0.01", name));
+      if (v == both || v == read) w.read_bp = *bp;
+      if (v == both || v == write) w.write_bp = *bp;
+    }
+    control_.change_weights(route, w, "set_weights", actor_);
+    return json_response(bhttp::status::ok, route_state(route));
+  }
+
+  AdminResponse rollback(const runtime::Route& route) {
+    std::optional<AdminResponse> fail;
+    auto body = body_object(req_, fail);
+    if (!body) return std::move(*fail);
+    if (auto bad = check_body(*body, {"close_target_connections"}, route)) return std::move(*bad);
+    bool close_target = false;
+    if (auto* c = body->if_contains("close_target_connections")) {
+      if (!c->is_bool()) return error(bhttp::status::unprocessable_entity, "close_target_connections must be a boolean");
+      close_target = c->as_bool();
+    }
+    control_.change_weights(route, {0, 0}, "rollback", actor_, {{"close_target_connections", close_target}});
+    if (close_target) control_.close_pooled_connections(route.cluster(router::Side::target));
+    return json_response(bhttp::status::ok, route_state(route));
+  }
+
+  const AdminRequest& req_;
+  Control& control_;
+  std::string actor_ = "anonymous";
+};
+
+}  // namespace
+
+AdminResponse handle_admin_request(const AdminRequest& request, Control& control) {
+  return Router(request, control).route();
+}
+
+}  // namespace cutover::admin

@@ -1,0 +1,71 @@
+// The audit log: see audit_log.hpp.
+#include "admin/audit_log.hpp"
+
+#include "admin/json_text.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <stdexcept>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace cutover::admin {
+
+namespace {
+
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms);
+}
+
+}  // namespace
+
+AuditLog::AuditLog(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) return;
+  {
+    std::ifstream in(path_);
+    std::string line;
+    while (in && std::getline(in, line)) {
+      boost::system::error_code ec;
+      auto v = boost::json::parse(line, ec);
+      if (ec || !v.is_object()) continue;  // a torn last line from a crash is skipped, not fatal
+      recent_.push_back(std::move(v.as_object()));
+      if (recent_.size() > kKept) recent_.pop_front();
+    }
+  }
+  std::ofstream probe(path_, std::ios::app);
+  if (!probe) throw std::runtime_error("audit_log " + path_ + ": cannot open for append");
+}
+
+bool AuditLog::append(boost::json::object entry) {
+  boost::json::object stamped{{"time", now_rfc3339()}};  // first, so the file reads chronologically
+  for (auto& kv : entry) stamped[kv.key()] = std::move(kv.value());
+  entry = std::move(stamped);
+  bool ok = true;
+  if (!path_.empty()) {
+    std::ofstream out(path_, std::ios::app);
+    out << to_json_text(entry) << '\n';
+    out.flush();
+    if (!out) {
+      spdlog::error("audit_log {}: write failed", path_);
+      ok = false;
+    }
+  }
+  recent_.push_back(std::move(entry));
+  if (recent_.size() > kKept) recent_.pop_front();
+  return ok;
+}
+
+boost::json::array AuditLog::newest(std::size_t limit) const {
+  boost::json::array out;
+  std::size_t start = recent_.size() > limit ? recent_.size() - limit : 0;
+  for (std::size_t i = start; i < recent_.size(); ++i) out.push_back(recent_[i]);
+  return out;
+}
+
+}  // namespace cutover::admin

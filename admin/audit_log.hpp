@@ -1,0 +1,33 @@
+// The audit log: one JSON object per admin change, appended to a JSONL file (when configured)
+// and kept in memory (newest 1,000) for GET /v1/audit.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <string>
+
+#include <boost/json/object.hpp>
+#include <boost/json/array.hpp>
+
+namespace cutover::admin {
+
+class AuditLog {
+ public:
+  // `path` empty: memory only. Entries already in the file are read back, so GET /v1/audit
+  // survives a restart. Throws std::runtime_error when the file cannot be opened for append.
+  explicit AuditLog(std::string path);
+
+  // Adds "time" (UTC, RFC 3339 with ms) to `entry`, appends it and flushes. A failed write is
+  // logged and reported (false); the change it records has already happened.
+  bool append(boost::json::object entry);
+
+  // The newest `limit` entries, oldest first.
+  boost::json::array newest(std::size_t limit) const;
+
+ private:
+  static constexpr std::size_t kKept = 1000;
+  std::string path_;
+  std::deque<boost::json::object> recent_;
+};
+
+}  // namespace cutover::admin

@@ -1,0 +1,27 @@
+// Runtime state that survives a restart (SPEC `state_file`): each route's weights and generation,
+// written atomically (temp file, fsync, rename) after every change and read back at start-up.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "proxy/router/split.hpp"
+
+namespace cutover::admin {
+
+struct RouteState {
+  router::Weights weights;
+  std::uint64_t generation = 0;
+};
+
+using StateMap = std::map<std::string, RouteState>;  // by route name
+
+// A missing file is an empty state. Throws std::runtime_error naming the file for unreadable or
+// malformed content: start-up stops rather than silently dropping an operator's weights.
+StateMap read_state_file(const std::string& path);
+
+// Replaces the file atomically. Returns false (and logs) when it could not be written.
+bool write_state_file(const std::string& path, const StateMap& state);
+
+}  // namespace cutover::admin

@@ -1,0 +1,79 @@
+// The configuration as loaded from YAML (../shared/SPEC.md "Config"): plain values, validated,
+// not yet compiled. proxy/runtime/snapshot.hpp turns it into what the data plane reads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cutover::config {
+
+using Millis = std::chrono::milliseconds;
+
+// A position in the config file, 1-based line and column (0 = unknown).
+struct Mark {
+  int line = 0;
+  int col = 0;
+};
+
+// "host:port" or "[v6]:port" split into parts. `host` is kept as written (IP literal or name),
+// except that an IPv6 literal loses its brackets ("[::1]:80" gives host "::1").
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string text;  // as written, for logs and errors
+  Mark mark;
+};
+
+struct ClusterConfig {
+  std::string name;
+  std::vector<HostPort> endpoints;    // at least one
+  Millis connect_timeout{1000};       // SPEC default 1s
+  Millis response_timeout{30000};     // time from request sent to response header received
+  Mark mark;
+};
+
+// Weights are in basis points of percent*100: 0..10000 means 0.00 % .. 100.00 % to target.
+struct RouteConfig {
+  std::string name;
+  std::string host = "*";             // exact host (lower-case, no port) or "*"
+  std::string path_prefix = "/";      // plain string prefix of the path
+  std::string source;                 // cluster name
+  std::string target;                 // cluster name
+  std::uint32_t read_weight_bp = 0;   // safe methods (RFC 9110 §9.2.1)
+  std::uint32_t write_weight_bp = 0;  // every other method
+  Mark mark;
+};
+
+struct ListenerConfig {
+  std::string name;
+  HostPort address;
+  std::string protocol = "http";      // only http in this build
+  std::vector<RouteConfig> routes;
+  Mark mark;
+};
+
+struct AdminConfig {
+  HostPort listen{"127.0.0.1", 9901, "127.0.0.1:9901", {}};
+  std::string tokens_file;            // optional; lines "name:secret"; resolved against the config dir
+};
+
+struct Config {
+  std::string path;                   // the file it came from
+  unsigned workers = 0;               // 0 = one per core
+  Millis drain_timeout{30000};
+  AdminConfig admin;
+  std::string state_file;             // optional; resolved against the config dir
+  std::string audit_log;              // optional; resolved against the config dir
+  std::vector<ClusterConfig> clusters;  // in file order; names unique
+  std::vector<ListenerConfig> listeners;  // in file order; names unique
+
+  const ClusterConfig* find_cluster(const std::string& name) const {
+    for (const auto& c : clusters)
+      if (c.name == name) return &c;
+    return nullptr;
+  }
+};
+
+}  // namespace cutover::config

@@ -1,0 +1,64 @@
+// Header rewriting at the proxy hop: see headers.hpp.
+#include "proxy/http/headers.hpp"
+
+#include <string>
+#include <vector>
+
+#include <boost/beast/http/rfc7230.hpp>
+
+namespace cutover::http {
+
+namespace {
+
+// Joins every value of `name` into one comma-separated list (RFC 9110 §5.3).
+std::string joined_values(const bhttp::fields& fields, std::string_view name) {
+  std::string out;
+  auto [first, last] = fields.equal_range(name);
+  for (auto it = first; it != last; ++it) {
+    if (it->value().empty()) continue;
+    if (!out.empty()) out += ", ";
+    out.append(it->value().data(), it->value().size());
+  }
+  return out;
+}
+
+void append_to_list(bhttp::fields& fields, std::string_view name, std::string_view item) {
+  std::string value = joined_values(fields, name);
+  if (!value.empty()) value += ", ";
+  value += item;
+  fields.set(name, value);
+}
+
+std::string_view via_entry(unsigned version) { return version >= 11 ? "1.1 cutover" : "1.0 cutover"; }
+
+}  // namespace
+
+void remove_hop_by_hop(bhttp::fields& fields) {
+  std::vector<std::string> named;
+  auto [first, last] = fields.equal_range(bhttp::field::connection);
+  for (auto it = first; it != last; ++it)
+    for (auto token : bhttp::token_list{it->value()}) named.emplace_back(token.data(), token.size());
+  for (const auto& n : named) fields.erase(n);
+  for (auto f : {bhttp::field::connection, bhttp::field::proxy_connection, bhttp::field::keep_alive,
+                 bhttp::field::te, bhttp::field::transfer_encoding, bhttp::field::upgrade,
+                 bhttp::field::trailer})
+    fields.erase(f);
+}
+
+void add_forwarding_headers(bhttp::fields& fields, std::string_view client_ip, std::string_view proto,
+                            unsigned version) {
+  append_to_list(fields, "X-Forwarded-For", client_ip);
+  fields.set("X-Forwarded-Proto", proto);
+  append_via(fields, version);
+}
+
+void append_via(bhttp::fields& fields, unsigned version) {
+  append_to_list(fields, "Via", via_entry(version));
+}
+
+bool is_safe_method(bhttp::verb m) {
+  return m == bhttp::verb::get || m == bhttp::verb::head || m == bhttp::verb::options ||
+         m == bhttp::verb::trace;
+}
+
+}  // namespace cutover::http

@@ -1,0 +1,345 @@
+// One downstream HTTP/1.1 connection and the exchanges on it: see session.hpp.
+#include "proxy/http/session.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include <boost/algorithm/string/predicate.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/http/headers.hpp"
+#include "proxy/http/relay.hpp"
+#include "proxy/router/route_match.hpp"
+#include "proxy/router/split.hpp"
+#include "proxy/server/worker.hpp"
+
+namespace cutover::http {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::as_tuple;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using boost::system::error_code;
+using std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// Bounds. Issue 6 makes these configurable per listener; they are fixed here.
+constexpr std::size_t kHeaderLimit = 64 * 1024;      // bytes of a request or response header section
+constexpr std::size_t kReadBufferMax = 128 * 1024;   // per-connection parse buffer
+constexpr std::size_t kBodyChunk = 64 * 1024;        // relay scratch, allocated on first body
+constexpr milliseconds kIdleTimeout = 60s;           // keep-alive wait for the next request
+constexpr milliseconds kHeaderTimeout = 30s;         // rest of a request header once it started
+constexpr milliseconds kBodyIdleTimeout = 60s;       // per read/write of a body to or from the client
+
+using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
+using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
+
+bool client_gone(const error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::operation_aborted;
+}
+
+bool is_timeout(const error_code& ec) { return ec == beast::error::timeout; }
+
+// Idempotent methods (RFC 9110 §9.2.2) may be sent again on a new connection when a reused one
+// turns out to be closed before any response byte (RFC 9112 §9.3.1).
+bool is_idempotent(bhttp::verb m) {
+  return is_safe_method(m) || m == bhttp::verb::put || m == bhttp::verb::delete_;
+}
+
+class Session {
+ public:
+  Session(tcp::socket socket, server::Worker& worker, std::size_t listener_index)
+      : down_(std::move(socket)), worker_(worker), listener_index_(listener_index) {
+    error_code ec;
+    auto peer = down_.socket().remote_endpoint(ec);
+    client_ip_ = ec ? "unknown" : peer.address().to_string();
+    buffer_.max_size(kReadBufferMax);
+  }
+
+  asio::awaitable<void> run() {
+    for (;;) {
+      RequestParser parser;
+      parser.header_limit(kHeaderLimit);
+      parser.body_limit(boost::none);  // bodies are streamed, never held: no size cap needed here
+      down_.expires_after(buffer_.size() == 0 ? kIdleTimeout : kHeaderTimeout);
+      auto [ec, n] = co_await bhttp::async_read_header(down_, buffer_, parser, as_tuple(use_awaitable));
+      if (ec) {
+        co_await reject_unreadable_request(ec);
+        break;
+      }
+      down_.expires_never();
+      if (!co_await exchange(parser)) break;
+    }
+    error_code ignored;
+    down_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    down_.socket().close(ignored);
+  }
+
+ private:
+  // A request header that could not be read: silent close when the client left or idled out
+  // between requests; otherwise a status naming the problem, then close.
+  asio::awaitable<void> reject_unreadable_request(const error_code& ec) {
+    if (client_gone(ec)) co_return;
+    if (is_timeout(ec)) {
+      if (buffer_.size() > 0) co_await reply_error(bhttp::status::request_timeout, "request header timeout", 11, false);
+      co_return;
+    }
+    if (ec == bhttp::error::header_limit) {
+      co_await reply_error(bhttp::status::request_header_fields_too_large, "request header section too large", 11, false);
+      co_return;
+    }
+    co_await reply_error(bhttp::status::bad_request, "malformed request: " + ec.message(), 11, false);
+  }
+
+  std::span<char> scratch() {
+    if (!scratch_) scratch_ = std::make_unique<char[]>(kBodyChunk);
+    return {scratch_.get(), kBodyChunk};
+  }
+
+  // Writes a short text/plain response produced by the proxy itself. Returns keep_alive when the
+  // write succeeded.
+  asio::awaitable<bool> reply_error(bhttp::status status, std::string_view reason, unsigned version,
+                                    bool keep_alive) {
+    bhttp::response<bhttp::string_body> res{status, version < 11 ? 10u : 11u};
+    res.set(bhttp::field::server, "cutover");
+    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+    res.body() = fmt::format("cutover: {}\n", reason);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    down_.expires_after(kBodyIdleTimeout);
+    auto [ec, n] = co_await bhttp::async_write(down_, res, as_tuple(use_awaitable));
+    down_.expires_never();
+    co_return !ec && keep_alive;
+  }
+
+  // One request and its response. Returns whether the downstream connection stays open.
+  asio::awaitable<bool> exchange(RequestParser& parser) {
+    const auto started = std::chrono::steady_clock::now();
+    auto pinned = worker_.current();
+    const runtime::Snapshot& snap = *pinned->snapshot;
+    if (listener_index_ >= snap.listeners.size())  // the listener went away in a reload
+      co_return co_await reply_error(bhttp::status::service_unavailable, "listener removed", 11, false);
+    const runtime::Listener& listener = snap.listeners[listener_index_];
+
+    auto& req = parser.get();
+    const unsigned req_version = req.version();
+    const bool req_keep_alive = req.keep_alive();
+    const bool head = req.method() == bhttp::verb::head;
+    // With a body still unread on the socket, the connection can only be kept after the body went
+    // through; a proxy-made error answer before that closes it.
+    const bool body_pending = !parser.is_done();
+    const bool keep_after_error = req_keep_alive && !body_pending;
+
+    auto host_it = req.find(bhttp::field::host);
+    if (req_version >= 11 && host_it == req.end())  // RFC 9112 §3.2
+      co_return co_await reply_error(bhttp::status::bad_request, "missing Host header", req_version, false);
+    std::string_view host = host_it == req.end() ? std::string_view{} : router::host_without_port(host_it->value());
+    int route_index = router::match_route(listener.matches, host, router::path_of_target(req.target()));
+    if (route_index < 0)
+      co_return co_await reply_error(bhttp::status::not_found, "no route for this host and path", req_version,
+                                     keep_after_error);
+    const runtime::Route& route = *listener.routes[route_index];
+
+    // The split: one atomic load of the route's weights and one random draw.
+    const auto kind = is_safe_method(req.method()) ? router::Kind::read : router::Kind::write;
+    const auto side = router::choose_side(route.runtime->weights().for_kind(kind),
+                                          router::bucket_of(worker_.random()));
+    const runtime::Cluster& cluster = route.cluster(side);
+    auto record = [&](unsigned status) {
+      route.metrics.record(side, kind, status,
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    };
+
+    // The request head as the upstream sees it (RFC 9110 §7.6). Expect: 100-continue is answered
+    // here, so the upstream gets a plain request.
+    const bool expect_continue = boost::algorithm::iequals(req[bhttp::field::expect], "100-continue");
+    const bool chunked_body = parser.chunked();
+    remove_hop_by_hop(req);
+    if (expect_continue) req.erase(bhttp::field::expect);
+    add_forwarding_headers(req, client_ip_, "http", req_version);
+    req.version(11);
+    if (chunked_body) {
+      req.erase(bhttp::field::content_length);
+      req.chunked(true);
+    }
+
+    bool sent_continue = false;
+    const bool may_retry = !body_pending && is_idempotent(req.method());
+    std::unique_ptr<upstream::Connection> up;
+    std::optional<ResponseParser> rp;
+    for (int attempt = 0;; ++attempt) {
+      auto lease = co_await worker_.pool().acquire(cluster, /*fresh=*/attempt > 0);
+      if (!lease.connection) {
+        cluster.connect_errors->Increment();
+        spdlog::warn("route {}: {} endpoint {}: connect failed: {}", route.name, cluster.name, lease.endpoint->text,
+                     lease.ec.message());
+        record(502);
+        co_return co_await reply_error(
+            bhttp::status::bad_gateway,
+            fmt::format("upstream connect failed (cluster {}, endpoint {}): {}", cluster.name, lease.endpoint->text,
+                        is_timeout(lease.ec) ? "connect timeout" : lease.ec.message()),
+            req_version, keep_after_error);
+      }
+      up = std::move(lease.connection);
+
+      if (expect_continue && body_pending && !sent_continue) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        down_.expires_after(kBodyIdleTimeout);
+        auto [ec, n] = co_await asio::async_write(down_, asio::buffer(kContinue), as_tuple(use_awaitable));
+        if (ec) co_return false;
+        sent_continue = true;
+      }
+
+      auto sent = co_await relay_message(down_, buffer_, parser, up->stream, scratch(), kBodyIdleTimeout,
+                                         cluster.response_timeout);
+      if (sent.failed == RelayOutcome::Failed::read) co_return false;  // the client left mid-body
+      if (sent.failed == RelayOutcome::Failed::write) {
+        if (up->reused && may_retry && attempt == 0) continue;  // a pooled connection the upstream had closed
+        record(502);
+        co_return co_await reply_error(bhttp::status::bad_gateway,
+                                       fmt::format("upstream write failed (cluster {}): {}", cluster.name,
+                                                   sent.ec.message()),
+                                       req_version, req_keep_alive && parser.is_done());
+      }
+
+      // The response head. Interim 1xx responses are passed on (100 Continue was answered
+      // already) and the final one is awaited, all within response_timeout.
+      error_code ec;
+      for (;;) {
+        rp.emplace();
+        rp->header_limit(kHeaderLimit);
+        rp->body_limit(boost::none);
+        if (head) rp->skip(true);
+        up->stream.expires_after(cluster.response_timeout);
+        std::tie(ec, std::ignore) =
+            co_await bhttp::async_read_header(up->stream, up->buffer, *rp, as_tuple(use_awaitable));
+        if (ec) break;
+        unsigned status = rp->get().result_int();
+        if (status < 100 || status >= 200 || status == 101) break;
+        if (status != 100 && req_version >= 11) {
+          bhttp::response<bhttp::empty_body> interim{rp->get().base()};
+          remove_hop_by_hop(interim);
+          down_.expires_after(kBodyIdleTimeout);
+          auto [wec, wn] = co_await bhttp::async_write(down_, interim, as_tuple(use_awaitable));
+          if (wec) co_return false;
+        }
+      }
+      up->stream.expires_never();
+      if (!ec) break;
+      if (is_timeout(ec)) {
+        cluster.timeouts->Increment();
+        record(504);
+        co_return co_await reply_error(
+            bhttp::status::gateway_timeout,
+            fmt::format("upstream response timeout after {} ms (cluster {})", cluster.response_timeout.count(),
+                        cluster.name),
+            req_version, req_keep_alive);
+      }
+      if (up->reused && may_retry && attempt == 0 && up->buffer.size() == 0 &&
+          (ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset)) {
+        continue;  // closed while idle in the pool, before any response byte: safe to send again
+      }
+      record(502);
+      co_return co_await reply_error(
+          bhttp::status::bad_gateway,
+          fmt::format("invalid or no response from upstream (cluster {}): {}", cluster.name, ec.message()),
+          req_version, req_keep_alive);
+    }
+
+    // The response head as the client sees it.
+    auto& res = rp->get();
+    const unsigned status = res.result_int();
+    const bool upstream_keep_alive = res.keep_alive() && status != 101;
+    const bool no_body = head || status == 204 || status == 304 || status < 200;
+    const bool length_known = rp->chunked() || rp->content_length().has_value();
+    bool keep_alive = req_keep_alive && status != 101;
+    remove_hop_by_hop(res);
+    append_via(res, res.version());
+    res.version(11);
+    if (!no_body && !rp->content_length()) {
+      // Chunked or close-delimited upstream body: re-chunk for HTTP/1.1 clients; an HTTP/1.0
+      // client can only learn the end from the connection closing.
+      if (req_version >= 11)
+        res.chunked(true);
+      else
+        keep_alive = false;
+    }
+    res.keep_alive(keep_alive);
+    if (keep_alive && req_version < 11) res.set(bhttp::field::connection, "keep-alive");
+
+    auto got = co_await relay_message(up->stream, up->buffer, *rp, down_, scratch(), cluster.response_timeout,
+                                      kBodyIdleTimeout);
+    if (got.failed != RelayOutcome::Failed::none) {
+      if (got.failed == RelayOutcome::Failed::read) {
+        if (is_timeout(got.ec)) cluster.timeouts->Increment();
+        spdlog::warn("route {}: {} response body interrupted: {}", route.name, cluster.name, got.ec.message());
+        if (!got.header_sent) {
+          record(502);
+          co_await reply_error(bhttp::status::bad_gateway,
+                               fmt::format("upstream response failed (cluster {}): {}", cluster.name, got.ec.message()),
+                               req_version, false);
+          co_return false;
+        }
+      }
+      record(status);
+      co_return false;  // mid-body failure: close without a final chunk so the client sees truncation
+    }
+    record(status);
+    if (upstream_keep_alive && length_known && rp->is_done()) worker_.pool().release(std::move(up));
+    co_return keep_alive;
+  }
+
+  beast::tcp_stream down_;
+  server::Worker& worker_;
+  std::size_t listener_index_;
+  beast::flat_buffer buffer_;
+  std::string client_ip_;
+  std::unique_ptr<char[]> scratch_;
+};
+
+// Keeps cutover_downstream_connections_active right on every exit path of a session.
+class ActiveConnection {
+ public:
+  explicit ActiveConnection(prometheus::Gauge* g) : gauge_(g) {
+    if (gauge_) gauge_->Increment();
+  }
+  ~ActiveConnection() {
+    if (gauge_) gauge_->Decrement();
+  }
+  ActiveConnection(const ActiveConnection&) = delete;
+  ActiveConnection& operator=(const ActiveConnection&) = delete;
+
+ private:
+  prometheus::Gauge* gauge_;
+};
+
+}  // namespace
+
+asio::awaitable<void> serve_downstream(tcp::socket socket, server::Worker& worker, std::size_t listener_index) {
+  prometheus::Gauge* gauge = nullptr;
+  {
+    auto pinned = worker.current();
+    if (listener_index < pinned->snapshot->listeners.size())
+      gauge = pinned->snapshot->listeners[listener_index].active_connections;
+  }
+  ActiveConnection active(gauge);
+  Session session(std::move(socket), worker, listener_index);
+  co_await session.run();
+}
+
+}  // namespace cutover::http

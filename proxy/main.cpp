@@ -1,0 +1,149 @@
+// cutover: the process. Loads the config, binds listeners on every worker, runs the admin API on
+// the main (control) thread, and stops on SIGTERM/SIGINT.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "admin/audit_log.hpp"
+#include "admin/auth.hpp"
+#include "admin/control.hpp"
+#include "admin/server.hpp"
+#include "admin/state_file.hpp"
+#include "config/loader.hpp"
+#include "proxy/runtime/snapshot.hpp"
+#include "proxy/server/listener.hpp"
+#include "proxy/server/worker.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace cutover;
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
+                              : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+// Restores weights and generations saved by an earlier run, before the config is compiled, so
+// the runtime state wins over the config's initial weights for routes that still exist.
+void restore_state(const config::Config& cfg, runtime::RuntimeRegistry& registry) {
+  if (cfg.state_file.empty()) return;
+  for (const auto& [name, state] : admin::read_state_file(cfg.state_file)) {
+    registry.route(name, state.weights)->generation = state.generation;
+    spdlog::info("state: route {} restored: read_weight {:.2f} write_weight {:.2f} generation {}", name,
+                 state.weights.read_bp / 100.0, state.weights.write_bp / 100.0, state.generation);
+  }
+}
+
+int run(const config::Config& cfg) {
+  stats::Metrics metrics;
+  runtime::RuntimeRegistry registry;
+  restore_state(cfg, registry);
+  runtime::SnapshotSource snapshots;
+  snapshots.publish(runtime::compile(cfg, registry, metrics));
+  auto snap = snapshots.load();
+
+  unsigned n_workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<server::Worker>> workers;
+  std::vector<asio::io_context*> contexts;
+  for (unsigned i = 0; i < n_workers; ++i) {
+    workers.push_back(std::make_unique<server::Worker>(i, snapshots));
+    contexts.push_back(&workers.back()->io());
+  }
+
+  for (std::size_t i = 0; i < snap->listeners.size(); ++i) {
+    const auto& l = snap->listeners[i];
+    boost::system::error_code ec;
+    auto acceptors = server::bind_reuseport(contexts, l.address, ec);
+    if (ec) throw std::runtime_error(fmt::format("listener {}: cannot listen on {}: {}", l.name, endpoint_text(l.address), ec.message()));
+    auto bound = acceptors.front().local_endpoint();
+    for (unsigned w = 0; w < n_workers; ++w) workers[w]->add_acceptor(std::move(acceptors[w]), i);
+    spdlog::info("listening listener={} address={} workers={}", l.name, endpoint_text(bound), n_workers);
+  }
+
+  asio::io_context control_io{1};
+  tcp::acceptor admin_acceptor(control_io);
+  {
+    auto address = runtime::resolve(cfg.admin.listen);
+    boost::system::error_code ec;
+    admin_acceptor.open(address.protocol(), ec);
+    if (!ec) admin_acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) admin_acceptor.bind(address, ec);
+    if (!ec) admin_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error(fmt::format("admin: cannot listen on {}: {}", cfg.admin.listen.text, ec.message()));
+    spdlog::info("listening admin address={}", endpoint_text(admin_acceptor.local_endpoint()));
+  }
+
+  admin::Tokens tokens = cfg.admin.tokens_file.empty() ? admin::Tokens{} : admin::Tokens::load(cfg.admin.tokens_file);
+  admin::Control control(snapshots, registry, metrics, std::move(tokens),
+                         std::make_unique<admin::AuditLog>(cfg.audit_log), cfg.state_file);
+  control.persist();  // the state file exists from the first start on, and is known writable
+  admin::start_admin_server(control_io, admin_acceptor, control);
+  for (auto& w : workers) w->start();
+  control.set_ready(true);
+  spdlog::info("cutover {} ready: {} listener(s), {} worker(s)", CUTOVER_VERSION, snap->listeners.size(), n_workers);
+
+  asio::signal_set signals(control_io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      spdlog::warn("SIGHUP: config reload is not in this build yet; restart to apply config changes");
+      signals.async_wait(on_signal);
+      return;
+    }
+    spdlog::info("signal {}: stopping", sig);
+    boost::system::error_code ignored;
+    admin_acceptor.close(ignored);
+    for (auto& w : workers) w->stop_accepting();
+    control_io.stop();
+  };
+  signals.async_wait(on_signal);
+  control_io.run();
+
+  for (auto& w : workers) w->stop();
+  for (auto& w : workers) w->join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cutover: layer-7 traffic-shifting proxy for migrations (source -> target)"};
+  std::string config_path;
+  bool check = false;
+  app.add_option("-c,--config", config_path, "YAML config file")->required();
+  app.add_flag("--check", check, "validate the config and exit: 0 when valid, 1 with FILE:LINE:COL errors");
+  app.set_version_flag("--version", std::string("cutover ") + CUTOVER_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  auto loaded = config::load_file(config_path);
+  for (const auto& w : loaded.warnings) std::fprintf(stderr, "%s (warning)\n", w.str().c_str());
+  for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+  if (!loaded.errors.empty()) return 1;
+  if (check) {
+    std::printf("%s: ok\n", config_path.c_str());
+    return 0;
+  }
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("cutover"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return run(*loaded.config);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

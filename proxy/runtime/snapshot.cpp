@@ -1,0 +1,100 @@
+// Compiling a validated config into the immutable snapshot workers read: see snapshot.hpp.
+#include "proxy/runtime/snapshot.hpp"
+
+#include <stdexcept>
+
+#include <boost/asio/io_context.hpp>
+
+namespace cutover::runtime {
+
+namespace {
+
+prometheus::Labels route_labels(const std::string& route, router::Side side) {
+  return {{"route", route}, {"side", std::string(router::name(side))}};
+}
+
+}  // namespace
+
+const Route* Snapshot::find_route(std::string_view name) const {
+  for (const auto& r : routes)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+tcp::endpoint resolve(const config::HostPort& hp) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(hp.host == "localhost" ? "127.0.0.1" : hp.host, ec);
+  if (!ec) return {address, hp.port};
+  boost::asio::io_context io;
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);
+  if (ec || results.empty())
+    throw std::runtime_error("cannot resolve '" + hp.text + "': " + (ec ? ec.message() : "no address"));
+  return results.begin()->endpoint();
+}
+
+void publish_weight_gauges(const Route& route) {
+  auto w = route.runtime->weights();
+  route.weight_gauge[0]->Set(w.read_bp / 100.0);
+  route.weight_gauge[1]->Set(w.write_bp / 100.0);
+}
+
+std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeRegistry& registry,
+                                        stats::Metrics& metrics) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = config;
+
+  for (const auto& cc : config.clusters) {
+    Cluster& c = snap->clusters.emplace_back();
+    c.name = cc.name;
+    for (const auto& ep : cc.endpoints) c.endpoints.push_back({resolve(ep), ep.text});
+    c.connect_timeout = cc.connect_timeout;
+    c.response_timeout = cc.response_timeout;
+    c.runtime = registry.cluster(cc.name);
+    c.connect_errors = &metrics.connect_errors.Add({{"cluster", cc.name}});
+    c.timeouts = &metrics.upstream_timeouts.Add({{"cluster", cc.name}});
+  }
+  auto cluster_named = [&](const std::string& name) -> const Cluster* {
+    for (const auto& c : snap->clusters)
+      if (c.name == name) return &c;
+    throw std::runtime_error("unknown cluster '" + name + "'");  // the loader rejects this first
+  };
+
+  for (const auto& lc : config.listeners) {
+    Listener& l = snap->listeners.emplace_back();
+    l.name = lc.name;
+    l.address = resolve(lc.address);
+    l.active_connections = &metrics.downstream_active.Add({{"listener", lc.name}});
+    for (const auto& rc : lc.routes) {
+      Route& r = snap->routes.emplace_back();
+      r.name = rc.name;
+      r.listener = lc.name;
+      r.match = {rc.host, rc.path_prefix};
+      r.clusters = {cluster_named(rc.source), cluster_named(rc.target)};
+      r.runtime = registry.route(rc.name, {static_cast<std::uint16_t>(rc.read_weight_bp),
+                                           static_cast<std::uint16_t>(rc.write_weight_bp)});
+      for (auto side : {router::Side::source, router::Side::target}) {
+        for (auto kind : {router::Kind::read, router::Kind::write}) {
+          for (std::size_t cls = 0; cls < kCodeClasses; ++cls) {
+            auto labels = route_labels(rc.name, side);
+            labels["kind"] = std::string(router::name(kind));
+            labels["code_class"] = std::to_string(cls + 1) + "xx";
+            r.metrics.requests[static_cast<int>(side)][static_cast<int>(kind)][cls] =
+                &metrics.requests.Add(labels);
+          }
+        }
+        r.metrics.duration[static_cast<int>(side)] =
+            &metrics.request_duration.Add(route_labels(rc.name, side), stats::Metrics::duration_buckets());
+      }
+      for (auto kind : {router::Kind::read, router::Kind::write})
+        r.weight_gauge[static_cast<int>(kind)] =
+            &metrics.route_weight.Add({{"route", rc.name}, {"kind", std::string(router::name(kind))}});
+      publish_weight_gauges(r);
+      l.matches.push_back(r.match);
+      l.routes.push_back(&r);
+    }
+  }
+  return snap;
+}
+
+}  // namespace cutover::runtime

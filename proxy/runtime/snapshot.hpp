@@ -1,0 +1,122 @@
+// The compiled, immutable view of the config that workers read: resolved endpoints, per-listener
+// route tables, and pointers to runtime state and metrics. Replaced whole by the control thread
+// and published through SnapshotSource (Envoy's "workers read an immutable snapshot" shape).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/model.hpp"
+#include "proxy/router/route_match.hpp"
+#include "proxy/router/split.hpp"
+#include "proxy/runtime/route_runtime.hpp"
+#include "proxy/stats/metrics.hpp"
+
+namespace cutover::runtime {
+
+using boost::asio::ip::tcp;
+
+struct Endpoint {
+  tcp::endpoint address;
+  std::string text;  // as configured, for logs and error bodies
+};
+
+struct Cluster {
+  std::string name;
+  std::vector<Endpoint> endpoints;
+  config::Millis connect_timeout{};
+  config::Millis response_timeout{};
+  std::shared_ptr<ClusterRuntime> runtime;
+  prometheus::Counter* connect_errors = nullptr;
+  prometheus::Counter* timeouts = nullptr;
+};
+
+// Status classes 1xx..5xx as indexes 0..4.
+inline constexpr std::size_t kCodeClasses = 5;
+inline std::size_t code_class_index(unsigned status) {
+  return status < 100 || status >= 600 ? 4 : status / 100 - 1;
+}
+
+struct RouteMetrics {
+  // [side][kind][code class]
+  std::array<std::array<std::array<prometheus::Counter*, kCodeClasses>, 2>, 2> requests{};
+  std::array<prometheus::Histogram*, 2> duration{};  // [side]
+
+  void record(router::Side s, router::Kind k, unsigned status, double seconds) const {
+    requests[static_cast<int>(s)][static_cast<int>(k)][code_class_index(status)]->Increment();
+    duration[static_cast<int>(s)]->Observe(seconds);
+  }
+};
+
+struct Route {
+  std::string name;
+  std::string listener;
+  router::RouteMatch match;
+  std::array<const Cluster*, 2> clusters{};  // [side]: source, target
+  std::shared_ptr<RouteRuntime> runtime;
+  RouteMetrics metrics;
+  prometheus::Gauge* weight_gauge[2] = {nullptr, nullptr};  // [kind], percent
+
+  const Cluster& cluster(router::Side s) const { return *clusters[static_cast<int>(s)]; }
+};
+
+struct Listener {
+  std::string name;
+  tcp::endpoint address;                   // as configured (port may be 0)
+  std::vector<router::RouteMatch> matches;  // parallel to routes
+  std::vector<const Route*> routes;
+  prometheus::Gauge* active_connections = nullptr;
+};
+
+struct Snapshot {
+  config::Config config;
+  std::deque<Cluster> clusters;  // deque: stable addresses for the pointers in Route
+  std::deque<Route> routes;
+  std::vector<Listener> listeners;
+
+  const Route* find_route(std::string_view name) const;
+};
+
+// Resolves "host:port" to one address (the first the resolver returns). Throws
+// std::runtime_error naming the host when it does not resolve: startup and reload only.
+tcp::endpoint resolve(const config::HostPort& hp);
+
+// Compiles a validated config. Route runtime state is taken from `registry` (created with the
+// config's weights when new, kept as it is otherwise); metric children are created in `metrics`.
+// Throws std::runtime_error for what the loader cannot check (an endpoint that does not resolve).
+std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeRegistry& registry,
+                                        stats::Metrics& metrics);
+
+// Sets the cutover_route_weight gauges from the route's current runtime weights.
+void publish_weight_gauges(const Route& route);
+
+// The current snapshot, replaced by the control thread. Readers check version() (one atomic load)
+// and take the mutex only when it changed, so the request path holds no lock.
+class SnapshotSource {
+ public:
+  void publish(std::shared_ptr<const Snapshot> snapshot) {
+    std::lock_guard lock(mutex_);
+    current_ = std::move(snapshot);
+    version_.fetch_add(1, std::memory_order_release);
+  }
+  std::shared_ptr<const Snapshot> load() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  std::uint64_t version() const noexcept { return version_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Snapshot> current_;
+  std::atomic<std::uint64_t> version_{0};
+};
+
+}  // namespace cutover::runtime

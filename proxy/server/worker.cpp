@@ -1,0 +1,85 @@
+// A data-plane worker thread: see worker.hpp.
+#include "proxy/server/worker.hpp"
+
+#include <chrono>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/http/session.hpp"
+
+namespace cutover::server {
+
+using asio::ip::tcp;
+
+namespace {
+
+asio::awaitable<void> accept_loop(Worker& worker, std::shared_ptr<tcp::acceptor> acceptor,
+                                  std::size_t listener_index) {
+  asio::steady_timer backoff(worker.io());
+  for (;;) {
+    auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+    if (ec) {
+      // EMFILE and friends: back off instead of spinning on a listener that keeps failing.
+      spdlog::warn("worker {}: accept failed: {}; retrying in 100 ms", worker.id(), ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    asio::co_spawn(worker.io(), http::serve_downstream(std::move(socket), worker, listener_index), asio::detached);
+  }
+}
+
+}  // namespace
+
+Worker::Worker(std::size_t id, runtime::SnapshotSource& source)
+    : id_(id), source_(source), pool_(io_.get_executor()), rng_(std::random_device{}() ^ (id * 0x9e3779b97f4a7c15ULL)) {}
+
+std::shared_ptr<const PinnedSnapshot> Worker::current() {
+  auto v = source_.version();
+  if (v != pinned_version_) {
+    pinned_ = std::make_shared<const PinnedSnapshot>(PinnedSnapshot{source_.load()});
+    pinned_version_ = v;
+  }
+  return pinned_;
+}
+
+void Worker::add_acceptor(tcp::acceptor acceptor, std::size_t listener_index) {
+  auto a = std::make_shared<tcp::acceptor>(std::move(acceptor));
+  acceptors_.push_back(a);
+  asio::co_spawn(io_, accept_loop(*this, a, listener_index), asio::detached);
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      spdlog::critical("worker {}: stopped by exception: {}", id_, e.what());
+    }
+  });
+}
+
+void Worker::stop_accepting() {
+  asio::post(io_, [this] {
+    for (auto& a : acceptors_) {
+      boost::system::error_code ignored;
+      a->close(ignored);
+    }
+  });
+}
+
+void Worker::stop() { io_.stop(); }
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace cutover::server

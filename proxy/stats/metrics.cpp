@@ -1,0 +1,51 @@
+// Registration and exposition of the SPEC metrics: see metrics.hpp.
+#include "proxy/stats/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace cutover::stats {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests(BuildCounter()
+                   .Name("cutover_requests_total")
+                   .Help("Requests answered, by route, side (source|target), kind (read|write) and status class.")
+                   .Register(*registry_)),
+      request_duration(BuildHistogram()
+                           .Name("cutover_request_duration_seconds")
+                           .Help("Time from request header received to response fully sent, by route and side.")
+                           .Register(*registry_)),
+      route_weight(BuildGauge()
+                       .Name("cutover_route_weight")
+                       .Help("Current percent of requests sent to target, by route and kind.")
+                       .Register(*registry_)),
+      connect_errors(BuildCounter()
+                         .Name("cutover_upstream_connect_errors_total")
+                         .Help("Failed or timed-out upstream connection attempts, by cluster.")
+                         .Register(*registry_)),
+      upstream_timeouts(BuildCounter()
+                            .Name("cutover_upstream_timeouts_total")
+                            .Help("Upstream responses that did not arrive within response_timeout, by cluster.")
+                            .Register(*registry_)),
+      downstream_active(BuildGauge()
+                            .Name("cutover_downstream_connections_active")
+                            .Help("Open downstream (client) connections, by listener.")
+                            .Register(*registry_)),
+      config_reloads(BuildCounter()
+                         .Name("cutover_config_reloads_total")
+                         .Help("Configuration reloads, by result (success|failure).")
+                         .Register(*registry_)) {}
+
+std::string Metrics::serialize() const {
+  return prometheus::TextSerializer{}.Serialize(registry_->Collect());
+}
+
+prometheus::Histogram::BucketBoundaries Metrics::duration_buckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
+
+}  // namespace cutover::stats

@@ -1,0 +1,41 @@
+// The Prometheus metrics of ../shared/SPEC.md "Metrics", registered once per process in one
+// registry and exposed by the admin listener with prometheus-cpp's TextSerializer.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace cutover::stats {
+
+class Metrics {
+ public:
+  Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Prometheus text exposition format 0.0.4 of every metric.
+  std::string serialize() const;
+
+  // Histogram buckets of cutover_request_duration_seconds, in seconds.
+  static prometheus::Histogram::BucketBoundaries duration_buckets();
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+
+ public:
+  prometheus::Family<prometheus::Counter>& requests;          // cutover_requests_total{route,side,kind,code_class}
+  prometheus::Family<prometheus::Histogram>& request_duration;  // cutover_request_duration_seconds{route,side}
+  prometheus::Family<prometheus::Gauge>& route_weight;        // cutover_route_weight{route,kind}, percent
+  prometheus::Family<prometheus::Counter>& connect_errors;    // cutover_upstream_connect_errors_total{cluster}
+  prometheus::Family<prometheus::Counter>& upstream_timeouts; // cutover_upstream_timeouts_total{cluster}
+  prometheus::Family<prometheus::Gauge>& downstream_active;   // cutover_downstream_connections_active{listener}
+  prometheus::Family<prometheus::Counter>& config_reloads;    // cutover_config_reloads_total{result}
+};
+
+}  // namespace cutover::stats

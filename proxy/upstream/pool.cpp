@@ -1,0 +1,96 @@
+// Per-worker upstream connection pool: see pool.hpp.
+#include "proxy/upstream/pool.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace cutover::upstream {
+
+namespace {
+
+// An idle keep-alive connection the upstream has closed shows EOF (or stray bytes) without
+// blocking; reusing it would fail the next request, so it is dropped here instead.
+bool still_open(beast::tcp_stream& stream) {
+  char byte;
+  ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+std::unique_ptr<Connection> ConnectionPool::take_idle(const runtime::Endpoint& endpoint,
+                                                      const runtime::Cluster& cluster) {
+  auto it = idle_.find(endpoint.address);
+  if (it == idle_.end()) return nullptr;
+  auto& stack = it->second;
+  auto now = std::chrono::steady_clock::now();
+  auto epoch = cluster.runtime->pool_epoch();
+  while (!stack.empty()) {
+    auto c = std::move(stack.back());
+    stack.pop_back();
+    if (c->epoch == epoch && now - c->idle_since < limits_.idle_timeout && still_open(c->stream)) {
+      c->reused = true;
+      return c;
+    }
+    error_code ignored;
+    c->stream.socket().close(ignored);
+  }
+  return nullptr;
+}
+
+asio::awaitable<Lease> ConnectionPool::acquire(const runtime::Cluster& cluster, bool fresh) {
+  auto& next = round_robin_[cluster.name];
+  const runtime::Endpoint& endpoint = cluster.endpoints[next++ % cluster.endpoints.size()];
+  Lease lease;
+  lease.endpoint = &endpoint;
+  if (!fresh) {
+    if (auto c = take_idle(endpoint, cluster)) {
+      lease.connection = std::move(c);
+      co_return lease;
+    }
+  }
+  auto c = std::make_unique<Connection>(ex_);
+  c->endpoint = endpoint.address;
+  c->cluster = cluster.runtime.get();
+  c->epoch = cluster.runtime->pool_epoch();
+  c->stream.expires_after(cluster.connect_timeout);
+  auto [ec] = co_await c->stream.async_connect(endpoint.address, asio::as_tuple(asio::use_awaitable));
+  if (ec) {
+    lease.ec = ec;
+    co_return lease;
+  }
+  c->stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  lease.connection = std::move(c);
+  co_return lease;
+}
+
+void ConnectionPool::release(std::unique_ptr<Connection> c) {
+  error_code ignored;
+  c->stream.expires_never();
+  auto& stack = idle_[c->endpoint];
+  if (stack.size() >= limits_.max_idle_per_endpoint || c->buffer.size() != 0 ||
+      c->epoch != c->cluster->pool_epoch()) {
+    c->stream.socket().close(ignored);
+    return;
+  }
+  // The oldest idle connection past its timeout goes first, so an idle list does not keep
+  // sockets the upstream closed long ago.
+  if (!stack.empty() && std::chrono::steady_clock::now() - stack.front()->idle_since >= limits_.idle_timeout) {
+    stack.front()->stream.socket().close(ignored);
+    stack.erase(stack.begin());
+  }
+  c->idle_since = std::chrono::steady_clock::now();
+  stack.push_back(std::move(c));
+}
+
+std::size_t ConnectionPool::idle_count() const {
+  std::size_t n = 0;
+  for (const auto& [ep, stack] : idle_) n += stack.size();
+  return n;
+}
+
+}  // namespace cutover::upstream

@@ -1,0 +1,74 @@
+// Per-worker upstream connection pool: idle keep-alive connections per endpoint, endpoints of a
+// cluster picked round-robin. One pool per worker thread, so nothing here is shared or locked.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "proxy/runtime/snapshot.hpp"
+
+namespace cutover::upstream {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using boost::system::error_code;
+
+// One upstream connection and the buffer its responses are parsed from. Explicit states in the
+// Envoy sense: it is either leased (owned by one exchange) or idle (owned by the pool).
+struct Connection {
+  explicit Connection(asio::any_io_executor ex) : stream(std::move(ex)) {}
+
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  runtime::tcp::endpoint endpoint;                   // the idle list it returns to
+  const runtime::ClusterRuntime* cluster = nullptr;  // for the pool epoch (registry entries live for the process)
+  std::uint64_t epoch = 0;                           // cluster pool epoch when connected
+  std::chrono::steady_clock::time_point idle_since{};
+  bool reused = false;  // true when taken from the idle list rather than freshly connected
+};
+
+struct Lease {
+  std::unique_ptr<Connection> connection;  // null on error
+  const runtime::Endpoint* endpoint = nullptr;
+  error_code ec;  // the connect error, or beast::error::timeout after connect_timeout
+};
+
+struct PoolLimits {
+  std::size_t max_idle_per_endpoint = 128;
+  std::chrono::milliseconds idle_timeout{60000};  // an idle connection older than this is closed
+};
+
+class ConnectionPool {
+ public:
+  ConnectionPool(asio::any_io_executor ex, PoolLimits limits = {}) : ex_(std::move(ex)), limits_(limits) {}
+
+  // The cluster's next endpoint (round robin, per worker): an idle connection to it that is still
+  // open, or a new one connected within cluster.connect_timeout. `fresh` skips the idle list
+  // (used to retry after a reused connection turned out to be closed).
+  asio::awaitable<Lease> acquire(const runtime::Cluster& cluster, bool fresh = false);
+
+  // Returns a connection whose last exchange completed cleanly and may be reused; closes it
+  // instead when the endpoint's idle list is full or the cluster's pool epoch moved on.
+  void release(std::unique_ptr<Connection> connection);
+
+  std::size_t idle_count() const;
+
+ private:
+  std::unique_ptr<Connection> take_idle(const runtime::Endpoint& endpoint, const runtime::Cluster& cluster);
+
+  asio::any_io_executor ex_;
+  PoolLimits limits_;
+  std::map<runtime::tcp::endpoint, std::vector<std::unique_ptr<Connection>>> idle_;  // LIFO per endpoint
+  std::unordered_map<std::string, std::uint32_t> round_robin_;  // cluster name -> next index
+};
+
+}  // namespace cutover::upstream

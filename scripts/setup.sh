@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cutover needs to build, test, run the demo and the benchmarks.
+# Safe to run twice: apt-get skips what is already installed. Needs root (or sudo).
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config git ca-certificates
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libcli11-dev libxxhash-dev
+)
+# What the demo and the integration tests drive: real servers and real clients.
+run_pkgs=(python3 curl nginx-light procps jq)
+
+want=("${build_pkgs[@]}" "${run_pkgs[@]}")
+if [ "${1:-}" = "--bench" ]; then want+=(wrk haproxy nginx-light gnuplot-nox libbenchmark-dev); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then echo "setup: all packages present"; exit 0; fi
+
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nginx-light's package starts a system nginx on :80; the demo and tests run their own instances.
+if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+  $SUDO systemctl stop nginx || true
+fi
+echo "setup: installed ${missing[*]}"
