@@ -1,0 +1,141 @@
+// The admin API as a function: weights, generations, rollback, auth and the JSON errors.
+#include "admin/api.hpp"
+
+#include <fstream>
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include "admin/json_text.hpp"
+#include "config/loader.hpp"
+
+namespace cutover::admin {
+namespace {
+
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+constexpr const char* kConfig = R"(
+admin: {listen: 127.0.0.1:0}
+clusters:
+  legacy: {endpoints: ["127.0.0.1:9001"]}
+  cloud: {endpoints: ["127.0.0.1:9002"]}
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+    routes:
+      - {name: app, source: legacy, target: cloud, read_weight: 25, write_weight: 0}
+)";
+
+class AdminApi : public ::testing::Test {
+ protected:
+  void SetUp() override { build(Tokens{}); }
+
+  void build(Tokens tokens) {
+    auto loaded = config::load_string(kConfig, "test.yaml");
+    ASSERT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors.front().str());
+    snapshots.publish(runtime::compile(*loaded.config, registry, metrics));
+    control = std::make_unique<Control>(snapshots, registry, metrics, std::move(tokens),
+                                        std::make_unique<AuditLog>(""), "");
+  }
+
+  AdminResponse call(bhttp::verb method, std::string target, std::string body = "", std::string auth = "") {
+    AdminRequest req{method, target, 11};
+    req.body() = std::move(body);
+    if (!auth.empty()) req.set(bhttp::field::authorization, auth);
+    req.prepare_payload();
+    return handle_admin_request(req, *control);
+  }
+
+  json::object body_of(const AdminResponse& res) { return json::parse(res.body()).as_object(); }
+
+  stats::Metrics metrics;
+  runtime::RuntimeRegistry registry;
+  runtime::SnapshotSource snapshots;
+  std::unique_ptr<Control> control;
+};
+
+TEST_F(AdminApi, PutWeightsChangesWhatTheDataPlaneReadsAndBumpsTheGeneration) {
+  auto res = call(bhttp::verb::put, "/v1/routes/app/weights", R"({"read_weight": 50.25, "write_weight": 10})");
+  ASSERT_EQ(res.result_int(), 200) << res.body();
+  auto w = registry.find_route("app")->weights();
+  EXPECT_EQ(w.read_bp, 5025);
+  EXPECT_EQ(w.write_bp, 1000);
+  auto b = body_of(res);
+  EXPECT_EQ(b["generation"].as_int64(), 1);
+  EXPECT_DOUBLE_EQ(b["read_weight"].as_double(), 50.25);
+  EXPECT_NE(res.body().find("\"read_weight\":50.25"), std::string::npos) << res.body();  // plain numbers
+
+  res = call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 100})");
+  ASSERT_EQ(res.result_int(), 200);
+  EXPECT_EQ(registry.find_route("app")->weights(), (router::Weights{10000, 10000}));
+  EXPECT_EQ(body_of(res)["generation"].as_int64(), 2);
+}
+
+TEST_F(AdminApi, IfGenerationMismatchIs409AndChangesNothing) {
+  auto res = call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 10, "if_generation": 3})");
+  EXPECT_EQ(res.result_int(), 409);
+  EXPECT_EQ(body_of(res)["generation"].as_int64(), 0);
+  EXPECT_EQ(registry.find_route("app")->weights().read_bp, 2500);
+  res = call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 10, "if_generation": 0})");
+  EXPECT_EQ(res.result_int(), 200);
+}
+
+TEST_F(AdminApi, InvalidInputGetsTheRightStatusAndAJsonError) {
+  struct Case {
+    bhttp::verb method;
+    const char* target;
+    const char* body;
+    unsigned status;
+  };
+  for (const auto& c : {Case{bhttp::verb::put, "/v1/routes/app/weights", "{not json", 400},
+                        Case{bhttp::verb::put, "/v1/routes/app/weights", "[1,2]", 400},
+                        Case{bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 101})", 422},
+                        Case{bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 10.005})", 422},
+                        Case{bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": -1})", 422},
+                        Case{bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": "10"})", 422},
+                        Case{bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 1, "read_weight": 2})", 422},
+                        Case{bhttp::verb::put, "/v1/routes/app/weights", R"({"wieght": 1})", 422},
+                        Case{bhttp::verb::put, "/v1/routes/app/weights", "{}", 422},
+                        Case{bhttp::verb::put, "/v1/routes/nope/weights", R"({"weight": 1})", 404},
+                        Case{bhttp::verb::get, "/v1/nothing", "", 404},
+                        Case{bhttp::verb::post, "/v1/routes/app/weights", R"({"weight": 1})", 405},
+                        Case{bhttp::verb::post, "/v1/routes/app/rollback", R"({"close_target_connections": 1})", 422}}) {
+    auto res = call(c.method, c.target, c.body);
+    EXPECT_EQ(res.result_int(), c.status) << c.target << " " << c.body << " -> " << res.body();
+    EXPECT_TRUE(body_of(res).contains("error")) << res.body();
+  }
+  EXPECT_EQ(registry.find_route("app")->weights().read_bp, 2500);
+  EXPECT_EQ(registry.find_route("app")->generation, 0u);
+}
+
+TEST_F(AdminApi, RollbackZeroesBothWeightsAndIsAudited) {
+  call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 60})");
+  auto res = call(bhttp::verb::post, "/v1/routes/app/rollback");
+  ASSERT_EQ(res.result_int(), 200);
+  EXPECT_EQ(registry.find_route("app")->weights(), (router::Weights{0, 0}));
+  auto audit = body_of(call(bhttp::verb::get, "/v1/audit?limit=1"))["entries"].as_array();
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0].as_object().at("action").as_string(), "rollback");
+  EXPECT_EQ(audit[0].as_object().at("before").as_object().at("read_weight").as_int64(), 60);
+}
+
+TEST_F(AdminApi, TokensGuardMutatingCallsOnly) {
+  std::string path = ::testing::TempDir() + "tokens.txt";
+  std::ofstream(path) << "# operators\nops:s3cret\n";
+  build(Tokens::load(path));
+  EXPECT_EQ(call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 5})").result_int(), 401);
+  EXPECT_EQ(call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 5})", "Bearer wrong").result_int(), 401);
+  EXPECT_EQ(call(bhttp::verb::get, "/v1/routes/app").result_int(), 200);
+  EXPECT_EQ(call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 5})", "Bearer s3cret").result_int(), 200);
+  auto audit = body_of(call(bhttp::verb::get, "/v1/audit"))["entries"].as_array();
+  EXPECT_EQ(audit.back().as_object().at("actor").as_string(), "ops");
+}
+
+TEST(JsonText, PrintsDoublesPlainly) {
+  json::value v = json::parse(R"({"a": 50.5, "b": [1, 0.01, "x\"y"], "c": null, "d": true})");
+  EXPECT_EQ(to_json_text(v), R"({"a":50.5,"b":[1,0.01,"x\"y"],"c":null,"d":true})");
+}
+
+}  // namespace
+}  // namespace cutover::admin

@@ -1,0 +1,71 @@
+// Header rewriting at the proxy hop (RFC 9110 §7.6): hop-by-hop removal and forwarding headers.
+#include "proxy/http/headers.hpp"
+
+#include <gtest/gtest.h>
+
+namespace cutover::http {
+namespace {
+
+TEST(Headers, RemovesStandardHopByHopFields) {
+  bhttp::fields f;
+  f.set(bhttp::field::connection, "keep-alive");
+  f.set(bhttp::field::keep_alive, "timeout=5");
+  f.set(bhttp::field::proxy_connection, "keep-alive");
+  f.set(bhttp::field::te, "trailers");
+  f.set(bhttp::field::transfer_encoding, "chunked");
+  f.set(bhttp::field::upgrade, "websocket");
+  f.set(bhttp::field::trailer, "X-Checksum");
+  f.set(bhttp::field::host, "example.com");
+  f.set(bhttp::field::content_type, "text/plain");
+  remove_hop_by_hop(f);
+  EXPECT_EQ(std::distance(f.begin(), f.end()), 2);
+  EXPECT_EQ(f[bhttp::field::host], "example.com");
+  EXPECT_EQ(f[bhttp::field::content_type], "text/plain");
+}
+
+TEST(Headers, RemovesFieldsNamedInConnectionAcrossRepeatedConnectionFields) {
+  bhttp::fields f;
+  f.insert(bhttp::field::connection, "X-Secret, x-other");
+  f.insert(bhttp::field::connection, "close");
+  f.set("X-Secret", "1");
+  f.set("X-Other", "2");
+  f.set("X-Kept", "3");
+  remove_hop_by_hop(f);
+  EXPECT_EQ(f.count("X-Secret"), 0u);
+  EXPECT_EQ(f.count("X-Other"), 0u);
+  EXPECT_EQ(f.count(bhttp::field::connection), 0u);
+  EXPECT_EQ(f["X-Kept"], "3");
+}
+
+TEST(Headers, AppendsClientToXForwardedForAndJoinsRepeatedFields) {
+  bhttp::fields f;
+  f.insert("X-Forwarded-For", "203.0.113.7");
+  f.insert("X-Forwarded-For", "198.51.100.2");
+  add_forwarding_headers(f, "127.0.0.1", "http", 11);
+  EXPECT_EQ(f.count("X-Forwarded-For"), 1u);
+  EXPECT_EQ(f["X-Forwarded-For"], "203.0.113.7, 198.51.100.2, 127.0.0.1");
+}
+
+TEST(Headers, SetsForwardedProtoAndViaWithTheReceivedVersion) {
+  bhttp::fields f;
+  f.set("X-Forwarded-Proto", "https");  // a client's claim is replaced by what the edge saw
+  f.set(bhttp::field::via, "1.1 edge-lb");
+  add_forwarding_headers(f, "::1", "http", 10);
+  EXPECT_EQ(f["X-Forwarded-Proto"], "http");
+  EXPECT_EQ(f[bhttp::field::via], "1.1 edge-lb, 1.0 cutover");
+  EXPECT_EQ(f["X-Forwarded-For"], "::1");
+
+  bhttp::fields r;
+  append_via(r, 11);
+  EXPECT_EQ(r[bhttp::field::via], "1.1 cutover");
+}
+
+TEST(Headers, SafeMethodsAreReads) {
+  for (auto m : {bhttp::verb::get, bhttp::verb::head, bhttp::verb::options, bhttp::verb::trace})
+    EXPECT_TRUE(is_safe_method(m)) << bhttp::to_string(m);
+  for (auto m : {bhttp::verb::post, bhttp::verb::put, bhttp::verb::patch, bhttp::verb::delete_, bhttp::verb::connect})
+    EXPECT_FALSE(is_safe_method(m)) << bhttp::to_string(m);
+}
+
+}  // namespace
+}  // namespace cutover::http
