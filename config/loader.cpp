@@ -1,0 +1,738 @@
+// Loads the YAML config (SPEC "Config") into config::Config, collecting every problem with its
+// FILE:LINE:COL so `cutover --check` can print them all in one pass. yaml-cpp does the parsing.
+#include "config/loader.hpp"
+
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <tuple>
+
+#include "config/units.hpp"
+
+namespace cutover::config {
+
+std::string Diagnostic::str() const {
+  return file + ":" + std::to_string(mark.line) + ":" + std::to_string(mark.col) + ": " + message;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A config larger than this is certainly a mistake (a log file passed by accident); refuse it
+// before handing it to the parser.
+constexpr std::size_t kMaxConfigBytes = 16u << 20;
+// More threads than this is a typo, not a machine; 0 means one per core anyway.
+constexpr unsigned kMaxWorkers = 1024;
+
+// yaml-cpp marks are 0-based with -1 for "none"; ours are 1-based with 0 for "none".
+Mark to_mark(const YAML::Mark& m) {
+  if (m.is_null() || m.line < 0 || m.column < 0) return {};
+  return {m.line + 1, m.column + 1};
+}
+
+std::string where(Mark m) { return std::to_string(m.line) + ":" + std::to_string(m.col); }
+
+std::string q(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// Names appear in URLs (/v1/routes/{route}) and metric labels, so keep them to a safe alphabet.
+bool valid_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return s;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// Which keys a mapping accepts. `unsupported` are SPEC keys this build cannot honour yet: they
+// are errors so a user never believes a mirror or health check is running when it is not.
+struct Schema {
+  std::string_view what;  // "route", "cluster", ... for messages
+  std::vector<std::string_view> known;
+  std::vector<std::string_view> unsupported;
+};
+
+const Schema kTopSchema{"the top level",
+                        {"workers", "drain_timeout", "admin", "state_file", "audit_log",
+                         "clusters", "listeners"},
+                        {}};
+const Schema kAdminSchema{"admin", {"listen", "tokens_file"}, {}};
+const Schema kClusterSchema{"cluster",
+                            {"endpoints", "connect_timeout", "response_timeout"},
+                            {"tls", "health_check", "outlier_detection"}};
+const Schema kListenerSchema{"listener", {"name", "address", "protocol", "routes"}, {"tls"}};
+const Schema kRouteSchema{"route",
+                          {"name", "match", "source", "target", "weight", "read_weight",
+                           "write_weight"},
+                          {"sticky", "force", "mirror", "writes"}};
+const Schema kMatchSchema{"match", {"host", "path_prefix"}, {}};
+
+// One key: value pair of a mapping, with positions for messages.
+struct Entry {
+  std::string key;
+  Mark key_mark;
+  YAML::Node value;
+  // yaml-cpp gives an empty value the position of the *next* token, often the next line, so
+  // problems with a missing value are reported at the key instead.
+  Mark value_mark() const {
+    const Mark m = to_mark(value.Mark());
+    return (value.IsNull() || m.line == 0) ? key_mark : m;
+  }
+};
+
+// Positions the model does not keep but the cross-checks need.
+struct RouteMarks {
+  Mark name, source, target;
+};
+struct ListenerMarks {
+  Mark name, address;
+  std::vector<RouteMarks> routes;
+};
+
+class Loader {
+ public:
+  Loader(std::string file, fs::path base_dir) : file_(std::move(file)), base_dir_(std::move(base_dir)) {
+    cfg_.path = file_;
+  }
+
+  LoadResult run(std::string_view yaml) {
+    try {
+      const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
+      if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+        error({1, 1}, "config is empty: expected a mapping with 'clusters' and 'listeners'");
+      } else {
+        if (docs.size() > 1)
+          error(to_mark(docs[1].Mark()), "config must be a single YAML document (found a second '---')");
+        parse_top(docs[0]);
+        cross_check();
+      }
+    } catch (const YAML::DeepRecursion& e) {
+      // yaml-cpp's own message for this is a bare "bad file".
+      error(to_mark(e.mark), "nesting is too deep (more than " + std::to_string(e.depth()) + " levels)");
+    } catch (const YAML::Exception& e) {
+      // ParserException (syntax) and anything else yaml-cpp raises while building nodes.
+      error(to_mark(e.mark), e.msg);
+    } catch (const std::exception& e) {
+      error({}, std::string("internal error while loading config: ") + e.what());
+    } catch (...) {
+      error({}, "internal error while loading config");
+    }
+    auto by_position = [](const Diagnostic& a, const Diagnostic& b) {
+      return std::tie(a.mark.line, a.mark.col) < std::tie(b.mark.line, b.mark.col);
+    };
+    std::stable_sort(result_.errors.begin(), result_.errors.end(), by_position);
+    std::stable_sort(result_.warnings.begin(), result_.warnings.end(), by_position);
+    if (result_.errors.empty()) result_.config = std::move(cfg_);
+    return std::move(result_);
+  }
+
+ private:
+  void error(Mark m, std::string msg) { result_.errors.push_back({file_, m, std::move(msg)}); }
+  void warn(Mark m, std::string msg) { result_.warnings.push_back({file_, m, std::move(msg)}); }
+
+  // ---- mappings and keys -------------------------------------------------------------------
+
+  // The pairs of `map`, with non-string keys and second occurrences of a key reported and
+  // dropped. yaml-cpp 0.7 keeps duplicates in iteration order, which is what lets us see them.
+  std::vector<Entry> entries(const YAML::Node& map, const std::string& context) {
+    std::vector<Entry> out;
+    std::map<std::string, Mark> seen;
+    // Iterate by value: yaml-cpp's iterator-> hands out a proxy, so a reference to
+    // `it->first` would dangle.
+    for (const auto& kv : map) {
+      const YAML::Node k = kv.first;
+      const Mark km = to_mark(k.Mark());
+      if (!k.IsScalar()) {
+        error(km, "keys in " + context + " must be plain strings");
+        continue;
+      }
+      auto [pos, inserted] = seen.emplace(k.Scalar(), km);
+      if (!inserted) {
+        error(km, "duplicate key " + q(k.Scalar()) + " in " + context + " (first at " +
+                      where(pos->second) + ")");
+        continue;
+      }
+      out.push_back({k.Scalar(), km, kv.second});
+    }
+    return out;
+  }
+
+  // Reports a key that `schema` does not handle; the caller has already dealt with known keys.
+  void reject_key(const Entry& e, const Schema& schema, const std::string& context) {
+    if (std::find(schema.unsupported.begin(), schema.unsupported.end(), e.key) !=
+        schema.unsupported.end()) {
+      error(e.key_mark, q(e.key) + " is not supported by this build yet");
+      return;
+    }
+    if (e.key == "<<") {
+      error(e.key_mark, "YAML merge keys ('<<') are not supported; repeat the settings instead");
+      return;
+    }
+    std::string msg = "unknown key " + q(e.key) + " in " + context;
+    std::string_view best;
+    std::size_t best_d = 3;  // suggest only close misspellings
+    for (const auto* list : {&schema.known, &schema.unsupported}) {
+      for (auto k : *list) {
+        const std::size_t d = edit_distance(e.key, k);
+        if (d < best_d && d < k.size() / 2 + 1) {
+          best_d = d;
+          best = k;
+        }
+      }
+    }
+    if (!best.empty()) msg += " (did you mean " + q(best) + "?)";
+    error(e.key_mark, std::move(msg));
+  }
+
+  // Callers pass Entry::value_mark() as `at`, so an empty section is reported on its key's line.
+  bool expect_map(const YAML::Node& n, Mark at, const std::string& label, std::string_view hint) {
+    if (n.IsMap()) return true;
+    error(at, label + ": expected a mapping" + std::string(hint));
+    return false;
+  }
+
+  // A name given inside a mapping ("name: app"), for messages, before the mapping is walked.
+  static std::string peek_name(const YAML::Node& map) {
+    for (const auto& kv : map)
+      if (kv.first.IsScalar() && kv.first.Scalar() == "name" && kv.second.IsScalar())
+        return kv.second.Scalar();
+    return {};
+  }
+
+  // ---- scalar readers: each reports at the value's position and returns nullopt on error ----
+
+  std::optional<std::string> scalar(const Entry& e, const std::string& label,
+                                    std::string_view expected) {
+    if (!e.value.IsScalar()) {
+      error(e.value_mark(), label + ": expected " + std::string(expected));
+      return std::nullopt;
+    }
+    return e.value.Scalar();
+  }
+
+  std::optional<std::string> read_name(const Entry& e, const std::string& label) {
+    auto s = scalar(e, label, "a name");
+    if (!s) return std::nullopt;
+    if (!valid_name(*s)) {
+      error(e.value_mark(), label + ": " + q(*s) +
+                                " is not a valid name (use letters, digits, '_', '.', '-')");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::optional<unsigned> read_workers(const Entry& e) {
+    constexpr std::string_view kExpect = "a non-negative integer";
+    auto s = scalar(e, "workers", kExpect);
+    if (!s) return std::nullopt;
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+    if (s->empty() || ec != std::errc{} || p != s->data() + s->size()) {
+      error(e.value_mark(), "workers: expected " + std::string(kExpect));
+      return std::nullopt;
+    }
+    if (v > kMaxWorkers) {
+      error(e.value_mark(), "workers: at most " + std::to_string(kMaxWorkers) + " (0 = one per core)");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<Millis> read_duration(const Entry& e, const std::string& label, bool allow_zero) {
+    constexpr std::string_view kExpect = "a duration like 500ms, 5s or 1m";
+    auto s = scalar(e, label, kExpect);
+    if (!s) return std::nullopt;
+    auto d = parse_duration(*s);
+    if (!d) {
+      error(e.value_mark(), label + ": expected " + std::string(kExpect));
+      return std::nullopt;
+    }
+    if (!allow_zero && d->count() == 0) {
+      error(e.value_mark(), label + ": must be greater than 0");
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  std::optional<HostPort> read_host_port(const YAML::Node& value, Mark at, const std::string& label,
+                                         bool allow_port_zero) {
+    constexpr std::string_view kExpect = "host:port like 127.0.0.1:8080 or [::1]:8080";
+    if (!value.IsScalar()) {
+      error(at, label + ": expected " + std::string(kExpect));
+      return std::nullopt;
+    }
+    auto hp = parse_host_port(value.Scalar());
+    if (!hp) {
+      error(at, label + ": " + q(value.Scalar()) + " is not a valid " + std::string(kExpect));
+      return std::nullopt;
+    }
+    if (hp->port == 0 && !allow_port_zero) {
+      error(at, label + ": port must be 1..65535 in " + q(value.Scalar()));
+      return std::nullopt;
+    }
+    hp->mark = at;
+    return hp;
+  }
+
+  // A percentage 0..100 in 0.01 steps, as basis points.
+  std::optional<std::uint32_t> parse_weight(const Entry& e) {
+    const std::string expect = "a percentage from 0 to 100";
+    auto s = scalar(e, e.key, expect);
+    if (!s) return std::nullopt;
+    double v = 0;
+    auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v, std::chars_format::fixed);
+    if (s->empty() || ec != std::errc{} || p != s->data() + s->size() || !(v >= 0.0 && v <= 100.0)) {
+      error(e.value_mark(), e.key + ": expected " + expect + ", got " + q(*s));
+      return std::nullopt;
+    }
+    auto bp = percent_to_bp(v);
+    if (!bp) {
+      error(e.value_mark(), e.key + ": " + q(*s) + " is finer than the 0.01 step weights allow");
+      return std::nullopt;
+    }
+    return bp;
+  }
+
+  // A file path; relative paths are taken from the config file's directory, so the config means
+  // the same thing whatever directory the proxy was started from.
+  std::optional<std::string> read_path(const Entry& e, const std::string& label) {
+    auto s = scalar(e, label, "a file path");
+    if (!s) return std::nullopt;
+    if (s->empty()) {
+      error(e.value_mark(), label + ": expected a file path, got an empty string");
+      return std::nullopt;
+    }
+    fs::path p(*s);
+    if (p.is_relative() && !base_dir_.empty()) p = (base_dir_ / p).lexically_normal();
+    return p.string();
+  }
+
+  // ---- sections ----------------------------------------------------------------------------
+
+  void parse_top(const YAML::Node& root) {
+    const Mark root_mark = to_mark(root.Mark()).line ? to_mark(root.Mark()) : Mark{1, 1};
+    if (!root.IsMap()) {
+      error(root_mark, "the config must be a mapping with 'clusters' and 'listeners' at the top level");
+      return;
+    }
+    bool have_listeners = false;
+    for (const Entry& e : entries(root, std::string(kTopSchema.what))) {
+      if (e.key == "workers") {
+        if (auto v = read_workers(e)) cfg_.workers = *v;
+      } else if (e.key == "drain_timeout") {
+        if (auto v = read_duration(e, e.key, /*allow_zero=*/true)) cfg_.drain_timeout = *v;
+      } else if (e.key == "admin") {
+        parse_admin(e);
+      } else if (e.key == "state_file") {
+        if (auto v = read_path(e, e.key)) cfg_.state_file = *v;
+      } else if (e.key == "audit_log") {
+        if (auto v = read_path(e, e.key)) cfg_.audit_log = *v;
+      } else if (e.key == "clusters") {
+        have_clusters_ = true;
+        parse_clusters(e);
+      } else if (e.key == "listeners") {
+        have_listeners = true;
+        parse_listeners(e);
+      } else {
+        reject_key(e, kTopSchema, std::string(kTopSchema.what));
+      }
+    }
+    if (!have_clusters_) error(root_mark, "missing 'clusters': routes need a source and a target cluster");
+    if (!have_listeners) error(root_mark, "missing 'listeners': at least one listener is required");
+  }
+
+  void parse_admin(const Entry& section) {
+    if (!expect_map(section.value, section.value_mark(), "admin", " with 'listen' and 'tokens_file'"))
+      return;
+    Mark listen_mark = section.value_mark();
+    for (const Entry& e : entries(section.value, "admin")) {
+      if (e.key == "listen") {
+        listen_mark = e.value_mark();
+        if (auto hp = read_host_port(e.value, e.value_mark(), "admin.listen", /*allow_port_zero=*/true))
+          cfg_.admin.listen = *hp;
+      } else if (e.key == "tokens_file") {
+        if (auto v = read_path(e, "admin.tokens_file")) cfg_.admin.tokens_file = *v;
+      } else {
+        reject_key(e, kAdminSchema, "admin");
+      }
+    }
+    // SPEC: without tokens, mutating calls are unauthenticated, so only this machine may reach them.
+    if (cfg_.admin.tokens_file.empty() && !is_loopback_host(cfg_.admin.listen.host))
+      error(listen_mark, "admin.listen must be loopback when no tokens_file is set");
+  }
+
+  void parse_clusters(const Entry& section) {
+    if (!expect_map(section.value, section.value_mark(), "clusters",
+                    " of cluster name to settings, e.g. 'legacy: {endpoints: [...]}'"))
+      return;
+    if (section.value.size() == 0) {
+      error(section.value_mark(), "clusters: at least one cluster is required");
+      return;
+    }
+    for (const Entry& e : entries(section.value, "clusters")) parse_cluster(e);
+  }
+
+  void parse_cluster(const Entry& def) {
+    ClusterConfig c;
+    c.name = def.key;
+    c.mark = def.key_mark;
+    const std::string context = "cluster " + q(def.key);
+    if (!valid_name(def.key))
+      error(def.key_mark, "cluster name " + q(def.key) +
+                              " is not a valid name (use letters, digits, '_', '.', '-')");
+    if (expect_map(def.value, def.value_mark(), context, " with 'endpoints'")) {
+      bool have_endpoints = false;
+      for (const Entry& e : entries(def.value, context)) {
+        if (e.key == "endpoints") {
+          have_endpoints = true;
+          parse_endpoints(e, c);
+        } else if (e.key == "connect_timeout" || e.key == "response_timeout") {
+          auto v = read_duration(e, e.key, /*allow_zero=*/false);
+          if (v) (e.key == "connect_timeout" ? c.connect_timeout : c.response_timeout) = *v;
+        } else {
+          reject_key(e, kClusterSchema, context);
+        }
+      }
+      if (!have_endpoints) error(def.key_mark, context + " is missing 'endpoints'");
+    }
+    cfg_.clusters.push_back(std::move(c));
+  }
+
+  void parse_endpoints(const Entry& e, ClusterConfig& c) {
+    if (!e.value.IsSequence()) {
+      error(e.value_mark(), "endpoints: expected a list of host:port, e.g. [\"127.0.0.1:9001\"]");
+      return;
+    }
+    if (e.value.size() == 0) {
+      error(e.value_mark(), "endpoints: must list at least one host:port");
+      return;
+    }
+    for (const YAML::Node& item : e.value) {
+      const Mark m = to_mark(item.Mark()).line ? to_mark(item.Mark()) : e.value_mark();
+      auto hp = read_host_port(item, m, "endpoints", /*allow_port_zero=*/false);
+      if (!hp) continue;
+      for (const auto& prev : c.endpoints)
+        if (lower(prev.host) == lower(hp->host) && prev.port == hp->port)
+          warn(m, "endpoint " + q(hp->text) + " is listed twice in cluster " + q(c.name) +
+                      "; it will get a double share of requests");
+      c.endpoints.push_back(std::move(*hp));
+    }
+  }
+
+  void parse_listeners(const Entry& section) {
+    if (!section.value.IsSequence()) {
+      error(section.value_mark(), "listeners: expected a list of listeners ('- name: ...')");
+      return;
+    }
+    if (section.value.size() == 0) {
+      error(section.value_mark(), "listeners: at least one listener is required");
+      return;
+    }
+    for (const YAML::Node& item : section.value) {
+      const Mark m = to_mark(item.Mark()).line ? to_mark(item.Mark()) : section.value_mark();
+      parse_listener(item, m);
+    }
+  }
+
+  void parse_listener(const YAML::Node& node, Mark at) {
+    ListenerConfig l;
+    ListenerMarks marks;
+    l.mark = at;
+    if (!expect_map(node, at, "listener", " with 'name', 'address' and 'routes'")) return;
+    const std::string peeked = peek_name(node);
+    const std::string context = peeked.empty() ? "listener" : "listener " + q(peeked);
+    bool have_name = false, have_address = false, have_routes = false;
+    for (const Entry& e : entries(node, context)) {
+      if (e.key == "name") {
+        have_name = true;
+        marks.name = e.value_mark();
+        if (auto v = read_name(e, "listener name")) l.name = *v;
+      } else if (e.key == "address") {
+        have_address = true;
+        marks.address = e.value_mark();
+        if (auto hp = read_host_port(e.value, e.value_mark(), "address", /*allow_port_zero=*/true))
+          l.address = *hp;
+      } else if (e.key == "protocol") {
+        auto v = scalar(e, "protocol", "http or tcp");
+        if (!v) continue;
+        if (*v == "http") {
+          l.protocol = *v;
+        } else if (*v == "tcp") {
+          error(e.value_mark(), "protocol 'tcp' is not supported by this build yet");
+        } else {
+          error(e.value_mark(), "protocol: expected http or tcp, got " + q(*v));
+        }
+      } else if (e.key == "routes") {
+        have_routes = true;
+        if (!e.value.IsSequence()) {
+          error(e.value_mark(), "routes: expected a list of routes ('- name: ...')");
+        } else if (e.value.size() == 0) {
+          error(e.value_mark(), context + " needs at least one route");
+        } else {
+          for (const YAML::Node& item : e.value) {
+            const Mark m = to_mark(item.Mark()).line ? to_mark(item.Mark()) : e.value_mark();
+            parse_route(item, m, l, marks);
+          }
+        }
+      } else {
+        reject_key(e, kListenerSchema, context);
+      }
+    }
+    if (!have_name) error(at, context + " is missing 'name'");
+    if (!have_address) error(at, context + " is missing 'address'");
+    if (!have_routes) error(at, context + " is missing 'routes' (at least one route is required)");
+    cfg_.listeners.push_back(std::move(l));
+    listener_marks_.push_back(std::move(marks));
+  }
+
+  void parse_match(const Entry& section, RouteConfig& r, const std::string& route_context) {
+    if (!expect_map(section.value, section.value_mark(), "match", " with 'host' and/or 'path_prefix'"))
+      return;
+    const std::string context = "match of " + route_context;
+    for (const Entry& e : entries(section.value, context)) {
+      if (e.key == "host") {
+        auto v = scalar(e, "match.host", "a host name or \"*\"");
+        if (!v) continue;
+        // Host headers compare case-insensitively (RFC 9110 §4.2.3), so store the lower-case form.
+        std::string h = lower(*v);
+        const bool ok = h == "*" || (!h.empty() && std::all_of(h.begin(), h.end(), [](char c) {
+                          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+                        }));
+        if (!ok) {
+          error(e.value_mark(), "match.host: " + q(*v) +
+                                    " is not a host name without a port, or \"*\"");
+          continue;
+        }
+        r.host = std::move(h);
+      } else if (e.key == "path_prefix") {
+        auto v = scalar(e, "match.path_prefix", "a path starting with '/'");
+        if (!v) continue;
+        if (!v->starts_with('/')) {
+          error(e.value_mark(), "match.path_prefix: must start with '/', got " + q(*v));
+          continue;
+        }
+        r.path_prefix = *v;
+      } else {
+        reject_key(e, kMatchSchema, context);
+      }
+    }
+  }
+
+  void parse_route(const YAML::Node& node, Mark at, ListenerConfig& l, ListenerMarks& lmarks) {
+    RouteConfig r;
+    RouteMarks marks;
+    r.mark = at;
+    if (!expect_map(node, at, "route", " with 'name', 'source' and 'target'")) return;
+    const std::string peeked = peek_name(node);
+    const std::string context = peeked.empty() ? "route" : "route " + q(peeked);
+    bool have_name = false;
+    std::optional<std::uint32_t> weight, read_weight, write_weight;
+    for (const Entry& e : entries(node, context)) {
+      if (e.key == "name") {
+        have_name = true;
+        marks.name = e.value_mark();
+        if (auto v = read_name(e, "route name")) r.name = *v;
+      } else if (e.key == "match") {
+        parse_match(e, r, context);
+      } else if (e.key == "source" || e.key == "target") {
+        const bool is_source = e.key == "source";
+        (is_source ? marks.source : marks.target) = e.value_mark();
+        if (auto v = scalar(e, e.key, "a cluster name")) (is_source ? r.source : r.target) = *v;
+      } else if (e.key == "weight") {
+        weight = read_weight_or_zero(e);
+      } else if (e.key == "read_weight") {
+        read_weight = read_weight_or_zero(e);
+      } else if (e.key == "write_weight") {
+        write_weight = read_weight_or_zero(e);
+      } else {
+        reject_key(e, kRouteSchema, context);
+      }
+    }
+    if (!have_name) error(at, context + " is missing 'name'");
+    if (marks.source.line == 0) error(at, context + " is missing 'source' (the cluster serving today)");
+    if (marks.target.line == 0) error(at, context + " is missing 'target' (the cluster to move to)");
+    // `weight` is shorthand for both; the specific keys win wherever they appear.
+    r.read_weight_bp = read_weight.value_or(weight.value_or(0));
+    r.write_weight_bp = write_weight.value_or(weight.value_or(0));
+    l.routes.push_back(std::move(r));
+    lmarks.routes.push_back(marks);
+  }
+
+  // A bad weight is already reported; 0 keeps the later cross-checks quiet.
+  std::optional<std::uint32_t> read_weight_or_zero(const Entry& e) {
+    return parse_weight(e).value_or(0);
+  }
+
+  // ---- checks that span sections -----------------------------------------------------------
+
+  void cross_check() {
+    std::map<std::string, Mark> listener_names;
+    std::map<std::string, std::pair<std::string, Mark>> route_names;  // name -> (listener, mark)
+    std::set<std::string> used_clusters;
+
+    for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
+      const ListenerConfig& l = cfg_.listeners[i];
+      const ListenerMarks& lm = listener_marks_[i];
+      if (!l.name.empty()) {
+        auto [pos, inserted] = listener_names.emplace(l.name, lm.name);
+        if (!inserted)
+          error(lm.name, "duplicate listener name " + q(l.name) + " (first at " +
+                             where(pos->second) + ")");
+      }
+      for (std::size_t j = 0; j < l.routes.size(); ++j) {
+        const RouteConfig& r = l.routes[j];
+        const RouteMarks& rm = lm.routes[j];
+        if (!r.name.empty()) {
+          // Route names are global: the admin API addresses /v1/routes/{route} without a listener.
+          auto [pos, inserted] = route_names.emplace(r.name, std::pair{l.name, rm.name});
+          if (!inserted)
+            error(rm.name, "duplicate route name " + q(r.name) + " (first at " +
+                               where(pos->second.second) + " in listener " + q(pos->second.first) +
+                               "); route names must be unique across all listeners");
+        }
+        check_cluster_ref(r.source, rm.source, used_clusters);
+        check_cluster_ref(r.target, rm.target, used_clusters);
+        if (!r.source.empty() && r.source == r.target)
+          error(rm.target, "source and target are the same cluster " + q(r.source));
+        for (std::size_t k = 0; k < j; ++k) {
+          const RouteConfig& earlier = l.routes[k];
+          if (earlier.host == r.host && earlier.path_prefix == r.path_prefix)
+            warn(r.mark, "route " + q(r.name) + " can never match: route " +
+                             q(earlier.name) + " before it has the same host and path_prefix");
+        }
+      }
+    }
+
+    check_addresses();
+
+    if (have_clusters_) {
+      for (const auto& c : cfg_.clusters)
+        if (!used_clusters.contains(c.name))
+          warn(c.mark, "cluster " + q(c.name) + " is not used by any route");
+    }
+  }
+
+  void check_cluster_ref(const std::string& name, Mark at, std::set<std::string>& used) {
+    if (name.empty()) return;
+    used.insert(name);
+    // With no 'clusters' section at all that one error says it; don't repeat it for every route.
+    if (have_clusters_ && cfg_.find_cluster(name) == nullptr)
+      error(at, "unknown cluster " + q(name));
+  }
+
+  // Two sockets on the same port collide when the hosts match or either is the any-address.
+  // Port 0 asks the kernel for a free port, so it never collides.
+  void check_addresses() {
+    struct Bound {
+      std::string host;
+      std::uint16_t port;
+      std::string owner;
+    };
+    std::vector<Bound> bound;
+    auto collides = [](const Bound& a, const std::string& host, std::uint16_t port) {
+      return a.port == port &&
+             (a.host == host || is_wildcard_host(a.host) || is_wildcard_host(host));
+    };
+    if (cfg_.admin.listen.port != 0)
+      bound.push_back({lower(cfg_.admin.listen.host), cfg_.admin.listen.port, "the admin API"});
+    for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
+      const HostPort& a = cfg_.listeners[i].address;
+      if (a.text.empty() || a.port == 0) continue;
+      const std::string host = lower(a.host);
+      for (const Bound& b : bound) {
+        if (collides(b, host, a.port)) {
+          error(listener_marks_[i].address,
+                "listener address " + q(a.text) + " is already used by " + b.owner);
+          break;
+        }
+      }
+      bound.push_back({host, a.port, "listener " + q(cfg_.listeners[i].name)});
+    }
+  }
+
+  std::string file_;
+  fs::path base_dir_;
+  Config cfg_;
+  LoadResult result_;
+  bool have_clusters_ = false;
+  std::vector<ListenerMarks> listener_marks_;  // parallel to cfg_.listeners
+};
+
+LoadResult load_impl(std::string_view yaml, const std::string& file_name, fs::path base_dir) {
+  try {
+    return Loader(file_name, std::move(base_dir)).run(yaml);
+  } catch (...) {
+    // Only allocation failure can get here; still honour "no exceptions escape".
+    LoadResult r;
+    r.errors.push_back({file_name, {}, "internal error while loading config"});
+    return r;
+  }
+}
+
+}  // namespace
+
+LoadResult load_string(std::string_view yaml, const std::string& file_name) {
+  return load_impl(yaml, file_name, fs::path(file_name).parent_path());
+}
+
+LoadResult load_file(const std::string& path) {
+  auto fail = [&](std::string msg) {
+    LoadResult r;
+    r.errors.push_back({path, {}, std::move(msg)});
+    return r;
+  };
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return fail(std::string("cannot read config file: ") + std::strerror(errno));
+  std::string data;
+  std::array<char, 64 * 1024> buf;
+  for (;;) {
+    const std::size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
+    data.append(buf.data(), n);
+    if (data.size() > kMaxConfigBytes)
+      return fail("cannot read config file: larger than " + std::to_string(kMaxConfigBytes >> 20) + " MiB");
+    if (n < buf.size()) {
+      if (std::ferror(f.get())) return fail(std::string("cannot read config file: ") + std::strerror(errno));
+      break;
+    }
+  }
+  // Resolve relative paths against an absolute directory so a later chdir cannot change them;
+  // diagnostics keep the path as the user gave it.
+  std::error_code ec;
+  fs::path abs = fs::absolute(fs::path(path), ec);
+  fs::path base = ec ? fs::path(path).parent_path() : abs.lexically_normal().parent_path();
+  return load_impl(data, path, std::move(base));
+}
+
+}  // namespace cutover::config

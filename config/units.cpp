@@ -1,0 +1,174 @@
+// Value syntaxes for durations, sizes, weights and host:port (see units.hpp). Strict on purpose:
+// a config typo must be an error, not a silently different number.
+#include "config/units.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace cutover::config {
+namespace {
+
+// Only plain ASCII digits: from_chars alone would let "1e3" or "+5" through for floating types,
+// and we want "5 s" or "05s " rejected rather than guessed at.
+bool all_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+  if (!all_digits(s)) return std::nullopt;
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+bool is_ipv4_literal(const std::string& host) {
+  in_addr a{};
+  return inet_pton(AF_INET, host.c_str(), &a) == 1;
+}
+
+bool is_ipv6_literal(const std::string& host) {
+  in6_addr a{};
+  return inet_pton(AF_INET6, host.c_str(), &a) == 1;
+}
+
+// RFC 1123 host name: dot-separated labels of letters, digits and '-', not starting or ending
+// with '-'. Names made only of digits and dots must be valid IPv4 instead, so "999.1.1.1" and
+// "1.2.3" are rejected rather than sent to a resolver.
+bool is_host_name(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  bool only_digits_and_dots = true;
+  std::size_t label_len = 0;
+  char prev = '.';
+  for (char c : host) {
+    if (c == '.') {
+      if (label_len == 0 || prev == '-') return false;
+      label_len = 0;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-') {
+      if (label_len == 0 && c == '-') return false;
+      if (++label_len > 63) return false;
+      if (!(c >= '0' && c <= '9')) only_digits_and_dots = false;
+    } else {
+      return false;
+    }
+    prev = c;
+  }
+  // A trailing dot (fully qualified) is fine; a trailing '-' is not.
+  if (prev == '-') return false;
+  if (only_digits_and_dots) return is_ipv4_literal(std::string(host));
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  std::uint64_t scale = 0;
+  std::string_view digits;
+  if (text.ends_with("ms")) {
+    scale = 1;
+    digits = text.substr(0, text.size() - 2);
+  } else if (text.ends_with("s")) {
+    scale = 1000;
+    digits = text.substr(0, text.size() - 1);
+  } else if (text.ends_with("m")) {
+    scale = 60'000;
+    digits = text.substr(0, text.size() - 1);
+  } else {
+    return std::nullopt;
+  }
+  auto n = parse_u64(digits);
+  if (!n) return std::nullopt;
+  using Rep = std::chrono::milliseconds::rep;
+  if (*n > static_cast<std::uint64_t>(std::numeric_limits<Rep>::max()) / scale) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<Rep>(*n * scale));
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  std::uint64_t scale = 1;
+  std::string_view digits = text;
+  if (text.ends_with("KiB")) {
+    scale = std::uint64_t{1} << 10;
+  } else if (text.ends_with("MiB")) {
+    scale = std::uint64_t{1} << 20;
+  } else if (text.ends_with("GiB")) {
+    scale = std::uint64_t{1} << 30;
+  }
+  if (scale != 1) {
+    digits = text.substr(0, text.size() - 3);
+  } else if (text.ends_with("B")) {
+    digits = text.substr(0, text.size() - 1);
+  }
+  auto n = parse_u64(digits);
+  if (!n) return std::nullopt;
+  if (*n > std::numeric_limits<std::uint64_t>::max() / scale) return std::nullopt;
+  return *n * scale;
+}
+
+std::optional<std::uint32_t> percent_to_bp(double percent) {
+  if (!std::isfinite(percent) || percent < 0.0 || percent > 100.0) return std::nullopt;
+  // Decimal text like "0.07" is not exact in binary, so accept anything within a hair of a
+  // whole basis point; "10.255" is half a point away and is rejected.
+  const double scaled = percent * 100.0;
+  const double rounded = std::round(scaled);
+  if (std::fabs(scaled - rounded) > 1e-6) return std::nullopt;
+  return static_cast<std::uint32_t>(rounded);
+}
+
+std::optional<HostPort> parse_host_port(std::string_view text) {
+  std::string host;
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return std::nullopt;
+    host = std::string(text.substr(1, close - 1));
+    if (!is_ipv6_literal(host)) return std::nullopt;
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = std::string(text.substr(0, colon));
+    // A bare IPv6 literal ("::1:80") is ambiguous; it must be written "[::1]:80".
+    if (host.find(':') != std::string::npos) return std::nullopt;
+    if (!is_host_name(host)) return std::nullopt;
+    port_text = text.substr(colon + 1);
+  }
+  if (port_text.size() > 5) return std::nullopt;
+  auto port = parse_u64(port_text);
+  if (!port || *port > 65535) return std::nullopt;
+  HostPort hp;
+  hp.host = std::move(host);
+  hp.port = static_cast<std::uint16_t>(*port);
+  hp.text = std::string(text);
+  return hp;
+}
+
+bool is_loopback_host(std::string_view host) {
+  std::string h(host);
+  for (auto& c : h) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (h == "localhost" || h == "localhost.") return true;
+  in_addr a4{};
+  if (inet_pton(AF_INET, h.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, h.c_str(), &a6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+    // ::ffff:127.x.y.z is IPv4 loopback reached through a dual-stack socket.
+    return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+bool is_wildcard_host(std::string_view host) {
+  return host == "0.0.0.0" || host == "::" || host == "0:0:0:0:0:0:0:0";
+}
+
+}  // namespace cutover::config

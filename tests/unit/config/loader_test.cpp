@@ -1,0 +1,531 @@
+// Unit tests for the YAML config loader: good configs load into the model, every bad config in
+// bad/ gives one error at an exact LINE:COL, and several problems are all reported at once.
+#include "config/loader.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace cutover::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kTestData = CUTOVER_TEST_DATA;
+const std::string kBadDir = kTestData + "/config/bad";
+const std::string kExample = kTestData + "/../../config/examples/cutover.yaml";
+
+std::string dump(const std::vector<Diagnostic>& ds) {
+  std::string out;
+  for (const auto& d : ds) out += "\n  " + d.str();
+  return out.empty() ? " (none)" : out;
+}
+
+std::string pos(const Diagnostic& d) {
+  return std::to_string(d.mark.line) + ":" + std::to_string(d.mark.col);
+}
+
+// A valid config to build variations on; `route_extra` is appended to the one route's mapping.
+std::string config_with(const std::string& route_extra, const std::string& top_extra = "") {
+  return top_extra +
+         "clusters:\n"
+         "  legacy: {endpoints: [\"127.0.0.1:9001\"]}\n"
+         "  cloud: {endpoints: [\"127.0.0.1:9002\"]}\n"
+         "listeners:\n"
+         "  - name: public\n"
+         "    address: 127.0.0.1:8080\n"
+         "    routes:\n"
+         "      - name: app\n"
+         "        source: legacy\n"
+         "        target: cloud\n" +
+         route_extra;
+}
+
+Config must_load(const std::string& yaml, const std::string& name = "test.yaml") {
+  LoadResult r = load_string(yaml, name);
+  EXPECT_TRUE(r.errors.empty()) << "errors:" << dump(r.errors);
+  EXPECT_TRUE(r.config.has_value());
+  return r.config.value_or(Config{});
+}
+
+// ---- bad configs: one file, one error, exact position -----------------------------------------
+
+struct BadCase {
+  const char* file;      // in tests/unit/config/bad/
+  const char* position;  // "LINE:COL", 1-based
+  const char* message;   // a substring of the error
+};
+
+std::ostream& operator<<(std::ostream& os, const BadCase& c) { return os << c.file; }
+
+const BadCase kBadCases[] = {
+    {"unknown_key.yaml", "16:9", "unknown key 'colour' in route 'app'"},
+    {"unknown_top_key.yaml", "9:1", "unknown key 'drain_timout' in the top level (did you mean 'drain_timeout'?)"},
+    {"bad_duration.yaml", "9:22", "connect_timeout: expected a duration like 500ms, 5s or 1m"},
+    {"weight_range.yaml", "16:17", "weight: expected a percentage from 0 to 100, got '101'"},
+    {"weight_negative.yaml", "16:23", "write_weight: expected a percentage from 0 to 100"},
+    {"weight_precision.yaml", "16:22", "'10.255' is finer than the 0.01 step"},
+    {"unknown_cluster.yaml", "15:17", "unknown cluster 'clod'"},
+    {"duplicate_route_name.yaml", "19:16", "duplicate route name 'app' (first at 13:15 in listener 'public')"},
+    {"duplicate_listener_name.yaml", "16:11", "duplicate listener name 'public' (first at 10:11)"},
+    {"duplicate_address.yaml", "17:14", "'127.0.0.1:8080' is already used by listener 'public'"},
+    {"missing_endpoints.yaml", "7:3", "cluster 'cloud' is missing 'endpoints'"},
+    {"empty_endpoints.yaml", "8:16", "endpoints: must list at least one host:port"},
+    {"endpoint_port_zero.yaml", "8:17", "port must be 1..65535"},
+    {"unbracketed_ipv6.yaml", "8:17", "'::1:9002' is not a valid host:port"},
+    {"admin_not_loopback.yaml", "3:11", "admin.listen must be loopback when no tokens_file is set"},
+    {"syntax_error.yaml", "9:1", "end of sequence flow not found"},
+    {"duplicate_key.yaml", "17:9", "duplicate key 'weight' in route 'app' (first at 16:9)"},
+    {"bad_address.yaml", "11:14", "address: '127.0.0.1:99999' is not a valid host:port"},
+    {"unsupported_mirror.yaml", "16:9", "'mirror' is not supported by this build yet"},
+    {"unsupported_health_check.yaml", "7:5", "'health_check' is not supported by this build yet"},
+    {"unsupported_tcp.yaml", "12:15", "protocol 'tcp' is not supported by this build yet"},
+    {"bad_workers.yaml", "9:10", "workers: expected a non-negative integer"},
+    {"path_prefix.yaml", "16:30", "match.path_prefix: must start with '/'"},
+    {"source_is_target.yaml", "15:17", "source and target are the same cluster 'legacy'"},
+    {"bad_route_name.yaml", "13:15", "'my app' is not a valid name"},
+    {"missing_target.yaml", "13:9", "route 'app' is missing 'target'"},
+    {"no_listeners.yaml", "2:1", "missing 'listeners'"},
+    {"no_routes.yaml", "12:13", "listener 'public' needs at least one route"},
+    {"not_a_mapping.yaml", "2:1", "the config must be a mapping"},
+};
+
+class BadConfig : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfig, ReportsOneErrorAtItsPosition) {
+  const BadCase& c = GetParam();
+  const std::string path = kBadDir + "/" + c.file;
+  LoadResult r = load_file(path);
+  EXPECT_FALSE(r.config.has_value());
+  ASSERT_EQ(r.errors.size(), 1u) << "errors:" << dump(r.errors);
+  const Diagnostic& d = r.errors[0];
+  EXPECT_EQ(d.file, path);
+  EXPECT_EQ(pos(d), c.position) << d.str();
+  EXPECT_NE(d.message.find(c.message), std::string::npos) << d.str();
+  EXPECT_EQ(d.str(), path + ":" + c.position + ": " + d.message);
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, BadConfig, ::testing::ValuesIn(kBadCases),
+                         [](const ::testing::TestParamInfo<BadCase>& param_info) {
+                           std::string n = fs::path(param_info.param.file).stem().string();
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+// A file dropped into bad/ without a row in the table would silently go untested.
+TEST(BadConfigTable, CoversEveryFileInBadDir) {
+  std::set<std::string> in_table;
+  for (const auto& c : kBadCases) in_table.insert(c.file);
+  std::set<std::string> on_disk;
+  for (const auto& e : fs::directory_iterator(kBadDir))
+    if (e.path().extension() == ".yaml") on_disk.insert(e.path().filename().string());
+  EXPECT_EQ(in_table, on_disk);
+  EXPECT_GE(on_disk.size(), 12u);
+}
+
+// ---- several problems at once --------------------------------------------------------------------
+
+TEST(LoadFile, ReportsEveryProblemInFileOrder) {
+  const std::string path = kTestData + "/config/many_errors.yaml";
+  LoadResult r = load_file(path);
+  EXPECT_FALSE(r.config.has_value());
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"2:10", "workers: expected a non-negative integer"},
+      {"4:11", "admin.listen must be loopback"},
+      {"7:35", "port must be 1..65535"},
+      {"8:22", "connect_timeout: expected a duration"},
+      {"10:16", "endpoints: must list at least one"},
+      {"17:17", "unknown cluster 'clod'"},
+      {"18:17", "weight: expected a percentage from 0 to 100, got '150'"},
+      {"19:22", "finer than the 0.01 step"},
+      {"20:9", "'mirror' is not supported by this build yet"},
+      {"21:9", "unknown key 'colour' in route 'app'"},
+      {"22:9", "route 'app' is missing 'target'"},
+      {"22:15", "duplicate route name 'app'"},
+      {"23:30", "match.path_prefix: must start with '/'"},
+  };
+  ASSERT_EQ(r.errors.size(), expected.size()) << "errors:" << dump(r.errors);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(pos(r.errors[i]), expected[i].first) << r.errors[i].str();
+    EXPECT_NE(r.errors[i].message.find(expected[i].second), std::string::npos) << r.errors[i].str();
+  }
+}
+
+// ---- file-level failures -------------------------------------------------------------------------
+
+TEST(LoadFile, MissingFileIsOneErrorAtZeroZeroNamingTheOsError) {
+  const std::string path = kTestData + "/config/does-not-exist.yaml";
+  LoadResult r = load_file(path);
+  EXPECT_FALSE(r.config.has_value());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].file, path);
+  EXPECT_EQ(r.errors[0].mark.line, 0);
+  EXPECT_EQ(r.errors[0].mark.col, 0);
+  EXPECT_NE(r.errors[0].message.find("No such file or directory"), std::string::npos) << r.errors[0].str();
+  EXPECT_EQ(r.errors[0].str().rfind(path + ":0:0: ", 0), 0u) << r.errors[0].str();
+}
+
+TEST(LoadFile, DirectoryIsUnreadable) {
+  LoadResult r = load_file(kTestData);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(pos(r.errors[0]), "0:0");
+  EXPECT_NE(r.errors[0].message.find("Is a directory"), std::string::npos) << r.errors[0].str();
+}
+
+TEST(LoadString, EmptyAndCommentOnlyConfigsAreErrors) {
+  for (const char* yaml : {"", "# nothing here\n", "~\n"}) {
+    LoadResult r = load_string(yaml, "empty.yaml");
+    EXPECT_FALSE(r.config.has_value()) << yaml;
+    ASSERT_EQ(r.errors.size(), 1u) << yaml << dump(r.errors);
+    EXPECT_NE(r.errors[0].message.find("config is empty"), std::string::npos);
+  }
+}
+
+TEST(LoadString, SecondDocumentIsAnError) {
+  LoadResult r = load_string(config_with("") + "---\nworkers: 2\n", "two.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_EQ(r.errors[0].mark.line, 12);
+  EXPECT_NE(r.errors[0].message.find("single YAML document"), std::string::npos);
+}
+
+TEST(Diagnostic, StrIsFileLineColMessage) {
+  Diagnostic d{"etc/cutover.yaml", {3, 7}, "unknown key 'x' in route"};
+  EXPECT_EQ(d.str(), "etc/cutover.yaml:3:7: unknown key 'x' in route");
+}
+
+// ---- good configs ----------------------------------------------------------------------------------
+
+TEST(GoodConfig, ExampleFileLoads) {
+  LoadResult r = load_file(kExample);
+  ASSERT_TRUE(r.errors.empty()) << dump(r.errors);
+  EXPECT_TRUE(r.warnings.empty()) << dump(r.warnings);
+  ASSERT_TRUE(r.config);
+  const Config& c = *r.config;
+  EXPECT_EQ(c.path, kExample);
+  EXPECT_EQ(c.workers, 0u);
+  EXPECT_EQ(c.drain_timeout, Millis(30000));
+  EXPECT_EQ(c.admin.listen.host, "127.0.0.1");
+  EXPECT_EQ(c.admin.listen.port, 9901);
+  EXPECT_TRUE(c.admin.tokens_file.empty());
+
+  // Relative paths resolve against the example's directory, as an absolute path.
+  const fs::path dir = fs::absolute(fs::path(kExample)).lexically_normal().parent_path();
+  EXPECT_EQ(c.state_file, (dir / "cutover-state.json").string());
+  EXPECT_EQ(c.audit_log, (dir / "cutover-audit.jsonl").string());
+
+  ASSERT_EQ(c.clusters.size(), 2u);
+  EXPECT_EQ(c.clusters[0].name, "legacy");
+  ASSERT_EQ(c.clusters[0].endpoints.size(), 1u);
+  EXPECT_EQ(c.clusters[0].endpoints[0].port, 9001);
+  EXPECT_EQ(c.clusters[1].name, "cloud");
+  EXPECT_EQ(c.clusters[1].endpoints[0].port, 9002);
+  ASSERT_NE(c.find_cluster("cloud"), nullptr);
+
+  ASSERT_EQ(c.listeners.size(), 1u);
+  const ListenerConfig& l = c.listeners[0];
+  EXPECT_EQ(l.name, "public");
+  EXPECT_EQ(l.address.text, "127.0.0.1:8080");
+  EXPECT_EQ(l.address.port, 8080);
+  EXPECT_EQ(l.protocol, "http");
+  ASSERT_EQ(l.routes.size(), 1u);
+  const RouteConfig& rt = l.routes[0];
+  EXPECT_EQ(rt.name, "app");
+  EXPECT_EQ(rt.host, "*");
+  EXPECT_EQ(rt.path_prefix, "/");
+  EXPECT_EQ(rt.source, "legacy");
+  EXPECT_EQ(rt.target, "cloud");
+  EXPECT_EQ(rt.read_weight_bp, 0u);
+  EXPECT_EQ(rt.write_weight_bp, 0u);
+}
+
+TEST(GoodConfig, DefaultsWhenKeysAreAbsent) {
+  Config c = must_load(config_with(""));
+  EXPECT_EQ(c.workers, 0u);
+  EXPECT_EQ(c.drain_timeout, Millis(30000));
+  EXPECT_EQ(c.admin.listen.text, "127.0.0.1:9901");
+  EXPECT_TRUE(c.state_file.empty());
+  EXPECT_EQ(c.clusters[0].connect_timeout, Millis(1000));
+  EXPECT_EQ(c.clusters[0].response_timeout, Millis(30000));
+  const RouteConfig& r = c.listeners[0].routes[0];
+  EXPECT_EQ(r.host, "*");
+  EXPECT_EQ(r.path_prefix, "/");
+  EXPECT_EQ(r.read_weight_bp, 0u);
+  EXPECT_EQ(r.write_weight_bp, 0u);
+}
+
+TEST(GoodConfig, WeightSetsBothSides) {
+  const RouteConfig r = must_load(config_with("        weight: 12.5\n")).listeners[0].routes[0];
+  EXPECT_EQ(r.read_weight_bp, 1250u);
+  EXPECT_EQ(r.write_weight_bp, 1250u);
+}
+
+TEST(GoodConfig, ReadAndWriteWeightsOverrideWeightWhereverTheyAppear) {
+  // As in SPEC's example: all three given, the specific ones win.
+  RouteConfig r = must_load(config_with("        weight: 10\n        read_weight: 25\n        write_weight: 0\n"))
+                      .listeners[0].routes[0];
+  EXPECT_EQ(r.read_weight_bp, 2500u);
+  EXPECT_EQ(r.write_weight_bp, 0u);
+
+  // Order does not matter, and the one not overridden keeps `weight`.
+  r = must_load(config_with("        read_weight: 10.25\n        weight: 5\n")).listeners[0].routes[0];
+  EXPECT_EQ(r.read_weight_bp, 1025u);
+  EXPECT_EQ(r.write_weight_bp, 500u);
+
+  r = must_load(config_with("        write_weight: 100\n")).listeners[0].routes[0];
+  EXPECT_EQ(r.read_weight_bp, 0u);
+  EXPECT_EQ(r.write_weight_bp, 10000u);
+}
+
+TEST(GoodConfig, WeightBoundsAndSteps) {
+  for (auto [text, bp] : std::vector<std::pair<std::string, std::uint32_t>>{
+           {"0", 0}, {"100", 10000}, {"0.01", 1}, {"99.99", 9999}, {"10.25", 1025}, {"1.50", 150}}) {
+    EXPECT_EQ(must_load(config_with("        weight: " + text + "\n")).listeners[0].routes[0].read_weight_bp, bp)
+        << text;
+  }
+  for (const char* bad : {"101", "-1", "10.255", "100.01", "ten", "1e1", "50%", "[10]", "true", "\"\""}) {
+    LoadResult r = load_string(config_with(std::string("        weight: ") + bad + "\n"), "w.yaml");
+    ASSERT_EQ(r.errors.size(), 1u) << bad << dump(r.errors);
+    EXPECT_EQ(pos(r.errors[0]), "11:17") << bad;
+  }
+}
+
+TEST(GoodConfig, DurationsAndWorkersParse) {
+  Config c = must_load(
+      "workers: 4\n"
+      "drain_timeout: 0s\n"
+      "clusters:\n"
+      "  legacy:\n"
+      "    endpoints: [\"127.0.0.1:9001\", \"[::1]:9001\", \"legacy.internal:443\"]\n"
+      "    connect_timeout: 250ms\n"
+      "    response_timeout: 2m\n"
+      "  cloud: {endpoints: [\"127.0.0.1:9002\"], connect_timeout: 3s}\n"
+      "listeners:\n"
+      "  - {name: public, address: \"[::1]:0\", protocol: http,\n"
+      "     routes: [{name: app, source: legacy, target: cloud}]}\n");
+  EXPECT_EQ(c.workers, 4u);
+  EXPECT_EQ(c.drain_timeout, Millis(0));
+  EXPECT_EQ(c.clusters[0].connect_timeout, Millis(250));
+  EXPECT_EQ(c.clusters[0].response_timeout, Millis(120000));
+  EXPECT_EQ(c.clusters[1].connect_timeout, Millis(3000));
+  EXPECT_EQ(c.clusters[1].response_timeout, Millis(30000));
+  ASSERT_EQ(c.clusters[0].endpoints.size(), 3u);
+  EXPECT_EQ(c.clusters[0].endpoints[1].host, "::1");
+  EXPECT_EQ(c.clusters[0].endpoints[1].port, 9001);
+  EXPECT_EQ(c.clusters[0].endpoints[2].host, "legacy.internal");
+  EXPECT_EQ(c.clusters[0].endpoints[0].mark.line, 5);
+  EXPECT_EQ(c.listeners[0].address.host, "::1");
+  EXPECT_EQ(c.listeners[0].address.port, 0);
+}
+
+TEST(GoodConfig, ZeroTimeoutsAreRejectedButZeroDrainIsNot) {
+  LoadResult r = load_string(
+      "clusters:\n"
+      "  legacy: {endpoints: [\"127.0.0.1:9001\"], connect_timeout: 0s}\n"
+      "  cloud: {endpoints: [\"127.0.0.1:9002\"]}\n"
+      "listeners: [{name: l, address: \"127.0.0.1:0\", routes: [{name: a, source: legacy, target: cloud}]}]\n",
+      "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_EQ(pos(r.errors[0]), "2:60");
+  EXPECT_NE(r.errors[0].message.find("connect_timeout: must be greater than 0"), std::string::npos);
+}
+
+TEST(GoodConfig, MatchHostIsLowerCased) {
+  const RouteConfig r =
+      must_load(config_with("        match: {host: API.Example.COM, path_prefix: /v1/}\n")).listeners[0].routes[0];
+  EXPECT_EQ(r.host, "api.example.com");
+  EXPECT_EQ(r.path_prefix, "/v1/");
+}
+
+TEST(GoodConfig, MatchHostWithPortIsRejected) {
+  LoadResult r = load_string(config_with("        match: {host: \"example.com:80\"}\n"), "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("match.host"), std::string::npos);
+}
+
+TEST(GoodConfig, RelativePathsResolveAgainstTheConfigName) {
+  const std::string paths =
+      "admin: {listen: \"0.0.0.0:9901\", tokens_file: tokens.txt}\n"
+      "state_file: state/cutover-state.json\n"
+      "audit_log: /var/log/cutover-audit.jsonl\n";
+  Config c = must_load(config_with("", paths), "/etc/cutover/cutover.yaml");
+  EXPECT_EQ(c.admin.tokens_file, "/etc/cutover/tokens.txt");
+  EXPECT_EQ(c.state_file, "/etc/cutover/state/cutover-state.json");
+  EXPECT_EQ(c.audit_log, "/var/log/cutover-audit.jsonl");
+
+  c = must_load(config_with("", paths), "conf/sub/../cutover.yaml");
+  EXPECT_EQ(c.admin.tokens_file, "conf/tokens.txt");
+
+  // A bare file name has no directory to resolve against: the path stays as written.
+  c = must_load(config_with("", paths), "cutover.yaml");
+  EXPECT_EQ(c.admin.tokens_file, "tokens.txt");
+}
+
+TEST(GoodConfig, AdminMayListenAnywhereWithTokens) {
+  Config c = must_load(config_with("", "admin: {listen: \"0.0.0.0:9901\", tokens_file: /etc/t}\n"));
+  EXPECT_EQ(c.admin.listen.host, "0.0.0.0");
+  for (const char* loopback : {"127.0.0.1:9901", "127.9.9.9:1", "\"[::1]:9901\"", "localhost:9901", "127.0.0.1:0"})
+    must_load(config_with("", std::string("admin: {listen: ") + loopback + "}\n"));
+  for (const char* open : {"0.0.0.0:9901", "10.1.2.3:9901", "\"[::]:9901\"", "admin.example.com:9901"}) {
+    LoadResult r = load_string(config_with("", std::string("admin: {listen: ") + open + "}\n"), "t.yaml");
+    ASSERT_EQ(r.errors.size(), 1u) << open << dump(r.errors);
+    EXPECT_EQ(pos(r.errors[0]), "1:17") << open;
+    EXPECT_EQ(r.errors[0].message, "admin.listen must be loopback when no tokens_file is set");
+  }
+}
+
+TEST(GoodConfig, PortZeroListenersMayShareAnAddress) {
+  must_load(
+      "clusters: {a: {endpoints: [\"127.0.0.1:1\"]}, b: {endpoints: [\"127.0.0.1:2\"]}}\n"
+      "listeners:\n"
+      "  - {name: one, address: \"127.0.0.1:0\", routes: [{name: r1, source: a, target: b}]}\n"
+      "  - {name: two, address: \"127.0.0.1:0\", routes: [{name: r2, source: b, target: a}]}\n");
+}
+
+TEST(BadConfigInline, WildcardListenerCollidesWithSpecificAddressAndAdmin) {
+  LoadResult r = load_string(
+      "clusters: {a: {endpoints: [\"127.0.0.1:1\"]}, b: {endpoints: [\"127.0.0.1:2\"]}}\n"
+      "listeners:\n"
+      "  - {name: one, address: \"127.0.0.1:8080\", routes: [{name: r1, source: a, target: b}]}\n"
+      "  - {name: two, address: \"0.0.0.0:8080\", routes: [{name: r2, source: a, target: b}]}\n"
+      "  - {name: three, address: \"127.0.0.1:9901\", routes: [{name: r3, source: a, target: b}]}\n",
+      "t.yaml");
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r.errors);
+  EXPECT_EQ(pos(r.errors[0]), "4:26");
+  EXPECT_NE(r.errors[0].message.find("already used by listener 'one'"), std::string::npos);
+  EXPECT_EQ(pos(r.errors[1]), "5:28");
+  EXPECT_NE(r.errors[1].message.find("already used by the admin API"), std::string::npos);
+}
+
+// Every SPEC key this build does not implement is an honest error, never silently ignored.
+TEST(BadConfigInline, UnsupportedSpecKeysAreErrorsWhereverTheyAppear) {
+  struct Case {
+    std::string yaml;
+    std::string key;
+  };
+  const std::vector<Case> cases = {
+      {config_with("        sticky: {header: X-User-Id}\n"), "sticky"},
+      {config_with("        force: {header: X-Cutover-Side}\n"), "force"},
+      {config_with("        mirror: {percent: 100}\n"), "mirror"},
+      {config_with("        writes: {hold_timeout: 5s}\n"), "writes"},
+      {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], tls: {sni: x}}\n" + config_with("").substr(10), "tls"},
+      {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], outlier_detection: {consecutive_5xx: 5}}\n" +
+           config_with("").substr(10),
+       "outlier_detection"},
+  };
+  for (const auto& c : cases) {
+    LoadResult r = load_string(c.yaml, "t.yaml");
+    ASSERT_FALSE(r.errors.empty()) << c.key;
+    const bool found = std::any_of(r.errors.begin(), r.errors.end(), [&](const Diagnostic& d) {
+      return d.message == "'" + c.key + "' is not supported by this build yet";
+    });
+    EXPECT_TRUE(found) << c.key << dump(r.errors);
+  }
+
+  LoadResult r = load_string(config_with("", "") + "    tls: {cert_file: c.pem}\n", "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_EQ(r.errors[0].message, "'tls' is not supported by this build yet");
+}
+
+TEST(BadConfigInline, UnknownKeysNameTheirContext) {
+  auto first_error = [](const std::string& yaml) {
+    LoadResult r = load_string(yaml, "t.yaml");
+    return r.errors.empty() ? std::string() : r.errors[0].message;
+  };
+  EXPECT_EQ(first_error(config_with("        wieght: 10\n")),
+            "unknown key 'wieght' in route 'app' (did you mean 'weight'?)");
+  EXPECT_EQ(first_error(config_with("        match: {path: /x}\n")), "unknown key 'path' in match of route 'app'");
+  EXPECT_EQ(first_error(config_with("", "admin: {listen: \"127.0.0.1:1\", token_file: t}\n")),
+            "unknown key 'token_file' in admin (did you mean 'tokens_file'?)");
+  EXPECT_EQ(first_error("clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], weight: 3}\n" + config_with("").substr(10)),
+            "unknown key 'weight' in cluster 'legacy'");
+  EXPECT_EQ(first_error(config_with("") + "    bind: x\n"), "unknown key 'bind' in listener 'public'");
+}
+
+TEST(BadConfigInline, DuplicateClusterNameIsADuplicateKey) {
+  LoadResult r = load_string(
+      "clusters:\n"
+      "  a: {endpoints: [\"127.0.0.1:1\"]}\n"
+      "  a: {endpoints: [\"127.0.0.1:2\"]}\n"
+      "  b: {endpoints: [\"127.0.0.1:3\"]}\n"
+      "listeners: [{name: l, address: \"127.0.0.1:0\", routes: [{name: r, source: a, target: b}]}]\n",
+      "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_EQ(pos(r.errors[0]), "3:3");
+  EXPECT_EQ(r.errors[0].message, "duplicate key 'a' in clusters (first at 2:3)");
+}
+
+TEST(BadConfigInline, EmptyValuesAreReportedAtTheirKey) {
+  // yaml-cpp places an empty value at the next token; the error belongs on the key's line.
+  LoadResult r = load_string(config_with("", "drain_timeout:\nworkers:\n"), "t.yaml");
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r.errors);
+  EXPECT_EQ(pos(r.errors[0]), "1:1");
+  EXPECT_NE(r.errors[0].message.find("drain_timeout: expected a duration"), std::string::npos);
+  EXPECT_EQ(pos(r.errors[1]), "2:1");
+}
+
+TEST(Warnings, SuspiciousButLegal) {
+  LoadResult r = load_string(
+      "clusters:\n"
+      "  a: {endpoints: [\"127.0.0.1:1\", \"127.0.0.1:1\"]}\n"
+      "  b: {endpoints: [\"127.0.0.1:2\"]}\n"
+      "  spare: {endpoints: [\"127.0.0.1:3\"]}\n"
+      "listeners:\n"
+      "  - name: l\n"
+      "    address: 127.0.0.1:0\n"
+      "    routes:\n"
+      "      - {name: r1, source: a, target: b, match: {path_prefix: /api}}\n"
+      "      - {name: r2, source: a, target: b, match: {path_prefix: /api}}\n",
+      "t.yaml");
+  ASSERT_TRUE(r.errors.empty()) << dump(r.errors);
+  ASSERT_TRUE(r.config);
+  ASSERT_EQ(r.warnings.size(), 3u) << dump(r.warnings);
+  EXPECT_EQ(pos(r.warnings[0]), "2:34");
+  EXPECT_NE(r.warnings[0].message.find("listed twice"), std::string::npos);
+  EXPECT_EQ(pos(r.warnings[1]), "4:3");
+  EXPECT_NE(r.warnings[1].message.find("'spare' is not used"), std::string::npos);
+  EXPECT_EQ(pos(r.warnings[2]), "10:9");
+  EXPECT_NE(r.warnings[2].message.find("'r2' can never match"), std::string::npos);
+}
+
+// Whatever the input, the loader answers with a result, never an exception, and every error
+// position lies inside the text.
+TEST(Robustness, EveryPrefixOfTheExampleLoadsWithoutThrowing) {
+  std::ifstream in(kExample);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  ASSERT_FALSE(text.empty());
+  const int lines = static_cast<int>(std::count(text.begin(), text.end(), '\n')) + 1;
+  for (std::size_t n = 0; n <= text.size(); ++n) {
+    LoadResult r;
+    ASSERT_NO_THROW(r = load_string(std::string_view(text).substr(0, n), "prefix.yaml")) << n;
+    EXPECT_EQ(r.config.has_value(), r.errors.empty()) << n;
+    for (const auto& d : r.errors) EXPECT_LE(d.mark.line, lines) << n << " " << d.str();
+  }
+}
+
+TEST(Robustness, GarbageInputsGiveErrorsNotExceptions) {
+  for (const char* yaml : {"{", "[", "]", "\"", "'", "&a [*a]", "*x", "!!binary ~", "key: [a, {b: }",
+                           "\t- x", "? [a]: b", "clusters: 3\nlisteners: x\n", "<<: {a: 1}\n",
+                           "\xff\xfe\x00", "a: &x\n  b: *x\n"}) {
+    LoadResult r;
+    ASSERT_NO_THROW(r = load_string(yaml, "g.yaml")) << yaml;
+    EXPECT_FALSE(r.errors.empty()) << yaml;
+    EXPECT_FALSE(r.config.has_value()) << yaml;
+  }
+}
+
+TEST(Robustness, DeepNestingIsAnErrorNotACrash) {
+  const std::string yaml = "a: " + std::string(100000, '[');
+  LoadResult r;
+  ASSERT_NO_THROW(r = load_string(yaml, "deep.yaml"));
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("nesting is too deep"), std::string::npos) << r.errors[0].str();
+}
+
+}  // namespace
+}  // namespace cutover::config
