@@ -1,6 +1,8 @@
 // cutover: the process. Loads the config, binds listeners on every worker, runs the admin API on
 // the main (control) thread, and stops on SIGTERM/SIGINT.
+#include <chrono>
 #include <csignal>
+#include <functional>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -95,6 +98,8 @@ int run(const config::Config& cfg) {
   spdlog::info("cutover {} ready: {} listener(s), {} worker(s)", CUTOVER_VERSION, snap->listeners.size(), n_workers);
 
   asio::signal_set signals(control_io, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer drain_timer(control_io);
+  std::function<void(const boost::system::error_code&)> drain_poll;
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
@@ -102,11 +107,29 @@ int run(const config::Config& cfg) {
       signals.async_wait(on_signal);
       return;
     }
-    spdlog::info("signal {}: stopping", sig);
-    boost::system::error_code ignored;
-    admin_acceptor.close(ignored);
-    for (auto& w : workers) w->stop_accepting();
-    control_io.stop();
+    // Drain: stop accepting, close idle keep-alives, let exchanges in flight finish (their
+    // responses carry Connection: close), then stop once no connection is left or at drain_timeout.
+    spdlog::info("signal {}: draining (up to {} ms)", sig, cfg.drain_timeout.count());
+    control.set_ready(false);
+    for (auto& w : workers) w->drain();
+    auto deadline = std::chrono::steady_clock::now() + cfg.drain_timeout;
+    drain_poll = [&, deadline](const boost::system::error_code&) {
+      std::size_t open = 0;
+      for (auto& w : workers) open += w->active_sessions();
+      if (open == 0 || std::chrono::steady_clock::now() >= deadline) {
+        if (open) spdlog::warn("drain_timeout reached with {} connection(s) open; closing them", open);
+        boost::system::error_code ignored;
+        admin_acceptor.close(ignored);
+        control_io.stop();
+        return;
+      }
+      drain_timer.expires_after(std::chrono::milliseconds(20));
+      drain_timer.async_wait(drain_poll);
+    };
+    drain_poll({});
+    signals.async_wait([&](const boost::system::error_code& e, int) {  // a second signal: stop now
+      if (!e) control_io.stop();
+    });
   };
   signals.async_wait(on_signal);
   control_io.run();

@@ -5,6 +5,7 @@
 // bounded in time per read and per write.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <span>
 
@@ -41,6 +42,10 @@ boost::asio::awaitable<RelayOutcome> relay_message(boost::beast::tcp_stream& in,
   using boost::asio::use_awaitable;
 
   RelayOutcome outcome;
+  // Beast sizes each read by the buffer's free capacity; a body passes through without growing
+  // the buffer, so without this every read would be as small as the header buffer (512 bytes).
+  if (!parser.is_done() && in_buffer.capacity() < scratch.size())
+    in_buffer.reserve(std::min(scratch.size(), in_buffer.max_size()));
   bhttp::serializer<isRequest, bhttp::buffer_body> sr{parser.get()};
   auto& body = parser.get().body();
   do {

@@ -40,7 +40,6 @@ using namespace std::chrono_literals;
 // Bounds. Issue 6 makes these configurable per listener; they are fixed here.
 constexpr std::size_t kHeaderLimit = 64 * 1024;      // bytes of a request or response header section
 constexpr std::size_t kReadBufferMax = 128 * 1024;   // per-connection parse buffer
-constexpr std::size_t kBodyChunk = 64 * 1024;        // relay scratch, allocated on first body
 constexpr milliseconds kIdleTimeout = 60s;           // keep-alive wait for the next request
 constexpr milliseconds kHeaderTimeout = 30s;         // rest of a request header once it started
 constexpr milliseconds kBodyIdleTimeout = 60s;       // per read/write of a body to or from the client
@@ -61,7 +60,7 @@ bool is_idempotent(bhttp::verb m) {
   return is_safe_method(m) || m == bhttp::verb::put || m == bhttp::verb::delete_;
 }
 
-class Session {
+class Session final : public server::Drainable {
  public:
   Session(tcp::socket socket, server::Worker& worker, std::size_t listener_index)
       : down_(std::move(socket)), worker_(worker), listener_index_(listener_index) {
@@ -69,6 +68,19 @@ class Session {
     auto peer = down_.socket().remote_endpoint(ec);
     client_ip_ = ec ? "unknown" : peer.address().to_string();
     buffer_.max_size(kReadBufferMax);
+    worker_.add_session(this);
+  }
+  ~Session() {
+    worker_.give_back_scratch(std::move(scratch_));
+    worker_.remove_session(this);
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void close_if_idle() override {
+    if (in_exchange_) return;
+    error_code ignored;
+    down_.socket().close(ignored);  // the pending header read completes with operation_aborted
   }
 
   asio::awaitable<void> run() {
@@ -83,7 +95,12 @@ class Session {
         break;
       }
       down_.expires_never();
-      if (!co_await exchange(parser)) break;
+      in_exchange_ = true;
+      bool keep_alive = co_await exchange(parser);
+      in_exchange_ = false;
+      worker_.give_back_scratch(std::move(scratch_));
+      if (!keep_alive || worker_.draining()) break;
+      if (buffer_.size() == 0) buffer_.shrink_to_fit();  // an idle connection holds no buffer
     }
     error_code ignored;
     down_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -103,14 +120,18 @@ class Session {
       co_await reply_error(bhttp::status::request_header_fields_too_large, "request header section too large", 11, false);
       co_return;
     }
-    co_await reply_error(bhttp::status::bad_request, "malformed request: " + ec.message(), 11, false);
+    const std::string reason = "malformed request: " + ec.message();
+    co_await reply_error(bhttp::status::bad_request, reason, 11, false);
   }
 
+  // The relay buffer, lent by the worker for the current exchange only.
   std::span<char> scratch() {
-    if (!scratch_) scratch_ = std::make_unique<char[]>(kBodyChunk);
-    return {scratch_.get(), kBodyChunk};
+    if (!scratch_) scratch_ = worker_.take_scratch();
+    return {scratch_.get(), server::Worker::kScratchBytes};
   }
 
+  // Callers pass a named string, never a temporary: GCC 12 destroys temporaries of a co_await
+  // full-expression twice (found by ASan here), so every reason is built in a local first.
   // Writes a short text/plain response produced by the proxy itself. Returns keep_alive when the
   // write succeeded.
   asio::awaitable<bool> reply_error(bhttp::status status, std::string_view reason, unsigned version,
@@ -189,11 +210,10 @@ class Session {
         spdlog::warn("route {}: {} endpoint {}: connect failed: {}", route.name, cluster.name, lease.endpoint->text,
                      lease.ec.message());
         record(502);
-        co_return co_await reply_error(
-            bhttp::status::bad_gateway,
+        const std::string reason =
             fmt::format("upstream connect failed (cluster {}, endpoint {}): {}", cluster.name, lease.endpoint->text,
-                        is_timeout(lease.ec) ? "connect timeout" : lease.ec.message()),
-            req_version, keep_after_error);
+                        is_timeout(lease.ec) ? std::string("connect timeout") : lease.ec.message());
+        co_return co_await reply_error(bhttp::status::bad_gateway, reason, req_version, keep_after_error);
       }
       up = std::move(lease.connection);
 
@@ -211,10 +231,9 @@ class Session {
       if (sent.failed == RelayOutcome::Failed::write) {
         if (up->reused && may_retry && attempt == 0) continue;  // a pooled connection the upstream had closed
         record(502);
-        co_return co_await reply_error(bhttp::status::bad_gateway,
-                                       fmt::format("upstream write failed (cluster {}): {}", cluster.name,
-                                                   sent.ec.message()),
-                                       req_version, req_keep_alive && parser.is_done());
+        const std::string reason = fmt::format("upstream write failed (cluster {}): {}", cluster.name, sent.ec.message());
+        co_return co_await reply_error(bhttp::status::bad_gateway, reason, req_version,
+                                       req_keep_alive && parser.is_done());
       }
 
       // The response head. Interim 1xx responses are passed on (100 Continue was answered
@@ -244,21 +263,18 @@ class Session {
       if (is_timeout(ec)) {
         cluster.timeouts->Increment();
         record(504);
-        co_return co_await reply_error(
-            bhttp::status::gateway_timeout,
-            fmt::format("upstream response timeout after {} ms (cluster {})", cluster.response_timeout.count(),
-                        cluster.name),
-            req_version, req_keep_alive);
+        const std::string reason = fmt::format("upstream response timeout after {} ms (cluster {})",
+                                               cluster.response_timeout.count(), cluster.name);
+        co_return co_await reply_error(bhttp::status::gateway_timeout, reason, req_version, req_keep_alive);
       }
       if (up->reused && may_retry && attempt == 0 && up->buffer.size() == 0 &&
           (ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset)) {
         continue;  // closed while idle in the pool, before any response byte: safe to send again
       }
       record(502);
-      co_return co_await reply_error(
-          bhttp::status::bad_gateway,
-          fmt::format("invalid or no response from upstream (cluster {}): {}", cluster.name, ec.message()),
-          req_version, req_keep_alive);
+      const std::string reason =
+          fmt::format("invalid or no response from upstream (cluster {}): {}", cluster.name, ec.message());
+      co_return co_await reply_error(bhttp::status::bad_gateway, reason, req_version, req_keep_alive);
     }
 
     // The response head as the client sees it.
@@ -267,7 +283,7 @@ class Session {
     const bool upstream_keep_alive = res.keep_alive() && status != 101;
     const bool no_body = head || status == 204 || status == 304 || status < 200;
     const bool length_known = rp->chunked() || rp->content_length().has_value();
-    bool keep_alive = req_keep_alive && status != 101;
+    bool keep_alive = req_keep_alive && status != 101 && !worker_.draining();
     remove_hop_by_hop(res);
     append_via(res, res.version());
     res.version(11);
@@ -290,9 +306,8 @@ class Session {
         spdlog::warn("route {}: {} response body interrupted: {}", route.name, cluster.name, got.ec.message());
         if (!got.header_sent) {
           record(502);
-          co_await reply_error(bhttp::status::bad_gateway,
-                               fmt::format("upstream response failed (cluster {}): {}", cluster.name, got.ec.message()),
-                               req_version, false);
+          const std::string reason = fmt::format("upstream response failed (cluster {}): {}", cluster.name, got.ec.message());
+          co_await reply_error(bhttp::status::bad_gateway, reason, req_version, false);
           co_return false;
         }
       }
@@ -310,6 +325,7 @@ class Session {
   beast::flat_buffer buffer_;
   std::string client_ip_;
   std::unique_ptr<char[]> scratch_;
+  bool in_exchange_ = false;
 };
 
 // Keeps cutover_downstream_connections_active right on every exit path of a session.

@@ -67,12 +67,38 @@ void Worker::start() {
   });
 }
 
-void Worker::stop_accepting() {
+std::unique_ptr<char[]> Worker::take_scratch() {
+  if (spare_scratch_.empty()) return std::make_unique<char[]>(kScratchBytes);
+  auto b = std::move(spare_scratch_.back());
+  spare_scratch_.pop_back();
+  return b;
+}
+
+void Worker::give_back_scratch(std::unique_ptr<char[]> buffer) {
+  if (buffer && spare_scratch_.size() < kSpareScratch) spare_scratch_.push_back(std::move(buffer));
+}
+
+void Worker::add_session(Drainable* session) {
+  sessions_.insert(session);
+  active_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void Worker::remove_session(Drainable* session) {
+  sessions_.erase(session);
+  active_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void Worker::drain() {
   asio::post(io_, [this] {
+    draining_ = true;
     for (auto& a : acceptors_) {
       boost::system::error_code ignored;
       a->close(ignored);
     }
+    // Copy: closing a session may end it, which erases it from the set.
+    std::vector<Drainable*> sessions(sessions_.begin(), sessions_.end());
+    for (auto* s : sessions)
+      if (sessions_.contains(s)) s->close_if_idle();
   });
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -23,6 +24,17 @@ namespace asio = boost::asio;
 // reference count they touch per request is never shared with another core.
 struct PinnedSnapshot {
   std::shared_ptr<const runtime::Snapshot> snapshot;
+};
+
+// What a worker needs of a downstream connection to drain it (SIGTERM).
+class Drainable {
+ public:
+  // Closes the connection when it is between requests; a connection inside an exchange finishes
+  // it first (and answers with Connection: close).
+  virtual void close_if_idle() = 0;
+
+ protected:
+  ~Drainable() = default;
 };
 
 class Worker {
@@ -43,20 +55,41 @@ class Worker {
   // connections are served as listener `listener_index` of the snapshot.
   void add_acceptor(asio::ip::tcp::acceptor acceptor, std::size_t listener_index);
 
-  void start();        // runs the io_context on a new thread
-  void stop_accepting();  // thread-safe: closes this worker's acceptors
-  void stop();         // thread-safe: stops the io_context; sessions end where they are
+  // Worker thread only: relay buffers of kScratchBytes, lent for one exchange and given back, so
+  // idle connections hold none and the steady state allocates none (at most kSpareScratch kept).
+  static constexpr std::size_t kScratchBytes = 64 * 1024;
+  static constexpr std::size_t kSpareScratch = 64;
+  std::unique_ptr<char[]> take_scratch();
+  void give_back_scratch(std::unique_ptr<char[]> buffer);
+
+  // Worker thread only: sessions register for their lifetime so a drain can reach them.
+  void add_session(Drainable* session);
+  void remove_session(Drainable* session);
+  // Worker thread only: true once drain() ran; sessions then close after the current exchange.
+  bool draining() const { return draining_; }
+  // Any thread: open downstream connections on this worker.
+  std::size_t active_sessions() const { return active_.load(std::memory_order_acquire); }
+
+  void start();   // runs the io_context on a new thread
+  void drain();   // thread-safe: stop accepting, close idle connections, let exchanges finish
+  void stop();    // thread-safe: stops the io_context; sessions end where they are
   void join();
 
  private:
   std::size_t id_;
   runtime::SnapshotSource& source_;
+  // Declared before io_ so they outlive it: destroying io_ destroys the frames of sessions still
+  // suspended in it, and their destructors deregister here.
+  std::unordered_set<Drainable*> sessions_;
+  std::atomic<std::size_t> active_{0};
+  bool draining_ = false;
   asio::io_context io_{1};
   upstream::ConnectionPool pool_;
   std::mt19937_64 rng_;
   std::uint64_t pinned_version_ = ~std::uint64_t{0};
   std::shared_ptr<const PinnedSnapshot> pinned_;
   std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<std::unique_ptr<char[]>> spare_scratch_;
   std::thread thread_;
 };
 

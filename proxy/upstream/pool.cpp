@@ -83,6 +83,7 @@ void ConnectionPool::release(std::unique_ptr<Connection> c) {
     stack.front()->stream.socket().close(ignored);
     stack.erase(stack.begin());
   }
+  c->buffer.shrink_to_fit();  // an idle connection holds no buffer
   c->idle_since = std::chrono::steady_clock::now();
   stack.push_back(std::move(c));
 }
