@@ -308,40 +308,9 @@ def closed_port() -> int:
 # --------------------------------------------------------------------------------------------
 # Config
 
-def _yaml_scalar(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    return json.dumps(str(v))  # a JSON string is a valid YAML double-quoted scalar
-
-
-def to_yaml(obj, indent: int = 0) -> str:
-    """Block-style YAML for dicts / lists / scalars (enough for cutover configs)."""
-    pad = " " * indent
-    out = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(v, (dict, list)) and v:
-                out.append(f"{pad}{k}:")
-                out.append(to_yaml(v, indent + 2))
-            elif isinstance(v, (dict, list)):
-                out.append(f"{pad}{k}: {'{}' if isinstance(v, dict) else '[]'}")
-            else:
-                out.append(f"{pad}{k}: {_yaml_scalar(v)}")
-    elif isinstance(obj, list):
-        for item in obj:
-            if isinstance(item, dict) and item:
-                sub = to_yaml(item, indent + 2).split("\n")
-                sub[0] = f"{pad}- " + sub[0][indent + 2:]
-                out.extend(sub)
-            elif isinstance(item, list):
-                raise ValueError("nested lists not supported")
-            else:
-                out.append(f"{pad}- {_yaml_scalar(item)}")
-    else:
-        out.append(pad + _yaml_scalar(obj))
-    return "\n".join(out)
+def to_yaml(obj) -> str:
+    """The config as YAML text: JSON is valid YAML 1.2, so no emitter of our own is needed."""
+    return json.dumps(obj, indent=2)
 
 
 def cluster(*endpoints: str, connect_timeout="2s", response_timeout="60s") -> dict:
@@ -717,6 +686,15 @@ class LoadGen:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def side_counts(records) -> dict:
+    """{"source": n, "target": m} over LoadGen records (what the clients saw)."""
+    by_side = {"source": 0, "target": 0}
+    for r in records:
+        if r[2] in by_side:
+            by_side[r[2]] += 1
+    return by_side
 
 
 def side_share(records, side: str = "target") -> tuple[float, int, int]:

@@ -102,11 +102,7 @@ class SplitTest(unittest.TestCase):
                 self.assertEqual(int(st["generation"]), gen0 + 2, st)
 
             with self.subTest("backends saw exactly what the clients saw"):
-                by_side = {"source": 0, "target": 0}
-                for r in recs:
-                    if r[2] in by_side:
-                        by_side[r[2]] += 1
-                self.assertEqual(be.counts(), by_side)
+                self.assertEqual(be.counts(), h.side_counts(recs))
 
             with self.subTest("downstream connections gauge"):
                 self.assertEqual(len(active_during_run or []), 1,
