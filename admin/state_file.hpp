@@ -17,8 +17,8 @@ struct RouteState {
 
 using StateMap = std::map<std::string, RouteState>;  // by route name
 
-// A missing file is an empty state. Throws std::runtime_error naming the file for unreadable or
-// malformed content: start-up stops rather than silently dropping an operator's weights.
+// A missing file is an empty state. Throws std::runtime_error naming the file and the problem for
+// unreadable or malformed content (the caller reports it and keeps the file aside).
 StateMap read_state_file(const std::string& path);
 
 // Replaces the file atomically. Returns false (and logs) when it could not be written.

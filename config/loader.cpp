@@ -383,7 +383,10 @@ class Loader {
         if (auto hp = read_host_port(e.value, e.value_mark(), "admin.listen", /*allow_port_zero=*/true))
           cfg_.admin.listen = *hp;
       } else if (e.key == "tokens_file") {
-        if (auto v = read_path(e, "admin.tokens_file")) cfg_.admin.tokens_file = *v;
+        if (auto v = read_path(e, "admin.tokens_file")) {
+          cfg_.admin.tokens_file = *v;
+          cfg_.admin.tokens_file_mark = e.value_mark();  // the file itself is read at start-up
+        }
       } else {
         reject_key(e, kAdminSchema, "admin");
       }

@@ -57,6 +57,7 @@ struct ListenerConfig {
 struct AdminConfig {
   HostPort listen{"127.0.0.1", 9901, "127.0.0.1:9901", {}};
   std::string tokens_file;            // optional; lines "name:secret"; resolved against the config dir
+  Mark tokens_file_mark;              // where tokens_file was given, for errors reading the file
 };
 
 struct Config {

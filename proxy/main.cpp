@@ -4,6 +4,7 @@
 #include <csignal>
 #include <functional>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -39,13 +40,28 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }
 
 // Restores weights and generations saved by an earlier run, before the config is compiled, so
-// the runtime state wins over the config's initial weights for routes that still exist.
+// the runtime state wins over the config's initial weights for routes that still exist. A state
+// file that cannot be read is reported and moved aside (kept for the operator, not overwritten);
+// the config's weights apply then.
 void restore_state(const config::Config& cfg, runtime::RuntimeRegistry& registry) {
   if (cfg.state_file.empty()) return;
-  for (const auto& [name, state] : admin::read_state_file(cfg.state_file)) {
-    registry.route(name, state.weights)->generation = state.generation;
+  admin::StateMap state;
+  try {
+    state = admin::read_state_file(cfg.state_file);
+  } catch (const std::exception& e) {
+    auto aside = fmt::format("{}.corrupt-{}", cfg.state_file,
+                             std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count());
+    std::error_code ec;
+    std::filesystem::rename(cfg.state_file, aside, ec);
+    spdlog::error("{}; starting from the config's weights; the unreadable file is kept as {}{}", e.what(), aside,
+                  ec ? " (move failed: " + ec.message() + ")" : "");
+    return;
+  }
+  for (const auto& [name, s] : state) {
+    registry.route(name, s.weights)->generation = s.generation;
     spdlog::info("state: route {} restored: read_weight {:.2f} write_weight {:.2f} generation {}", name,
-                 state.weights.read_bp / 100.0, state.weights.write_bp / 100.0, state.generation);
+                 s.weights.read_bp / 100.0, s.weights.write_bp / 100.0, s.generation);
   }
 }
 
@@ -155,6 +171,16 @@ int main(int argc, char** argv) {
   for (const auto& w : loaded.warnings) std::fprintf(stderr, "%s (warning)\n", w.str().c_str());
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
   if (!loaded.errors.empty()) return 1;
+  // The files the config names are read at start-up; --check reads them too so it predicts it.
+  if (!loaded.config->admin.tokens_file.empty()) {
+    try {
+      admin::Tokens::load(loaded.config->admin.tokens_file);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n",
+                   config::Diagnostic{config_path, loaded.config->admin.tokens_file_mark, e.what()}.str().c_str());
+      return 1;
+    }
+  }
   if (check) {
     std::printf("%s: ok\n", config_path.c_str());
     return 0;

@@ -41,7 +41,9 @@ TEST(Split, BucketCoversTheWholeRangeWithoutBias) {
 TEST(Split, RaisingTheWeightOnlyMovesDrawsFromSourceToTarget) {
   for (std::uint32_t b = 0; b < kWeightScale; b += 7) {
     for (std::uint32_t w = 0; w + 100 <= kWeightScale; w += 100) {
-      if (choose_side(w, b) == Side::target) ASSERT_EQ(choose_side(w + 100, b), Side::target);
+      if (choose_side(w, b) == Side::target) {
+        ASSERT_EQ(choose_side(w + 100, b), Side::target) << "bucket " << b << " weight " << w;
+      }
     }
   }
 }
