@@ -40,7 +40,9 @@ json::object route_state(const runtime::Route& route) {
                  {"target", route.cluster(router::Side::target).name}};
   for (auto& kv : weights_json(w)) o[kv.key()] = kv.value();
   o["generation"] = static_cast<std::int64_t>(route.runtime->generation);
-  o["writes"] = {{"held", false}};
+  o["writes"] = {{"held", route.runtime->writes_held()},
+                 {"held_requests", route.runtime->held_requests.load()},
+                 {"in_flight", route.runtime->writes_in_flight.load()}};
   o["ramp"] = nullptr;
   return o;
 }
@@ -151,8 +153,17 @@ class Router {
     if (seg.size() == 3) return only(bhttp::verb::get, [&] { return json_response(bhttp::status::ok, route_state(*route)); });
     if (seg.size() == 4 && seg[3] == "weights") return only(bhttp::verb::put, [&] { return put_weights(*route); });
     if (seg.size() == 4 && seg[3] == "rollback") return only(bhttp::verb::post, [&] { return rollback(*route); });
+    if (seg.size() == 5 && seg[3] == "writes" && seg[4] == "hold")
+      return only(bhttp::verb::post, [&] { return hold(*route, snap); });
+    if (seg.size() == 5 && seg[3] == "writes" && seg[4] == "release")
+      return only(bhttp::verb::post, [&] { return release(*route); });
     (void)m;
     return error(bhttp::status::not_found, "no such endpoint");
+  }
+
+  AdminReply take_reply(AdminResponse res) {
+    reply_.response = std::move(res);
+    return std::move(reply_);
   }
 
  private:
@@ -203,6 +214,49 @@ class Router {
     return json_response(bhttp::status::ok, route_state(route));
   }
 
+  AdminResponse hold(const runtime::Route& route, const std::shared_ptr<const runtime::Snapshot>& snap) {
+    std::optional<AdminResponse> fail;
+    auto body = body_object(req_, fail);
+    if (!body) return std::move(*fail);
+    if (auto bad = check_body(*body, {"drain"}, route)) return std::move(*bad);
+    double drain_s = 10;  // issue 4: default 10 s
+    if (auto* d = body->if_contains("drain")) {
+      std::optional<double> v;
+      if (d->is_number()) v = d->to_number<double>();
+      if (d->is_string())
+        if (auto ms = config::parse_duration(std::string_view(d->as_string()))) v = ms->count() / 1000.0;
+      if (!v || *v < 0 || *v > 3600)
+        return error(bhttp::status::unprocessable_entity, "drain must be seconds (0..3600) or a duration like \"10s\"");
+      drain_s = *v;
+    }
+    bool already = route.runtime->writes_held();
+    if (!already) control_.commit(route, route.runtime->weights(), true, "hold", actor_);
+    reply_.snapshot = snap;
+    reply_.drain_route = &route;
+    reply_.drain_deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(drain_s * 1000));
+    reply_.in_flight_at_hold = route.runtime->writes_in_flight.load();
+    return json_response(bhttp::status::ok, route_state(route));
+  }
+
+  AdminResponse release(const runtime::Route& route) {
+    std::optional<AdminResponse> fail;
+    auto body = body_object(req_, fail);
+    if (!body) return std::move(*fail);
+    if (auto bad = check_body(*body, {"write_weight"}, route)) return std::move(*bad);
+    auto w = route.runtime->weights();
+    if (auto* v = body->if_contains("write_weight")) {
+      auto bp = weight_value(*v);
+      if (!bp) return error(bhttp::status::unprocessable_entity, "write_weight must be a number from 0 to 100 in steps of 0.01");
+      w.write_bp = *bp;
+    }
+    if (!route.runtime->writes_held()) return error(bhttp::status::conflict, "writes are not held on this route");
+    auto released = control_.commit(route, w, false, "release", actor_);
+    auto state = route_state(route);
+    state["released"] = released;
+    return json_response(bhttp::status::ok, state);
+  }
+
   AdminResponse rollback(const runtime::Route& route) {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
@@ -213,7 +267,8 @@ class Router {
       if (!c->is_bool()) return error(bhttp::status::unprocessable_entity, "close_target_connections must be a boolean");
       close_target = c->as_bool();
     }
-    control_.change_weights(route, {0, 0}, "rollback", actor_, {{"close_target_connections", close_target}});
+    // Held writes are released too, to source: the weights are 0 before any of them moves.
+    control_.commit(route, {0, 0}, false, "rollback", actor_, {{"close_target_connections", close_target}});
     if (close_target) control_.close_pooled_connections(route.cluster(router::Side::target));
     return json_response(bhttp::status::ok, route_state(route));
   }
@@ -221,12 +276,31 @@ class Router {
   const AdminRequest& req_;
   Control& control_;
   std::string actor_ = "anonymous";
+  AdminReply reply_;
 };
 
 }  // namespace
 
+AdminReply route_admin_request(const AdminRequest& request, Control& control) {
+  Router router(request, control);
+  auto res = router.route();
+  return router.take_reply(std::move(res));
+}
+
+AdminResponse finish_hold(const AdminReply& pending) {
+  const auto& route = *pending.drain_route;
+  auto remaining = route.runtime->writes_in_flight.load();
+  auto state = route_state(route);
+  state["in_flight_at_hold"] = pending.in_flight_at_hold;
+  state["in_flight_remaining"] = remaining;
+  state["drained"] = remaining == 0;
+  return json_response(bhttp::status::ok, state);
+}
+
 AdminResponse handle_admin_request(const AdminRequest& request, Control& control) {
-  return Router(request, control).route();
+  auto reply = route_admin_request(request, control);
+  if (reply.drain_route && reply.response.result() == bhttp::status::ok) return finish_hold(reply);
+  return std::move(reply.response);
 }
 
 }  // namespace cutover::admin

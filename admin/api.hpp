@@ -2,6 +2,9 @@
 // can call it directly. Runs on the admin thread only.
 #pragma once
 
+#include <chrono>
+#include <memory>
+
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -12,7 +15,25 @@ namespace cutover::admin {
 using AdminRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using AdminResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-// Answers one admin request. Errors are JSON {"error": "..."} with 400 (malformed JSON or query),
+// What the admin server does with a request: `response` is complete, unless `drain_route` is set
+// (a write hold was raised): then the server waits until that route's in-flight writes are done or
+// `drain_deadline` passed, and answers with finish_hold().
+struct AdminReply {
+  AdminResponse response;
+  std::shared_ptr<const runtime::Snapshot> snapshot;  // keeps drain_route alive
+  const runtime::Route* drain_route = nullptr;
+  std::chrono::steady_clock::time_point drain_deadline{};
+  std::int64_t in_flight_at_hold = 0;
+};
+
+AdminReply route_admin_request(const AdminRequest& request, Control& control);
+
+// The answer to a hold call once its drain ended: route state plus "in_flight_at_hold",
+// "in_flight_remaining" and "drained".
+AdminResponse finish_hold(const AdminReply& pending);
+
+// Answers one admin request without waiting (a hold answers at once with what is still in
+// flight). Errors are JSON {"error": "..."} with 400 (malformed JSON or query),
 // 401 (mutating call without a valid bearer token when tokens are configured), 404 (unknown route
 // or endpoint), 405 (wrong method), 409 (if_generation mismatch) and 422 (well-formed but invalid
 // values). Keep-alive and version are left for the caller to set.

@@ -1,6 +1,8 @@
 // The control plane's owner of runtime state: see control.hpp.
 #include "admin/control.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "admin/state_file.hpp"
 
 namespace cutover::admin {
@@ -20,11 +22,25 @@ json::object weights_json(router::Weights w) {
   return {{"read_weight", percent_json(w.read_bp)}, {"write_weight", percent_json(w.write_bp)}};
 }
 
-void Control::change_weights(const runtime::Route& route, router::Weights weights, std::string_view action,
-                             std::string_view actor, json::object extra) {
-  auto before = route.runtime->weights();
-  route.runtime->set_weights(weights);
-  ++route.runtime->generation;
+std::uint32_t Control::commit(const runtime::Route& route, router::Weights weights, bool held,
+                              std::string_view action, std::string_view actor, json::object extra) {
+  auto& rt = *route.runtime;
+  const auto before = rt.weights();
+  const bool was_held = rt.writes_held();
+  rt.set_weights(weights);
+  std::uint32_t released = 0;
+  if (held && !was_held) {
+    rt.hold_seq.fetch_add(1, std::memory_order_seq_cst);  // before the flag: waiters record the new hold
+    rt.set_writes_held(true);
+    rt.hold_since = std::chrono::steady_clock::now();
+    arm_hold_max(route);
+  } else if (!held && was_held) {
+    released = rt.held_requests.load();
+    rt.set_writes_held(false);  // after the weights: released writes see the new ones
+    hold_max_timers_.erase(route.name);
+    rt.release_held(rt.hold_seq.load());  // in arrival order, one after another
+  }
+  ++rt.generation;
   runtime::publish_weight_gauges(route);
 
   json::object entry{{"action", action},
@@ -32,16 +48,49 @@ void Control::change_weights(const runtime::Route& route, router::Weights weight
                      {"route", route.name},
                      {"before", weights_json(before)},
                      {"after", weights_json(weights)},
-                     {"generation", static_cast<std::int64_t>(route.runtime->generation)}};
+                     {"generation", static_cast<std::int64_t>(rt.generation)}};
+  if (held != was_held) {
+    entry["writes_held"] = held;
+    if (!held) entry["released"] = released;
+  }
   for (auto& kv : extra) entry[kv.key()] = kv.value();
   audit_->append(std::move(entry));
   persist();
+  return released;
+}
+
+void Control::arm_hold_max(const runtime::Route& route) {
+  auto timer = std::make_unique<boost::asio::steady_timer>(io_, route.writes.hold_max);
+  std::string name = route.name;
+  std::uint64_t seq = route.runtime->hold_seq.load();
+  timer->async_wait([this, name, seq](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: the hold was lifted
+    auto snap = snapshot();
+    const runtime::Route* r = snap->find_route(name);
+    if (!r || !r->runtime->writes_held() || r->runtime->hold_seq.load() != seq) return;
+    spdlog::warn("route {}: write hold reached hold_max ({} ms); releasing to the current weights", name,
+                 r->writes.hold_max.count());
+    commit(*r, r->runtime->weights(), false, "hold_expired", "cutover",
+           {{"hold_max_ms", static_cast<std::int64_t>(r->writes.hold_max.count())}});
+  });
+  hold_max_timers_[route.name] = std::move(timer);
+}
+
+void Control::resume_holds() {
+  for (const auto& r : snapshot()->routes) {
+    if (!r.runtime->writes_held()) continue;
+    r.runtime->hold_since = std::chrono::steady_clock::now();
+    arm_hold_max(r);
+    spdlog::warn("route {}: writes are held (restored from the state file); hold_max {} ms from now", r.name,
+                 r.writes.hold_max.count());
+  }
 }
 
 bool Control::persist() {
   if (state_file_.empty()) return true;
   StateMap state;
-  for (const auto& r : snapshot()->routes) state[r.name] = {r.runtime->weights(), r.runtime->generation};
+  for (const auto& r : snapshot()->routes)
+    state[r.name] = {r.runtime->weights(), r.runtime->generation, r.runtime->writes_held()};
   return write_state_file(state_file_, state);
 }
 

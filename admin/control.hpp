@@ -2,9 +2,14 @@
 // here, on the admin thread, and becomes visible to workers through atomics and snapshots.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 
 #include "admin/audit_log.hpp"
@@ -16,10 +21,10 @@ namespace cutover::admin {
 
 class Control {
  public:
-  Control(runtime::SnapshotSource& snapshots, runtime::RuntimeRegistry& registry, stats::Metrics& metrics,
-          Tokens tokens, std::unique_ptr<AuditLog> audit, std::string state_file)
-      : snapshots_(snapshots), registry_(registry), metrics_(metrics), tokens_(std::move(tokens)),
-        audit_(std::move(audit)), state_file_(std::move(state_file)) {}
+  Control(boost::asio::io_context& io, runtime::SnapshotSource& snapshots, stats::Metrics& metrics, Tokens tokens,
+          std::unique_ptr<AuditLog> audit, std::string state_file)
+      : io_(io), snapshots_(snapshots), metrics_(metrics), tokens_(std::move(tokens)), audit_(std::move(audit)),
+        state_file_(std::move(state_file)) {}
 
   std::shared_ptr<const runtime::Snapshot> snapshot() const { return snapshots_.load(); }
   stats::Metrics& metrics() { return metrics_; }
@@ -30,25 +35,39 @@ class Control {
   bool ready() const { return ready_; }
   void set_ready(bool r) { ready_ = r; }
 
-  // Stores `weights` on `route` (one atomic store: the next request uses them), bumps the
-  // generation, updates cutover_route_weight, appends an audit entry {action, actor, route,
-  // before, after, generation, ...extra} and rewrites the state file.
+  // The one way a route's runtime state changes. Stores `weights` (one atomic store: the next
+  // request uses them), then applies `held`: a new hold is raised after the weights, a lifted hold
+  // releases the waiting writes only after the weights are visible, so no held write can reach the
+  // side the change moved away from. Bumps the generation, updates the gauges, appends an audit
+  // entry {action, actor, route, before, after, generation, ...extra} and rewrites the state file.
+  // Returns the number of writes that were waiting in a hold this change lifted.
+  std::uint32_t commit(const runtime::Route& route, router::Weights weights, bool held, std::string_view action,
+                       std::string_view actor, boost::json::object extra = {});
+
   void change_weights(const runtime::Route& route, router::Weights weights, std::string_view action,
-                      std::string_view actor, boost::json::object extra = {});
+                      std::string_view actor, boost::json::object extra = {}) {
+    commit(route, weights, route.runtime->writes_held(), action, actor, std::move(extra));
+  }
 
   // Closes pooled connections to `cluster` on every worker (they are not reused).
   void close_pooled_connections(const runtime::Cluster& cluster) { cluster.runtime->bump_pool_epoch(); }
+
+  // Re-raises holds restored from the state file (their hold_max starts again now).
+  void resume_holds();
 
   // Rewrites the state file from the current snapshot's routes; false when it could not.
   bool persist();
 
  private:
+  void arm_hold_max(const runtime::Route& route);
+
+  boost::asio::io_context& io_;
   runtime::SnapshotSource& snapshots_;
-  runtime::RuntimeRegistry& registry_;
   stats::Metrics& metrics_;
   Tokens tokens_;
   std::unique_ptr<AuditLog> audit_;
   std::string state_file_;
+  std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> hold_max_timers_;  // by route name
   bool ready_ = false;
 };
 

@@ -55,7 +55,18 @@ asio::awaitable<void> serve(tcp::socket socket, Control& control) {
       break;
     }
     auto req = parser.release();
-    AdminResponse res = handle_admin_request(req, control);
+    AdminReply reply = route_admin_request(req, control);
+    if (reply.drain_route && reply.response.result() == bhttp::status::ok) {
+      // A write hold answers once the writes that passed before it are done (or at its deadline).
+      asio::steady_timer poll(stream.get_executor());
+      while (reply.drain_route->runtime->writes_in_flight.load() > 0 &&
+             std::chrono::steady_clock::now() < reply.drain_deadline) {
+        poll.expires_after(5ms);
+        co_await poll.async_wait(as_tuple(use_awaitable));
+      }
+      reply.response = finish_hold(reply);
+    }
+    AdminResponse res = std::move(reply.response);
     res.set(bhttp::field::server, "cutover-admin");
     res.keep_alive(req.keep_alive());
     res.prepare_payload();

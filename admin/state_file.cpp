@@ -52,6 +52,10 @@ StateMap read_state_file(const std::string& path) {
     auto* g = o.if_contains("generation");
     if (!g || !g->is_int64() || g->as_int64() < 0) throw std::runtime_error(where + ": 'generation' must be a non-negative integer");
     s.generation = static_cast<std::uint64_t>(g->as_int64());
+    if (auto* h = o.if_contains("writes_held")) {  // absent in files from before holds existed
+      if (!h->is_bool()) throw std::runtime_error(where + ": 'writes_held' must be a boolean");
+      s.writes_held = h->as_bool();
+    }
     out.emplace(std::string(name), s);
   }
   return out;
@@ -62,7 +66,8 @@ bool write_state_file(const std::string& path, const StateMap& state) {
   for (const auto& [name, s] : state)
     routes[name] = {{"read_weight_bp", s.weights.read_bp},
                     {"write_weight_bp", s.weights.write_bp},
-                    {"generation", static_cast<std::int64_t>(s.generation)}};
+                    {"generation", static_cast<std::int64_t>(s.generation)},
+                    {"writes_held", s.writes_held}};
   std::string text = json::serialize(json::object{{"version", 1}, {"routes", std::move(routes)}}) + "\n";
 
   std::string tmp = path + ".tmp";

@@ -13,6 +13,7 @@ namespace cutover::admin {
 struct RouteState {
   router::Weights weights;
   std::uint64_t generation = 0;
+  bool writes_held = false;  // a write hold survives a restart: writes stay held until released
 };
 
 using StateMap = std::map<std::string, RouteState>;  // by route name

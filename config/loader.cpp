@@ -95,9 +95,40 @@ const Schema kClusterSchema{"cluster",
 const Schema kListenerSchema{"listener", {"name", "address", "protocol", "routes"}, {"tls"}};
 const Schema kRouteSchema{"route",
                           {"name", "match", "source", "target", "weight", "read_weight",
-                           "write_weight"},
-                          {"sticky", "force", "mirror", "writes"}};
+                           "write_weight", "sticky", "force", "writes"},
+                          {"mirror"}};
 const Schema kMatchSchema{"match", {"host", "path_prefix"}, {}};
+const Schema kStickySchema{"sticky", {"header", "cookie", "client_ip", "pin_cookie", "pin_max_age"}, {}};
+const Schema kForceSchema{"force", {"header", "cookie", "allow_cidrs"}, {}};
+const Schema kWritesSchema{"writes", {"hold_timeout", "hold_max", "max_held"}, {}};
+
+// Bounds for writes.max_held: at least one (0 would turn every hold into immediate 503s, which
+// is what not holding does), and a ceiling well below what a proxy can buffer.
+constexpr std::uint32_t kMaxHeldLimit = 1'000'000;
+// Browsers cap cookie lifetimes at 400 days (RFC 6265bis §5.5); longer is silently shortened.
+constexpr Millis kCookieMaxAgeCap{400LL * 24 * 3600 * 1000};
+
+// RFC 9110 §5.6.2 token: header field names. RFC 6265 §4.1.1 cookie-name is the RFC 2616 token,
+// which is the same set of characters.
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// A duration for messages: the largest unit that divides it exactly.
+std::string duration_text(Millis d) {
+  const auto ms = d.count();
+  if (ms != 0 && ms % 86'400'000 == 0) return std::to_string(ms / 86'400'000) + "d";
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
 
 // One key: value pair of a mapping, with positions for messages.
 struct Entry {
@@ -304,6 +335,28 @@ class Loader {
     }
     hp->mark = at;
     return hp;
+  }
+
+  // A header or cookie name (an RFC 9110 token), kept as written.
+  std::optional<std::string> read_token(const Entry& e, const std::string& label, std::string_view what) {
+    auto s = scalar(e, label, what);
+    if (!s) return std::nullopt;
+    if (!is_token(*s)) {
+      error(e.value_mark(), label + ": " + q(*s) + " is not a valid " + std::string(what) +
+                                " (letters, digits and !#$%&'*+-.^_`|~ only)");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  // YAML 1.2 core booleans only: "yes"/"on" are strings there, so they are not guessed at here.
+  std::optional<bool> read_bool(const Entry& e, const std::string& label) {
+    auto s = scalar(e, label, "true or false");
+    if (!s) return std::nullopt;
+    if (*s == "true" || *s == "True" || *s == "TRUE") return true;
+    if (*s == "false" || *s == "False" || *s == "FALSE") return false;
+    error(e.value_mark(), label + ": expected true or false, got " + q(*s));
+    return std::nullopt;
   }
 
   // A percentage 0..100 in 0.01 steps, as basis points.
@@ -579,6 +632,12 @@ class Loader {
         read_weight = read_weight_or_zero(e);
       } else if (e.key == "write_weight") {
         write_weight = read_weight_or_zero(e);
+      } else if (e.key == "sticky") {
+        parse_sticky(e, r.sticky, context);
+      } else if (e.key == "force") {
+        parse_force(e, r.force, context);
+      } else if (e.key == "writes") {
+        parse_writes(e, r.writes, context);
       } else {
         reject_key(e, kRouteSchema, context);
       }
@@ -591,6 +650,177 @@ class Loader {
     r.write_weight_bp = write_weight.value_or(weight.value_or(0));
     l.routes.push_back(std::move(r));
     lmarks.routes.push_back(marks);
+  }
+
+  // sticky: {header: X-User-Id, cookie: uid, client_ip: true, pin_cookie: b, pin_max_age: 30d}.
+  // The key sources keep the order they are written in: the first one present in a request wins.
+  void parse_sticky(const Entry& section, StickyConfig& st, const std::string& route_context) {
+    if (!expect_map(section.value, section.value_mark(), "sticky",
+                    " with 'header', 'cookie' and/or 'client_ip: true'"))
+      return;
+    const std::string context = "sticky of " + route_context;
+    bool bad_source = false;  // a source with a bad value: already reported
+    std::optional<Mark> max_age_mark;
+    for (const Entry& e : entries(section.value, context)) {
+      if (e.key == "header" || e.key == "cookie") {
+        const bool header = e.key == "header";
+        auto v = read_token(e, "sticky." + e.key, header ? "header name" : "cookie name");
+        if (!v) {
+          bad_source = true;
+          continue;
+        }
+        st.sources.push_back({header ? StickySource::Kind::header : StickySource::Kind::cookie, *v});
+      } else if (e.key == "client_ip") {
+        auto v = read_bool(e, "sticky.client_ip");
+        if (!v) {
+          bad_source = true;
+          continue;
+        }
+        if (*v) st.sources.push_back({StickySource::Kind::client_ip, {}});
+      } else if (e.key == "pin_cookie") {
+        if (auto v = read_token(e, "sticky.pin_cookie", "cookie name")) st.pin_cookie = *v;
+      } else if (e.key == "pin_max_age") {
+        constexpr std::string_view kExpect = "a duration like 12h, 30d or 3600s";
+        auto v = scalar(e, "sticky.pin_max_age", kExpect);
+        if (!v) continue;
+        auto d = parse_long_duration(*v);
+        if (!d) {
+          error(e.value_mark(), "sticky.pin_max_age: expected " + std::string(kExpect));
+        } else if (d->count() < 1000) {
+          // Max-Age is in whole seconds; 0 would delete the cookie as it is set.
+          error(e.value_mark(), "sticky.pin_max_age: must be at least 1s");
+        } else {
+          st.pin_max_age = *d;
+          max_age_mark = e.value_mark();
+          if (*d > kCookieMaxAgeCap)
+            warn(e.value_mark(), "sticky.pin_max_age: browsers cap cookie lifetimes at 400d");
+        }
+      } else {
+        reject_key(e, kStickySchema, context);
+      }
+    }
+    if (st.sources.empty() && !bad_source)
+      error(section.value_mark(),
+            "sticky: needs at least one key source: 'header', 'cookie' or 'client_ip: true'");
+    if (max_age_mark && st.pin_cookie.empty())
+      warn(*max_age_mark, "sticky.pin_max_age has no effect without sticky.pin_cookie");
+  }
+
+  // force: {header: X-Cutover-Side, cookie: cutover_force, allow_cidrs: [127.0.0.0/8, "::1/128"]}.
+  void parse_force(const Entry& section, ForceConfig& f, const std::string& route_context) {
+    if (!expect_map(section.value, section.value_mark(), "force",
+                    " with 'header' and/or 'cookie', and 'allow_cidrs'"))
+      return;
+    const std::string context = "force of " + route_context;
+    bool bad_name = false, bad_cidr = false;
+    std::optional<Mark> cidrs_mark;
+    for (const Entry& e : entries(section.value, context)) {
+      if (e.key == "header" || e.key == "cookie") {
+        const bool header = e.key == "header";
+        auto v = read_token(e, "force." + e.key, header ? "header name" : "cookie name");
+        if (!v) {
+          bad_name = true;
+          continue;
+        }
+        (header ? f.header : f.cookie) = *v;
+      } else if (e.key == "allow_cidrs") {
+        cidrs_mark = e.value_mark();
+        bad_cidr = !parse_allow_cidrs(e, f);
+      } else {
+        reject_key(e, kForceSchema, context);
+      }
+    }
+    if (!f.enabled() && !bad_name)
+      error(section.value_mark(), "force: needs 'header' and/or 'cookie' to read the side from");
+    if (f.allow_cidrs.empty() && f.enabled() && !bad_cidr)
+      warn(cidrs_mark.value_or(section.value_mark()),
+           "force is never honoured: allow_cidrs is empty");
+  }
+
+  // False when something was reported as an error.
+  bool parse_allow_cidrs(const Entry& e, ForceConfig& f) {
+    constexpr std::string_view kExample = " like [127.0.0.0/8, \"::1/128\"]";
+    if (e.value.IsNull()) return true;  // same as an empty list: warned about by the caller
+    if (!e.value.IsSequence()) {
+      error(e.value_mark(), "force.allow_cidrs: expected a list of CIDRs" + std::string(kExample));
+      return false;
+    }
+    bool ok = true;
+    for (const YAML::Node& item : e.value) {
+      const Mark m = to_mark(item.Mark()).line ? to_mark(item.Mark()) : e.value_mark();
+      if (!item.IsScalar()) {
+        error(m, "force.allow_cidrs: expected a CIDR such as 10.0.0.0/8 or \"::1/128\"");
+        ok = false;
+        continue;
+      }
+      const std::string& text = item.Scalar();
+      auto c = parse_cidr(text);
+      if (!c) {
+        error(m, "force.allow_cidrs: " + q(text) +
+                     " is not a valid CIDR (an IPv4 or IPv6 address, optionally /PREFIX)");
+        ok = false;
+        continue;
+      }
+      if (c->host_bits_set) {
+        // An allow list that silently means something else is worse than an error.
+        error(m, "force.allow_cidrs: " + q(text) + " has bits set after the /" +
+                     std::to_string(c->prefix) + " prefix (did you mean " + q(c->canonical) + "?)");
+        ok = false;
+        continue;
+      }
+      if (std::find(f.allow_cidrs.begin(), f.allow_cidrs.end(), c->canonical) != f.allow_cidrs.end()) {
+        warn(m, "force.allow_cidrs: " + q(text) + " is listed twice");
+        continue;
+      }
+      if (c->prefix == 0)
+        warn(m, "force.allow_cidrs: " + q(text) + " allows every " +
+                    std::string(c->ipv6 ? "IPv6" : "IPv4") + " client to force a side");
+      f.allow_cidrs.push_back(c->canonical);
+    }
+    return ok;
+  }
+
+  // writes: {hold_timeout: 5s, hold_max: 60s, max_held: 10000}.
+  void parse_writes(const Entry& section, WritesConfig& w, const std::string& route_context) {
+    if (!expect_map(section.value, section.value_mark(), "writes",
+                    " with 'hold_timeout', 'hold_max' and/or 'max_held'"))
+      return;
+    const std::string context = "writes of " + route_context;
+    std::optional<Mark> timeout_mark, max_mark;
+    bool bad_duration = false;
+    for (const Entry& e : entries(section.value, context)) {
+      if (e.key == "hold_timeout" || e.key == "hold_max") {
+        const bool is_timeout = e.key == "hold_timeout";
+        auto v = read_duration(e, "writes." + e.key, /*allow_zero=*/false);
+        if (!v) {
+          bad_duration = true;
+          continue;
+        }
+        (is_timeout ? w.hold_timeout : w.hold_max) = *v;
+        (is_timeout ? timeout_mark : max_mark) = e.value_mark();
+      } else if (e.key == "max_held") {
+        const std::string expect = "an integer from 1 to " + std::to_string(kMaxHeldLimit);
+        auto s = scalar(e, "writes.max_held", expect);
+        if (!s) continue;
+        std::uint32_t v = 0;
+        auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+        if (s->empty() || ec != std::errc{} || p != s->data() + s->size() || v < 1 || v > kMaxHeldLimit) {
+          error(e.value_mark(), "writes.max_held: expected " + expect + ", got " + q(*s));
+          continue;
+        }
+        w.max_held = v;
+      } else {
+        reject_key(e, kWritesSchema, context);
+      }
+    }
+    // A held request times out with 503 before the hold itself would release it; the other way
+    // round, hold_timeout would never fire. Reported at whichever of the two was written.
+    if (!bad_duration && w.hold_timeout > w.hold_max) {
+      const Mark at = timeout_mark ? *timeout_mark : max_mark.value_or(section.value_mark());
+      auto shown = [&](Millis d, bool written) { return duration_text(d) + (written ? "" : ", the default"); };
+      error(at, "writes.hold_timeout (" + shown(w.hold_timeout, timeout_mark.has_value()) +
+                    ") must not exceed writes.hold_max (" + shown(w.hold_max, max_mark.has_value()) + ")");
+    }
   }
 
   // A bad weight is already reported; 0 keeps the later cross-checks quiet.

@@ -34,6 +34,41 @@ struct ClusterConfig {
   Mark mark;
 };
 
+// Sticky assignment (issue 4): where a request's key comes from, in configuration order; the first
+// source present in the request wins.
+struct StickySource {
+  enum class Kind { header, cookie, client_ip };
+  Kind kind = Kind::header;
+  std::string name;  // header or cookie name; empty for client_ip
+};
+
+struct StickyConfig {
+  std::vector<StickySource> sources;  // empty = not sticky (per-request random)
+  // When no source is present: pin the client with `pin_cookie`, a cookie holding a random bucket
+  // id 0..9999 (not the side, so later weight changes still apply). Empty = do not pin.
+  std::string pin_cookie;
+  Millis pin_max_age{30LL * 24 * 3600 * 1000};  // Max-Age of the pin cookie
+  bool enabled() const { return !sources.empty(); }
+};
+
+// Forced side for internal testers (issue 4): header/cookie value "source" or "target", honoured
+// only for clients inside allow_cidrs.
+struct ForceConfig {
+  std::string header;                    // empty = no header
+  std::string cookie;                    // empty = no cookie
+  // Validated and canonical: always "ADDR/PREFIX" with host bits clear ("10.0.0.1" in the file
+  // becomes "10.0.0.1/32", "::1" becomes "::1/128"), so make_network_v4/v6 take them as they are.
+  std::vector<std::string> allow_cidrs;
+  bool enabled() const { return !header.empty() || !cookie.empty(); }
+};
+
+// Write hold (issue 4, SPEC `writes`).
+struct WritesConfig {
+  Millis hold_timeout{5000};   // a request held longer gets 503 + Retry-After
+  Millis hold_max{60000};      // a hold older than this releases itself to the current weights
+  std::uint32_t max_held = 10000;  // held requests per route; beyond, 503 at once
+};
+
 // Weights are in basis points of percent*100: 0..10000 means 0.00 % .. 100.00 % to target.
 struct RouteConfig {
   std::string name;
@@ -43,6 +78,9 @@ struct RouteConfig {
   std::string target;                 // cluster name
   std::uint32_t read_weight_bp = 0;   // safe methods (RFC 9110 §9.2.1)
   std::uint32_t write_weight_bp = 0;  // every other method
+  StickyConfig sticky;
+  ForceConfig force;
+  WritesConfig writes;
   Mark mark;
 };
 

@@ -5,8 +5,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -70,10 +72,18 @@ bool is_host_name(std::string_view host) {
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+namespace {
+
+std::optional<std::chrono::milliseconds> parse_duration_impl(std::string_view text, bool long_units) {
   std::uint64_t scale = 0;
   std::string_view digits;
-  if (text.ends_with("ms")) {
+  if (long_units && text.ends_with("h")) {
+    scale = 3'600'000;
+    digits = text.substr(0, text.size() - 1);
+  } else if (long_units && text.ends_with("d")) {
+    scale = 86'400'000;
+    digits = text.substr(0, text.size() - 1);
+  } else if (text.ends_with("ms")) {
     scale = 1;
     digits = text.substr(0, text.size() - 2);
   } else if (text.ends_with("s")) {
@@ -90,6 +100,16 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   using Rep = std::chrono::milliseconds::rep;
   if (*n > static_cast<std::uint64_t>(std::numeric_limits<Rep>::max()) / scale) return std::nullopt;
   return std::chrono::milliseconds(static_cast<Rep>(*n * scale));
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  return parse_duration_impl(text, /*long_units=*/false);
+}
+
+std::optional<std::chrono::milliseconds> parse_long_duration(std::string_view text) {
+  return parse_duration_impl(text, /*long_units=*/true);
 }
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
@@ -150,6 +170,46 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
   hp.port = static_cast<std::uint16_t>(*port);
   hp.text = std::string(text);
   return hp;
+}
+
+std::optional<Cidr> parse_cidr(std::string_view text) {
+  const auto slash = text.find('/');
+  const std::string addr(text.substr(0, slash));
+  Cidr c;
+  std::array<unsigned char, 16> bytes{};
+  std::size_t len = 0;
+  in_addr a4{};
+  in6_addr a6{};
+  // inet_pton is strict: no leading zeros in IPv4 octets, no brackets, no zone, no spaces.
+  if (inet_pton(AF_INET, addr.c_str(), &a4) == 1) {
+    len = 4;
+    std::memcpy(bytes.data(), &a4, 4);
+  } else if (inet_pton(AF_INET6, addr.c_str(), &a6) == 1) {
+    c.ipv6 = true;
+    len = 16;
+    std::memcpy(bytes.data(), &a6, 16);
+  } else {
+    return std::nullopt;
+  }
+  const unsigned max_prefix = static_cast<unsigned>(len * 8);
+  c.prefix = max_prefix;
+  if (slash != std::string_view::npos) {
+    const std::string_view p = text.substr(slash + 1);
+    if (p.empty() || p.size() > 3 || (p.size() > 1 && p[0] == '0')) return std::nullopt;
+    auto n = parse_u64(p);
+    if (!n || *n > max_prefix) return std::nullopt;
+    c.prefix = static_cast<unsigned>(*n);
+  }
+  for (std::size_t i = 0; i < len; ++i) {
+    const unsigned bits_here = c.prefix >= (i + 1) * 8 ? 8 : (c.prefix > i * 8 ? c.prefix - static_cast<unsigned>(i) * 8 : 0);
+    const auto mask = static_cast<unsigned char>(bits_here == 0 ? 0 : (0xff << (8 - bits_here)) & 0xff);
+    if ((bytes[i] & ~mask & 0xff) != 0) c.host_bits_set = true;
+    bytes[i] = static_cast<unsigned char>(bytes[i] & mask);
+  }
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (inet_ntop(c.ipv6 ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof buf) == nullptr) return std::nullopt;
+  c.canonical = std::string(buf) + "/" + std::to_string(c.prefix);
+  return c;
 }
 
 bool is_loopback_host(std::string_view host) {

@@ -59,7 +59,12 @@ void restore_state(const config::Config& cfg, runtime::RuntimeRegistry& registry
     return;
   }
   for (const auto& [name, s] : state) {
-    registry.route(name, s.weights)->generation = s.generation;
+    auto rt = registry.route(name, s.weights);
+    rt->generation = s.generation;
+    if (s.writes_held) {
+      rt->hold_seq.store(1);
+      rt->set_writes_held(true);
+    }
     spdlog::info("state: route {} restored: read_weight {:.2f} write_weight {:.2f} generation {}", name,
                  s.weights.read_bp / 100.0, s.weights.write_bp / 100.0, s.generation);
   }
@@ -105,8 +110,9 @@ int run(const config::Config& cfg) {
   }
 
   admin::Tokens tokens = cfg.admin.tokens_file.empty() ? admin::Tokens{} : admin::Tokens::load(cfg.admin.tokens_file);
-  admin::Control control(snapshots, registry, metrics, std::move(tokens),
+  admin::Control control(control_io, snapshots, metrics, std::move(tokens),
                          std::make_unique<admin::AuditLog>(cfg.audit_log), cfg.state_file);
+  control.resume_holds();
   control.persist();  // the state file exists from the first start on, and is known writable
   admin::start_admin_server(control_io, admin_acceptor, control);
   for (auto& w : workers) w->start();

@@ -22,6 +22,14 @@
 
 namespace cutover::http {
 
+// Told once when the message head has been written to `out` (used to release held writes in order).
+struct HeadSentListener {
+  virtual void head_sent() = 0;
+
+ protected:
+  ~HeadSentListener() = default;
+};
+
 struct RelayOutcome {
   enum class Failed { none, read, write };
   Failed failed = Failed::none;
@@ -36,7 +44,8 @@ boost::asio::awaitable<RelayOutcome> relay_message(boost::beast::tcp_stream& in,
                                                    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser,
                                                    boost::beast::tcp_stream& out, std::span<char> scratch,
                                                    std::chrono::milliseconds read_timeout,
-                                                   std::chrono::milliseconds write_timeout) {
+                                                   std::chrono::milliseconds write_timeout,
+                                                   HeadSentListener* on_head_sent = nullptr) {
   namespace bhttp = boost::beast::http;
   using boost::asio::as_tuple;
   using boost::asio::use_awaitable;
@@ -77,6 +86,10 @@ boost::asio::awaitable<RelayOutcome> relay_message(boost::beast::tcp_stream& in,
       outcome.failed = RelayOutcome::Failed::write;
       outcome.ec = ec;
       break;
+    }
+    if (on_head_sent && sr.is_header_done()) {
+      on_head_sent->head_sent();
+      on_head_sent = nullptr;
     }
   } while (!sr.is_done());
   outcome.header_sent = sr.is_header_done();

@@ -1,6 +1,9 @@
 // One downstream HTTP/1.1 connection and the exchanges on it: see session.hpp.
 #include "proxy/http/session.hpp"
 
+#include <poll.h>
+
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -10,6 +13,7 @@
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
@@ -18,6 +22,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "proxy/http/assign.hpp"
 #include "proxy/http/headers.hpp"
 #include "proxy/http/relay.hpp"
 #include "proxy/router/route_match.hpp"
@@ -60,13 +65,38 @@ bool is_idempotent(bhttp::verb m) {
   return is_safe_method(m) || m == bhttp::verb::put || m == bhttp::verb::delete_;
 }
 
+// Counts one write exchange in its route's writes_in_flight for as long as it lives, so a hold
+// call knows when the writes that passed before it have finished.
+class WriteInFlight {
+ public:
+  explicit WriteInFlight(runtime::RouteRuntime& rt) : rt_(&rt) {}
+  ~WriteInFlight() { rt_->writes_in_flight.fetch_sub(1, std::memory_order_seq_cst); }
+  WriteInFlight(const WriteInFlight&) = delete;
+  WriteInFlight& operator=(const WriteInFlight&) = delete;
+
+ private:
+  runtime::RouteRuntime* rt_;
+};
+
+// The baton of a release chain (RouteRuntime::ReleaseChain): held once a released write has it,
+// passed on when its request head was written upstream or, at the latest, when the exchange ends.
+struct ReleaseBaton : HeadSentListener {
+  std::shared_ptr<runtime::RouteRuntime::ReleaseChain> chain;
+  void head_sent() override { pass(); }
+  void pass() {
+    if (auto c = std::move(chain)) c->advance();
+  }
+  ~ReleaseBaton() { pass(); }
+};
+
 class Session final : public server::Drainable {
  public:
   Session(tcp::socket socket, server::Worker& worker, std::size_t listener_index)
       : down_(std::move(socket)), worker_(worker), listener_index_(listener_index) {
     error_code ec;
     auto peer = down_.socket().remote_endpoint(ec);
-    client_ip_ = ec ? "unknown" : peer.address().to_string();
+    client_addr_ = ec ? asio::ip::address{} : peer.address();
+    client_ip_ = ec ? "unknown" : client_addr_.to_string();
     buffer_.max_size(kReadBufferMax);
     worker_.add_session(this);
   }
@@ -137,15 +167,92 @@ class Session final : public server::Drainable {
   asio::awaitable<bool> reply_error(bhttp::status status, std::string_view reason, unsigned version,
                                     bool keep_alive) {
     bhttp::response<bhttp::string_body> res{status, version < 11 ? 10u : 11u};
-    res.set(bhttp::field::server, "cutover");
     res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
     res.body() = fmt::format("cutover: {}\n", reason);
+    co_return co_await write_reply(res, keep_alive);
+  }
+
+  // A JSON error answer {"error": reason, "route": ..., "reason": code} with Retry-After, for
+  // requests refused by a write hold (the client may retry once the flip is done).
+  asio::awaitable<bool> reply_held_write(std::string_view route, std::string_view code, std::string_view reason,
+                                         unsigned version, bool keep_alive) {
+    bhttp::response<bhttp::string_body> res{bhttp::status::service_unavailable, version < 11 ? 10u : 11u};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set(bhttp::field::retry_after, "1");
+    // Route names are [A-Za-z0-9_.-] (config/loader.cpp) and the rest is ours: nothing to escape.
+    res.body() = fmt::format("{{\"error\":\"{}\",\"route\":\"{}\",\"reason\":\"{}\"}}\n", reason, route, code);
+    co_return co_await write_reply(res, keep_alive);
+  }
+
+  asio::awaitable<bool> write_reply(bhttp::response<bhttp::string_body>& res, bool keep_alive) {
+    res.set(bhttp::field::server, "cutover");
     res.keep_alive(keep_alive);
     res.prepare_payload();
     down_.expires_after(kBodyIdleTimeout);
     auto [ec, n] = co_await bhttp::async_write(down_, res, as_tuple(use_awaitable));
     down_.expires_never();
     co_return !ec && keep_alive;
+  }
+
+  enum class HoldOutcome { pass, expired, rejected, client_left };
+
+  // Whether the client closed or reset its side (POLLRDHUP), without reading what it sent.
+  bool peer_closed() {
+    pollfd p{down_.socket().native_handle(), POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
+
+  // The write-hold gate (issue 4). On `pass` the write counts in route.writes_in_flight until
+  // `in_flight` is destroyed; a held write waits here, before any upstream contact and before its
+  // side is chosen, so it takes the weights the release published.
+  asio::awaitable<HoldOutcome> pass_write_hold(const runtime::Route& route, std::optional<WriteInFlight>& in_flight,
+                                               ReleaseBaton& baton) {
+    auto& rt = *route.runtime;
+    rt.writes_in_flight.fetch_add(1, std::memory_order_seq_cst);  // announce, then look (route_runtime.hpp)
+    if (!rt.writes_held()) {
+      in_flight.emplace(rt);
+      co_return HoldOutcome::pass;
+    }
+    rt.writes_in_flight.fetch_sub(1, std::memory_order_seq_cst);
+    if (rt.held_requests.fetch_add(1) >= route.writes.max_held) {
+      rt.held_requests.fetch_sub(1);
+      route.hold_metrics.rejected->Increment();
+      co_return HoldOutcome::rejected;
+    }
+    route.hold_metrics.held->Increment();
+    asio::steady_timer timer(down_.get_executor());
+    server::HeldWrite held{&timer, false};
+    const std::uint64_t id = rt.next_held_id.fetch_add(1);
+    worker_.add_held_write(id, &held);
+    rt.enqueue_held({id, rt.hold_seq.load(), [w = &worker_, id](auto chain) { w->release_held_write(id, std::move(chain)); }});
+    // Wait for the release, the hold_timeout, or the client leaving (checked every 200 ms: the
+    // unread body keeps the socket readable, so only the peer's FIN/RST tells).
+    const auto deadline = std::chrono::steady_clock::now() + route.writes.hold_timeout;
+    bool client_left = false;
+    while (!held.released && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_at(std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)));
+      co_await timer.async_wait(as_tuple(use_awaitable));
+      if (!held.released && peer_closed()) {
+        client_left = true;
+        break;
+      }
+    }
+    if (!held.released) {
+      worker_.remove_held_write(id);
+      rt.forget_held(id);
+    }
+    rt.held_requests.fetch_sub(1);
+    route.hold_metrics.held->Decrement();
+    if (client_left) co_return HoldOutcome::client_left;
+    if (!held.released) {
+      route.hold_metrics.expired->Increment();
+      co_return HoldOutcome::expired;
+    }
+    route.hold_metrics.released->Increment();
+    baton.chain = std::move(held.chain);
+    rt.writes_in_flight.fetch_add(1, std::memory_order_seq_cst);
+    in_flight.emplace(rt);
+    co_return HoldOutcome::pass;
   }
 
   // One request and its response. Returns whether the downstream connection stays open.
@@ -176,10 +283,30 @@ class Session final : public server::Drainable {
                                      keep_after_error);
     const runtime::Route& route = *listener.routes[route_index];
 
-    // The split: one atomic load of the route's weights and one random draw.
     const auto kind = is_safe_method(req.method()) ? router::Kind::read : router::Kind::write;
-    const auto side = router::choose_side(route.runtime->weights().for_kind(kind),
-                                          router::bucket_of(worker_.random()));
+    std::optional<WriteInFlight> write_in_flight;
+    ReleaseBaton baton;  // a released write passes it on once its request head is upstream
+    if (kind == router::Kind::write) {
+      auto outcome = co_await pass_write_hold(route, write_in_flight, baton);
+      if (outcome == HoldOutcome::client_left) co_return false;  // nobody to answer; never forwarded
+      if (outcome != HoldOutcome::pass) {
+        const bool expired = outcome == HoldOutcome::expired;
+        const std::string reason =
+            expired ? fmt::format("writes are held for a write-path flip; not released within {} ms",
+                                  route.writes.hold_timeout.count())
+                    : fmt::format("writes are held for a write-path flip and {} requests already wait",
+                                  route.writes.max_held);
+        co_return co_await reply_held_write(route.name, expired ? "hold_timeout" : "max_held", reason, req_version,
+                                            keep_after_error);
+      }
+    }
+
+    // The split: one atomic load of the route's weights, then force, sticky bucket or a random draw.
+    const auto assignment = assign_side(route, kind, route.runtime->weights(), req, client_ip_, client_addr_,
+                                        worker_.random());
+    const auto side = assignment.side;
+    if (assignment.forced) route.forced[static_cast<int>(side)]->Increment();
+    if (!route.force.header.empty()) req.erase(route.force.header);  // never forwarded, honoured or not
     const runtime::Cluster& cluster = route.cluster(side);
     auto record = [&](unsigned status) {
       route.metrics.record(side, kind, status,
@@ -226,7 +353,7 @@ class Session final : public server::Drainable {
       }
 
       auto sent = co_await relay_message(down_, buffer_, parser, up->stream, scratch(), kBodyIdleTimeout,
-                                         cluster.response_timeout);
+                                         cluster.response_timeout, baton.chain ? &baton : nullptr);
       if (sent.failed == RelayOutcome::Failed::read) co_return false;  // the client left mid-body
       if (sent.failed == RelayOutcome::Failed::write) {
         if (up->reused && may_retry && attempt == 0) continue;  // a pooled connection the upstream had closed
@@ -297,6 +424,10 @@ class Session final : public server::Drainable {
     }
     res.keep_alive(keep_alive);
     if (keep_alive && req_version < 11) res.set(bhttp::field::connection, "keep-alive");
+    if (assignment.pin_bucket)  // the bucket, not the side: later weight changes still apply to this client
+      res.insert(bhttp::field::set_cookie,
+                 fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax", route.sticky.pin_cookie,
+                             *assignment.pin_bucket, route.sticky.pin_max_age_s));
 
     auto got = co_await relay_message(up->stream, up->buffer, *rp, down_, scratch(), cluster.response_timeout,
                                       kBodyIdleTimeout);
@@ -323,6 +454,7 @@ class Session final : public server::Drainable {
   server::Worker& worker_;
   std::size_t listener_index_;
   beast::flat_buffer buffer_;
+  asio::ip::address client_addr_;
   std::string client_ip_;
   std::unique_ptr<char[]> scratch_;
   bool in_exchange_ = false;

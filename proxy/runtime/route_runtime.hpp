@@ -4,6 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <vector>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,8 +33,68 @@ class RouteRuntime {
   // Control thread only: bumped by every change, compared against "if_generation" (SPEC).
   std::uint64_t generation = 0;
 
+  // Write hold (issue 4). A write exchange announces itself in writes_in_flight *before* it looks
+  // at writes_held(), and the control thread sets the hold *before* it reads writes_in_flight:
+  // with sequentially consistent atomics, either the request sees the hold or the hold call
+  // sees (and waits for) the request. Never both missed.
+  bool writes_held() const noexcept { return held_.load(std::memory_order_seq_cst); }
+  void set_writes_held(bool held) noexcept { held_.store(held, std::memory_order_seq_cst); }
+  std::atomic<std::int64_t> writes_in_flight{0};  // write exchanges past the hold gate
+  std::atomic<std::uint32_t> held_requests{0};    // write requests waiting in a hold now
+  // Bumped by the control thread when a hold starts; a held write records it, and a release of
+  // hold N frees only writes held under N or earlier (a new hold right after keeps its own).
+  std::atomic<std::uint64_t> hold_seq{0};
+
+  // Held writes in arrival order, across workers. Only held writes and the control thread take
+  // this mutex, never the request fast path.
+  struct HeldEntry;
+  // A release forwards held writes strictly in arrival order: it wakes the first, and each passes
+  // the baton on (advance()) once its request head went upstream, or when it stopped waiting.
+  class ReleaseChain : public std::enable_shared_from_this<ReleaseChain> {
+   public:
+    explicit ReleaseChain(std::vector<HeldEntry> entries) : entries_(std::move(entries)) {}
+    void advance();  // thread-safe; wakes the next write, if any
+
+   private:
+    std::vector<HeldEntry> entries_;
+    std::atomic<std::size_t> next_{0};
+  };
+  struct HeldEntry {
+    std::uint64_t id = 0;        // unique per held write (next_held_id)
+    std::uint64_t hold_seq = 0;  // the hold it waits in
+    // Thread-safe: hands the baton to the write (posting to its worker); when the write no longer
+    // waits, passes the baton on itself.
+    std::function<void(std::shared_ptr<ReleaseChain>)> wake;
+  };
+  std::atomic<std::uint64_t> next_held_id{1};
+  void enqueue_held(HeldEntry e) {
+    std::lock_guard lock(held_mutex_);
+    held_queue_.push_back(std::move(e));
+  }
+  void forget_held(std::uint64_t id) {
+    std::lock_guard lock(held_mutex_);
+    std::erase_if(held_queue_, [id](const HeldEntry& e) { return e.id == id; });
+  }
+  // Control thread: starts releasing, oldest first, the writes held under `up_to_seq` or earlier.
+  void release_held(std::uint64_t up_to_seq) {
+    std::vector<HeldEntry> out;
+    {
+      std::lock_guard lock(held_mutex_);
+      std::deque<HeldEntry> keep;
+      for (auto& e : held_queue_) (e.hold_seq <= up_to_seq ? out.emplace_back(std::move(e)) : keep.emplace_back(std::move(e)));
+      held_queue_ = std::move(keep);
+    }
+    if (!out.empty()) std::make_shared<ReleaseChain>(std::move(out))->advance();
+  }
+
+  // Control thread only: when the current hold began.
+  std::chrono::steady_clock::time_point hold_since{};
+
  private:
   std::atomic<std::uint32_t> packed_;
+  std::atomic<bool> held_{false};
+  std::mutex held_mutex_;
+  std::deque<HeldEntry> held_queue_;
 };
 
 class ClusterRuntime {
@@ -67,5 +132,10 @@ class RuntimeRegistry {
   std::map<std::string, std::shared_ptr<RouteRuntime>> routes_;
   std::map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
 };
+
+inline void RouteRuntime::ReleaseChain::advance() {
+  auto i = next_.fetch_add(1);
+  if (i < entries_.size()) entries_[i].wake(shared_from_this());
+}
 
 }  // namespace cutover::runtime

@@ -1,6 +1,7 @@
 // Compiling a validated config into the immutable snapshot workers read: see snapshot.hpp.
 #include "proxy/runtime/snapshot.hpp"
 
+#include <chrono>
 #include <stdexcept>
 
 #include <boost/asio/io_context.hpp>
@@ -90,6 +91,32 @@ std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeReg
         r.weight_gauge[static_cast<int>(kind)] =
             &metrics.route_weight.Add({{"route", rc.name}, {"kind", std::string(router::name(kind))}});
       publish_weight_gauges(r);
+      r.sticky.sources = rc.sticky.sources;
+      r.sticky.pin_cookie = rc.sticky.pin_cookie;
+      r.sticky.pin_max_age_s = std::chrono::duration_cast<std::chrono::seconds>(rc.sticky.pin_max_age).count();
+      r.force.header = rc.force.header;
+      r.force.cookie = rc.force.cookie;
+      for (const auto& cidr : rc.force.allow_cidrs) {
+        // The loader validated these; a bare address means a single host.
+        boost::system::error_code ec;
+        std::string text = cidr.find('/') == std::string::npos
+                               ? cidr + (cidr.find(':') == std::string::npos ? "/32" : "/128")
+                               : cidr;
+        if (text.find(':') == std::string::npos) {
+          auto n = boost::asio::ip::make_network_v4(text, ec);
+          if (!ec) r.force.allow_v4.push_back(n.canonical());
+        } else {
+          auto n = boost::asio::ip::make_network_v6(text, ec);
+          if (!ec) r.force.allow_v6.push_back(n.canonical());
+        }
+        if (ec) throw std::runtime_error("route " + rc.name + ": invalid allow_cidrs entry '" + cidr + "'");
+      }
+      r.writes = rc.writes;
+      for (auto side : {router::Side::source, router::Side::target})
+        r.forced[static_cast<int>(side)] = &metrics.forced_requests.Add(route_labels(rc.name, side));
+      prometheus::Labels by_route{{"route", rc.name}};
+      r.hold_metrics = {&metrics.writes_held.Add(by_route), &metrics.writes_released.Add(by_route),
+                        &metrics.writes_expired.Add(by_route), &metrics.writes_rejected.Add(by_route)};
       l.matches.push_back(r.match);
       l.routes.push_back(&r);
     }

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/ip/network_v4.hpp>
+#include <boost/asio/ip/network_v6.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/model.hpp"
@@ -56,6 +58,28 @@ struct RouteMetrics {
   }
 };
 
+// Sticky and forced assignment of a route, compiled from config (issue 4).
+struct RouteSticky {
+  std::vector<config::StickySource> sources;  // in config order; empty = per-request random
+  std::string pin_cookie;                     // empty = do not pin
+  std::int64_t pin_max_age_s = 0;
+};
+
+struct RouteForce {
+  std::string header;  // empty = none
+  std::string cookie;  // empty = none
+  std::vector<boost::asio::ip::network_v4> allow_v4;
+  std::vector<boost::asio::ip::network_v6> allow_v6;
+  bool enabled() const { return !header.empty() || !cookie.empty(); }
+};
+
+struct WriteHoldMetrics {
+  prometheus::Gauge* held = nullptr;         // cutover_writes_held{route}
+  prometheus::Counter* released = nullptr;   // cutover_writes_released_total{route}
+  prometheus::Counter* expired = nullptr;    // cutover_writes_expired_total{route}: hold_timeout, 503
+  prometheus::Counter* rejected = nullptr;   // cutover_writes_rejected_total{route}: max_held, 503
+};
+
 struct Route {
   std::string name;
   std::string listener;
@@ -64,6 +88,11 @@ struct Route {
   std::shared_ptr<RouteRuntime> runtime;
   RouteMetrics metrics;
   prometheus::Gauge* weight_gauge[2] = {nullptr, nullptr};  // [kind], percent
+  RouteSticky sticky;
+  RouteForce force;
+  config::WritesConfig writes;
+  std::array<prometheus::Counter*, 2> forced{};  // [side] cutover_forced_requests_total
+  WriteHoldMetrics hold_metrics;
 
   const Cluster& cluster(router::Side s) const { return *clusters[static_cast<int>(s)]; }
 };

@@ -78,6 +78,20 @@ void Worker::give_back_scratch(std::unique_ptr<char[]> buffer) {
   if (buffer && spare_scratch_.size() < kSpareScratch) spare_scratch_.push_back(std::move(buffer));
 }
 
+void Worker::release_held_write(std::uint64_t id, std::shared_ptr<runtime::RouteRuntime::ReleaseChain> chain) {
+  asio::post(io_, [this, id, chain = std::move(chain)] {
+    auto it = held_writes_.find(id);
+    if (it == held_writes_.end()) {  // it stopped waiting (hold_timeout, client gone)
+      chain->advance();
+      return;
+    }
+    it->second->released = true;
+    it->second->chain = chain;
+    it->second->timer->cancel();
+    held_writes_.erase(it);
+  });
+}
+
 void Worker::add_session(Drainable* session) {
   sessions_.insert(session);
   active_.fetch_add(1, std::memory_order_acq_rel);

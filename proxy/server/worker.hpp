@@ -7,11 +7,14 @@
 #include <memory>
 #include <random>
 #include <thread>
+#include <deque>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "proxy/runtime/snapshot.hpp"
 #include "proxy/upstream/pool.hpp"
@@ -35,6 +38,14 @@ class Drainable {
 
  protected:
   ~Drainable() = default;
+};
+
+// A write request waiting in a hold on this worker (issue 4): released by cancelling its timer
+// after setting `released`.
+struct HeldWrite {
+  asio::steady_timer* timer = nullptr;
+  bool released = false;
+  std::shared_ptr<runtime::RouteRuntime::ReleaseChain> chain;  // set on release: pass it on
 };
 
 class Worker {
@@ -62,6 +73,13 @@ class Worker {
   std::unique_ptr<char[]> take_scratch();
   void give_back_scratch(std::unique_ptr<char[]> buffer);
 
+  // Worker thread only: the held writes waiting on this worker, by id (RouteRuntime::HeldEntry).
+  void add_held_write(std::uint64_t id, HeldWrite* write) { held_writes_[id] = write; }
+  void remove_held_write(std::uint64_t id) { held_writes_.erase(id); }
+  // Any thread: releases held write `id` with the release's baton; when the write no longer
+  // waits on this worker, passes the baton on instead.
+  void release_held_write(std::uint64_t id, std::shared_ptr<runtime::RouteRuntime::ReleaseChain> chain);
+
   // Worker thread only: sessions register for their lifetime so a drain can reach them.
   void add_session(Drainable* session);
   void remove_session(Drainable* session);
@@ -83,6 +101,7 @@ class Worker {
   std::unordered_set<Drainable*> sessions_;
   std::atomic<std::size_t> active_{0};
   bool draining_ = false;
+  std::unordered_map<std::uint64_t, HeldWrite*> held_writes_;
   asio::io_context io_{1};
   upstream::ConnectionPool pool_;
   std::mt19937_64 rng_;

@@ -38,7 +38,27 @@ Metrics::Metrics()
       config_reloads(BuildCounter()
                          .Name("cutover_config_reloads_total")
                          .Help("Configuration reloads, by result (success|failure).")
-                         .Register(*registry_)) {}
+                         .Register(*registry_)),
+      forced_requests(BuildCounter()
+                          .Name("cutover_forced_requests_total")
+                          .Help("Requests sent to a side forced by header or cookie from an allowed client.")
+                          .Register(*registry_)),
+      writes_held(BuildGauge()
+                      .Name("cutover_writes_held")
+                      .Help("Write requests waiting in a write hold now, by route.")
+                      .Register(*registry_)),
+      writes_released(BuildCounter()
+                          .Name("cutover_writes_released_total")
+                          .Help("Held write requests forwarded after a release.")
+                          .Register(*registry_)),
+      writes_expired(BuildCounter()
+                         .Name("cutover_writes_expired_total")
+                         .Help("Held write requests answered 503 after hold_timeout.")
+                         .Register(*registry_)),
+      writes_rejected(BuildCounter()
+                          .Name("cutover_writes_rejected_total")
+                          .Help("Write requests answered 503 at once because max_held were already held.")
+                          .Register(*registry_)) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

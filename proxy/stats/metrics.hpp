@@ -36,6 +36,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& upstream_timeouts; // cutover_upstream_timeouts_total{cluster}
   prometheus::Family<prometheus::Gauge>& downstream_active;   // cutover_downstream_connections_active{listener}
   prometheus::Family<prometheus::Counter>& config_reloads;    // cutover_config_reloads_total{result}
+  prometheus::Family<prometheus::Counter>& forced_requests;   // cutover_forced_requests_total{route,side}
+  prometheus::Family<prometheus::Gauge>& writes_held;         // cutover_writes_held{route}
+  prometheus::Family<prometheus::Counter>& writes_released;   // cutover_writes_released_total{route}
+  prometheus::Family<prometheus::Counter>& writes_expired;    // cutover_writes_expired_total{route}
+  prometheus::Family<prometheus::Counter>& writes_rejected;   // cutover_writes_rejected_total{route}
 };
 
 }  // namespace cutover::stats

@@ -123,6 +123,22 @@ def read_body(rfile, headers) -> tuple[int, str, bool]:
     return total, h.hexdigest(), False
 
 
+class RequestEvent:
+    """One request as a backend saw it: monotonic arrival time (request head parsed), completion
+    time (response written; None while the handler runs), method, path, the X-Req-Id header (tests
+    tag requests with it), all headers, body size and sha256."""
+    __slots__ = ("t_arrive", "t_done", "side", "method", "path", "req_id", "headers", "nbytes",
+                 "sha256")
+
+    def __init__(self, t_arrive, side, method, path, req_id, headers, nbytes, sha256):
+        self.t_arrive, self.t_done, self.side, self.method, self.path = t_arrive, None, side, method, path
+        self.req_id, self.headers, self.nbytes, self.sha256 = req_id, headers, nbytes, sha256
+
+    def __repr__(self):
+        return (f"RequestEvent({self.side} {self.method} {self.path} id={self.req_id} "
+                f"t_arrive={self.t_arrive:.4f} t_done={self.t_done})")
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "backend"
@@ -156,8 +172,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         endpoint = url.path.rstrip("/").rsplit("/", 1)[-1]
         q = urllib.parse.parse_qs(url.query)
+        t_arrive = time.monotonic()  # request head parsed; the body may still be arriving
         nbytes, digest, chunked = read_body(self.rfile, self.headers)
         be._on_request(self.command, url.path)
+        event = be._on_event(t_arrive, self.command, self.path, self.headers, nbytes, digest)
+        try:
+            self._dispatch(be, url, endpoint, q, nbytes, digest, chunked)
+        finally:
+            event.t_done = time.monotonic()
+
+    def _dispatch(self, be, url, endpoint, q, nbytes, digest, chunked):
         if endpoint in ("echo-headers", "upload"):
             body = json.dumps({
                 "side": be.side, "method": self.command, "path": self.path,
@@ -230,6 +254,7 @@ class Backend:
         self.by_method: collections.Counter = collections.Counter()
         self.by_path: collections.Counter = collections.Counter()
         self.log: collections.deque = collections.deque(maxlen=200)
+        self.events: collections.deque = collections.deque(maxlen=200000)
         self.server = _Server((LOCALHOST, 0), _Handler)
         self.server.backend = self
         self.port = self.server.server_address[1]
@@ -248,6 +273,18 @@ class Backend:
             self.by_method[method] += 1
             self.by_path[path] += 1
 
+    def _on_event(self, t_arrive, method, path, headers, nbytes, digest) -> "RequestEvent":
+        ev = RequestEvent(t_arrive, self.side, method, path, headers.get("X-Req-Id"),
+                          [(k, v) for k, v in headers.items()], nbytes, digest)
+        with self._lock:
+            self.events.append(ev)
+        return ev
+
+    def events_snapshot(self) -> list["RequestEvent"]:
+        """Every request this backend received (bounded), in arrival order."""
+        with self._lock:
+            return list(self.events)
+
     def _log(self, line):
         self.log.append(line)
 
@@ -262,6 +299,7 @@ class Backend:
             self.connections = 0
             self.by_method.clear()
             self.by_path.clear()
+            self.events.clear()
 
     def close(self):
         self.server.shutdown()
@@ -686,6 +724,25 @@ class LoadGen:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def http_call(conn: http.client.HTTPConnection, method: str, path: str, headers: dict | None = None,
+              body: bytes | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request on `conn` (kept open). Returns (status, [(name, value)], body)."""
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    return resp.status, resp.getheaders(), data
+
+
+def wait_for(pred, timeout: float, interval: float = 0.02):
+    """Poll pred() until it returns a truthy value or `timeout` seconds pass; returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
 
 
 def side_counts(records) -> dict:

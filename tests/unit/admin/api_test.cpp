@@ -35,7 +35,7 @@ class AdminApi : public ::testing::Test {
     auto loaded = config::load_string(kConfig, "test.yaml");
     ASSERT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors.front().str());
     snapshots.publish(runtime::compile(*loaded.config, registry, metrics));
-    control = std::make_unique<Control>(snapshots, registry, metrics, std::move(tokens),
+    control = std::make_unique<Control>(io, snapshots, metrics, std::move(tokens),
                                         std::make_unique<AuditLog>(""), "");
   }
 
@@ -49,6 +49,7 @@ class AdminApi : public ::testing::Test {
 
   json::object body_of(const AdminResponse& res) { return json::parse(res.body()).as_object(); }
 
+  boost::asio::io_context io;
   stats::Metrics metrics;
   runtime::RuntimeRegistry registry;
   runtime::SnapshotSource snapshots;
@@ -130,6 +131,62 @@ TEST_F(AdminApi, TokensGuardMutatingCallsOnly) {
   EXPECT_EQ(call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 5})", "Bearer s3cret").result_int(), 200);
   auto audit = body_of(call(bhttp::verb::get, "/v1/audit"))["entries"].as_array();
   EXPECT_EQ(audit.back().as_object().at("actor").as_string(), "ops");
+}
+
+TEST_F(AdminApi, HoldAndReleaseApplyTheWeightBeforeWakingHeldWrites) {
+  auto rt = registry.find_route("app");
+  std::vector<std::pair<int, std::uint16_t>> releases;  // held write, write weight it saw
+  EXPECT_EQ(call(bhttp::verb::post, "/v1/routes/app/writes/release").result_int(), 409);
+
+  auto res = call(bhttp::verb::post, "/v1/routes/app/writes/hold", R"({"drain": 2})");
+  ASSERT_EQ(res.result_int(), 200) << res.body();
+  auto b = body_of(res);
+  EXPECT_TRUE(b["writes"].as_object()["held"].as_bool());
+  EXPECT_TRUE(b["drained"].as_bool());
+  EXPECT_EQ(b["in_flight_at_hold"].as_int64(), 0);
+  EXPECT_TRUE(rt->writes_held());
+  EXPECT_EQ(rt->hold_seq.load(), 1u);
+  EXPECT_EQ(call(bhttp::verb::post, "/v1/routes/app/writes/hold", R"({"drain": -1})").result_int(), 422);
+  for (int i = 0; i < 3; ++i)  // what the data plane registers for held writes, in arrival order
+    rt->enqueue_held({static_cast<std::uint64_t>(i + 1), rt->hold_seq.load(), [&, i](auto chain) {
+                        EXPECT_FALSE(rt->writes_held());
+                        releases.emplace_back(i, rt->weights().write_bp);
+                        chain->advance();  // as a released write does once its head is upstream
+                      }});
+
+  res = call(bhttp::verb::post, "/v1/routes/app/writes/release", R"({"write_weight": 100})");
+  ASSERT_EQ(res.result_int(), 200) << res.body();
+  EXPECT_FALSE(rt->writes_held());
+  EXPECT_EQ(rt->weights(), (router::Weights{2500, 10000}));
+  EXPECT_EQ(releases, (std::vector<std::pair<int, std::uint16_t>>{{0, 10000}, {1, 10000}, {2, 10000}}));
+
+  EXPECT_EQ(body_of(res)["released"].as_int64(), 0) << "none of them was counted as waiting in the data plane";
+  EXPECT_EQ(rt->generation, 2u);
+
+  // A write that does not pass the baton on stalls the rest: the chain is strictly sequential.
+  call(bhttp::verb::post, "/v1/routes/app/writes/hold");
+  std::vector<int> woken;
+  for (int i = 0; i < 2; ++i)
+    rt->enqueue_held({static_cast<std::uint64_t>(10 + i), rt->hold_seq.load(), [&, i](auto) { woken.push_back(i); }});
+  call(bhttp::verb::post, "/v1/routes/app/writes/release");
+  EXPECT_EQ(woken, std::vector<int>{0});
+}
+
+TEST_F(AdminApi, RollbackLiftsAHoldWithWeightsAtZero) {
+  std::vector<std::uint16_t> seen;
+  auto rt = registry.find_route("app");
+  call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 100})");
+  call(bhttp::verb::post, "/v1/routes/app/writes/hold");
+  rt->enqueue_held({1, rt->hold_seq.load(), [&](auto chain) {
+                      seen.push_back(rt->weights().write_bp);
+                      chain->advance();
+                    }});
+  ASSERT_EQ(call(bhttp::verb::post, "/v1/routes/app/rollback").result_int(), 200);
+  EXPECT_FALSE(registry.find_route("app")->writes_held());
+  EXPECT_EQ(seen, (std::vector<std::uint16_t>{0}));
+  auto entries = body_of(call(bhttp::verb::get, "/v1/audit"))["entries"].as_array();
+  EXPECT_EQ(entries.back().as_object().at("action").as_string(), "rollback");
+  EXPECT_FALSE(entries.back().as_object().at("writes_held").as_bool());
 }
 
 TEST(JsonText, PrintsDoublesPlainly) {

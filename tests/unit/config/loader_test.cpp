@@ -92,6 +92,15 @@ const BadCase kBadCases[] = {
     {"no_listeners.yaml", "2:1", "missing 'listeners'"},
     {"no_routes.yaml", "12:13", "listener 'public' needs at least one route"},
     {"not_a_mapping.yaml", "2:1", "the config must be a mapping"},
+    {"sticky_unknown_key.yaml", "18:11", "unknown key 'cookies' in sticky of route 'app' (did you mean 'cookie'?)"},
+    {"sticky_empty.yaml", "16:17", "sticky: needs at least one key source: 'header', 'cookie' or 'client_ip: true'"},
+    {"sticky_bad_header.yaml", "16:26", "sticky.header: 'X User Id' is not a valid header name"},
+    {"force_bad_cidr.yaml", "18:38", "force.allow_cidrs: '10.0.0.0/33' is not a valid CIDR"},
+    {"force_host_bits.yaml", "19:15", "force.allow_cidrs: '10.1.2.3/8' has bits set after the /8 prefix (did you mean '10.0.0.0/8'?)"},
+    {"force_no_source.yaml", "16:16", "force: needs 'header' and/or 'cookie'"},
+    {"writes_bad_duration.yaml", "16:32", "writes.hold_timeout: expected a duration like 500ms, 5s or 1m"},
+    {"writes_timeout_exceeds_max.yaml", "18:25", "writes.hold_timeout (2m) must not exceed writes.hold_max (30s)"},
+    {"writes_max_held.yaml", "16:28", "writes.max_held: expected an integer from 1 to 1000000, got '0'"},
 };
 
 class BadConfig : public ::testing::TestWithParam<BadCase> {};
@@ -400,6 +409,254 @@ TEST(BadConfigInline, WildcardListenerCollidesWithSpecificAddressAndAdmin) {
   EXPECT_NE(r.errors[1].message.find("already used by the admin API"), std::string::npos);
 }
 
+// ---- sticky, force, writes (issue 4) ---------------------------------------------------------------
+
+// The first error's "LINE:COL message" for one route extra, or "" when it loads.
+std::string first_error_of(const std::string& route_extra) {
+  LoadResult r = load_string(config_with(route_extra), "t.yaml");
+  if (r.errors.empty()) return "";
+  EXPECT_EQ(r.errors.size(), 1u) << route_extra << dump(r.errors);
+  return pos(r.errors[0]) + " " + r.errors[0].message;
+}
+
+TEST(GoodConfig, StickySourcesKeepTheOrderTheyAreWrittenIn) {
+  using K = StickySource::Kind;
+  RouteConfig r = must_load(config_with(
+                                "        sticky: {header: X-User-Id, cookie: uid, client_ip: true,\n"
+                                "                 pin_cookie: cutover_bucket, pin_max_age: 30d}\n"))
+                      .listeners[0].routes[0];
+  ASSERT_EQ(r.sticky.sources.size(), 3u);
+  EXPECT_EQ(r.sticky.sources[0].kind, K::header);
+  EXPECT_EQ(r.sticky.sources[0].name, "X-User-Id");  // kept as written
+  EXPECT_EQ(r.sticky.sources[1].kind, K::cookie);
+  EXPECT_EQ(r.sticky.sources[1].name, "uid");
+  EXPECT_EQ(r.sticky.sources[2].kind, K::client_ip);
+  EXPECT_EQ(r.sticky.sources[2].name, "");
+  EXPECT_TRUE(r.sticky.enabled());
+  EXPECT_EQ(r.sticky.pin_cookie, "cutover_bucket");
+  EXPECT_EQ(r.sticky.pin_max_age, Millis(30LL * 24 * 3600 * 1000));
+
+  // The same keys the other way round give the sources the other way round.
+  r = must_load(config_with("        sticky:\n"
+                            "          client_ip: true\n"
+                            "          pin_cookie: b\n"
+                            "          cookie: session\n"
+                            "          header: X-Account\n"))
+          .listeners[0].routes[0];
+  ASSERT_EQ(r.sticky.sources.size(), 3u);
+  EXPECT_EQ(r.sticky.sources[0].kind, K::client_ip);
+  EXPECT_EQ(r.sticky.sources[1].kind, K::cookie);
+  EXPECT_EQ(r.sticky.sources[1].name, "session");
+  EXPECT_EQ(r.sticky.sources[2].kind, K::header);
+  EXPECT_EQ(r.sticky.sources[2].name, "X-Account");
+  EXPECT_EQ(r.sticky.pin_cookie, "b");
+  EXPECT_EQ(r.sticky.pin_max_age, Millis(30LL * 24 * 3600 * 1000));  // the default
+
+  r = must_load(config_with("        sticky: {cookie: uid, header: X-User-Id}\n")).listeners[0].routes[0];
+  ASSERT_EQ(r.sticky.sources.size(), 2u);
+  EXPECT_EQ(r.sticky.sources[0].kind, K::cookie);
+  EXPECT_EQ(r.sticky.sources[1].kind, K::header);
+}
+
+TEST(GoodConfig, SpecStickyExamplesLoad) {
+  // SPEC's route example and its tcp route's `sticky: {client_ip: true}`.
+  RouteConfig r = must_load(config_with("        sticky: {header: X-User-Id, cookie: cutover_side}\n"))
+                      .listeners[0].routes[0];
+  ASSERT_EQ(r.sticky.sources.size(), 2u);
+  EXPECT_TRUE(r.sticky.pin_cookie.empty());
+
+  r = must_load(config_with("        sticky: {client_ip: true}\n")).listeners[0].routes[0];
+  ASSERT_EQ(r.sticky.sources.size(), 1u);
+  EXPECT_EQ(r.sticky.sources[0].kind, StickySource::Kind::client_ip);
+
+  // client_ip: false is allowed and adds nothing.
+  r = must_load(config_with("        sticky: {client_ip: false, header: X-User-Id}\n")).listeners[0].routes[0];
+  ASSERT_EQ(r.sticky.sources.size(), 1u);
+  EXPECT_EQ(r.sticky.sources[0].kind, StickySource::Kind::header);
+
+  // Any RFC 9110 token is a header name.
+  r = must_load(config_with("        sticky: {header: \"x-a!#$%&'*+.^_`|~9\"}\n")).listeners[0].routes[0];
+  EXPECT_EQ(r.sticky.sources[0].name, "x-a!#$%&'*+.^_`|~9");
+}
+
+TEST(GoodConfig, Issue4KeysAreOffByDefault) {
+  const RouteConfig r = must_load(config_with("")).listeners[0].routes[0];
+  EXPECT_FALSE(r.sticky.enabled());
+  EXPECT_TRUE(r.sticky.pin_cookie.empty());
+  EXPECT_FALSE(r.force.enabled());
+  EXPECT_TRUE(r.force.allow_cidrs.empty());
+  EXPECT_EQ(r.writes.hold_timeout, Millis(5000));
+  EXPECT_EQ(r.writes.hold_max, Millis(60000));
+  EXPECT_EQ(r.writes.max_held, 10000u);
+}
+
+TEST(GoodConfig, PinMaxAgeTakesHoursAndDays) {
+  for (auto [text, ms] : std::vector<std::pair<std::string, long long>>{
+           {"30d", 30LL * 86400000}, {"12h", 12LL * 3600000}, {"90m", 90LL * 60000}, {"3600s", 3600000}, {"1s", 1000}}) {
+    const RouteConfig r =
+        must_load(config_with("        sticky: {header: X-User-Id, pin_cookie: b, pin_max_age: " + text + "}\n"))
+            .listeners[0].routes[0];
+    EXPECT_EQ(r.sticky.pin_max_age, Millis(ms)) << text;
+  }
+}
+
+TEST(GoodConfig, ForceReadsHeaderCookieAndCanonicalCidrs) {
+  LoadResult res = load_string(
+      config_with("        force:\n"
+                  "          header: X-Cutover-Side\n"
+                  "          cookie: cutover_force\n"
+                  "          allow_cidrs: [127.0.0.0/8, \"::1/128\", 10.1.2.3, \"2001:DB8:0:0::/32\",\n"
+                  "                        0.0.0.0/32, \"::ffff:10.0.0.0/104\", 192.168.0.0/16]\n"),
+      "t.yaml");
+  ASSERT_TRUE(res.errors.empty()) << dump(res.errors);
+  EXPECT_TRUE(res.warnings.empty()) << dump(res.warnings);
+  const RouteConfig& r = res.config->listeners[0].routes[0];
+  EXPECT_TRUE(r.force.enabled());
+  EXPECT_EQ(r.force.header, "X-Cutover-Side");
+  EXPECT_EQ(r.force.cookie, "cutover_force");
+  // Always ADDR/PREFIX: a bare address is one host (/32, /128).
+  EXPECT_EQ(r.force.allow_cidrs,
+            (std::vector<std::string>{"127.0.0.0/8", "::1/128", "10.1.2.3/32", "2001:db8::/32", "0.0.0.0/32",
+                                      "::ffff:10.0.0.0/104", "192.168.0.0/16"}));
+
+  // Header only, or cookie only, is enough.
+  EXPECT_EQ(first_error_of("        force: {header: X-Cutover-Side, allow_cidrs: [127.0.0.0/8]}\n"), "");
+  EXPECT_EQ(first_error_of("        force: {cookie: side, allow_cidrs: [\"::1\"]}\n"), "");
+  const RouteConfig c =
+      must_load(config_with("        force: {cookie: side, allow_cidrs: [\"::1\"]}\n")).listeners[0].routes[0];
+  EXPECT_TRUE(c.force.enabled());
+  EXPECT_TRUE(c.force.header.empty());
+  EXPECT_EQ(c.force.allow_cidrs, std::vector<std::string>{"::1/128"});
+}
+
+TEST(Warnings, ForceWithoutAllowCidrsIsNeverHonoured) {
+  for (const auto& [extra, position] : std::vector<std::pair<std::string, std::string>>{
+           {"        force: {header: X-Cutover-Side}\n", "11:16"},
+           {"        force: {header: X-Cutover-Side, allow_cidrs: []}\n", "11:54"},
+           {"        force:\n          header: X-Cutover-Side\n          allow_cidrs:\n", "13:11"}}) {
+    LoadResult r = load_string(config_with(extra), "t.yaml");
+    ASSERT_TRUE(r.errors.empty()) << extra << dump(r.errors);
+    ASSERT_TRUE(r.config);
+    EXPECT_TRUE(r.config->listeners[0].routes[0].force.enabled());
+    ASSERT_EQ(r.warnings.size(), 1u) << extra << dump(r.warnings);
+    EXPECT_EQ(pos(r.warnings[0]), position) << extra;
+    EXPECT_EQ(r.warnings[0].message, "force is never honoured: allow_cidrs is empty");
+  }
+}
+
+TEST(Warnings, SuspiciousStickyAndForceSettings) {
+  auto warnings_of = [](const std::string& extra) {
+    LoadResult r = load_string(config_with(extra), "t.yaml");
+    EXPECT_TRUE(r.errors.empty()) << extra << dump(r.errors);
+    std::vector<std::string> out;
+    for (const auto& w : r.warnings) out.push_back(pos(w) + " " + w.message);
+    return out;
+  };
+  EXPECT_EQ(warnings_of("        sticky: {header: X-User-Id, pin_max_age: 1d}\n"),
+            std::vector<std::string>{"11:50 sticky.pin_max_age has no effect without sticky.pin_cookie"});
+  EXPECT_EQ(warnings_of("        sticky: {header: X-User-Id, pin_cookie: b, pin_max_age: 401d}\n"),
+            std::vector<std::string>{"11:65 sticky.pin_max_age: browsers cap cookie lifetimes at 400d"});
+  EXPECT_EQ(warnings_of("        force: {header: X, allow_cidrs: [10.0.0.0/8, 10.0.0.0/8]}\n"),
+            std::vector<std::string>{"11:54 force.allow_cidrs: '10.0.0.0/8' is listed twice"});
+  EXPECT_EQ(warnings_of("        force: {header: X, allow_cidrs: [0.0.0.0/0]}\n"),
+            std::vector<std::string>{"11:42 force.allow_cidrs: '0.0.0.0/0' allows every IPv4 client to force a side"});
+}
+
+TEST(BadConfigInline, AllowCidrsRejectsWhatIsNotACidr) {
+  for (const char* bad : {"10.0.0.0/33", "\"::/129\"", "10.0.0.0/", "10.0.0/8", "10.0.0.0/8/8", "010.0.0.0/8",
+                          "10.0.0.0/08", "\"[::1]/128\"", "\"fe80::1%eth0/64\"", "localhost/32", "\"10.0.0.0 /8\"",
+                          "\"\"", "10.0.0.0/-1", "10.0.0.0/+8", "/8", "10.0.0.0/1000", "\"::1/\"", "1.2.3.4.5"}) {
+    // Each bad item is reported at its own position, after a good one.
+    const std::string extra =
+        std::string("        force: {header: X, allow_cidrs: [127.0.0.0/8, ") + bad + "]}\n";
+    std::string unquoted = bad;
+    if (unquoted.size() >= 2 && unquoted.front() == '"') unquoted = unquoted.substr(1, unquoted.size() - 2);
+    EXPECT_EQ(first_error_of(extra), "11:55 force.allow_cidrs: '" + unquoted +
+                                         "' is not a valid CIDR (an IPv4 or IPv6 address, optionally /PREFIX)")
+        << bad;
+  }
+  EXPECT_EQ(first_error_of("        force: {header: X, allow_cidrs: 127.0.0.0/8}\n"),
+            "11:41 force.allow_cidrs: expected a list of CIDRs like [127.0.0.0/8, \"::1/128\"]");
+  EXPECT_EQ(first_error_of("        force: {header: X, allow_cidrs: [{a: b}]}\n"),
+            "11:42 force.allow_cidrs: expected a CIDR such as 10.0.0.0/8 or \"::1/128\"");
+  EXPECT_EQ(first_error_of("        force: {header: X, allow_cidrs: [\"2001:db8::1/32\"]}\n"),
+            "11:42 force.allow_cidrs: '2001:db8::1/32' has bits set after the /32 prefix (did you mean "
+            "'2001:db8::/32'?)");
+}
+
+TEST(BadConfigInline, StickyAndForceValues) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"        sticky: {header: \"\"}\n", "11:26 sticky.header: '' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        sticky: {header: \"X-User:Id\"}\n", "11:26 sticky.header: 'X-User:Id' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        sticky: {cookie: \"a;b\"}\n", "11:26 sticky.cookie: 'a;b' is not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        sticky: {cookie: [uid]}\n", "11:26 sticky.cookie: expected cookie name"},
+      {"        sticky: {client_ip: yes}\n", "11:29 sticky.client_ip: expected true or false, got 'yes'"},
+      {"        sticky: {client_ip: 1}\n", "11:29 sticky.client_ip: expected true or false, got '1'"},
+      {"        sticky: {header: X, pin_cookie: \"a b\"}\n", "11:41 sticky.pin_cookie: 'a b' is not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        sticky: {header: X, pin_max_age: 30}\n", "11:42 sticky.pin_max_age: expected a duration like 12h, 30d or 3600s"},
+      {"        sticky: {header: X, pin_max_age: 1.5d}\n", "11:42 sticky.pin_max_age: expected a duration like 12h, 30d or 3600s"},
+      {"        sticky: {header: X, pin_max_age: 0s}\n", "11:42 sticky.pin_max_age: must be at least 1s"},
+      {"        sticky: {header: X, pin_max_age: 999ms}\n", "11:42 sticky.pin_max_age: must be at least 1s"},
+      {"        sticky: X-User-Id\n", "11:17 sticky: expected a mapping with 'header', 'cookie' and/or 'client_ip: true'"},
+      {"        sticky:\n", "11:9 sticky: expected a mapping with 'header', 'cookie' and/or 'client_ip: true'"},
+      {"        sticky: {}\n", "11:17 sticky: needs at least one key source: 'header', 'cookie' or 'client_ip: true'"},
+      {"        sticky: {pin_cookie: b}\n", "11:17 sticky: needs at least one key source: 'header', 'cookie' or 'client_ip: true'"},
+      {"        sticky: {header: X, header: Y}\n", "11:29 duplicate key 'header' in sticky of route 'app' (first at 11:18)"},
+      {"        sticky: {header: X, ip: true}\n", "11:29 unknown key 'ip' in sticky of route 'app'"},
+      {"        force: {header: \"X Side\", allow_cidrs: [127.0.0.0/8]}\n", "11:25 force.header: 'X Side' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        force: {allow_cidrs: []}\n", "11:16 force: needs 'header' and/or 'cookie' to read the side from"},
+      {"        force: []\n", "11:16 force: expected a mapping with 'header' and/or 'cookie', and 'allow_cidrs'"},
+      {"        force: {header: X, allow_cidr: [127.0.0.0/8]}\n", "11:28 unknown key 'allow_cidr' in force of route 'app' (did you mean 'allow_cidrs'?)"},
+  };
+  for (const auto& [extra, expected] : cases) EXPECT_EQ(first_error_of(extra), expected) << extra;
+}
+
+TEST(GoodConfig, WritesParse) {
+  RouteConfig r = must_load(config_with("        writes: {hold_timeout: 250ms, hold_max: 2m, max_held: 1}\n"))
+                      .listeners[0].routes[0];
+  EXPECT_EQ(r.writes.hold_timeout, Millis(250));
+  EXPECT_EQ(r.writes.hold_max, Millis(120000));
+  EXPECT_EQ(r.writes.max_held, 1u);
+
+  // SPEC's example; equal timeout and max are fine; one key leaves the others at their defaults.
+  r = must_load(config_with("        writes: {hold_timeout: 5s, hold_max: 60s, max_held: 10000}\n")).listeners[0].routes[0];
+  EXPECT_EQ(r.writes.hold_timeout, Millis(5000));
+  EXPECT_EQ(r.writes.hold_max, Millis(60000));
+  EXPECT_EQ(r.writes.max_held, 10000u);
+  r = must_load(config_with("        writes: {hold_timeout: 1m, hold_max: 60s}\n")).listeners[0].routes[0];
+  EXPECT_EQ(r.writes.hold_timeout, r.writes.hold_max);
+  r = must_load(config_with("        writes: {max_held: 1000000}\n")).listeners[0].routes[0];
+  EXPECT_EQ(r.writes.max_held, 1000000u);
+  EXPECT_EQ(r.writes.hold_timeout, Millis(5000));
+  EXPECT_EQ(r.writes.hold_max, Millis(60000));
+  r = must_load(config_with("        writes: {hold_max: 10m}\n")).listeners[0].routes[0];
+  EXPECT_EQ(r.writes.hold_max, Millis(600000));
+}
+
+TEST(BadConfigInline, WritesValues) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"        writes: {hold_timeout: 0s}\n", "11:32 writes.hold_timeout: must be greater than 0"},
+      {"        writes: {hold_max: 0ms}\n", "11:28 writes.hold_max: must be greater than 0"},
+      {"        writes: {hold_max: 1h}\n", "11:28 writes.hold_max: expected a duration like 500ms, 5s or 1m"},
+      {"        writes: {max_held: 1000001}\n", "11:28 writes.max_held: expected an integer from 1 to 1000000, got '1000001'"},
+      {"        writes: {max_held: -1}\n", "11:28 writes.max_held: expected an integer from 1 to 1000000, got '-1'"},
+      {"        writes: {max_held: 1.5}\n", "11:28 writes.max_held: expected an integer from 1 to 1000000, got '1.5'"},
+      {"        writes: {max_held: 99999999999}\n",
+       "11:28 writes.max_held: expected an integer from 1 to 1000000, got '99999999999'"},
+      {"        writes: {max_held: [1]}\n", "11:28 writes.max_held: expected an integer from 1 to 1000000"},
+      // Against the default of the key not written.
+      {"        writes: {hold_timeout: 90s}\n",
+       "11:32 writes.hold_timeout (90s) must not exceed writes.hold_max (1m, the default)"},
+      {"        writes: {hold_max: 1s}\n",
+       "11:28 writes.hold_timeout (5s, the default) must not exceed writes.hold_max (1s)"},
+      {"        writes: {hold_timeout: 1001ms, hold_max: 1s}\n",
+       "11:32 writes.hold_timeout (1001ms) must not exceed writes.hold_max (1s)"},
+      {"        writes: 5s\n", "11:17 writes: expected a mapping with 'hold_timeout', 'hold_max' and/or 'max_held'"},
+      {"        writes: {hold: 5s}\n", "11:18 unknown key 'hold' in writes of route 'app'"},
+  };
+  for (const auto& [extra, expected] : cases) EXPECT_EQ(first_error_of(extra), expected) << extra;
+}
+
 // Every SPEC key this build does not implement is an honest error, never silently ignored.
 TEST(BadConfigInline, UnsupportedSpecKeysAreErrorsWhereverTheyAppear) {
   struct Case {
@@ -407,10 +664,10 @@ TEST(BadConfigInline, UnsupportedSpecKeysAreErrorsWhereverTheyAppear) {
     std::string key;
   };
   const std::vector<Case> cases = {
-      {config_with("        sticky: {header: X-User-Id}\n"), "sticky"},
-      {config_with("        force: {header: X-Cutover-Side}\n"), "force"},
       {config_with("        mirror: {percent: 100}\n"), "mirror"},
-      {config_with("        writes: {hold_timeout: 5s}\n"), "writes"},
+      {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], health_check: {path: /healthz}}\n" +
+           config_with("").substr(10),
+       "health_check"},
       {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], tls: {sni: x}}\n" + config_with("").substr(10), "tls"},
       {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], outlier_detection: {consecutive_5xx: 5}}\n" +
            config_with("").substr(10),

@@ -27,6 +27,78 @@ TEST(ParseDuration, RejectsEverythingElse) {
   }
 }
 
+TEST(ParseLongDuration, AddsHoursAndDaysToTheShortUnits) {
+  EXPECT_EQ(parse_long_duration("250ms"), milliseconds(250));
+  EXPECT_EQ(parse_long_duration("5s"), milliseconds(5000));
+  EXPECT_EQ(parse_long_duration("2m"), milliseconds(120000));
+  EXPECT_EQ(parse_long_duration("12h"), milliseconds(12LL * 3600 * 1000));
+  EXPECT_EQ(parse_long_duration("30d"), milliseconds(30LL * 24 * 3600 * 1000));
+  EXPECT_EQ(parse_long_duration("0d"), milliseconds(0));
+  for (const char* bad : {"", "5", "d", "h", "-1d", "1.5d", "1 d", "1D", "1H", "1w", "1y", "1dh", "1d1h",
+                          "99999999999999999999d", "200000000000d"}) {
+    EXPECT_FALSE(parse_long_duration(bad).has_value()) << bad;
+  }
+  // parse_duration itself still refuses hours and days (timeouts, ramp intervals).
+  EXPECT_FALSE(parse_duration("1h").has_value());
+  EXPECT_FALSE(parse_duration("1d").has_value());
+}
+
+TEST(ParseCidr, AcceptsIPv4AndIPv6NetworksAndBareAddresses) {
+  auto c = parse_cidr("127.0.0.0/8");
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->ipv6);
+  EXPECT_EQ(c->prefix, 8u);
+  EXPECT_FALSE(c->host_bits_set);
+  EXPECT_EQ(c->canonical, "127.0.0.0/8");
+
+  c = parse_cidr("::1/128");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->ipv6);
+  EXPECT_EQ(c->prefix, 128u);
+  EXPECT_EQ(c->canonical, "::1/128");
+
+  // A bare address is a single host.
+  EXPECT_EQ(parse_cidr("10.1.2.3")->canonical, "10.1.2.3/32");
+  EXPECT_EQ(parse_cidr("10.1.2.3")->prefix, 32u);
+  EXPECT_EQ(parse_cidr("2001:db8::1")->canonical, "2001:db8::1/128");
+  // Canonical IPv6 text.
+  EXPECT_EQ(parse_cidr("2001:DB8:0:0:0::/32")->canonical, "2001:db8::/32");
+  EXPECT_EQ(parse_cidr("0.0.0.0/0")->canonical, "0.0.0.0/0");
+  EXPECT_EQ(parse_cidr("::/0")->canonical, "::/0");
+  EXPECT_EQ(parse_cidr("10.0.0.0/32")->canonical, "10.0.0.0/32");
+  EXPECT_EQ(parse_cidr("::ffff:10.0.0.0/104")->canonical, "::ffff:10.0.0.0/104");
+}
+
+TEST(ParseCidr, ReportsHostBitsWithTheNetworkTheyWouldMean) {
+  auto c = parse_cidr("10.1.2.3/8");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->host_bits_set);
+  EXPECT_EQ(c->canonical, "10.0.0.0/8");
+  c = parse_cidr("10.7.255.255/13");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->host_bits_set);
+  EXPECT_EQ(c->canonical, "10.0.0.0/13");
+  c = parse_cidr("2001:db8:ffff::1/33");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->host_bits_set);
+  EXPECT_EQ(c->canonical, "2001:db8:8000::/33");
+  c = parse_cidr("1.2.3.4/0");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->host_bits_set);
+  EXPECT_EQ(c->canonical, "0.0.0.0/0");
+  EXPECT_FALSE(parse_cidr("10.0.0.0/7")->host_bits_set);
+  EXPECT_FALSE(parse_cidr("10.8.0.0/13")->host_bits_set);
+}
+
+TEST(ParseCidr, RejectsMalformed) {
+  for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/08", "10.0.0.0/-1",
+                          "10.0.0.0/+8", "10.0.0.0/8/8", "10.0.0/8", "010.0.0.0/8", "1.2.3.4.5", "[::1]/128",
+                          "fe80::1%eth0/64", "localhost/32", "10.0.0.0 /8", " 10.0.0.0/8", "10.0.0.0/8 ",
+                          "10.0.0.0/1000", "::1/", "10.0.0.0/0x8", "256.0.0.0/8"}) {
+    EXPECT_FALSE(parse_cidr(bad).has_value()) << "'" << bad << "'";
+  }
+}
+
 TEST(ParseSize, AcceptsBytesAndBinaryUnits) {
   EXPECT_EQ(parse_size("0"), 0u);
   EXPECT_EQ(parse_size("512"), 512u);
