@@ -221,10 +221,17 @@ class Session final : public server::Drainable {
     }
     route.hold_metrics.held->Increment();
     asio::steady_timer timer(down_.get_executor());
-    server::HeldWrite held{&timer, false};
-    const std::uint64_t id = rt.next_held_id.fetch_add(1);
+    server::HeldWrite held{&timer, false, nullptr};
+    const std::uint64_t id = runtime::RouteRuntime::next_held_write_id();
     worker_.add_held_write(id, &held);
     rt.enqueue_held({id, rt.hold_seq.load(), [w = &worker_, id](auto chain) { w->release_held_write(id, std::move(chain)); }});
+    // The hold may have been lifted between the look above and the enqueue, after the release took
+    // the queue: then nobody would wake this write. Take it back and go; if a release did take it,
+    // its wake is on the way.
+    if (!rt.writes_held() && rt.forget_held(id)) {
+      worker_.remove_held_write(id);
+      held.released = true;
+    }
     // Wait for the release, the hold_timeout, or the client leaving (checked every 200 ms: the
     // unread body keeps the socket readable, so only the peer's FIN/RST tells).
     const auto deadline = std::chrono::steady_clock::now() + route.writes.hold_timeout;
@@ -238,8 +245,10 @@ class Session final : public server::Drainable {
       }
     }
     if (!held.released) {
-      worker_.remove_held_write(id);
+      // If a release took this write just as it timed out (or its client left), the wake finds
+      // it gone from the worker and passes the baton on.
       rt.forget_held(id);
+      worker_.remove_held_write(id);
     }
     rt.held_requests.fetch_sub(1);
     route.hold_metrics.held->Decrement();

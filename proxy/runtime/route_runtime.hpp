@@ -60,20 +60,25 @@ class RouteRuntime {
     std::atomic<std::size_t> next_{0};
   };
   struct HeldEntry {
-    std::uint64_t id = 0;        // unique per held write (next_held_id)
+    std::uint64_t id = 0;        // unique in the process (next_held_write_id)
     std::uint64_t hold_seq = 0;  // the hold it waits in
     // Thread-safe: hands the baton to the write (posting to its worker); when the write no longer
     // waits, passes the baton on itself.
     std::function<void(std::shared_ptr<ReleaseChain>)> wake;
   };
-  std::atomic<std::uint64_t> next_held_id{1};
+  // Ids of held writes, unique across routes and workers (workers key their waiting writes by it).
+  static std::uint64_t next_held_write_id() {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+  }
   void enqueue_held(HeldEntry e) {
     std::lock_guard lock(held_mutex_);
     held_queue_.push_back(std::move(e));
   }
-  void forget_held(std::uint64_t id) {
+  // Removes a write that stopped waiting; false when a release already took it (a wake is coming).
+  bool forget_held(std::uint64_t id) {
     std::lock_guard lock(held_mutex_);
-    std::erase_if(held_queue_, [id](const HeldEntry& e) { return e.id == id; });
+    return std::erase_if(held_queue_, [id](const HeldEntry& e) { return e.id == id; }) > 0;
   }
   // Control thread: starts releasing, oldest first, the writes held under `up_to_seq` or earlier.
   void release_held(std::uint64_t up_to_seq) {
