@@ -1,24 +1,29 @@
 // Streams one HTTP message from one connection to another through a fixed scratch buffer, never
-// holding a whole body: the header is forwarded as parsed (the caller rewrites it first), the body
-// piece by piece, re-framed by Beast's serializer (Content-Length kept, chunked re-chunked).
-// The shape is Beast's `relay` example (example/doc/http_examples.hpp), made asynchronous and
-// bounded in time per read and per write.
+// holding a whole body: the head as the caller rewrote it, then the body piece by piece, framed
+// again (Content-Length kept, chunked re-chunked). The shape is Beast's `relay` example
+// (example/doc/http_examples.hpp), made asynchronous, bounded in time per read and per write, and
+// serializing heads itself (head_writer.hpp).
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <chrono>
+#include <string>
 #include <span>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include "proxy/http/head_writer.hpp"
 
 namespace cutover::http {
 
@@ -34,30 +39,42 @@ struct RelayOutcome {
   enum class Failed { none, read, write };
   Failed failed = Failed::none;
   boost::system::error_code ec;  // beast::error::timeout when a read or write outlived its timeout
-  bool header_sent = false;      // whether any byte of the message reached `out`
+  bool header_sent = false;      // whether the head (and so any byte of the message) reached `out`
 };
 
 // Relays the message whose header `parser` has already read from `in` (leftover bytes in
-// `in_buffer`). Each read waits at most `read_timeout`, each write at most `write_timeout`.
+// `in_buffer`), as the caller rewrote it: the head is serialized into `head_buf` and goes out with
+// the first body bytes in one gather write; the body is framed as the head says (chunked when
+// msg.chunked(), else passed through: Content-Length or no body). Each read waits at most
+// `read_timeout`, each write at most `write_timeout`. Trailers of a chunked body are not relayed.
 template <bool isRequest>
 boost::asio::awaitable<RelayOutcome> relay_message(boost::beast::tcp_stream& in, boost::beast::flat_buffer& in_buffer,
                                                    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser,
                                                    boost::beast::tcp_stream& out, std::span<char> scratch,
-                                                   std::chrono::milliseconds read_timeout,
+                                                   std::string& head_buf, std::chrono::milliseconds read_timeout,
                                                    std::chrono::milliseconds write_timeout,
                                                    HeadSentListener* on_head_sent = nullptr) {
+  namespace asio = boost::asio;
   namespace bhttp = boost::beast::http;
-  using boost::asio::as_tuple;
-  using boost::asio::use_awaitable;
+  using asio::as_tuple;
+  using asio::use_awaitable;
+  static constexpr char kCrlf[] = "\r\n";
+  static constexpr char kLastChunk[] = "0\r\n\r\n";  // RFC 9112 §7.1, no trailer section
 
   RelayOutcome outcome;
+  auto& msg = parser.get();
+  const bool chunked = msg.chunked();
+  head_buf.clear();
+  append_head(msg.base(), head_buf);
   // Beast sizes each read by the buffer's free capacity; a body passes through without growing
   // the buffer, so without this every read would be as small as the header buffer (512 bytes).
   if (!parser.is_done() && in_buffer.capacity() < scratch.size())
     in_buffer.reserve(std::min(scratch.size(), in_buffer.max_size()));
-  bhttp::serializer<isRequest, bhttp::buffer_body> sr{parser.get()};
-  auto& body = parser.get().body();
-  do {
+
+  auto& body = msg.body();
+  std::array<char, 20> size_line{};
+  for (;;) {
+    std::size_t got = 0;
     if (!parser.is_done()) {
       body.data = scratch.data();
       body.size = scratch.size();
@@ -69,30 +86,38 @@ boost::asio::awaitable<RelayOutcome> relay_message(boost::beast::tcp_stream& in,
         outcome.ec = ec;
         break;
       }
-      std::size_t got = scratch.size() - body.size;
-      body.data = got ? scratch.data() : nullptr;
-      body.size = got;
-      body.more = !parser.is_done();
-      if (got == 0 && body.more && sr.is_header_done()) continue;  // framing bytes only
-    } else {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
+      got = scratch.size() - body.size;
     }
+    const bool last = parser.is_done();
+    if (got == 0 && !last && outcome.header_sent) continue;  // framing bytes only
+
+    // [head] [chunk-size line, data, CRLF] [last chunk], empty entries skipped by the write.
+    std::array<asio::const_buffer, 5> pieces{};
+    if (!outcome.header_sent) pieces[0] = asio::buffer(head_buf);
+    if (got > 0) {
+      if (chunked) {
+        auto [end, ec] = std::to_chars(size_line.data(), size_line.data() + size_line.size() - 2, got, 16);
+        *end++ = '\r';
+        *end++ = '\n';
+        pieces[1] = asio::buffer(size_line.data(), static_cast<std::size_t>(end - size_line.data()));
+        pieces[3] = asio::buffer(kCrlf, 2);
+      }
+      pieces[2] = asio::buffer(scratch.data(), got);
+    }
+    if (last && chunked) pieces[4] = asio::buffer(kLastChunk, 5);
     out.expires_after(write_timeout);
-    auto [ec, n] = co_await bhttp::async_write(out, sr, as_tuple(use_awaitable));
-    if (ec == bhttp::error::need_buffer) ec = {};  // everything given was written; more to come
+    auto [ec, n] = co_await asio::async_write(out, pieces, as_tuple(use_awaitable));
     if (ec) {
       outcome.failed = RelayOutcome::Failed::write;
       outcome.ec = ec;
       break;
     }
-    if (on_head_sent && sr.is_header_done()) {
-      on_head_sent->head_sent();
-      on_head_sent = nullptr;
+    if (!outcome.header_sent) {
+      outcome.header_sent = true;
+      if (on_head_sent) on_head_sent->head_sent();
     }
-  } while (!sr.is_done());
-  outcome.header_sent = sr.is_header_done();
+    if (last) break;
+  }
   in.expires_never();
   out.expires_never();
   co_return outcome;

@@ -131,6 +131,8 @@ class Session final : public server::Drainable {
       worker_.give_back_scratch(std::move(scratch_));
       if (!keep_alive || worker_.draining()) break;
       if (buffer_.size() == 0) buffer_.shrink_to_fit();  // an idle connection holds no buffer
+      head_buf_.clear();
+      if (head_buf_.capacity() > 4096) head_buf_.shrink_to_fit();
     }
     error_code ignored;
     down_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -361,7 +363,7 @@ class Session final : public server::Drainable {
         sent_continue = true;
       }
 
-      auto sent = co_await relay_message(down_, buffer_, parser, up->stream, scratch(), kBodyIdleTimeout,
+      auto sent = co_await relay_message(down_, buffer_, parser, up->stream, scratch(), head_buf_, kBodyIdleTimeout,
                                          cluster.response_timeout, baton.chain ? &baton : nullptr);
       if (sent.failed == RelayOutcome::Failed::read) co_return false;  // the client left mid-body
       if (sent.failed == RelayOutcome::Failed::write) {
@@ -438,8 +440,8 @@ class Session final : public server::Drainable {
                  fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax", route.sticky.pin_cookie,
                              *assignment.pin_bucket, route.sticky.pin_max_age_s));
 
-    auto got = co_await relay_message(up->stream, up->buffer, *rp, down_, scratch(), cluster.response_timeout,
-                                      kBodyIdleTimeout);
+    auto got = co_await relay_message(up->stream, up->buffer, *rp, down_, scratch(), head_buf_,
+                                      cluster.response_timeout, kBodyIdleTimeout);
     if (got.failed != RelayOutcome::Failed::none) {
       if (got.failed == RelayOutcome::Failed::read) {
         if (is_timeout(got.ec)) cluster.timeouts->Increment();
@@ -467,6 +469,7 @@ class Session final : public server::Drainable {
   std::string client_ip_;
   std::unique_ptr<char[]> scratch_;
   bool in_exchange_ = false;
+  std::string head_buf_;  // serialized head of the message being relayed
 };
 
 // Keeps cutover_downstream_connections_active right on every exit path of a session.
