@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
 namespace cutover::http {
@@ -34,15 +35,30 @@ std::string_view via_entry(unsigned version) { return version >= 11 ? "1.1 cutov
 }  // namespace
 
 void remove_hop_by_hop(bhttp::fields& fields) {
+  // Fields named in Connection are copied out first: erasing Connection frees what a view of its
+  // value would point at. Most requests carry none, or only "keep-alive"/"close".
   std::vector<std::string> named;
   auto [first, last] = fields.equal_range(bhttp::field::connection);
   for (auto it = first; it != last; ++it)
     for (auto token : bhttp::token_list{it->value()}) named.emplace_back(token.data(), token.size());
-  for (const auto& n : named) fields.erase(n);
-  for (auto f : {bhttp::field::connection, bhttp::field::proxy_connection, bhttp::field::keep_alive,
-                 bhttp::field::te, bhttp::field::transfer_encoding, bhttp::field::upgrade,
-                 bhttp::field::trailer})
-    fields.erase(f);
+  // One pass over the fields instead of a tree lookup per hop-by-hop name.
+  for (auto it = fields.begin(); it != fields.end();) {
+    bool hop = false;
+    switch (it->name()) {
+      case bhttp::field::connection:
+      case bhttp::field::proxy_connection:
+      case bhttp::field::keep_alive:
+      case bhttp::field::te:
+      case bhttp::field::transfer_encoding:
+      case bhttp::field::upgrade:
+      case bhttp::field::trailer:
+        hop = true;
+        break;
+      default:
+        for (const auto& n : named) hop = hop || boost::beast::iequals(n, it->name_string());
+    }
+    it = hop ? fields.erase(it) : std::next(it);
+  }
 }
 
 void add_forwarding_headers(bhttp::fields& fields, std::string_view client_ip, std::string_view proto,
