@@ -156,6 +156,7 @@ int run(const config::Config& cfg) {
   signals.async_wait(on_signal);
   control_io.run();
 
+  runtime::RouteRuntime::ReleaseChain::stop_all();  // frames destroyed with the workers pass no batons
   for (auto& w : workers) w->stop();
   for (auto& w : workers) w->join();
   spdlog::info("stopped");

@@ -53,7 +53,14 @@ class RouteRuntime {
   class ReleaseChain : public std::enable_shared_from_this<ReleaseChain> {
    public:
     explicit ReleaseChain(std::vector<HeldEntry> entries) : entries_(std::move(entries)) {}
-    void advance();  // thread-safe; wakes the next write, if any
+    void advance();  // thread-safe; wakes the next write, if any (none once shutdown began)
+
+    // Called once the workers are stopping: no release may post to a worker being destroyed.
+    static void stop_all() { stopped().store(true, std::memory_order_release); }
+    static std::atomic<bool>& stopped() {
+      static std::atomic<bool> flag{false};
+      return flag;
+    }
 
    private:
     std::vector<HeldEntry> entries_;
@@ -139,6 +146,7 @@ class RuntimeRegistry {
 };
 
 inline void RouteRuntime::ReleaseChain::advance() {
+  if (stopped().load(std::memory_order_acquire)) return;
   auto i = next_.fetch_add(1);
   if (i < entries_.size()) entries_[i].wake(shared_from_this());
 }
