@@ -110,7 +110,6 @@ class Router {
     if (!url) return error(bhttp::status::bad_request, "invalid request target");
     std::vector<std::string> seg;
     for (auto s : url->segments()) seg.push_back(s);
-    const auto m = req_.method();
 
     if (seg.size() == 1 && seg[0] == "healthz") return only(bhttp::verb::get, [&] { return ok_status("ok"); });
     if (seg.size() == 1 && seg[0] == "readyz")
@@ -157,7 +156,6 @@ class Router {
       return only(bhttp::verb::post, [&] { return hold(*route, snap); });
     if (seg.size() == 5 && seg[3] == "writes" && seg[4] == "release")
       return only(bhttp::verb::post, [&] { return release(*route); });
-    (void)m;
     return error(bhttp::status::not_found, "no such endpoint");
   }
 

@@ -2,7 +2,6 @@
 // here, on the admin thread, and becomes visible to workers through atomics and snapshots.
 #pragma once
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>

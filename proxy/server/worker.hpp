@@ -7,7 +7,6 @@
 #include <memory>
 #include <random>
 #include <thread>
-#include <deque>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
