@@ -157,7 +157,7 @@ client() {
 
 # --- the demo ----------------------------------------------------------------------------------
 printf 'cutover demo: move live traffic from the source environment (on-prem) to the target\n'
-printf '(cloud) in steps, watch where every response comes from, then roll back instantly.\n'
+printf '(cloud) in steps, watch where every response comes from, roll back instantly, then flip the\nwrite path: hold writes while the database primary moves, release them to the target.\n'
 
 step "Preparing: packages, cutover binary, two environments, cutover in front"
 "$repo/scripts/setup.sh" | sed 's/^/    /' || die "scripts/setup.sh failed (it installs Debian packages and needs root or sudo)"
@@ -194,7 +194,7 @@ for weight in 0 10 50 100; do
     50) lo=40 hi=60 ;;
     100) lo=100 hi=100 ;;
   esac
-  step "Stage $stage/5: $weight % of requests to target"
+  step "Stage $stage/6: $weight % of requests to target"
   admin PUT /v1/routes/app/weights "{\"weight\": $weight}"
   say "PUT /v1/routes/app/weights {\"weight\": $weight} -> $ADMIN_CODE in $ADMIN_MS ms: $(brief "$ADMIN_BODY")"
   [ "$ADMIN_CODE" = 200 ] || die "the admin API refused the weight change"
@@ -221,7 +221,7 @@ for weight in 0 10 50 100; do
   fi
 done
 
-step "Stage 5/5: instant rollback while traffic flows"
+step "Stage 5/6: instant rollback while traffic flows"
 say "weight is 100 %; one client streams GETs over its keep-alive connection"
 client rollback "$ROLLBACK_MAX" "&"
 wait_lines "$work/rollback.body" "$ROLLBACK_AFTER" 3
@@ -259,13 +259,55 @@ expect "one clean switch: no target response after the first source one" test "$
 expect "metrics: no target request counted after the rollback (but the in-flight one)" test $((m_tgt2 - m_tgt1)) -le 1
 expect "cutover_route_weight of route app is 0 for every kind" weights_zero
 
+step "Stage 6/6: the write-path flip: hold writes, promote the database, release them to target"
+HELD=${HELD:-10}
+# held_requests: how many writes wait in cutover now (route state).
+held_requests() { curl -sf -m 5 "$CUTOVER_ADMIN/v1/routes/app" | jq -r '.writes.held_requests // 0'; }
+admin POST /v1/routes/app/writes/hold
+say "POST /v1/routes/app/writes/hold -> $ADMIN_CODE in $ADMIN_MS ms: $(jq -c '{held: .writes.held, in_flight_at_hold, drained}' <<< "$ADMIN_BODY" 2> /dev/null)"
+[ "$ADMIN_CODE" = 200 ] || die "the admin API refused the hold"
+write_pids=()
+for i in $(seq 1 "$HELD"); do
+  timeout 60 curl -sS -m 30 -o "$work/write-$i.body" -w '%{http_code}' -X POST --data "order $i" \
+    "http://$CUTOVER_LISTEN/orders/$i" > "$work/write-$i.code" 2>> "$work/write.err" &
+  write_pids+=("$!")
+done
+waiting=0
+for _ in $(seq 1 100); do  # up to 10 s
+  waiting=$(held_requests)
+  [ "$waiting" -ge "$HELD" ] && break
+  sleep 0.1
+done
+read_during=$(curl -sS -m 5 "http://$CUTOVER_LISTEN/status")
+answered=$(cat "$work"/write-*.code 2> /dev/null | tr -d '\n' | wc -c)
+say "$HELD POSTs sent: $waiting waiting in cutover, $((answered / 3)) answered; a GET meanwhile got: $read_during"
+say "(here the operator promotes the new database primary)"
+sleep 0.5
+admin POST /v1/routes/app/writes/release '{"write_weight": 100}'
+say "POST /v1/routes/app/writes/release {\"write_weight\": 100} -> $ADMIN_CODE in $ADMIN_MS ms: $(jq -c '{released, write_weight, read_weight}' <<< "$ADMIN_BODY" 2> /dev/null)"
+for pid in "${write_pids[@]}"; do wait "$pid" || true; done
+w_ok=0 w_tgt=0 w_src=0
+for i in $(seq 1 "$HELD"); do
+  [ "$(cat "$work/write-$i.code" 2> /dev/null)" = 200 ] && w_ok=$((w_ok + 1))
+  case "$(cat "$work/write-$i.body" 2> /dev/null)" in
+    "$TARGET_BODY") w_tgt=$((w_tgt + 1)) ;;
+    "$SOURCE_BODY") w_src=$((w_src + 1)) ;;
+  esac
+done
+say "held writes answered     : $w_ok of $HELD with 200; by source $w_src, by target $w_tgt"
+row "held writes, released" "$HELD" "$w_src" "$w_tgt" "$(pct "$w_tgt" "$HELD")"
+expect "all $HELD writes waited in cutover during the hold" test "$waiting" -ge "$HELD" -a "$answered" -eq 0
+expect "reads kept flowing during the hold (served by source)" test "$read_during" = "$SOURCE_BODY"
+expect "release answered 200" test "$ADMIN_CODE" = 200
+expect "every held write was answered 200 by target, none reached source" test "$w_ok" -eq "$HELD" -a "$w_tgt" -eq "$HELD" -a "$w_src" -eq 0
+
 step "Summary: where the responses came from"
 say "$(printf '%-26s %8s %8s %8s %9s' stage requests source target "target %")"
 for line in "${summary[@]}"; do say "$line"; done
 printf '\n'
 if [ ${#failures[@]} -eq 0 ]; then
-  printf 'PASS: traffic moved 0 -> 10 -> 50 -> 100 %% to target, and one rollback call sent the very next\n'
-  printf 'request back to source. Configs: scripts/demo/cutover.yaml, scripts/demo/backends.nginx.conf;\n'
+  printf 'PASS: traffic moved 0 -> 10 -> 50 -> 100 %% to target, one rollback call sent the very next\n'
+  printf 'request back to source, and writes held during the database flip all went to target on release.\nConfigs: scripts/demo/cutover.yaml, scripts/demo/backends.nginx.conf;\n'
   printf 'KEEP=1 %s keeps the rendered configs, logs and every response body.\n' "$0"
 else
   printf 'FAIL: %d check(s) did not hold:\n' "${#failures[@]}"
