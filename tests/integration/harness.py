@@ -379,6 +379,31 @@ def simple_config(backends: Backends, **route_weights) -> dict:
 # --------------------------------------------------------------------------------------------
 # Admin client
 
+class CutoverTestCase(unittest.TestCase):
+    """Tests sharing one cutover (`cls.cv`) in front of backends (`cls.be`) for the whole class:
+    start it with start_cutover() in setUpClass; both are stopped after the class, and a test
+    during which cutover died fails with its stderr."""
+    cv = None
+    be = None
+
+    @classmethod
+    def start_cutover(cls, config: dict, name: str, listener: str = "public"):
+        cls.cv = Cutover(config, name=name).start()
+        cls.port = cls.cv.port(listener)
+        cls.admin = cls.cv.admin
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.cv is not None:
+            cls.cv.stop()
+        if cls.be is not None:
+            cls.be.close()
+
+    def tearDown(self):
+        if self.cv is not None:
+            self.assertTrue(self.cv.alive(), f"cutover died during this test; stderr:\n{self.cv.log_tail(30)}")
+
+
 class AdminClient:
     def __init__(self, port: int, timeout: float = 10.0):
         self.port = port
@@ -626,7 +651,31 @@ class CountingConnection(http.client.HTTPConnection):
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class LoadGen:
+class ClientThreads:
+    """`threads` client threads, each running self._run(i) until stop() (each also bounds itself);
+    self.connects[i] counts the TCP connections thread i opened. Subclasses set self.timeout."""
+
+    def __init__(self, threads: int):
+        self.connects = [0] * threads
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), name=f"{type(self).__name__}-{i}",
+                                          daemon=True) for i in range(threads)]
+
+    def _run(self, i: int):
+        raise NotImplementedError
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(self.timeout + 5)
+
+
+class LoadGen(ClientThreads):
     """`threads` keep-alive clients (one CountingConnection each) sending `method path` in a loop
     until stop(), `max_seconds` or `max_per_thread`. Each request is recorded as
     (t_send, t_recv, side, status, error) with monotonic timestamps; side is the X-Backend
@@ -638,11 +687,8 @@ class LoadGen:
         self.port, self.nthreads, self.path, self.method, self.body = port, threads, path, method, body
         self.max_seconds, self.max_per_thread, self.timeout = max_seconds, max_per_thread, timeout
         self.records: list[list[tuple]] = [[] for _ in range(threads)]
-        self.connects = [0] * threads
         self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), name=f"load-{i}", daemon=True)
-                         for i in range(threads)]
+        super().__init__(threads)
 
     def _run(self, i: int):
         recs = self.records[i]
@@ -680,15 +726,6 @@ class LoadGen:
             self.connects[i] = conn.connects
             conn.close()
 
-    def start(self):
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        for t in self._threads:
-            t.join(self.timeout + 5)
 
     def total(self) -> int:
         return sum(len(r) for r in self.records)

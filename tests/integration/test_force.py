@@ -23,7 +23,7 @@ def force(allow):
     return {"header": FORCE_HEADER, "cookie": FORCE_COOKIE, "allow_cidrs": list(allow)}
 
 
-class ForceTest(unittest.TestCase):
+class ForceTest(h.CutoverTestCase):
     @classmethod
     def setUpClass(cls):
         cls.be = h.Backends()
@@ -40,17 +40,7 @@ class ForceTest(unittest.TestCase):
                   force={"header": FORCE_HEADER, "allow_cidrs": ["127.0.0.1/32"]}),
                 R("fs", path_prefix="/fs/", weight=0, sticky={"header": "X-User-Id"}, force=force(ok)),
             ]}])
-        cls.cv = h.Cutover(cfg, name="force").start()
-        cls.port = cls.cv.port("public")
-        cls.admin = cls.cv.admin
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cv.stop()
-        cls.be.close()
-
-    def tearDown(self):
-        self.assertTrue(self.cv.alive(), f"cutover died during this test; stderr:\n{self.cv.log_tail(30)}")
+        cls.start_cutover(cfg, "force")
 
     def echo(self, path, headers, method="GET"):
         """(side, headers the upstream received) of one request to <path>echo-headers."""

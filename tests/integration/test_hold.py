@@ -58,7 +58,7 @@ def perform(conn, res: Result, body=None, headers=None):
     return res
 
 
-class Loop:
+class Loop(h.ClientThreads):
     """`threads` keep-alive clients sending `method path` (tagged X-Req-Id <tag>-<thread>-<n>)
     until stop(); every request is a Result in self.results[thread]."""
 
@@ -66,9 +66,7 @@ class Loop:
         self.port, self.tag, self.method, self.path, self.body = port, tag, method, path, body
         self.timeout, self.max_seconds = timeout, max_seconds
         self.results = [[] for _ in range(threads)]
-        self.connects = [0] * threads
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+        super().__init__(threads)
 
     def _run(self, i):
         conn = h.CountingConnection(self.port, timeout=self.timeout)
@@ -85,15 +83,6 @@ class Loop:
             self.connects[i] = conn.connects
             conn.close()
 
-    def start(self):
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        for t in self._threads:
-            t.join(self.timeout + 5)
 
     def all(self):
         return [r for rs in self.results for r in list(rs)]
@@ -193,7 +182,7 @@ def hold_config(be, routes):
     return cfg
 
 
-class HoldBase(unittest.TestCase):
+class HoldBase(h.CutoverTestCase):
     def hold(self, admin, route, body=None):
         t0 = time.monotonic()
         st, js, text = admin.post(f"/v1/routes/{route}/writes/hold", body if body is not None else {})
@@ -404,18 +393,12 @@ class HoldTest(HoldBase):
         cls.ordering = OrderingBackend()
         cfg = hold_config(cls.be, routes)
         cfg["clusters"]["ordtgt"] = h.cluster(cls.ordering.addr)
-        cls.cv = h.Cutover(cfg, name="hold").start()
-        cls.port = cls.cv.port("public")
-        cls.admin = cls.cv.admin
+        cls.start_cutover(cfg, "hold")
 
     @classmethod
     def tearDownClass(cls):
-        cls.cv.stop()
-        cls.be.close()
+        super().tearDownClass()
         cls.ordering.close()
-
-    def tearDown(self):
-        self.assertTrue(self.cv.alive(), f"cutover died during this test; stderr:\n{self.cv.log_tail(30)}")
 
     def shots(self, prefix, tag, n, method="POST", path="upload", body=None):
         out = []

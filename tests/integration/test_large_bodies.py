@@ -34,7 +34,7 @@ def irregular_pieces(n):
             off += take
 
 
-class LargeBodiesTest(unittest.TestCase):
+class LargeBodiesTest(h.CutoverTestCase):
     @classmethod
     def setUpClass(cls):
         for n in (BIG, SMALL):
@@ -45,15 +45,9 @@ class LargeBodiesTest(unittest.TestCase):
              "tgt": h.cluster(cls.be.target.addr, response_timeout="300s")},
             [{"name": "public", "address": f"{h.LOCALHOST}:0", "protocol": "http",
               "routes": [h.route("app", weight=0)]}])
-        cls.cv = h.Cutover(cfg, name="large-bodies").start()
-        cls.port = cls.cv.port("public")
+        cls.start_cutover(cfg, "large-bodies")
         cls.rss_at_start = h.rss_bytes(cls.cv.pid)
         print(f"\nproxy RSS at start: {cls.rss_at_start / h.MiB:.1f} MiB", file=sys.stderr)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cv.stop()
-        cls.be.close()
 
     def _conn(self):
         return h.CountingConnection(self.port, timeout=120)

@@ -3,11 +3,13 @@
 restart through state_file, a truncated state file is survived (kept aside, config weights used),
 the audit log survives a restart, bearer tokens guard mutating calls, and --check reads the
 tokens file the way start-up will."""
+import http.client
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import unittest
 from pathlib import Path
 
@@ -61,6 +63,33 @@ class StateTest(unittest.TestCase):
             entry = json.loads(line)
             self.assertTrue(entry["time"].endswith("Z"), entry)
             self.assertEqual(entry["route"], "app")
+
+    def test_a_write_hold_survives_a_restart(self):
+        with h.Cutover(self.config(), name="hold1") as cv:
+            st, js, _ = cv.admin.post("/v1/routes/app/writes/hold", {})
+            self.assertEqual(st, 200, js)
+        self.assertIs(json.loads((self.dir / "state.json").read_text())["routes"]["app"]["writes_held"], True)
+
+        with h.Cutover(self.config(), name="hold2") as cv:
+            self.assertIs(cv.admin.route("app")["writes"]["held"], True, "the hold is back after the restart")
+            result = {}
+
+            def write():
+                conn = http.client.HTTPConnection(h.LOCALHOST, cv.port("public"), timeout=10)
+                conn.request("POST", "/order", body=b"x")
+                resp = conn.getresponse()
+                result["answer"] = (resp.status, resp.getheader("X-Backend"))
+                conn.close()
+
+            t = threading.Thread(target=write, daemon=True)
+            t.start()
+            held = h.wait_for(lambda: cv.admin.route("app")["writes"]["held_requests"] == 1, 5)
+            self.assertTrue(held, "a write after the restart must wait in the hold")
+            self.assertNotIn("answer", result)
+            st, js, _ = cv.admin.post("/v1/routes/app/writes/release", {"write_weight": 100})
+            self.assertEqual((st, js["released"]), (200, 1), js)
+            t.join(10)
+            self.assertEqual(result.get("answer"), (200, "target"))
 
     def test_truncated_state_file_is_survived_and_kept(self):
         state = self.dir / "state.json"

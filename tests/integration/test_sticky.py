@@ -118,21 +118,11 @@ def target_share(assign):
     return 100.0 * sum(1 for s in assign.values() if s == "target") / len(assign)
 
 
-class StickyTest(unittest.TestCase):
+class StickyTest(h.CutoverTestCase):
     @classmethod
     def setUpClass(cls):
         cls.be = h.Backends()
-        cls.cv = h.Cutover(sticky_config(cls.be, routes_all()), name="sticky").start()
-        cls.port = cls.cv.port("public")
-        cls.admin = cls.cv.admin
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cv.stop()
-        cls.be.close()
-
-    def tearDown(self):
-        self.assertTrue(self.cv.alive(), f"cutover died during this test; stderr:\n{self.cv.log_tail(30)}")
+        cls.start_cutover(sticky_config(cls.be, routes_all()), "sticky")
 
     def call(self, path, headers=None, method="GET", conn=None):
         own = conn is None
