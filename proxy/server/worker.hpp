@@ -101,13 +101,13 @@ class Worker {
   std::atomic<std::size_t> active_{0};
   bool draining_ = false;
   std::unordered_map<std::uint64_t, HeldWrite*> held_writes_;
+  std::vector<std::unique_ptr<char[]>> spare_scratch_;  // sessions give theirs back when destroyed
   asio::io_context io_{1};
   upstream::ConnectionPool pool_;
   std::mt19937_64 rng_;
   std::uint64_t pinned_version_ = ~std::uint64_t{0};
   std::shared_ptr<const PinnedSnapshot> pinned_;
   std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
-  std::vector<std::unique_ptr<char[]>> spare_scratch_;
   std::thread thread_;
 };
 
