@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -77,7 +78,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 // Which keys a mapping accepts. `unsupported` are SPEC keys this build cannot honour yet: they
-// are errors so a user never believes a mirror or health check is running when it is not.
+// are errors so a user never believes a health check or TLS is in effect when it is not.
 struct Schema {
   std::string_view what;  // "route", "cluster", ... for messages
   std::vector<std::string_view> known;
@@ -86,7 +87,7 @@ struct Schema {
 
 const Schema kTopSchema{"the top level",
                         {"workers", "drain_timeout", "admin", "state_file", "audit_log",
-                         "clusters", "listeners"},
+                         "mirror_log", "clusters", "listeners"},
                         {}};
 const Schema kAdminSchema{"admin", {"listen", "tokens_file"}, {}};
 const Schema kClusterSchema{"cluster",
@@ -95,18 +96,31 @@ const Schema kClusterSchema{"cluster",
 const Schema kListenerSchema{"listener", {"name", "address", "protocol", "routes"}, {"tls"}};
 const Schema kRouteSchema{"route",
                           {"name", "match", "source", "target", "weight", "read_weight",
-                           "write_weight", "sticky", "force", "writes"},
-                          {"mirror"}};
+                           "write_weight", "sticky", "force", "writes", "mirror"},
+                          {}};
 const Schema kMatchSchema{"match", {"host", "path_prefix"}, {}};
 const Schema kStickySchema{"sticky", {"header", "cookie", "client_ip", "pin_cookie", "pin_max_age"}, {}};
 const Schema kForceSchema{"force", {"header", "cookie", "allow_cidrs"}, {}};
 const Schema kWritesSchema{"writes", {"hold_timeout", "hold_max", "max_held"}, {}};
+const Schema kMirrorSchema{"mirror",
+                           {"percent", "methods", "max_body", "max_in_flight", "timeout", "compare"},
+                           {}};
+const Schema kCompareSchema{"mirror.compare", {"ignore_headers", "ignore_json_fields", "noise_sample"}, {}};
+const Schema kMirrorLogSchema{"mirror_log", {"path", "max_size", "max_files"}, {}};
 
 // Bounds for writes.max_held: at least one (0 would turn every hold into immediate 503s, which
 // is what not holding does), and a ceiling well below what a proxy can buffer.
 constexpr std::uint32_t kMaxHeldLimit = 1'000'000;
 // Browsers cap cookie lifetimes at 400 days (RFC 6265bis §5.5); longer is silently shortened.
 constexpr Millis kCookieMaxAgeCap{400LL * 24 * 3600 * 1000};
+// Mirror bounds. A mirrored body is buffered in full to be compared, so max_body bounds memory per
+// shadow request (times max_in_flight); a shadow exchange longer than 10m is a stuck upstream.
+constexpr std::uint64_t kMirrorMaxBodyLimit = std::uint64_t{1} << 30;
+constexpr std::uint32_t kMirrorMaxInFlightLimit = 1'000'000;
+constexpr Millis kMirrorTimeoutLimit{10 * 60 * 1000};
+// mirror_log rotation: a file smaller than a page of mismatches rotates on every line.
+constexpr std::uint64_t kMirrorLogMinSize = 4 * 1024;
+constexpr unsigned kMirrorLogMaxFilesLimit = 100;
 
 // RFC 9110 §5.6.2 token: header field names. RFC 6265 §4.1.1 cookie-name is the RFC 2616 token,
 // which is the same set of characters.
@@ -130,6 +144,14 @@ std::string duration_text(Millis d) {
   return std::to_string(ms) + "ms";
 }
 
+// A size for messages: the largest binary unit that divides it exactly.
+std::string size_text(std::uint64_t bytes) {
+  if (bytes != 0 && bytes % (std::uint64_t{1} << 30) == 0) return std::to_string(bytes >> 30) + "GiB";
+  if (bytes != 0 && bytes % (std::uint64_t{1} << 20) == 0) return std::to_string(bytes >> 20) + "MiB";
+  if (bytes != 0 && bytes % (std::uint64_t{1} << 10) == 0) return std::to_string(bytes >> 10) + "KiB";
+  return std::to_string(bytes);
+}
+
 // One key: value pair of a mapping, with positions for messages.
 struct Entry {
   std::string key;
@@ -143,9 +165,21 @@ struct Entry {
   }
 };
 
+// The position of a sequence item; yaml-cpp may have none for it, then the sequence's is used.
+Mark item_mark(const YAML::Node& item, Mark fallback) {
+  const Mark m = to_mark(item.Mark());
+  return m.line ? m : fallback;
+}
+
+// RFC 9110 §9.2.1: the methods whose copies change nothing on the side that receives them.
+bool is_safe_method(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
+}
+
 // Positions the model does not keep but the cross-checks need.
 struct RouteMarks {
   Mark name, source, target;
+  Mark noise_sample;  // of mirror.compare.noise_sample's value; line 0 when not given
 };
 struct ListenerMarks {
   Mark name, address;
@@ -359,23 +393,65 @@ class Loader {
     return std::nullopt;
   }
 
-  // A percentage 0..100 in 0.01 steps, as basis points.
-  std::optional<std::uint32_t> parse_weight(const Entry& e) {
+  // A percentage 0..100 in 0.01 steps, as basis points: weights, mirror.percent,
+  // mirror.compare.noise_sample. `what` names the values in the step message.
+  std::optional<std::uint32_t> read_percent(const Entry& e, const std::string& label,
+                                            std::string_view what) {
     const std::string expect = "a percentage from 0 to 100";
-    auto s = scalar(e, e.key, expect);
+    auto s = scalar(e, label, expect);
     if (!s) return std::nullopt;
     double v = 0;
     auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v, std::chars_format::fixed);
     if (s->empty() || ec != std::errc{} || p != s->data() + s->size() || !(v >= 0.0 && v <= 100.0)) {
-      error(e.value_mark(), e.key + ": expected " + expect + ", got " + q(*s));
+      error(e.value_mark(), label + ": expected " + expect + ", got " + q(*s));
       return std::nullopt;
     }
     auto bp = percent_to_bp(v);
     if (!bp) {
-      error(e.value_mark(), e.key + ": " + q(*s) + " is finer than the 0.01 step weights allow");
+      error(e.value_mark(), label + ": " + q(*s) + " is finer than the 0.01 step " +
+                                std::string(what) + " allow");
       return std::nullopt;
     }
     return bp;
+  }
+
+  std::optional<std::uint32_t> parse_weight(const Entry& e) { return read_percent(e, e.key, "weights"); }
+
+  // A plain decimal integer in [min, max].
+  std::optional<std::uint64_t> read_uint(const Entry& e, const std::string& label, std::uint64_t min,
+                                         std::uint64_t max) {
+    const std::string expect = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+    auto s = scalar(e, label, expect);
+    if (!s) return std::nullopt;
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+    if (s->empty() || ec != std::errc{} || p != s->data() + s->size() || v < min || v > max) {
+      error(e.value_mark(), label + ": expected " + expect + ", got " + q(*s));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // A size in bytes ("512", "64KiB", "1MiB") in [min, max]; bounds are shown as written sizes.
+  std::optional<std::uint64_t> read_size(const Entry& e, const std::string& label, std::uint64_t min,
+                                         std::uint64_t max) {
+    constexpr std::string_view kExpect = "a size like 512, 64KiB or 1MiB";
+    auto s = scalar(e, label, kExpect);
+    if (!s) return std::nullopt;
+    auto v = parse_size(*s);
+    if (!v) {
+      error(e.value_mark(), label + ": expected " + std::string(kExpect) + ", got " + q(*s));
+      return std::nullopt;
+    }
+    if (*v < min) {
+      error(e.value_mark(), label + ": must be at least " + size_text(min) + ", got " + q(*s));
+      return std::nullopt;
+    }
+    if (*v > max) {
+      error(e.value_mark(), label + ": must be at most " + size_text(max) + ", got " + q(*s));
+      return std::nullopt;
+    }
+    return v;
   }
 
   // A file path; relative paths are taken from the config file's directory, so the config means
@@ -412,6 +488,8 @@ class Loader {
         if (auto v = read_path(e, e.key)) cfg_.state_file = *v;
       } else if (e.key == "audit_log") {
         if (auto v = read_path(e, e.key)) cfg_.audit_log = *v;
+      } else if (e.key == "mirror_log") {
+        parse_mirror_log(e);
       } else if (e.key == "clusters") {
         have_clusters_ = true;
         parse_clusters(e);
@@ -447,6 +525,32 @@ class Loader {
     // SPEC: without tokens, mutating calls are unauthenticated, so only this machine may reach them.
     if (cfg_.admin.tokens_file.empty() && !is_loopback_host(cfg_.admin.listen.host))
       error(listen_mark, "admin.listen must be loopback when no tokens_file is set");
+  }
+
+  // mirror_log: {path: cutover-mirror.jsonl, max_size: 10MiB, max_files: 3}.
+  void parse_mirror_log(const Entry& section) {
+    if (!expect_map(section.value, section.value_mark(), "mirror_log",
+                    " with 'path' and optionally 'max_size' and 'max_files'"))
+      return;
+    MirrorLogConfig& ml = cfg_.mirror_log;
+    mirror_log_mark_ = section.key_mark;
+    bool have_path = false;
+    for (const Entry& e : entries(section.value, "mirror_log")) {
+      if (e.key == "path") {
+        have_path = true;  // a bad value is reported by read_path; don't also call it missing
+        if (auto v = read_path(e, "mirror_log.path")) ml.path = *v;
+      } else if (e.key == "max_size") {
+        if (auto v = read_size(e, "mirror_log.max_size", kMirrorLogMinSize,
+                               std::numeric_limits<std::uint64_t>::max())) ml.max_size = *v;
+      } else if (e.key == "max_files") {
+        if (auto v = read_uint(e, "mirror_log.max_files", 1, kMirrorLogMaxFilesLimit))
+          ml.max_files = static_cast<unsigned>(*v);
+      } else {
+        reject_key(e, kMirrorLogSchema, "mirror_log");
+      }
+    }
+    if (!have_path)
+      error(section.key_mark, "mirror_log.path is required (the file mismatches are written to)");
   }
 
   void parse_clusters(const Entry& section) {
@@ -496,7 +600,7 @@ class Loader {
       return;
     }
     for (const YAML::Node& item : e.value) {
-      const Mark m = to_mark(item.Mark()).line ? to_mark(item.Mark()) : e.value_mark();
+      const Mark m = item_mark(item, e.value_mark());
       auto hp = read_host_port(item, m, "endpoints", /*allow_port_zero=*/false);
       if (!hp) continue;
       for (const auto& prev : c.endpoints)
@@ -517,7 +621,7 @@ class Loader {
       return;
     }
     for (const YAML::Node& item : section.value) {
-      const Mark m = to_mark(item.Mark()).line ? to_mark(item.Mark()) : section.value_mark();
+      const Mark m = item_mark(item, section.value_mark());
       parse_listener(item, m);
     }
   }
@@ -558,7 +662,7 @@ class Loader {
           error(e.value_mark(), context + " needs at least one route");
         } else {
           for (const YAML::Node& item : e.value) {
-            const Mark m = to_mark(item.Mark()).line ? to_mark(item.Mark()) : e.value_mark();
+            const Mark m = item_mark(item, e.value_mark());
             parse_route(item, m, l, marks);
           }
         }
@@ -638,6 +742,8 @@ class Loader {
         parse_force(e, r.force, context);
       } else if (e.key == "writes") {
         parse_writes(e, r.writes, context);
+      } else if (e.key == "mirror") {
+        parse_mirror(e, r.mirror, marks, context);
       } else {
         reject_key(e, kRouteSchema, context);
       }
@@ -747,7 +853,7 @@ class Loader {
     }
     bool ok = true;
     for (const YAML::Node& item : e.value) {
-      const Mark m = to_mark(item.Mark()).line ? to_mark(item.Mark()) : e.value_mark();
+      const Mark m = item_mark(item, e.value_mark());
       if (!item.IsScalar()) {
         error(m, "force.allow_cidrs: expected a CIDR such as 10.0.0.0/8 or \"::1/128\"");
         ok = false;
@@ -799,16 +905,8 @@ class Loader {
         (is_timeout ? w.hold_timeout : w.hold_max) = *v;
         (is_timeout ? timeout_mark : max_mark) = e.value_mark();
       } else if (e.key == "max_held") {
-        const std::string expect = "an integer from 1 to " + std::to_string(kMaxHeldLimit);
-        auto s = scalar(e, "writes.max_held", expect);
-        if (!s) continue;
-        std::uint32_t v = 0;
-        auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
-        if (s->empty() || ec != std::errc{} || p != s->data() + s->size() || v < 1 || v > kMaxHeldLimit) {
-          error(e.value_mark(), "writes.max_held: expected " + expect + ", got " + q(*s));
-          continue;
-        }
-        w.max_held = v;
+        if (auto v = read_uint(e, "writes.max_held", 1, kMaxHeldLimit))
+          w.max_held = static_cast<std::uint32_t>(*v);
       } else {
         reject_key(e, kWritesSchema, context);
       }
@@ -823,6 +921,162 @@ class Loader {
     }
   }
 
+  // mirror: {percent: 5, methods: [GET, HEAD], max_body: 1MiB, max_in_flight: 1000, timeout: 5s,
+  //          compare: {ignore_headers: [date], ignore_json_fields: [ts], noise_sample: 1}}.
+  void parse_mirror(const Entry& section, MirrorConfig& m, RouteMarks& marks,
+                    const std::string& route_context) {
+    m.enabled = true;
+    m.mark = section.key_mark;
+    if (!expect_map(section.value, section.value_mark(), "mirror",
+                    " with 'percent' and optionally 'methods', 'max_body', 'max_in_flight', "
+                    "'timeout' and 'compare'"))
+      return;
+    const std::string context = "mirror of " + route_context;
+    bool have_percent = false;
+    for (const Entry& e : entries(section.value, context)) {
+      if (e.key == "percent") {
+        have_percent = true;  // a bad value is reported as such, not as missing
+        if (auto v = read_percent(e, "mirror.percent", "percentages")) m.percent_bp = *v;
+      } else if (e.key == "methods") {
+        parse_mirror_methods(e, m);
+      } else if (e.key == "max_body") {
+        if (auto v = read_size(e, "mirror.max_body", 0, kMirrorMaxBodyLimit)) m.max_body = *v;
+      } else if (e.key == "max_in_flight") {
+        if (auto v = read_uint(e, "mirror.max_in_flight", 1, kMirrorMaxInFlightLimit))
+          m.max_in_flight = static_cast<std::uint32_t>(*v);
+      } else if (e.key == "timeout") {
+        auto v = read_duration(e, "mirror.timeout", /*allow_zero=*/false);
+        if (!v) continue;
+        if (*v > kMirrorTimeoutLimit) {
+          error(e.value_mark(), "mirror.timeout: must be at most " + duration_text(kMirrorTimeoutLimit) +
+                                    ", got " + duration_text(*v));
+          continue;
+        }
+        m.timeout = *v;
+      } else if (e.key == "compare") {
+        parse_compare(e, m.compare, marks, route_context);
+      } else {
+        reject_key(e, kMirrorSchema, context);
+      }
+    }
+    // No default: how much traffic is copied to the other side is the one choice not to guess.
+    if (!have_percent)
+      error(section.key_mark, "mirror.percent is required (the share of requests mirrored, 0 to 100)");
+  }
+
+  // methods: [GET, HEAD]. Method names are case-sensitive (RFC 9110 §9.1), so "get" is not GET;
+  // rather than guess, lower-case letters are an error.
+  void parse_mirror_methods(const Entry& e, MirrorConfig& m) {
+    if (!e.value.IsSequence()) {
+      error(e.value_mark(), "mirror.methods: expected a list of methods like [GET, HEAD]");
+      return;
+    }
+    if (e.value.size() == 0) {
+      error(e.value_mark(),
+            "mirror.methods: must list at least one method (remove 'mirror' to mirror nothing)");
+      return;
+    }
+    std::vector<std::string> methods;
+    for (const YAML::Node& item : e.value) {
+      const Mark at = item_mark(item, e.value_mark());
+      if (!item.IsScalar()) {
+        error(at, "mirror.methods: expected a method name such as GET");
+        continue;
+      }
+      const std::string& name = item.Scalar();
+      if (!is_token(name)) {
+        error(at, "mirror.methods: " + q(name) +
+                      " is not a valid method name (letters, digits and !#$%&'*+-.^_`|~ only)");
+        continue;
+      }
+      if (std::any_of(name.begin(), name.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+        std::string upper = name;
+        for (auto& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+        error(at, "mirror.methods: " + q(name) + ": methods are case-sensitive (RFC 9110 §9.1); write " +
+                      upper + ", not " + name);
+        continue;
+      }
+      if (std::find(methods.begin(), methods.end(), name) != methods.end()) {
+        warn(at, "mirror.methods: " + name + " is listed twice");
+        continue;
+      }
+      if (!is_safe_method(name))
+        warn(at, "mirror.methods: " + name + " is not safe (RFC 9110 §9.2.1): every mirrored " + name +
+                     " is executed a second time on the other side");
+      methods.push_back(name);
+    }
+    m.methods = std::move(methods);
+  }
+
+  // compare: {ignore_headers: [date, server], ignore_json_fields: [timestamp], noise_sample: 1}.
+  void parse_compare(const Entry& section, CompareConfig& c, RouteMarks& marks,
+                     const std::string& route_context) {
+    if (!expect_map(section.value, section.value_mark(), "mirror.compare",
+                    " with 'ignore_headers', 'ignore_json_fields' and/or 'noise_sample'"))
+      return;
+    const std::string context = "mirror.compare of " + route_context;
+    for (const Entry& e : entries(section.value, context)) {
+      if (e.key == "ignore_headers") {
+        // Header names compare case-insensitively (RFC 9110 §5.1): stored lower-case.
+        if (auto v = read_string_list(e, "mirror.compare.ignore_headers", "header name",
+                                      " like [date, server]", /*token=*/true))
+          c.ignore_headers = std::move(*v);
+      } else if (e.key == "ignore_json_fields") {
+        if (auto v = read_string_list(e, "mirror.compare.ignore_json_fields", "field name",
+                                      " like [timestamp, request_id]", /*token=*/false))
+          c.ignore_json_fields = std::move(*v);
+      } else if (e.key == "noise_sample") {
+        if (auto v = read_percent(e, "mirror.compare.noise_sample", "percentages")) {
+          c.noise_sample_bp = *v;
+          marks.noise_sample = e.value_mark();
+        }
+      } else {
+        reject_key(e, kCompareSchema, context);
+      }
+    }
+  }
+
+  // A list of names: header names (RFC 9110 tokens, lower-cased) or any non-empty strings. An
+  // empty list is allowed (nothing ignored); a name given twice is a warning. nullopt on errors.
+  std::optional<std::vector<std::string>> read_string_list(const Entry& e, const std::string& label,
+                                                           const std::string& what,
+                                                           std::string_view example, bool token) {
+    if (!e.value.IsSequence()) {
+      error(e.value_mark(), label + ": expected a list of " + what + "s" + std::string(example));
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    bool ok = true;
+    for (const YAML::Node& item : e.value) {
+      const Mark at = item_mark(item, e.value_mark());
+      if (!item.IsScalar()) {
+        error(at, label + ": expected a " + what);
+        ok = false;
+        continue;
+      }
+      std::string name = item.Scalar();
+      if (token && !is_token(name)) {
+        error(at, label + ": " + q(name) + " is not a valid " + what +
+                      " (letters, digits and !#$%&'*+-.^_`|~ only)");
+        ok = false;
+        continue;
+      }
+      if (name.empty()) {
+        error(at, label + ": expected a " + what + ", got an empty string");
+        ok = false;
+        continue;
+      }
+      if (token) name = lower(std::move(name));
+      if (std::find(out.begin(), out.end(), name) != out.end()) {
+        warn(at, label + ": " + q(item.Scalar()) + " is listed twice");
+        continue;
+      }
+      out.push_back(std::move(name));
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
   // A bad weight is already reported; 0 keeps the later cross-checks quiet.
   std::optional<std::uint32_t> read_weight_or_zero(const Entry& e) {
     return parse_weight(e).value_or(0);
@@ -834,6 +1088,7 @@ class Loader {
     std::map<std::string, Mark> listener_names;
     std::map<std::string, std::pair<std::string, Mark>> route_names;  // name -> (listener, mark)
     std::set<std::string> used_clusters;
+    bool any_mirror = false;
 
     for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
       const ListenerConfig& l = cfg_.listeners[i];
@@ -857,6 +1112,8 @@ class Loader {
         }
         check_cluster_ref(r.source, rm.source, used_clusters);
         check_cluster_ref(r.target, rm.target, used_clusters);
+        if (r.mirror.enabled) any_mirror = true;
+        check_noise_sample(r, rm);
         if (!r.source.empty() && r.source == r.target)
           error(rm.target, "source and target are the same cluster " + q(r.source));
         for (std::size_t k = 0; k < j; ++k) {
@@ -870,11 +1127,28 @@ class Loader {
 
     check_addresses();
 
+    if (mirror_log_mark_.line != 0 && !any_mirror)
+      warn(mirror_log_mark_, "mirror_log has no effect: no route has a 'mirror' block");
+
     if (have_clusters_) {
       for (const auto& c : cfg_.clusters)
         if (!used_clusters.contains(c.name))
           warn(c.mark, "cluster " + q(c.name) + " is not used by any route");
     }
+  }
+
+  // A noise sample sends a mirrored request to a second source endpoint as well; with only one
+  // there is nothing to compare against.
+  void check_noise_sample(const RouteConfig& r, const RouteMarks& rm) {
+    if (!r.mirror.enabled || r.mirror.compare.noise_sample_bp == 0 || rm.noise_sample.line == 0) return;
+    const ClusterConfig* source = cfg_.find_cluster(r.source);
+    if (source == nullptr || source->endpoints.empty()) return;  // already an error
+    // An endpoint listed twice (warned about) is still one server: it cannot measure noise.
+    std::set<std::pair<std::string, std::uint16_t>> distinct;
+    for (const auto& ep : source->endpoints) distinct.emplace(lower(ep.host), ep.port);
+    if (distinct.size() >= 2) return;
+    warn(rm.noise_sample, "mirror.compare.noise_sample needs two or more source endpoints; cluster " +
+                              q(source->name) + " has " + std::to_string(distinct.size()));
   }
 
   void check_cluster_ref(const std::string& name, Mark at, std::set<std::string>& used) {
@@ -920,6 +1194,7 @@ class Loader {
   Config cfg_;
   LoadResult result_;
   bool have_clusters_ = false;
+  Mark mirror_log_mark_;  // of the `mirror_log` key; line 0 when absent
   std::vector<ListenerMarks> listener_marks_;  // parallel to cfg_.listeners
 };
 

@@ -69,6 +69,35 @@ struct WritesConfig {
   std::uint32_t max_held = 10000;  // held requests per route; beyond, 503 at once
 };
 
+// How a shadow response is compared with the primary one (issue 3, SPEC `mirror.compare`).
+struct CompareConfig {
+  // Header names (lower-case) left out of the comparison. Framing and hop-by-hop headers
+  // (Content-Length, Transfer-Encoding, Connection, Keep-Alive, ...) never take part anyway.
+  // Default: date. Giving the key replaces the default.
+  std::vector<std::string> ignore_headers{"date"};
+  // Object keys removed at any depth before two JSON bodies are compared (exact, case-sensitive).
+  std::vector<std::string> ignore_json_fields;
+  // Percent*100 (0..10000) of mirrored requests that also go to a second source endpoint, so that
+  // differences source-vs-source (noise) are not counted as mismatches. Needs two or more source
+  // endpoints (a warning otherwise). 0 = off.
+  std::uint32_t noise_sample_bp = 0;
+};
+
+// Shadow traffic (issue 3, SPEC `mirror`): a copy of a share of the requests goes to the side that
+// did not serve them; its response is compared with the primary's and discarded.
+struct MirrorConfig {
+  bool enabled = false;                 // the route has a mirror block
+  std::uint32_t percent_bp = 0;         // percent*100 of eligible requests mirrored, 0..10000
+  // Methods mirrored, upper-case as written (RFC 9110 §9.1 method names are case-sensitive).
+  // Default GET, HEAD. A non-safe method is mirrored only when listed (with a --check warning).
+  std::vector<std::string> methods{"GET", "HEAD"};
+  std::uint64_t max_body = 1024 * 1024;  // bytes: bodies up to this are mirrored and compared in full
+  std::uint32_t max_in_flight = 1000;    // concurrent mirrors per route (all workers); beyond: dropped
+  Millis timeout{5000};                  // the whole shadow exchange, connect to last body byte
+  CompareConfig compare;
+  Mark mark;                             // of the `mirror` key
+};
+
 // Weights are in basis points of percent*100: 0..10000 means 0.00 % .. 100.00 % to target.
 struct RouteConfig {
   std::string name;
@@ -81,6 +110,7 @@ struct RouteConfig {
   StickyConfig sticky;
   ForceConfig force;
   WritesConfig writes;
+  MirrorConfig mirror;
   Mark mark;
 };
 
@@ -98,6 +128,13 @@ struct AdminConfig {
   Mark tokens_file_mark;              // where tokens_file was given, for errors reading the file
 };
 
+// The optional JSONL log of shadow mismatches (issue 3), rotated by size.
+struct MirrorLogConfig {
+  std::string path;                        // empty = no log; resolved against the config dir
+  std::uint64_t max_size = 10 * 1024 * 1024;  // bytes per file before it is rotated
+  unsigned max_files = 3;                  // rotated files kept besides the current one
+};
+
 struct Config {
   std::string path;                   // the file it came from
   unsigned workers = 0;               // 0 = one per core
@@ -105,6 +142,7 @@ struct Config {
   AdminConfig admin;
   std::string state_file;             // optional; resolved against the config dir
   std::string audit_log;              // optional; resolved against the config dir
+  MirrorLogConfig mirror_log;         // optional
   std::vector<ClusterConfig> clusters;  // in file order; names unique
   std::vector<ListenerConfig> listeners;  // in file order; names unique
 

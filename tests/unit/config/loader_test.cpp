@@ -81,7 +81,6 @@ const BadCase kBadCases[] = {
     {"syntax_error.yaml", "9:1", "end of sequence flow not found"},
     {"duplicate_key.yaml", "17:9", "duplicate key 'weight' in route 'app' (first at 16:9)"},
     {"bad_address.yaml", "11:14", "address: '127.0.0.1:99999' is not a valid host:port"},
-    {"unsupported_mirror.yaml", "16:9", "'mirror' is not supported by this build yet"},
     {"unsupported_health_check.yaml", "7:5", "'health_check' is not supported by this build yet"},
     {"unsupported_tcp.yaml", "12:15", "protocol 'tcp' is not supported by this build yet"},
     {"bad_workers.yaml", "9:10", "workers: expected a non-negative integer"},
@@ -101,6 +100,14 @@ const BadCase kBadCases[] = {
     {"writes_bad_duration.yaml", "16:32", "writes.hold_timeout: expected a duration like 500ms, 5s or 1m"},
     {"writes_timeout_exceeds_max.yaml", "18:25", "writes.hold_timeout (2m) must not exceed writes.hold_max (30s)"},
     {"writes_max_held.yaml", "16:28", "writes.max_held: expected an integer from 1 to 1000000, got '0'"},
+    {"mirror_percent_precision.yaml", "17:20", "mirror.percent: '5.555' is finer than the 0.01 step percentages allow"},
+    {"mirror_missing_percent.yaml", "16:9", "mirror.percent is required"},
+    {"mirror_unknown_key.yaml", "18:11", "unknown key 'method' in mirror of route 'app' (did you mean 'methods'?)"},
+    {"mirror_lowercase_method.yaml", "16:45", "mirror.methods: 'post': methods are case-sensitive (RFC 9110 §9.1); write POST, not post"},
+    {"mirror_max_in_flight.yaml", "18:26", "mirror.max_in_flight: expected an integer from 1 to 1000000, got '0'"},
+    {"mirror_compare_unknown_key.yaml", "18:21",
+     "unknown key 'ignore_header' in mirror.compare of route 'app' (did you mean 'ignore_headers'?)"},
+    {"mirror_log_no_path.yaml", "2:1", "mirror_log.path is required"},
 };
 
 class BadConfig : public ::testing::TestWithParam<BadCase> {};
@@ -151,7 +158,7 @@ TEST(LoadFile, ReportsEveryProblemInFileOrder) {
       {"17:17", "unknown cluster 'clod'"},
       {"18:17", "weight: expected a percentage from 0 to 100, got '150'"},
       {"19:22", "finer than the 0.01 step"},
-      {"20:9", "'mirror' is not supported by this build yet"},
+      {"20:42", "mirror.methods: 'get': methods are case-sensitive"},
       {"21:9", "unknown key 'colour' in route 'app'"},
       {"22:9", "route 'app' is missing 'target'"},
       {"22:15", "duplicate route name 'app'"},
@@ -249,6 +256,16 @@ TEST(GoodConfig, ExampleFileLoads) {
   EXPECT_EQ(rt.target, "cloud");
   EXPECT_EQ(rt.read_weight_bp, 0u);
   EXPECT_EQ(rt.write_weight_bp, 0u);
+
+  EXPECT_EQ(c.mirror_log.path, (dir / "cutover-mirror.jsonl").string());
+  EXPECT_EQ(c.mirror_log.max_size, 10u * 1024 * 1024);
+  EXPECT_EQ(c.mirror_log.max_files, 3u);
+  EXPECT_TRUE(rt.mirror.enabled);
+  EXPECT_EQ(rt.mirror.percent_bp, 1000u);
+  EXPECT_EQ(rt.mirror.methods, (std::vector<std::string>{"GET", "HEAD"}));
+  EXPECT_EQ(rt.mirror.compare.ignore_headers, (std::vector<std::string>{"date", "server"}));
+  EXPECT_EQ(rt.mirror.compare.ignore_json_fields, (std::vector<std::string>{"timestamp", "request_id"}));
+  EXPECT_EQ(rt.mirror.compare.noise_sample_bp, 0u);
 }
 
 TEST(GoodConfig, DefaultsWhenKeysAreAbsent) {
@@ -657,6 +674,329 @@ TEST(BadConfigInline, WritesValues) {
   for (const auto& [extra, expected] : cases) EXPECT_EQ(first_error_of(extra), expected) << extra;
 }
 
+// ---- mirror and mirror_log (issue 3) ---------------------------------------------------------------
+
+// "LINE:COL message" of every warning for one route extra (and top-level extra); no errors allowed.
+std::vector<std::string> warnings_with(const std::string& route_extra, const std::string& top_extra = "") {
+  LoadResult r = load_string(config_with(route_extra, top_extra), "t.yaml");
+  EXPECT_TRUE(r.errors.empty()) << route_extra << dump(r.errors);
+  std::vector<std::string> out;
+  for (const auto& w : r.warnings) out.push_back(pos(w) + " " + w.message);
+  return out;
+}
+
+TEST(GoodConfig, MirrorFullBlockParses) {
+  LoadResult res = load_string(
+      config_with("        mirror:\n"
+                  "          percent: 12.34\n"
+                  "          methods: [GET, OPTIONS, TRACE]\n"
+                  "          max_body: 64KiB\n"
+                  "          max_in_flight: 50\n"
+                  "          timeout: 750ms\n"
+                  "          compare:\n"
+                  "            ignore_headers: [date, server]\n"
+                  "            ignore_json_fields: [timestamp, requestId]\n"
+                  "            noise_sample: 2.5\n"),
+      "t.yaml");
+  ASSERT_TRUE(res.errors.empty()) << dump(res.errors);
+  // noise_sample with the one-endpoint source cluster of config_with() warns (tested below).
+  ASSERT_EQ(res.warnings.size(), 1u) << dump(res.warnings);
+  const MirrorConfig& m = res.config->listeners[0].routes[0].mirror;
+  EXPECT_TRUE(m.enabled);
+  EXPECT_EQ(m.mark.line, 11);
+  EXPECT_EQ(m.mark.col, 9);
+  EXPECT_EQ(m.percent_bp, 1234u);
+  EXPECT_EQ(m.methods, (std::vector<std::string>{"GET", "OPTIONS", "TRACE"}));
+  EXPECT_EQ(m.max_body, 64u * 1024);
+  EXPECT_EQ(m.max_in_flight, 50u);
+  EXPECT_EQ(m.timeout, Millis(750));
+  EXPECT_EQ(m.compare.ignore_headers, (std::vector<std::string>{"date", "server"}));
+  EXPECT_EQ(m.compare.ignore_json_fields, (std::vector<std::string>{"timestamp", "requestId"}));  // as written
+  EXPECT_EQ(m.compare.noise_sample_bp, 250u);
+
+  // SPEC's example block loads without a warning.
+  res = load_string(config_with("        mirror:\n"
+                                "          percent: 100\n"
+                                "          methods: [GET, HEAD]\n"
+                                "          max_body: 1MiB\n"
+                                "          max_in_flight: 1000\n"
+                                "          timeout: 5s\n"
+                                "          compare: {ignore_headers: [date, server], ignore_json_fields: [timestamp, request_id]}\n"),
+                    "t.yaml");
+  ASSERT_TRUE(res.errors.empty()) << dump(res.errors);
+  EXPECT_TRUE(res.warnings.empty()) << dump(res.warnings);
+  EXPECT_EQ(res.config->listeners[0].routes[0].mirror.percent_bp, 10000u);
+}
+
+TEST(GoodConfig, MirrorDefaults) {
+  // No block: off, with the model's defaults.
+  RouteConfig r = must_load(config_with("")).listeners[0].routes[0];
+  EXPECT_FALSE(r.mirror.enabled);
+  EXPECT_EQ(r.mirror.percent_bp, 0u);
+
+  LoadResult res = load_string(config_with("        mirror: {percent: 5}\n"), "t.yaml");
+  ASSERT_TRUE(res.errors.empty()) << dump(res.errors);
+  EXPECT_TRUE(res.warnings.empty()) << dump(res.warnings);
+  const MirrorConfig& m = res.config->listeners[0].routes[0].mirror;
+  EXPECT_TRUE(m.enabled);
+  EXPECT_EQ(m.percent_bp, 500u);
+  EXPECT_EQ(m.methods, (std::vector<std::string>{"GET", "HEAD"}));
+  EXPECT_EQ(m.max_body, 1024u * 1024);
+  EXPECT_EQ(m.max_in_flight, 1000u);
+  EXPECT_EQ(m.timeout, Millis(5000));
+  EXPECT_EQ(m.compare.ignore_headers, std::vector<std::string>{"date"});
+  EXPECT_TRUE(m.compare.ignore_json_fields.empty());
+  EXPECT_EQ(m.compare.noise_sample_bp, 0u);
+
+  // An empty compare keeps its defaults too; no mirror_log is configured.
+  const Config c = must_load(config_with("        mirror: {percent: 5, compare: {}}\n"));
+  EXPECT_EQ(c.listeners[0].routes[0].mirror.compare.ignore_headers, std::vector<std::string>{"date"});
+  EXPECT_TRUE(c.mirror_log.path.empty());
+}
+
+TEST(GoodConfig, MirrorValueBounds) {
+  auto mirror_of = [](const std::string& block) {
+    return must_load(config_with("        mirror: " + block + "\n")).listeners[0].routes[0].mirror;
+  };
+  for (auto [text, bp] : std::vector<std::pair<std::string, std::uint32_t>>{
+           {"0", 0}, {"100", 10000}, {"0.01", 1}, {"99.99", 9999}, {"1.50", 150}}) {
+    EXPECT_EQ(mirror_of("{percent: " + text + "}").percent_bp, bp) << text;
+    EXPECT_EQ(mirror_of("{percent: 1, compare: {noise_sample: " + text + "}}").compare.noise_sample_bp, bp) << text;
+  }
+  EXPECT_EQ(mirror_of("{percent: 1, max_body: 0}").max_body, 0u);  // bodiless requests only
+  EXPECT_EQ(mirror_of("{percent: 1, max_body: 1GiB}").max_body, 1024u * 1024 * 1024);
+  EXPECT_EQ(mirror_of("{percent: 1, max_body: 512}").max_body, 512u);
+  EXPECT_EQ(mirror_of("{percent: 1, max_in_flight: 1}").max_in_flight, 1u);
+  EXPECT_EQ(mirror_of("{percent: 1, max_in_flight: 1000000}").max_in_flight, 1000000u);
+  EXPECT_EQ(mirror_of("{percent: 1, timeout: 1ms}").timeout, Millis(1));
+  EXPECT_EQ(mirror_of("{percent: 1, timeout: 10m}").timeout, Millis(600000));
+  // Any upper-case token is a method, extension methods included.
+  EXPECT_EQ(mirror_of("{percent: 1, methods: [HEAD]}").methods, std::vector<std::string>{"HEAD"});
+  // Giving a list replaces the default, and an empty one ignores no header at all.
+  EXPECT_TRUE(mirror_of("{percent: 1, compare: {ignore_headers: []}}").compare.ignore_headers.empty());
+}
+
+TEST(GoodConfig, MirrorIgnoreHeadersAreLowerCased) {
+  const MirrorConfig m =
+      must_load(config_with("        mirror: {percent: 1, compare: {ignore_headers: [Date, X-Request-ID, ETAG],\n"
+                            "                                       ignore_json_fields: [Trace-ID, \"a b\"]}}\n"))
+          .listeners[0].routes[0].mirror;
+  EXPECT_EQ(m.compare.ignore_headers, (std::vector<std::string>{"date", "x-request-id", "etag"}));
+  // JSON object keys are exact: kept as written.
+  EXPECT_EQ(m.compare.ignore_json_fields, (std::vector<std::string>{"Trace-ID", "a b"}));
+}
+
+TEST(Warnings, MirroredNonSafeMethodsRunTwice) {
+  EXPECT_EQ(warnings_with("        mirror: {percent: 1, methods: [GET, POST, DELETE]}\n"),
+            (std::vector<std::string>{
+                "11:45 mirror.methods: POST is not safe (RFC 9110 §9.2.1): every mirrored POST is executed a "
+                "second time on the other side",
+                "11:51 mirror.methods: DELETE is not safe (RFC 9110 §9.2.1): every mirrored DELETE is executed a "
+                "second time on the other side"}));
+  LoadResult r = load_string(config_with("        mirror: {percent: 1, methods: [GET, POST, DELETE]}\n"), "t.yaml");
+  ASSERT_TRUE(r.config);
+  // Listed, so mirrored: the warning does not drop them.
+  EXPECT_EQ(r.config->listeners[0].routes[0].mirror.methods, (std::vector<std::string>{"GET", "POST", "DELETE"}));
+
+  // Block style: the warning is at the element.
+  EXPECT_EQ(warnings_with("        mirror:\n"
+                          "          percent: 1\n"
+                          "          methods:\n"
+                          "            - GET\n"
+                          "            - PATCH\n"),
+            std::vector<std::string>{"15:15 mirror.methods: PATCH is not safe (RFC 9110 §9.2.1): every mirrored "
+                                     "PATCH is executed a second time on the other side"});
+  EXPECT_TRUE(warnings_with("        mirror: {percent: 1, methods: [GET, HEAD, OPTIONS, TRACE]}\n").empty());
+}
+
+TEST(Warnings, MirrorNamesListedTwice) {
+  EXPECT_EQ(warnings_with("        mirror: {percent: 1, methods: [GET, HEAD, GET]}\n"),
+            std::vector<std::string>{"11:51 mirror.methods: GET is listed twice"});
+  EXPECT_EQ(must_load(config_with("        mirror: {percent: 1, methods: [GET, HEAD, GET]}\n"))
+                .listeners[0].routes[0].mirror.methods,
+            (std::vector<std::string>{"GET", "HEAD"}));
+  // Header names twice in different case are the same header.
+  EXPECT_EQ(warnings_with("        mirror: {percent: 1, compare: {ignore_headers: [date, Date]}}\n"),
+            std::vector<std::string>{"11:63 mirror.compare.ignore_headers: 'Date' is listed twice"});
+}
+
+TEST(Warnings, NoiseSampleNeedsTwoSourceEndpoints) {
+  // config_with(): the source cluster 'legacy' has one endpoint.
+  EXPECT_EQ(warnings_with("        mirror: {percent: 1, compare: {noise_sample: 5}}\n"),
+            std::vector<std::string>{
+                "11:54 mirror.compare.noise_sample needs two or more source endpoints; cluster 'legacy' has 1"});
+  // 0 is off: nothing to warn about.
+  EXPECT_TRUE(warnings_with("        mirror: {percent: 1, compare: {noise_sample: 0}}\n").empty());
+
+  const std::string two_sources =
+      "clusters:\n"
+      "  legacy: {endpoints: [\"127.0.0.1:9001\", \"127.0.0.1:9003\"]}\n"
+      "  cloud: {endpoints: [\"127.0.0.1:9002\"]}\n"
+      "listeners:\n"
+      "  - name: public\n"
+      "    address: 127.0.0.1:8080\n"
+      "    routes:\n"
+      "      - {name: app, source: legacy, target: cloud, mirror: {percent: 1, compare: {noise_sample: 5}}}\n";
+  LoadResult r = load_string(two_sources, "t.yaml");
+  ASSERT_TRUE(r.errors.empty()) << dump(r.errors);
+  EXPECT_TRUE(r.warnings.empty()) << dump(r.warnings);
+  EXPECT_EQ(r.config->listeners[0].routes[0].mirror.compare.noise_sample_bp, 500u);
+
+  // Only the source counts: a target with two endpoints does not help.
+  r = load_string(
+      "clusters:\n"
+      "  legacy: {endpoints: [\"127.0.0.1:9001\"]}\n"
+      "  cloud: {endpoints: [\"127.0.0.1:9002\", \"127.0.0.1:9003\"]}\n"
+      "listeners:\n"
+      "  - name: public\n"
+      "    address: 127.0.0.1:8080\n"
+      "    routes:\n"
+      "      - {name: app, source: legacy, target: cloud, mirror: {percent: 1, compare: {noise_sample: 5}}}\n",
+      "t.yaml");
+  ASSERT_TRUE(r.errors.empty()) << dump(r.errors);
+  ASSERT_EQ(r.warnings.size(), 1u) << dump(r.warnings);
+  EXPECT_EQ(pos(r.warnings[0]), "8:97");
+  EXPECT_NE(r.warnings[0].message.find("cluster 'legacy' has 1"), std::string::npos) << r.warnings[0].str();
+
+  // The same endpoint twice is still one server (and warned about on its own).
+  r = load_string(
+      "clusters:\n"
+      "  legacy: {endpoints: [\"127.0.0.1:9001\", \"127.0.0.1:9001\"]}\n"
+      "  cloud: {endpoints: [\"127.0.0.1:9002\"]}\n"
+      "listeners:\n"
+      "  - name: public\n"
+      "    address: 127.0.0.1:8080\n"
+      "    routes:\n"
+      "      - {name: app, source: legacy, target: cloud, mirror: {percent: 1, compare: {noise_sample: 5}}}\n",
+      "t.yaml");
+  ASSERT_EQ(r.warnings.size(), 2u) << dump(r.warnings);
+  EXPECT_NE(r.warnings[1].message.find("cluster 'legacy' has 1"), std::string::npos) << r.warnings[1].str();
+
+  // An unknown source is an error of its own, without a noise warning on top.
+  r = load_string(config_with("        mirror: {percent: 1, compare: {noise_sample: 5}}\n").replace(
+                      config_with("").find("source: legacy") + 8, 6, "nosuch"),
+                  "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("unknown cluster 'nosuch'"), std::string::npos);
+  for (const auto& w : r.warnings) EXPECT_EQ(w.message.find("noise_sample"), std::string::npos) << w.str();
+}
+
+TEST(BadConfigInline, MirrorValues) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"        mirror: {}\n", "11:9 mirror.percent is required (the share of requests mirrored, 0 to 100)"},
+      {"        mirror: {max_body: 1KiB}\n", "11:9 mirror.percent is required (the share of requests mirrored, 0 to 100)"},
+      {"        mirror:\n", "11:9 mirror: expected a mapping with 'percent' and optionally 'methods', 'max_body', "
+                            "'max_in_flight', 'timeout' and 'compare'"},
+      {"        mirror: 10\n", "11:17 mirror: expected a mapping with 'percent' and optionally 'methods', "
+                               "'max_body', 'max_in_flight', 'timeout' and 'compare'"},
+      {"        mirror: {percent: 101}\n", "11:27 mirror.percent: expected a percentage from 0 to 100, got '101'"},
+      {"        mirror: {percent: -1}\n", "11:27 mirror.percent: expected a percentage from 0 to 100, got '-1'"},
+      {"        mirror: {percent: 10%}\n", "11:27 mirror.percent: expected a percentage from 0 to 100, got '10%'"},
+      {"        mirror: {percent: [5]}\n", "11:27 mirror.percent: expected a percentage from 0 to 100"},
+      {"        mirror: {percent: 0.005}\n", "11:27 mirror.percent: '0.005' is finer than the 0.01 step percentages allow"},
+      {"        mirror: {percent: 1, methods: GET}\n", "11:39 mirror.methods: expected a list of methods like [GET, HEAD]"},
+      {"        mirror: {percent: 1, methods: []}\n",
+       "11:39 mirror.methods: must list at least one method (remove 'mirror' to mirror nothing)"},
+      {"        mirror: {percent: 1, methods: [get]}\n",
+       "11:40 mirror.methods: 'get': methods are case-sensitive (RFC 9110 §9.1); write GET, not get"},
+      {"        mirror: {percent: 1, methods: [Get]}\n",
+       "11:40 mirror.methods: 'Get': methods are case-sensitive (RFC 9110 §9.1); write GET, not Get"},
+      {"        mirror: {percent: 1, methods: [\"GE T\"]}\n",
+       "11:40 mirror.methods: 'GE T' is not a valid method name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        mirror: {percent: 1, methods: [\"\"]}\n",
+       "11:40 mirror.methods: '' is not a valid method name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        mirror: {percent: 1, methods: [[GET]]}\n", "11:40 mirror.methods: expected a method name such as GET"},
+      {"        mirror: {percent: 1, max_body: 2GiB}\n", "11:40 mirror.max_body: must be at most 1GiB, got '2GiB'"},
+      {"        mirror: {percent: 1, max_body: 1073741825}\n",
+       "11:40 mirror.max_body: must be at most 1GiB, got '1073741825'"},
+      {"        mirror: {percent: 1, max_body: 1MB}\n",
+       "11:40 mirror.max_body: expected a size like 512, 64KiB or 1MiB, got '1MB'"},
+      {"        mirror: {percent: 1, max_body: -1}\n",
+       "11:40 mirror.max_body: expected a size like 512, 64KiB or 1MiB, got '-1'"},
+      {"        mirror: {percent: 1, max_in_flight: 1000001}\n",
+       "11:45 mirror.max_in_flight: expected an integer from 1 to 1000000, got '1000001'"},
+      {"        mirror: {percent: 1, max_in_flight: 1.5}\n",
+       "11:45 mirror.max_in_flight: expected an integer from 1 to 1000000, got '1.5'"},
+      {"        mirror: {percent: 1, timeout: 0s}\n", "11:39 mirror.timeout: must be greater than 0"},
+      {"        mirror: {percent: 1, timeout: 11m}\n", "11:39 mirror.timeout: must be at most 10m, got 11m"},
+      {"        mirror: {percent: 1, timeout: 600001ms}\n", "11:39 mirror.timeout: must be at most 10m, got 600001ms"},
+      {"        mirror: {percent: 1, timeout: 5}\n", "11:39 mirror.timeout: expected a duration like 500ms, 5s or 1m"},
+      {"        mirror: {percent: 1, percent: 2}\n", "11:30 duplicate key 'percent' in mirror of route 'app' (first at 11:18)"},
+      {"        mirror: {percent: 1, shadow_header: X}\n", "11:30 unknown key 'shadow_header' in mirror of route 'app'"},
+      {"        mirror: {percent: 1, compare: [date]}\n",
+       "11:39 mirror.compare: expected a mapping with 'ignore_headers', 'ignore_json_fields' and/or 'noise_sample'"},
+      {"        mirror: {percent: 1, compare: {ignore_headers: date}}\n",
+       "11:56 mirror.compare.ignore_headers: expected a list of header names like [date, server]"},
+      {"        mirror: {percent: 1, compare: {ignore_headers: [\"x y\"]}}\n",
+       "11:57 mirror.compare.ignore_headers: 'x y' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        mirror: {percent: 1, compare: {ignore_headers: [{a: b}]}}\n",
+       "11:57 mirror.compare.ignore_headers: expected a header name"},
+      {"        mirror: {percent: 1, compare: {ignore_json_fields: [ts, \"\"]}}\n",
+       "11:65 mirror.compare.ignore_json_fields: expected a field name, got an empty string"},
+      {"        mirror: {percent: 1, compare: {ignore_json_fields: ts}}\n",
+       "11:60 mirror.compare.ignore_json_fields: expected a list of field names like [timestamp, request_id]"},
+      {"        mirror: {percent: 1, compare: {noise_sample: 100.5}}\n",
+       "11:54 mirror.compare.noise_sample: expected a percentage from 0 to 100, got '100.5'"},
+      {"        mirror: {percent: 1, compare: {noise: 1}}\n",
+       "11:40 unknown key 'noise' in mirror.compare of route 'app'"},
+  };
+  for (const auto& [extra, expected] : cases) EXPECT_EQ(first_error_of(extra), expected) << extra;
+}
+
+TEST(GoodConfig, MirrorLogPathResolvesAgainstTheConfigDir) {
+  const std::string route = "        mirror: {percent: 1}\n";
+  Config c = must_load(config_with(route, "mirror_log: {path: logs/mirror.jsonl}\n"), "/etc/cutover/cutover.yaml");
+  EXPECT_EQ(c.mirror_log.path, "/etc/cutover/logs/mirror.jsonl");
+  EXPECT_EQ(c.mirror_log.max_size, 10u * 1024 * 1024);  // defaults
+  EXPECT_EQ(c.mirror_log.max_files, 3u);
+
+  c = must_load(config_with(route, "mirror_log: {path: /var/log/m.jsonl, max_size: 4KiB, max_files: 100}\n"),
+                "/etc/cutover/cutover.yaml");
+  EXPECT_EQ(c.mirror_log.path, "/var/log/m.jsonl");
+  EXPECT_EQ(c.mirror_log.max_size, 4096u);
+  EXPECT_EQ(c.mirror_log.max_files, 100u);
+
+  c = must_load(config_with(route, "mirror_log:\n  path: m.jsonl\n  max_size: 1GiB\n  max_files: 1\n"),
+                "conf/sub/../cutover.yaml");
+  EXPECT_EQ(c.mirror_log.path, "conf/m.jsonl");
+  EXPECT_EQ(c.mirror_log.max_size, 1024u * 1024 * 1024);
+  EXPECT_EQ(c.mirror_log.max_files, 1u);
+
+  // As for state_file: a bare file name has no directory to resolve against.
+  c = must_load(config_with(route, "mirror_log: {path: m.jsonl}\n"), "cutover.yaml");
+  EXPECT_EQ(c.mirror_log.path, "m.jsonl");
+}
+
+TEST(BadConfigInline, MirrorLogValues) {
+  const std::string route = "        mirror: {percent: 1}\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"mirror_log: {}\n", "1:1 mirror_log.path is required (the file mismatches are written to)"},
+      {"mirror_log: m.jsonl\n", "1:13 mirror_log: expected a mapping with 'path' and optionally 'max_size' and 'max_files'"},
+      {"mirror_log: {path: \"\"}\n", "1:20 mirror_log.path: expected a file path, got an empty string"},
+      {"mirror_log: {path: [a]}\n", "1:20 mirror_log.path: expected a file path"},
+      {"mirror_log: {path: m, max_size: 4095}\n", "1:33 mirror_log.max_size: must be at least 4KiB, got '4095'"},
+      {"mirror_log: {path: m, max_size: 0}\n", "1:33 mirror_log.max_size: must be at least 4KiB, got '0'"},
+      {"mirror_log: {path: m, max_size: 10 MiB}\n",
+       "1:33 mirror_log.max_size: expected a size like 512, 64KiB or 1MiB, got '10 MiB'"},
+      {"mirror_log: {path: m, max_files: 0}\n", "1:34 mirror_log.max_files: expected an integer from 1 to 100, got '0'"},
+      {"mirror_log: {path: m, max_files: 101}\n", "1:34 mirror_log.max_files: expected an integer from 1 to 100, got '101'"},
+      {"mirror_log: {path: m, rotate: 3}\n", "1:23 unknown key 'rotate' in mirror_log"},
+      {"mirror_log: {path: m, max_file: 3}\n", "1:23 unknown key 'max_file' in mirror_log (did you mean 'max_files'?)"},
+      {"mirorr_log: {path: m}\n", "1:1 unknown key 'mirorr_log' in the top level (did you mean 'mirror_log'?)"},
+  };
+  for (const auto& [top, expected] : cases) {
+    LoadResult r = load_string(config_with(route, top), "t.yaml");
+    ASSERT_EQ(r.errors.size(), 1u) << top << dump(r.errors);
+    EXPECT_EQ(pos(r.errors[0]) + " " + r.errors[0].message, expected) << top;
+  }
+}
+
+TEST(Warnings, MirrorLogWithoutAnyMirrorHasNoEffect) {
+  EXPECT_EQ(warnings_with("", "mirror_log: {path: m.jsonl}\n"),
+            std::vector<std::string>{"1:1 mirror_log has no effect: no route has a 'mirror' block"});
+  EXPECT_TRUE(warnings_with("        mirror: {percent: 0}\n", "mirror_log: {path: m.jsonl}\n").empty());
+}
+
 // Every SPEC key this build does not implement is an honest error, never silently ignored.
 TEST(BadConfigInline, UnsupportedSpecKeysAreErrorsWhereverTheyAppear) {
   struct Case {
@@ -664,7 +1004,6 @@ TEST(BadConfigInline, UnsupportedSpecKeysAreErrorsWhereverTheyAppear) {
     std::string key;
   };
   const std::vector<Case> cases = {
-      {config_with("        mirror: {percent: 100}\n"), "mirror"},
       {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], health_check: {path: /healthz}}\n" +
            config_with("").substr(10),
        "health_check"},
