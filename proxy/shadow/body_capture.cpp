@@ -1,0 +1,63 @@
+// Body capture (see body_capture.hpp). The digest is the packaged xxHash library's streaming
+// XXH3-128, never a local copy.
+#include "proxy/shadow/body_capture.hpp"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <new>
+#include <utility>
+
+namespace cutover::shadow {
+
+void BodyCapture::StateDeleter::operator()(XXH3_state_s* state) const noexcept { XXH3_freeState(state); }
+
+BodyCapture::BodyCapture(std::size_t keep_limit) : keep_limit_(keep_limit) {}
+
+void BodyCapture::append(std::span<const char> data) {
+  if (finished_ || data.empty()) return;
+  if (!state_) {
+    // Created lazily so that a capture that never sees a byte (and every moved-from one) costs
+    // no allocation.
+    state_.reset(XXH3_createState());
+    if (!state_) throw std::bad_alloc();
+    XXH3_128bits_reset(state_.get());
+  }
+  XXH3_128bits_update(state_.get(), data.data(), data.size());
+  size_ += data.size();
+
+  if (complete_ && size_ <= keep_limit_) {
+    kept_.append(data.data(), data.size());
+    return;
+  }
+  if (complete_) {
+    // Past the limit for good: keep only the sample and give the rest of the memory back (a new
+    // string, since shrink_to_fit is only a request).
+    complete_ = false;
+    kept_ = std::string(kept_.data(), std::min(kept_.size(), kSampleBytes));
+  }
+  if (kept_.size() < kSampleBytes) {
+    // keep_limit may be smaller than the sample, so the sample can still be filling up here.
+    kept_.append(data.data(), std::min(data.size(), kSampleBytes - kept_.size()));
+  }
+}
+
+void BodyCapture::finish() {
+  if (finished_) return;
+  finished_ = true;
+  const XXH128_hash_t hash = state_ ? XXH3_128bits_digest(state_.get()) : XXH3_128bits("", 0);
+  digest_ = {hash.high64, hash.low64};
+  state_.reset();
+}
+
+std::string_view BodyCapture::sample() const {
+  return std::string_view(kept_).substr(0, kSampleBytes);
+}
+
+std::string BodyCapture::take_kept() {
+  std::string out = std::move(kept_);
+  kept_.clear();  // a moved-from string is only "valid but unspecified"
+  return out;
+}
+
+}  // namespace cutover::shadow
