@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "admin/json_text.hpp"
+#include "admin/shadow_json.hpp"
 #include "config/units.hpp"
 
 namespace cutover::admin {
@@ -44,6 +45,10 @@ json::object route_state(const runtime::Route& route) {
                  {"held_requests", route.runtime->held_requests.load()},
                  {"in_flight", route.runtime->writes_in_flight.load()}};
   o["ramp"] = nullptr;
+  if (route.mirror)
+    o["mirror"] = {{"percent", route.mirror->percent_bp / 100.0}, {"in_flight", route.mirror->record->in_flight()}};
+  else
+    o["mirror"] = nullptr;
   return o;
 }
 
@@ -137,6 +142,20 @@ class Router {
             return error(bhttp::status::bad_request, "limit must be an integer 1..1000");
         }
         return json_response(bhttp::status::ok, json::object{{"entries", control_.audit().newest(limit)}});
+      });
+
+    if (seg.size() == 2 && seg[1] == "shadow")
+      return only(bhttp::verb::get, [&] {
+        auto snap = control_.snapshot();
+        std::string only_route;
+        auto it = url->params().find("route");
+        if (it != url->params().end()) only_route = (*it).value;
+        json::array routes;
+        for (const auto& r : snap->routes)
+          if (only_route.empty() || r.name == only_route) routes.push_back(shadow_state(r));
+        if (!only_route.empty() && routes.empty())
+          return error(bhttp::status::not_found, fmt::format("no route named '{}'", only_route));
+        return json_response(bhttp::status::ok, json::object{{"routes", std::move(routes)}});
       });
 
     if (seg[1] != "routes") return error(bhttp::status::not_found, "no such endpoint");

@@ -24,6 +24,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "proxy/http/head_writer.hpp"
+#include "proxy/shadow/body_capture.hpp"
 
 namespace cutover::http {
 
@@ -47,13 +48,15 @@ struct RelayOutcome {
 // the first body bytes in one gather write; the body is framed as the head says (chunked when
 // msg.chunked(), else passed through: Content-Length or no body). Each read waits at most
 // `read_timeout`, each write at most `write_timeout`. Trailers of a chunked body are not relayed.
+// `tap`, when given, sees every body byte read (the mirror's copy, issue 3).
 template <bool isRequest>
 boost::asio::awaitable<RelayOutcome> relay_message(boost::beast::tcp_stream& in, boost::beast::flat_buffer& in_buffer,
                                                    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser,
                                                    boost::beast::tcp_stream& out, std::span<char> scratch,
                                                    std::string& head_buf, std::chrono::milliseconds read_timeout,
                                                    std::chrono::milliseconds write_timeout,
-                                                   HeadSentListener* on_head_sent = nullptr) {
+                                                   HeadSentListener* on_head_sent = nullptr,
+                                                   shadow::BodyCapture* tap = nullptr) {
   namespace asio = boost::asio;
   namespace bhttp = boost::beast::http;
   using asio::as_tuple;
@@ -87,6 +90,7 @@ boost::asio::awaitable<RelayOutcome> relay_message(boost::beast::tcp_stream& in,
         break;
       }
       got = scratch.size() - body.size;
+      if (tap && got > 0) tap->append({scratch.data(), got});
     }
     const bool last = parser.is_done();
     if (got == 0 && !last && outcome.header_sent) continue;  // framing bytes only

@@ -13,6 +13,8 @@
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -28,6 +30,8 @@
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/split.hpp"
 #include "proxy/server/worker.hpp"
+#include "proxy/shadow/mirror_exchange.hpp"
+#include "proxy/shadow/shadow_client.hpp"
 
 namespace cutover::http {
 
@@ -87,6 +91,15 @@ struct ReleaseBaton : HeadSentListener {
     if (auto c = std::move(chain)) c->advance();
   }
   ~ReleaseBaton() { pass(); }
+};
+
+// Reports the primary part of a mirrored request as failed unless the exchange reported it first
+// (every early return of an exchange: 502, 504, the client leaving).
+struct MirrorPrimaryGuard {
+  std::shared_ptr<shadow::MirrorExchange>& mirror;
+  ~MirrorPrimaryGuard() {
+    if (mirror) mirror->done(shadow::MirrorExchange::Part::primary, "no complete response");
+  }
 };
 
 class Session final : public server::Drainable {
@@ -266,6 +279,66 @@ class Session final : public server::Drainable {
     co_return HoldOutcome::pass;
   }
 
+  // Whether this request is mirrored (issue 3). Counts skipped_body (a Content-Length over
+  // max_body) and dropped (max_in_flight reached) itself; otherwise the exchange, holding a slot
+  // and the request head as it goes upstream (call after the head was rewritten).
+  std::shared_ptr<shadow::MirrorExchange> pick_mirror(const runtime::Route& route, router::Side side,
+                                                      const std::shared_ptr<const server::PinnedSnapshot>& pinned,
+                                                      RequestParser& parser, bool chunked_body) {
+    const auto& policy = *route.mirror;
+    auto& req = parser.get();
+    if (!shadow::selects(policy, req.method_string(), worker_.random())) return nullptr;
+    const auto length = parser.content_length();
+    if (length && *length > policy.max_body) {
+      policy.count(shadow::Result::skipped_body);
+      return nullptr;
+    }
+    if (!policy.record->try_acquire_slot(policy.max_in_flight)) {
+      policy.count(shadow::Result::dropped);
+      return nullptr;
+    }
+    auto ex = std::make_shared<shadow::MirrorExchange>(pinned, policy, route.name, side, req.method_string(),
+                                                       req.target());
+    ex->copy_request_head(req.base(), chunked_body || length.has_value());
+    return ex;
+  }
+
+  // Sends the shadow copy (and, sampled, a noise copy to a second source endpoint) once the
+  // request went upstream in full; `primary_at` is the endpoint that got the primary. Resets
+  // `mirror` when the body was over max_body (counted skipped_body).
+  void launch_mirror(std::shared_ptr<shadow::MirrorExchange>& mirror, const runtime::Route& route, router::Side side,
+                     const runtime::Endpoint* primary_at) {
+    const auto& policy = mirror->policy();
+    const runtime::Cluster& source = route.cluster(router::Side::source);
+    const bool noise = shadow::samples_noise(policy, source.endpoints.size(), worker_.random());
+    if (!mirror->launch(noise)) {
+      mirror.reset();
+      return;
+    }
+    const runtime::Endpoint* shadow_at = nullptr;  // the pool's round robin
+    const runtime::Endpoint* noise_at = nullptr;
+    if (noise) {
+      // The source response to compare against comes from the primary (side source) or from the
+      // shadow (side target); the noise copy goes to the next source endpoint after that one.
+      const std::size_t n = source.endpoints.size();
+      std::size_t reference = worker_.random() % n;
+      if (side == router::Side::source) {
+        reference = static_cast<std::size_t>(primary_at - source.endpoints.data());
+      } else {
+        shadow_at = &source.endpoints[reference];
+      }
+      noise_at = &source.endpoints[(reference + 1) % n];
+    }
+    asio::co_spawn(worker_.io(),
+                   shadow::send_shadow(mirror, shadow::MirrorExchange::Part::shadow, worker_.pool(),
+                                       route.cluster(router::other(side)), shadow_at),
+                   asio::detached);
+    if (noise)
+      asio::co_spawn(worker_.io(),
+                     shadow::send_shadow(mirror, shadow::MirrorExchange::Part::noise, worker_.pool(), source, noise_at),
+                     asio::detached);
+  }
+
   // One request and its response. Returns whether the downstream connection stays open.
   asio::awaitable<bool> exchange(RequestParser& parser) {
     const auto started = std::chrono::steady_clock::now();
@@ -337,6 +410,12 @@ class Session final : public server::Drainable {
       req.chunked(true);
     }
 
+    // Shadow traffic (issue 3): picked now, sent once the request body went through.
+    std::shared_ptr<shadow::MirrorExchange> mirror =
+        route.mirror ? pick_mirror(route, side, pinned, parser, chunked_body) : nullptr;
+    MirrorPrimaryGuard mirror_guard{mirror};
+    bool mirror_launched = false;
+
     bool sent_continue = false;
     const bool may_retry = !body_pending && is_idempotent(req.method());
     std::unique_ptr<upstream::Connection> up;
@@ -364,7 +443,8 @@ class Session final : public server::Drainable {
       }
 
       auto sent = co_await relay_message(down_, buffer_, parser, up->stream, scratch(), head_buf_, kBodyIdleTimeout,
-                                         cluster.response_timeout, baton.chain ? &baton : nullptr);
+                                         cluster.response_timeout, baton.chain ? &baton : nullptr,
+                                         mirror && !mirror_launched ? &mirror->request_body : nullptr);
       if (sent.failed == RelayOutcome::Failed::read) co_return false;  // the client left mid-body
       if (sent.failed == RelayOutcome::Failed::write) {
         if (up->reused && may_retry && attempt == 0) continue;  // a pooled connection the upstream had closed
@@ -372,6 +452,10 @@ class Session final : public server::Drainable {
         const std::string reason = fmt::format("upstream write failed (cluster {}): {}", cluster.name, sent.ec.message());
         co_return co_await reply_error(bhttp::status::bad_gateway, reason, req_version,
                                        req_keep_alive && parser.is_done());
+      }
+      if (mirror && !mirror_launched) {
+        mirror_launched = true;
+        launch_mirror(mirror, route, side, lease.endpoint);
       }
 
       // The response head. Interim 1xx responses are passed on (100 Continue was answered
@@ -417,6 +501,7 @@ class Session final : public server::Drainable {
 
     // The response head as the client sees it.
     auto& res = rp->get();
+    if (mirror) mirror->capture_primary_head(res.base());
     const unsigned status = res.result_int();
     const bool upstream_keep_alive = res.keep_alive() && status != 101;
     const bool no_body = head || status == 204 || status == 304 || status < 200;
@@ -441,7 +526,8 @@ class Session final : public server::Drainable {
                              *assignment.pin_bucket, route.sticky.pin_max_age_s));
 
     auto got = co_await relay_message(up->stream, up->buffer, *rp, down_, scratch(), head_buf_,
-                                      cluster.response_timeout, kBodyIdleTimeout);
+                                      cluster.response_timeout, kBodyIdleTimeout, nullptr,
+                                      mirror ? &mirror->primary().body : nullptr);
     if (got.failed != RelayOutcome::Failed::none) {
       if (got.failed == RelayOutcome::Failed::read) {
         if (is_timeout(got.ec)) cluster.timeouts->Increment();
@@ -457,6 +543,10 @@ class Session final : public server::Drainable {
       co_return false;  // mid-body failure: close without a final chunk so the client sees truncation
     }
     record(status);
+    if (mirror) {
+      mirror->done(shadow::MirrorExchange::Part::primary, {});
+      mirror.reset();
+    }
     if (upstream_keep_alive && length_known && rp->is_done()) worker_.pool().release(std::move(up));
     co_return keep_alive;
   }

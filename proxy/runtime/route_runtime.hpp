@@ -14,7 +14,10 @@
 #include <memory>
 #include <string>
 
+#include "config/model.hpp"
 #include "proxy/router/split.hpp"
+#include "proxy/shadow/mismatch_log.hpp"
+#include "proxy/shadow/shadow_record.hpp"
 
 namespace cutover::runtime {
 
@@ -102,6 +105,9 @@ class RouteRuntime {
   // Control thread only: when the current hold began.
   std::chrono::steady_clock::time_point hold_since{};
 
+  // Shadow comparison findings and the in-flight mirror count (issue 3).
+  shadow::ShadowRecord shadow;
+
  private:
   std::atomic<std::uint32_t> packed_;
   std::atomic<bool> held_{false};
@@ -134,6 +140,23 @@ class RuntimeRegistry {
     auto it = routes_.find(name);
     return it == routes_.end() ? nullptr : it->second;
   }
+  // The mismatch log for `config` (null without a path): the open one while path and rotation
+  // settings stay the same, so a reload never has two writers rotating one file. Throws
+  // std::runtime_error when the file cannot be opened.
+  std::shared_ptr<shadow::MismatchLog> mismatch_log(const config::MirrorLogConfig& config) {
+    if (config.path.empty()) {
+      mismatch_log_.reset();
+      return nullptr;
+    }
+    if (!mismatch_log_ || mismatch_log_config_.path != config.path ||
+        mismatch_log_config_.max_size != config.max_size || mismatch_log_config_.max_files != config.max_files) {
+      mismatch_log_.reset();  // the old writer flushes and closes first
+      mismatch_log_ = std::make_shared<shadow::MismatchLog>(config);
+      mismatch_log_config_ = config;
+    }
+    return mismatch_log_;
+  }
+
   std::shared_ptr<ClusterRuntime> cluster(const std::string& name) {
     auto& slot = clusters_[name];
     if (!slot) slot = std::make_shared<ClusterRuntime>();
@@ -143,6 +166,8 @@ class RuntimeRegistry {
  private:
   std::map<std::string, std::shared_ptr<RouteRuntime>> routes_;
   std::map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
+  std::shared_ptr<shadow::MismatchLog> mismatch_log_;
+  config::MirrorLogConfig mismatch_log_config_;
 };
 
 inline void RouteRuntime::ReleaseChain::advance() {

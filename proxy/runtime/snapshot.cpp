@@ -44,6 +44,7 @@ std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeReg
                                         stats::Metrics& metrics) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
+  snap->mismatch_log = registry.mismatch_log(config.mirror_log);
 
   for (const auto& cc : config.clusters) {
     Cluster& c = snap->clusters.emplace_back();
@@ -117,6 +118,22 @@ std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeReg
       prometheus::Labels by_route{{"route", rc.name}};
       r.hold_metrics = {&metrics.writes_held.Add(by_route), &metrics.writes_released.Add(by_route),
                         &metrics.writes_expired.Add(by_route), &metrics.writes_rejected.Add(by_route)};
+      if (rc.mirror.enabled) {
+        const auto& mc = rc.mirror;
+        auto& m = r.mirror.emplace();
+        m.percent_bp = mc.percent_bp;
+        m.methods = mc.methods;
+        m.max_body = mc.max_body;
+        m.max_in_flight = mc.max_in_flight;
+        m.timeout = mc.timeout;
+        m.noise_sample_bp = mc.compare.noise_sample_bp;
+        m.compare.ignore_headers = mc.compare.ignore_headers;
+        m.compare.ignore_json_fields = mc.compare.ignore_json_fields;
+        for (std::size_t i = 0; i < shadow::kResults; ++i)
+          m.results[i] = &metrics.mirror_requests.Add({{"route", rc.name}, {"result", std::string(shadow::kResultNames[i])}});
+        m.record = &r.runtime->shadow;
+        m.log = snap->mismatch_log.get();
+      }
       l.matches.push_back(r.match);
       l.routes.push_back(&r);
     }

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/split.hpp"
 #include "proxy/runtime/route_runtime.hpp"
+#include "proxy/shadow/mirror_policy.hpp"
 #include "proxy/stats/metrics.hpp"
 
 namespace cutover::runtime {
@@ -93,6 +95,7 @@ struct Route {
   config::WritesConfig writes;
   std::array<prometheus::Counter*, 2> forced{};  // [side] cutover_forced_requests_total
   WriteHoldMetrics hold_metrics;
+  std::optional<shadow::MirrorPolicy> mirror;  // issue 3; none without a `mirror` block
 
   const Cluster& cluster(router::Side s) const { return *clusters[static_cast<int>(s)]; }
 };
@@ -110,6 +113,7 @@ struct Snapshot {
   std::deque<Cluster> clusters;  // deque: stable addresses for the pointers in Route
   std::deque<Route> routes;
   std::vector<Listener> listeners;
+  std::shared_ptr<shadow::MismatchLog> mismatch_log;  // config `mirror_log`; may be null
 
   const Route* find_route(std::string_view name) const;
 };

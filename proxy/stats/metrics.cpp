@@ -58,6 +58,11 @@ Metrics::Metrics()
       writes_rejected(BuildCounter()
                           .Name("cutover_writes_rejected_total")
                           .Help("Write requests answered 503 at once because max_held were already held.")
+                          .Register(*registry_)),
+      mirror_requests(BuildCounter()
+                          .Name("cutover_mirror_requests_total")
+                          .Help("Requests picked for mirroring, by how each ended "
+                                "(match|mismatch|error|dropped|skipped_body).")
                           .Register(*registry_)) {}
 
 std::string Metrics::serialize() const {

@@ -41,6 +41,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& writes_released;   // cutover_writes_released_total{route}
   prometheus::Family<prometheus::Counter>& writes_expired;    // cutover_writes_expired_total{route}
   prometheus::Family<prometheus::Counter>& writes_rejected;   // cutover_writes_rejected_total{route}
+  prometheus::Family<prometheus::Counter>& mirror_requests;   // cutover_mirror_requests_total{route,result}
 };
 
 }  // namespace cutover::stats

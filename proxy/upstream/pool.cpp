@@ -42,9 +42,10 @@ std::unique_ptr<Connection> ConnectionPool::take_idle(const runtime::Endpoint& e
   return nullptr;
 }
 
-asio::awaitable<Lease> ConnectionPool::acquire(const runtime::Cluster& cluster, bool fresh) {
-  auto& next = round_robin_[cluster.name];
-  const runtime::Endpoint& endpoint = cluster.endpoints[next++ % cluster.endpoints.size()];
+asio::awaitable<Lease> ConnectionPool::acquire(const runtime::Cluster& cluster, bool fresh,
+                                               const runtime::Endpoint* at) {
+  const runtime::Endpoint& endpoint =
+      at ? *at : cluster.endpoints[round_robin_[cluster.name]++ % cluster.endpoints.size()];
   Lease lease;
   lease.endpoint = &endpoint;
   if (!fresh) {

@@ -53,8 +53,10 @@ class ConnectionPool {
 
   // The cluster's next endpoint (round robin, per worker): an idle connection to it that is still
   // open, or a new one connected within cluster.connect_timeout. `fresh` skips the idle list
-  // (used to retry after a reused connection turned out to be closed).
-  asio::awaitable<Lease> acquire(const runtime::Cluster& cluster, bool fresh = false);
+  // (used to retry after a reused connection turned out to be closed). `at`, one of the cluster's
+  // endpoints, picks it instead of the round robin (the shadow's noise copy, issue 3).
+  asio::awaitable<Lease> acquire(const runtime::Cluster& cluster, bool fresh = false,
+                                 const runtime::Endpoint* at = nullptr);
 
   // Returns a connection whose last exchange completed cleanly and may be reused; closes it
   // instead when the endpoint's idle list is full or the cluster's pool epoch moved on.

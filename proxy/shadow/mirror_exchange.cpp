@@ -1,0 +1,123 @@
+// One mirrored request and its verdict: see mirror_exchange.hpp.
+#include "proxy/shadow/mirror_exchange.hpp"
+
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/shadow/mismatch_log.hpp"
+#include "proxy/shadow/shadow_record.hpp"
+
+namespace cutover::shadow {
+
+namespace bhttp = boost::beast::http;
+
+MirrorExchange::MirrorExchange(std::shared_ptr<const void> keep, const MirrorPolicy& policy, std::string_view route_name,
+                               router::Side primary_side, std::string_view method, std::string_view path)
+    : request_body(policy.max_body),
+      keep_(std::move(keep)),
+      policy_(policy),
+      route_(route_name),
+      primary_side_(primary_side),
+      method_(method),
+      path_(path) {
+  for (auto& r : responses_) r.body = BodyCapture(policy.max_body);
+}
+
+MirrorExchange::~MirrorExchange() {
+  // Destroyed without a verdict only when the worker stops with the exchange still pending.
+  policy_.record->release_slot();
+}
+
+void MirrorExchange::copy_request_head(const bhttp::request_header<>& forwarded, bool has_body) {
+  request_head_ = forwarded;
+  request_head_.set("X-Cutover-Shadow", "1");
+  request_head_.erase(bhttp::field::transfer_encoding);
+  request_head_.erase(bhttp::field::content_length);
+  request_has_body_ = has_body;
+}
+
+void MirrorExchange::capture_primary_head(const bhttp::response_header<>& head) { capture_head(head, primary()); }
+
+bool MirrorExchange::launch(bool noise) {
+  request_body.finish();
+  if (!request_body.complete()) {
+    policy_.count(Result::skipped_body);
+    concluded_ = true;
+    return false;
+  }
+  expected_[static_cast<int>(Part::shadow)] = true;
+  expected_[static_cast<int>(Part::noise)] = noise;
+  return true;
+}
+
+void MirrorExchange::done(Part part, std::string_view error) {
+  const int i = static_cast<int>(part);
+  if (reported_[i]) return;
+  reported_[i] = true;
+  errors_[i] = error;
+  if (error.empty()) responses_[i].body.finish();
+  for (int k = 0; k < 3; ++k)
+    if (expected_[k] && !reported_[k]) return;
+  conclude();
+}
+
+void MirrorExchange::conclude() {
+  if (concluded_) return;
+  concluded_ = true;
+  const auto& primary_error = errors_[static_cast<int>(Part::primary)];
+  const auto& shadow_error = errors_[static_cast<int>(Part::shadow)];
+  if (!expected_[static_cast<int>(Part::shadow)] || !primary_error.empty() || !shadow_error.empty()) {
+    // Not launched (the primary failed before its request was sent), or a side failed: nothing to
+    // compare. A primary failure is the proxy's business (502/504 and its own metrics).
+    std::string reason = !shadow_error.empty() ? "shadow " + std::string(router::name(shadow_side())) + ": " + shadow_error
+                         : !primary_error.empty() ? "primary failed: " + primary_error
+                                                  : std::string("primary failed before the request was sent");
+    policy_.count(Result::error);
+    policy_.record->note_error(reason);
+    spdlog::debug("route {}: mirror of {} {}: {}", route_, method_, path_, reason);
+    return;
+  }
+  const bool primary_is_source = primary_side_ == router::Side::source;
+  const CapturedResponse& source = primary_is_source ? responses_[0] : responses_[1];
+  const CapturedResponse& target = primary_is_source ? responses_[1] : responses_[0];
+  Comparison verdict = compare(source, target, policy_.compare);
+  std::vector<std::string> differences = std::move(verdict.differences);
+  const int noise = static_cast<int>(Part::noise);
+  if (expected_[noise] && errors_[noise].empty() && !differences.empty()) {
+    Comparison n = compare(source, responses_[noise], policy_.compare);
+    policy_.record->add_noise(n.differences);
+    differences = without_noise(differences, n.differences);
+  } else if (expected_[noise] && errors_[noise].empty()) {
+    policy_.record->add_noise(compare(source, responses_[noise], policy_.compare).differences);
+  }
+  if (differences.empty()) {
+    policy_.count(Result::match);
+    return;
+  }
+  policy_.count(Result::mismatch);
+  MismatchSample s;
+  s.time = std::chrono::system_clock::now();
+  s.route = route_;
+  s.method = method_;
+  s.path = path_;
+  s.primary_side = router::name(primary_side_);
+  s.primary_status = responses_[0].status;
+  s.shadow_status = responses_[1].status;
+  s.differences = std::move(differences);
+  s.differences_truncated = verdict.truncated;
+  s.primary_body = responses_[0].body.sample();
+  s.shadow_body = responses_[1].body.sample();
+  if (policy_.log) policy_.log->write(s.to_json());
+  policy_.record->add_mismatch(std::move(s));
+}
+
+void capture_head(const bhttp::response_header<>& head, CapturedResponse& out) {
+  out.status = head.result_int();
+  out.headers.clear();
+  for (const auto& f : head) out.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+  auto ct = head.find(bhttp::field::content_type);
+  out.json = ct != head.end() && is_json_media_type(ct->value());
+}
+
+}  // namespace cutover::shadow

@@ -1,0 +1,89 @@
+// One mirrored request (issue 3): the copy of the request as it went upstream, the responses to
+// compare, and the verdict. Owned jointly (shared_ptr) by the primary exchange and the detached
+// shadow coroutines, all on one worker thread, so nothing here is locked. The primary never waits
+// for it: the verdict is reached by whichever part finishes last.
+//
+// Lifecycle: the session creates it once the request is picked (MirrorPolicy, slot taken), taps
+// the request body into request_body, then launch() sends the shadow copy (and maybe a noise
+// copy); it taps the primary response into `primary` and calls primary_done(). Each request picked
+// ends in exactly one Result: skipped_body (body over max_body), error (the primary or the shadow
+// failed), match or mismatch. Memory: the request body and up to three response bodies of at most
+// max_body bytes each, for at most max_in_flight exchanges per route.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/beast/http/message.hpp>
+
+#include "proxy/router/split.hpp"
+#include "proxy/shadow/body_capture.hpp"
+#include "proxy/shadow/compare.hpp"
+#include "proxy/shadow/mirror_policy.hpp"
+
+namespace cutover::runtime {
+struct Cluster;
+struct Endpoint;
+}  // namespace cutover::runtime
+
+namespace cutover::shadow {
+
+// Status, headers (names lower-cased) and JSON-ness of a response head into `out` (body untouched).
+void capture_head(const boost::beast::http::response_header<>& head, CapturedResponse& out);
+
+class MirrorExchange {
+ public:
+  enum class Part { primary, shadow, noise };
+
+  // `keep` keeps the snapshot that `policy` and `route_name` live in alive for as long as this
+  // exchange does. The caller has taken a slot from policy.record; the destructor gives it back.
+  MirrorExchange(std::shared_ptr<const void> keep, const MirrorPolicy& policy, std::string_view route_name,
+                 router::Side primary_side, std::string_view method, std::string_view path);
+  ~MirrorExchange();
+  MirrorExchange(const MirrorExchange&) = delete;
+  MirrorExchange& operator=(const MirrorExchange&) = delete;
+
+  const MirrorPolicy& policy() const { return policy_; }
+  router::Side primary_side() const { return primary_side_; }
+  router::Side shadow_side() const { return router::other(primary_side_); }
+
+  // The request head as forwarded upstream (hop-by-hop removed, forwarding headers added); copy()
+  // also marks it with X-Cutover-Shadow: 1 and drops its body framing (set again on send).
+  void copy_request_head(const boost::beast::http::request_header<>& forwarded, bool has_body);
+  const boost::beast::http::request_header<>& request_head() const { return request_head_; }
+  bool request_has_body() const { return request_has_body_; }
+  BodyCapture request_body{0};  // sized to max_body by the constructor
+
+  // The primary's response head, before the proxy rewrote it; its body goes into primary().body.
+  void capture_primary_head(const boost::beast::http::response_header<>& head);
+  CapturedResponse& primary() { return responses_[0]; }
+  CapturedResponse& response(Part p) { return responses_[static_cast<int>(p)]; }
+
+  // After the request body was read in full: counts skipped_body and returns false when it was
+  // over max_body; otherwise registers the parts that will report and returns true. The caller
+  // then runs send_shadow() for Part::shadow (and Part::noise when `noise`).
+  bool launch(bool noise);
+
+  // Each part reports once. `error` empty = its response is complete in response(part).
+  void done(Part part, std::string_view error);
+
+ private:
+  void conclude();
+
+  std::shared_ptr<const void> keep_;
+  const MirrorPolicy& policy_;
+  std::string route_;
+  router::Side primary_side_;
+  std::string method_;
+  std::string path_;
+  boost::beast::http::request_header<> request_head_;
+  bool request_has_body_ = false;
+  CapturedResponse responses_[3];  // [Part]
+  std::string errors_[3];          // [Part]
+  bool reported_[3] = {false, false, false};
+  bool expected_[3] = {true, false, false};
+  bool concluded_ = false;
+};
+
+}  // namespace cutover::shadow
