@@ -87,7 +87,7 @@ asio::awaitable<std::string> run(MirrorExchange& ex, MirrorExchange::Part part, 
   auto& parser = *p;
   capture_head(parser.get().base(), response);
 
-  auto buffer = std::make_unique<char[]>(kReadChunk);
+  std::unique_ptr<char[]> buffer(new char[kReadChunk]);  // not zero-filled: read into
   auto& b = parser.get().body();
   while (!parser.is_done()) {
     b.data = buffer.get();
