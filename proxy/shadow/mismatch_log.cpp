@@ -24,7 +24,10 @@ MismatchLog::MismatchLog(const config::MirrorLogConfig& config) : path_(config.p
 }
 
 MismatchLog::~MismatchLog() {
-  if (logger_) logger_->flush();
+  // The pool's destructor writes what is queued and joins its thread; only then does the logger
+  // (and its file sink) go, so no write runs against a destroyed sink.
+  pool_.reset();
+  logger_.reset();
 }
 
 void MismatchLog::write(const std::string& line) { logger_->info("{}", line); }

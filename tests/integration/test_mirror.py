@@ -170,7 +170,11 @@ class MirrorTest(CutoverTestCase):
              "dead": cluster(f"{LOCALHOST}:{closed_port()}", connect_timeout="500ms")},
             [{"name": "public", "address": f"{LOCALHOST}:0", "protocol": "http", "routes": routes}])
         cfg["mirror_log"] = {"path": "mismatch.jsonl", "max_size": "4KiB", "max_files": 2}
-        cls.start_cutover(cfg, "mirror")
+        try:
+            cls.start_cutover(cfg, "mirror")
+        except BaseException:
+            cls.tearDownClass()  # not called by unittest when setUpClass fails
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -425,7 +429,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--serve-slow-target"]:
         server = ShadowBackend("target", "slow", delay_s=2.0)
         print(server.addr, flush=True)
-        # bounded: the test kills it; this is only a backstop
-        time.sleep(600)
+        # The test kills it; this bound is only a backstop for a test process that died.
+        time.sleep(300)
         sys.exit(0)
     unittest.main(verbosity=2)
