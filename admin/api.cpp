@@ -2,6 +2,7 @@
 #include "admin/api.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "admin/json_text.hpp"
+#include "admin/ramp.hpp"
 #include "admin/shadow_json.hpp"
 #include "config/units.hpp"
 
@@ -32,7 +34,7 @@ AdminResponse error(bhttp::status status, std::string message) {
   return json_response(status, json::object{{"error", std::move(message)}});
 }
 
-json::object route_state(const runtime::Route& route) {
+json::object route_state(const runtime::Route& route, Control& control) {
   auto w = route.runtime->weights();
   json::object o{{"name", route.name},
                  {"listener", route.listener},
@@ -44,7 +46,10 @@ json::object route_state(const runtime::Route& route) {
   o["writes"] = {{"held", route.runtime->writes_held()},
                  {"held_requests", route.runtime->held_requests.load()},
                  {"in_flight", route.runtime->writes_in_flight.load()}};
-  o["ramp"] = nullptr;
+  if (auto ramp = control.ramps().view(route.name))
+    o["ramp"] = std::move(*ramp);
+  else
+    o["ramp"] = nullptr;
   if (route.mirror)
     o["mirror"] = {{"percent", route.mirror->percent_bp / 100.0}, {"in_flight", route.mirror->record->in_flight()}};
   else
@@ -158,23 +163,32 @@ class Router {
         return json_response(bhttp::status::ok, json::object{{"routes", std::move(routes)}});
       });
 
+    if (seg.size() == 2 && seg[1] == "stats")
+      return only(bhttp::verb::get, [&] { return window_stats(*url); });
+
     if (seg[1] != "routes") return error(bhttp::status::not_found, "no such endpoint");
     auto snap = control_.snapshot();
     if (seg.size() == 2)
       return only(bhttp::verb::get, [&] {
         json::array routes;
-        for (const auto& r : snap->routes) routes.push_back(route_state(r));
+        for (const auto& r : snap->routes) routes.push_back(route_state(r, control_));
         return json_response(bhttp::status::ok, json::object{{"routes", std::move(routes)}});
       });
     const runtime::Route* route = snap->find_route(seg[2]);
     if (!route) return error(bhttp::status::not_found, fmt::format("no route named '{}'", seg[2]));
-    if (seg.size() == 3) return only(bhttp::verb::get, [&] { return json_response(bhttp::status::ok, route_state(*route)); });
+    if (seg.size() == 3) return only(bhttp::verb::get, [&] { return json_response(bhttp::status::ok, route_state(*route, control_)); });
     if (seg.size() == 4 && seg[3] == "weights") return only(bhttp::verb::put, [&] { return put_weights(*route); });
     if (seg.size() == 4 && seg[3] == "rollback") return only(bhttp::verb::post, [&] { return rollback(*route); });
     if (seg.size() == 5 && seg[3] == "writes" && seg[4] == "hold")
       return only(bhttp::verb::post, [&] { return hold(*route, snap); });
     if (seg.size() == 5 && seg[3] == "writes" && seg[4] == "release")
       return only(bhttp::verb::post, [&] { return release(*route); });
+    if (seg.size() == 4 && seg[3] == "ramp") {
+      if (req_.method() == bhttp::verb::get) return ramp_view(*route);
+      return only(bhttp::verb::post, [&] { return start_ramp(*route); });
+    }
+    if (seg.size() == 5 && seg[3] == "ramp" && (seg[4] == "pause" || seg[4] == "resume" || seg[4] == "abort"))
+      return only(bhttp::verb::post, [&] { return ramp_action(*route, seg[4]); });
     return error(bhttp::status::not_found, "no such endpoint");
   }
 
@@ -210,6 +224,10 @@ class Router {
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
     if (auto bad = check_body(*body, {"weight", "read_weight", "write_weight"}, route)) return std::move(*bad);
+    if (control_.ramps().running(route.name))
+      return error(bhttp::status::conflict,
+                   fmt::format("a ramp is running on route '{}'; pause or abort it before setting weights by hand",
+                               route.name));
     auto* both = body->if_contains("weight");
     auto* read = body->if_contains("read_weight");
     auto* write = body->if_contains("write_weight");
@@ -228,7 +246,7 @@ class Router {
       if (v == both || v == write) w.write_bp = *bp;
     }
     control_.change_weights(route, w, "set_weights", actor_);
-    return json_response(bhttp::status::ok, route_state(route));
+    return json_response(bhttp::status::ok, route_state(route, control_));
   }
 
   AdminResponse hold(const runtime::Route& route, const std::shared_ptr<const runtime::Snapshot>& snap) {
@@ -249,11 +267,12 @@ class Router {
     bool already = route.runtime->writes_held();
     if (!already) control_.commit(route, route.runtime->weights(), true, "hold", actor_);
     reply_.snapshot = snap;
+    reply_.control = &control_;
     reply_.drain_route = &route;
     reply_.drain_deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(drain_s * 1000));
     reply_.in_flight_at_hold = route.runtime->writes_in_flight.load();
-    return json_response(bhttp::status::ok, route_state(route));
+    return json_response(bhttp::status::ok, route_state(route, control_));
   }
 
   AdminResponse release(const runtime::Route& route) {
@@ -269,7 +288,7 @@ class Router {
     }
     if (!route.runtime->writes_held()) return error(bhttp::status::conflict, "writes are not held on this route");
     auto released = control_.commit(route, w, false, "release", actor_);
-    auto state = route_state(route);
+    auto state = route_state(route, control_);
     state["released"] = released;
     return json_response(bhttp::status::ok, state);
   }
@@ -284,10 +303,101 @@ class Router {
       if (!c->is_bool()) return error(bhttp::status::unprocessable_entity, "close_target_connections must be a boolean");
       close_target = c->as_bool();
     }
+    // A running ramp ends (aborted) first, so no tick moves the weights up again.
+    control_.ramps().on_manual_rollback(route.name, actor_);
     // Held writes are released too, to source: the weights are 0 before any of them moves.
     control_.commit(route, {0, 0}, false, "rollback", actor_, {{"close_target_connections", close_target}});
     if (close_target) control_.close_pooled_connections(route.cluster(router::Side::target));
-    return json_response(bhttp::status::ok, route_state(route));
+    return json_response(bhttp::status::ok, route_state(route, control_));
+  }
+
+  AdminResponse ramp_view(const runtime::Route& route) {
+    auto v = control_.ramps().view(route.name);
+    if (!v) return error(bhttp::status::not_found, fmt::format("no ramp on route '{}'", route.name));
+    return json_response(bhttp::status::ok, *v);
+  }
+
+  AdminResponse start_ramp(const runtime::Route& route) {
+    std::optional<AdminResponse> fail;
+    auto body = body_object(req_, fail);
+    if (!body) return std::move(*fail);
+    if (auto bad = check_body(*body, {"steps", "interval", "apply_to", "gates", "max_wait", "webhook"}, route))
+      return std::move(*bad);
+    std::string problem;
+    auto spec = parse_ramp_spec(*body, problem);
+    if (!spec) return error(bhttp::status::unprocessable_entity, problem);
+    auto answer = control_.ramps().start(route, std::move(*spec), actor_);
+    return json_response(answer.status, answer.body);
+  }
+
+  AdminResponse ramp_action(const runtime::Route& route, std::string_view action) {
+    std::optional<AdminResponse> fail;
+    auto body = body_object(req_, fail);
+    if (!body) return std::move(*fail);
+    if (auto bad = check_body(*body, {}, route)) return std::move(*bad);
+    auto& ramps = control_.ramps();
+    auto answer = action == "pause"    ? ramps.pause(route, actor_)
+                  : action == "resume" ? ramps.resume(route, actor_)
+                                       : ramps.abort(route, actor_);
+    return json_response(answer.status, answer.body);
+  }
+
+  // GET /v1/stats?window=60s[&route=NAME]: per route and side over the last `window` (1s..15m).
+  AdminResponse window_stats(const boost::urls::url_view& url) {
+    std::int64_t window_s = 60;
+    if (auto it = url.params().find("window"); it != url.params().end()) {
+      const std::string text = (*it).value;
+      auto ms = config::parse_duration(text);
+      std::int64_t n = 0;
+      if (!ms) {
+        auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (ec == std::errc{} && p == text.data() + text.size()) ms = std::chrono::seconds(n);
+      }
+      if (!ms || ms->count() < 1000 || ms->count() > stats::SideWindow::kSeconds * 1000 || ms->count() % 1000 != 0)
+        return error(bhttp::status::bad_request, "window must be whole seconds from 1s to 15m (\"60s\", \"5m\" or 60)");
+      window_s = ms->count() / 1000;
+    }
+    std::string only_route;
+    if (auto it = url.params().find("route"); it != url.params().end()) only_route = (*it).value;
+    const auto now_s = stats::steady_seconds_now();
+    auto snap = control_.snapshot();
+    json::array routes;
+    for (const auto& r : snap->routes) {
+      if (!only_route.empty() && r.name != only_route) continue;
+      json::object sides;
+      stats::WindowSummary target;
+      for (auto side : {router::Side::source, router::Side::target}) {
+        auto sum = r.runtime->windows.summarize(side, now_s, window_s);
+        sides[router::name(side)] = side_stats_json(sum);
+        if (side == router::Side::target) target = sum;
+      }
+      json::object o{{"route", r.name}};
+      for (auto& kv : weights_json(r.runtime->weights())) o[kv.key()] = kv.value();
+      o["sides"] = std::move(sides);
+      const auto compared = target.mirror_match + target.mirror_mismatch;
+      o["mirror"] = {{"match", target.mirror_match},
+                     {"mismatch", target.mirror_mismatch},
+                     {"mismatch_rate", compared ? static_cast<double>(target.mirror_mismatch) / compared : 0.0}};
+      routes.push_back(std::move(o));
+    }
+    if (!only_route.empty() && routes.empty())
+      return error(bhttp::status::not_found, fmt::format("no route named '{}'", only_route));
+    return json_response(bhttp::status::ok, json::object{{"window_s", window_s}, {"routes", std::move(routes)}});
+  }
+
+  static json::object side_stats_json(const stats::WindowSummary& s) {
+    json::object o{{"requests", s.requests},
+                   {"errors_5xx", s.errors_5xx},
+                   {"error_rate", s.error_rate()},
+                   {"connect_errors", s.connect_errors},
+                   {"timeouts", s.timeouts}};
+    for (auto [key, q] : {std::pair{"p50_ms", 0.5}, {"p90_ms", 0.9}, {"p99_ms", 0.99}}) {
+      if (auto v = s.percentile_ms(q))
+        o[key] = std::round(*v * 1000) / 1000;
+      else
+        o[key] = nullptr;
+    }
+    return o;
   }
 
   const AdminRequest& req_;
@@ -307,7 +417,7 @@ AdminReply route_admin_request(const AdminRequest& request, Control& control) {
 AdminResponse finish_hold(const AdminReply& pending) {
   const auto& route = *pending.drain_route;
   auto remaining = route.runtime->writes_in_flight.load();
-  auto state = route_state(route);
+  auto state = route_state(route, *pending.control);
   state["in_flight_at_hold"] = pending.in_flight_at_hold;
   state["in_flight_remaining"] = remaining;
   state["drained"] = remaining == 0;

@@ -22,6 +22,7 @@ struct AdminReply {
   AdminResponse response;
   std::shared_ptr<const runtime::Snapshot> snapshot;  // keeps drain_route alive
   const runtime::Route* drain_route = nullptr;
+  Control* control = nullptr;  // set with drain_route
   std::chrono::steady_clock::time_point drain_deadline{};
   std::int64_t in_flight_at_hold = 0;
 };

@@ -59,6 +59,19 @@ std::uint32_t Control::commit(const runtime::Route& route, router::Weights weigh
   return released;
 }
 
+void Control::record_change(const runtime::Route& route, std::string_view action, std::string_view actor,
+                            json::object extra) {
+  auto& rt = *route.runtime;
+  ++rt.generation;
+  json::object entry{{"action", action},
+                     {"actor", actor},
+                     {"route", route.name},
+                     {"generation", static_cast<std::int64_t>(rt.generation)}};
+  for (auto& kv : extra) entry[kv.key()] = kv.value();
+  audit_->append(std::move(entry));
+  persist();
+}
+
 void Control::arm_hold_max(const runtime::Route& route) {
   auto timer = std::make_unique<boost::asio::steady_timer>(io_, route.writes.hold_max);
   std::string name = route.name;
@@ -90,7 +103,7 @@ bool Control::persist() {
   if (state_file_.empty()) return true;
   StateMap state;
   for (const auto& r : snapshot()->routes)
-    state[r.name] = {r.runtime->weights(), r.runtime->generation, r.runtime->writes_held()};
+    state[r.name] = {r.runtime->weights(), r.runtime->generation, r.runtime->writes_held(), ramps_.saved(r.name)};
   return write_state_file(state_file_, state);
 }
 

@@ -13,6 +13,7 @@
 
 #include "admin/audit_log.hpp"
 #include "admin/auth.hpp"
+#include "admin/ramp_controller.hpp"
 #include "proxy/runtime/snapshot.hpp"
 #include "proxy/stats/metrics.hpp"
 
@@ -23,7 +24,7 @@ class Control {
   Control(boost::asio::io_context& io, runtime::SnapshotSource& snapshots, stats::Metrics& metrics, Tokens tokens,
           std::unique_ptr<AuditLog> audit, std::string state_file)
       : io_(io), snapshots_(snapshots), metrics_(metrics), tokens_(std::move(tokens)), audit_(std::move(audit)),
-        state_file_(std::move(state_file)) {}
+        state_file_(std::move(state_file)), ramps_(*this, io) {}
 
   std::shared_ptr<const runtime::Snapshot> snapshot() const { return snapshots_.load(); }
   stats::Metrics& metrics() { return metrics_; }
@@ -42,6 +43,13 @@ class Control {
   // Returns the number of writes that were waiting in a hold this change lifted.
   std::uint32_t commit(const runtime::Route& route, router::Weights weights, bool held, std::string_view action,
                        std::string_view actor, boost::json::object extra = {});
+
+  // A change that moves no weight (ramp pause, resume, abort, completion): bumps the generation,
+  // appends {action, actor, route, generation, ...extra} to the audit log, rewrites the state file.
+  void record_change(const runtime::Route& route, std::string_view action, std::string_view actor,
+                     boost::json::object extra = {});
+
+  RampController& ramps() { return ramps_; }
 
   void change_weights(const runtime::Route& route, router::Weights weights, std::string_view action,
                       std::string_view actor, boost::json::object extra = {}) {
@@ -68,6 +76,7 @@ class Control {
   std::string state_file_;
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> hold_max_timers_;  // by route name
   bool ready_ = false;
+  RampController ramps_;  // last: it refers to the members above
 };
 
 // {"read_weight": 25, "write_weight": 0} in percent (integers when whole, else 2-decimal numbers).

@@ -56,6 +56,10 @@ StateMap read_state_file(const std::string& path) {
       if (!h->is_bool()) throw std::runtime_error(where + ": 'writes_held' must be a boolean");
       s.writes_held = h->as_bool();
     }
+    if (auto* r = o.if_contains("ramp")) {  // absent in files from before ramps existed
+      if (!r->is_null() && !r->is_object()) throw std::runtime_error(where + ": 'ramp' must be an object or null");
+      s.ramp = *r;
+    }
     out.emplace(std::string(name), s);
   }
   return out;
@@ -67,7 +71,8 @@ bool write_state_file(const std::string& path, const StateMap& state) {
     routes[name] = {{"read_weight_bp", s.weights.read_bp},
                     {"write_weight_bp", s.weights.write_bp},
                     {"generation", static_cast<std::int64_t>(s.generation)},
-                    {"writes_held", s.writes_held}};
+                    {"writes_held", s.writes_held},
+                    {"ramp", s.ramp}};
   std::string text = json::serialize(json::object{{"version", 1}, {"routes", std::move(routes)}}) + "\n";
 
   std::string tmp = path + ".tmp";

@@ -43,8 +43,9 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 // the runtime state wins over the config's initial weights for routes that still exist. A state
 // file that cannot be read is reported and moved aside (kept for the operator, not overwritten);
 // the config's weights apply then.
-void restore_state(const config::Config& cfg, runtime::RuntimeRegistry& registry) {
-  if (cfg.state_file.empty()) return;
+// Returns what was read, for the ramps (restored once the control plane exists).
+admin::StateMap restore_state(const config::Config& cfg, runtime::RuntimeRegistry& registry) {
+  if (cfg.state_file.empty()) return {};
   admin::StateMap state;
   try {
     state = admin::read_state_file(cfg.state_file);
@@ -56,7 +57,7 @@ void restore_state(const config::Config& cfg, runtime::RuntimeRegistry& registry
     std::filesystem::rename(cfg.state_file, aside, ec);
     spdlog::error("{}; starting from the config's weights; the unreadable file is kept as {}{}", e.what(), aside,
                   ec ? " (move failed: " + ec.message() + ")" : "");
-    return;
+    return {};
   }
   for (const auto& [name, s] : state) {
     auto rt = registry.route(name, s.weights);
@@ -68,17 +69,18 @@ void restore_state(const config::Config& cfg, runtime::RuntimeRegistry& registry
     spdlog::info("state: route {} restored: read_weight {:.2f} write_weight {:.2f} generation {}", name,
                  s.weights.read_bp / 100.0, s.weights.write_bp / 100.0, s.generation);
   }
+  return state;
 }
 
 int run(const config::Config& cfg) {
   stats::Metrics metrics;
-  runtime::RuntimeRegistry registry;
-  restore_state(cfg, registry);
+  const unsigned n_workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  runtime::RuntimeRegistry registry(n_workers);
+  const admin::StateMap restored = restore_state(cfg, registry);
   runtime::SnapshotSource snapshots;
   snapshots.publish(runtime::compile(cfg, registry, metrics));
   auto snap = snapshots.load();
 
-  unsigned n_workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<server::Worker>> workers;
   std::vector<asio::io_context*> contexts;
   for (unsigned i = 0; i < n_workers; ++i) {
@@ -113,6 +115,12 @@ int run(const config::Config& cfg) {
   admin::Control control(control_io, snapshots, metrics, std::move(tokens),
                          std::make_unique<admin::AuditLog>(cfg.audit_log), cfg.state_file);
   control.resume_holds();
+  for (const auto& [name, s] : restored) {
+    if (!snap->find_route(name)) continue;
+    if (auto problem = control.ramps().restore(name, s.ramp))
+      spdlog::error("state: route {}: {}; the ramp is not restored", name, *problem);
+  }
+  control.ramps().start_ticking();
   control.persist();  // the state file exists from the first start on, and is known writable
   admin::start_admin_server(control_io, admin_acceptor, control);
   for (auto& w : workers) w->start();

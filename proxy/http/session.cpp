@@ -32,6 +32,7 @@
 #include "proxy/server/worker.hpp"
 #include "proxy/shadow/mirror_exchange.hpp"
 #include "proxy/shadow/shadow_client.hpp"
+#include "proxy/stats/window.hpp"
 
 namespace cutover::http {
 
@@ -298,7 +299,7 @@ class Session final : public server::Drainable {
       return nullptr;
     }
     auto ex = std::make_shared<shadow::MirrorExchange>(pinned, policy, route.name, side, req.method_string(),
-                                                       req.target());
+                                                       req.target(), worker_.id());
     ex->copy_request_head(req.base(), chunked_body || length.has_value());
     return ex;
   }
@@ -392,9 +393,15 @@ class Session final : public server::Drainable {
     if (assignment.forced) route.forced[static_cast<int>(side)]->Increment();
     if (!route.force.header.empty()) req.erase(route.force.header);  // never forwarded, honoured or not
     const runtime::Cluster& cluster = route.cluster(side);
-    auto record = [&](unsigned status) {
-      route.metrics.record(side, kind, status,
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    // Prometheus counters and histogram, and this worker's window statistics (ramp gates, /v1/stats).
+    auto record = [&](unsigned status, stats::Outcome outcome = stats::Outcome::response) {
+      const auto now = std::chrono::steady_clock::now();
+      const auto took = now - started;
+      route.metrics.record(side, kind, status, std::chrono::duration<double>(took).count());
+      route.runtime->windows.at(worker_.id(), side)
+          .record(stats::steady_seconds(now), status,
+                  static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()),
+                  outcome);
     };
 
     // The request head as the upstream sees it (RFC 9110 §7.6). Expect: 100-continue is answered
@@ -426,7 +433,7 @@ class Session final : public server::Drainable {
         cluster.connect_errors->Increment();
         spdlog::warn("route {}: {} endpoint {}: connect failed: {}", route.name, cluster.name, lease.endpoint->text,
                      lease.ec.message());
-        record(502);
+        record(502, stats::Outcome::connect_error);
         const std::string reason =
             fmt::format("upstream connect failed (cluster {}, endpoint {}): {}", cluster.name, lease.endpoint->text,
                         is_timeout(lease.ec) ? std::string("connect timeout") : lease.ec.message());
@@ -484,7 +491,7 @@ class Session final : public server::Drainable {
       if (!ec) break;
       if (is_timeout(ec)) {
         cluster.timeouts->Increment();
-        record(504);
+        record(504, stats::Outcome::timeout);
         const std::string reason = fmt::format("upstream response timeout after {} ms (cluster {})",
                                                cluster.response_timeout.count(), cluster.name);
         co_return co_await reply_error(bhttp::status::gateway_timeout, reason, req_version, req_keep_alive);
@@ -539,7 +546,7 @@ class Session final : public server::Drainable {
           co_return false;
         }
       }
-      record(status);
+      record(status, is_timeout(got.ec) ? stats::Outcome::timeout : stats::Outcome::response);
       co_return false;  // mid-body failure: close without a final chunk so the client sees truncation
     }
     record(status);

@@ -18,12 +18,14 @@
 #include "proxy/router/split.hpp"
 #include "proxy/shadow/mismatch_log.hpp"
 #include "proxy/shadow/shadow_record.hpp"
+#include "proxy/stats/window.hpp"
 
 namespace cutover::runtime {
 
 class RouteRuntime {
  public:
-  explicit RouteRuntime(router::Weights initial) : packed_(initial.pack()) {}
+  // `workers`: data-plane threads, each with its own window statistics slots.
+  RouteRuntime(router::Weights initial, std::size_t workers) : windows(workers), packed_(initial.pack()) {}
 
   // Any thread. The value the next request's split uses.
   router::Weights weights() const noexcept {
@@ -108,6 +110,9 @@ class RouteRuntime {
   // Shadow comparison findings and the in-flight mirror count (issue 3).
   shadow::ShadowRecord shadow;
 
+  // Per-second request statistics of the last 15 min per side, per worker (issue 5).
+  stats::RouteWindows windows;
+
  private:
   std::atomic<std::uint32_t> packed_;
   std::atomic<bool> held_{false};
@@ -130,10 +135,14 @@ class ClusterRuntime {
 // reloaded config keeps the runtime state of routes and clusters that still exist.
 class RuntimeRegistry {
  public:
+  // `workers`: the data-plane thread count, fixed for the process (window statistics slots).
+  explicit RuntimeRegistry(std::size_t workers = 1) : workers_(workers) {}
+  std::size_t workers() const { return workers_; }
+
   // The route's runtime; `initial` applies only when it is created here.
   std::shared_ptr<RouteRuntime> route(const std::string& name, router::Weights initial) {
     auto& slot = routes_[name];
-    if (!slot) slot = std::make_shared<RouteRuntime>(initial);
+    if (!slot) slot = std::make_shared<RouteRuntime>(initial, workers_);
     return slot;
   }
   std::shared_ptr<RouteRuntime> find_route(const std::string& name) const {
@@ -164,6 +173,7 @@ class RuntimeRegistry {
   }
 
  private:
+  std::size_t workers_;
   std::map<std::string, std::shared_ptr<RouteRuntime>> routes_;
   std::map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
   std::shared_ptr<shadow::MismatchLog> mismatch_log_;

@@ -133,6 +133,7 @@ std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeReg
           m.results[i] = &metrics.mirror_requests.Add({{"route", rc.name}, {"result", std::string(shadow::kResultNames[i])}});
         m.record = &r.runtime->shadow;
         m.log = snap->mismatch_log.get();
+        m.windows = &r.runtime->windows;
       }
       l.matches.push_back(r.match);
       l.routes.push_back(&r);

@@ -7,20 +7,23 @@
 
 #include "proxy/shadow/mismatch_log.hpp"
 #include "proxy/shadow/shadow_record.hpp"
+#include "proxy/stats/window.hpp"
 
 namespace cutover::shadow {
 
 namespace bhttp = boost::beast::http;
 
 MirrorExchange::MirrorExchange(std::shared_ptr<const void> keep, const MirrorPolicy& policy, std::string_view route_name,
-                               router::Side primary_side, std::string_view method, std::string_view path)
+                               router::Side primary_side, std::string_view method, std::string_view path,
+                               std::size_t worker)
     : request_body(policy.max_body),
       keep_(std::move(keep)),
       policy_(policy),
       route_(route_name),
       primary_side_(primary_side),
       method_(method),
-      path_(path) {
+      path_(path),
+      worker_(worker) {
   for (auto& r : responses_) r.body = BodyCapture(policy.max_body);
 }
 
@@ -91,6 +94,10 @@ void MirrorExchange::conclude() {
   } else if (expected_[noise] && errors_[noise].empty()) {
     policy_.record->add_noise(compare(source, responses_[noise], policy_.compare).differences);
   }
+  // Comparisons count on the target side's window, whichever side served (the ramp's
+  // max_mismatch_rate gate reads them there).
+  if (policy_.windows)
+    policy_.windows->at(worker_, router::Side::target).record_mirror(stats::steady_seconds_now(), differences.empty());
   if (differences.empty()) {
     policy_.count(Result::match);
     return;

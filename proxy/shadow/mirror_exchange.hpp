@@ -38,8 +38,9 @@ class MirrorExchange {
 
   // `keep` keeps the snapshot that `policy` and `route_name` live in alive for as long as this
   // exchange does. The caller has taken a slot from policy.record; the destructor gives it back.
+  // `worker`: the worker thread it runs on (its window statistics slot).
   MirrorExchange(std::shared_ptr<const void> keep, const MirrorPolicy& policy, std::string_view route_name,
-                 router::Side primary_side, std::string_view method, std::string_view path);
+                 router::Side primary_side, std::string_view method, std::string_view path, std::size_t worker);
   ~MirrorExchange();
   MirrorExchange(const MirrorExchange&) = delete;
   MirrorExchange& operator=(const MirrorExchange&) = delete;
@@ -77,6 +78,7 @@ class MirrorExchange {
   router::Side primary_side_;
   std::string method_;
   std::string path_;
+  std::size_t worker_;
   boost::beast::http::request_header<> request_head_;
   bool request_has_body_ = false;
   CapturedResponse responses_[3];  // [Part]

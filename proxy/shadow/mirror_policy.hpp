@@ -17,6 +17,11 @@
 namespace cutover::shadow {
 
 class ShadowRecord;
+}  // namespace cutover::shadow
+namespace cutover::stats {
+class RouteWindows;
+}
+namespace cutover::shadow {
 class MismatchLog;
 
 // Each request picked for mirroring ends in exactly one of these
@@ -38,6 +43,7 @@ struct MirrorPolicy {
   std::array<prometheus::Counter*, kResults> results{};
   ShadowRecord* record = nullptr;      // the route runtime's (outlives every snapshot using it)
   MismatchLog* log = nullptr;          // the snapshot's; null without `mirror_log`
+  stats::RouteWindows* windows = nullptr;  // the route runtime's: match/mismatch per second (ramp gates)
 
   void count(Result r) const { results[static_cast<std::size_t>(r)]->Increment(); }
 };

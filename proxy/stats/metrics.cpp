@@ -63,7 +63,11 @@ Metrics::Metrics()
                           .Name("cutover_mirror_requests_total")
                           .Help("Requests picked for mirroring, by how each ended "
                                 "(match|mismatch|error|dropped|skipped_body).")
-                          .Register(*registry_)) {}
+                          .Register(*registry_)),
+      ramp_step(BuildGauge()
+                    .Name("cutover_ramp_step")
+                    .Help("Current step (1-based) of the route's running or paused ramp; 0 when none.")
+                    .Register(*registry_)) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

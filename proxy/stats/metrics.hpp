@@ -42,6 +42,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& writes_expired;    // cutover_writes_expired_total{route}
   prometheus::Family<prometheus::Counter>& writes_rejected;   // cutover_writes_rejected_total{route}
   prometheus::Family<prometheus::Counter>& mirror_requests;   // cutover_mirror_requests_total{route,result}
+  prometheus::Family<prometheus::Gauge>& ramp_step;           // cutover_ramp_step{route}: 1-based, 0 = no active ramp
 };
 
 }  // namespace cutover::stats

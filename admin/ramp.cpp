@@ -1,0 +1,251 @@
+// Ramp requests and gate evaluation: see ramp.hpp.
+#include "admin/ramp.hpp"
+
+#include <cmath>
+
+#include <boost/json/array.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+
+#include "config/units.hpp"
+
+namespace cutover::admin {
+
+namespace json = boost::json;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr std::size_t kMaxSteps = 100;
+constexpr milliseconds kMinInterval{1000};
+constexpr milliseconds kMaxInterval{24LL * 3600 * 1000};
+constexpr milliseconds kMaxWebhookTimeout{60000};
+
+std::optional<double> number(const json::value& v) {
+  if (v.is_int64()) return static_cast<double>(v.as_int64());
+  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
+  if (v.is_double() && std::isfinite(v.as_double())) return v.as_double();
+  return std::nullopt;
+}
+
+// A duration: "60s"/"500ms"/"2m", "1h" too for long steps, or a number of seconds.
+std::optional<milliseconds> duration(const json::value& v) {
+  if (v.is_string()) return config::parse_long_duration(std::string_view(v.as_string()));
+  if (auto s = number(v); s && *s >= 0 && *s <= 1e9) return milliseconds(static_cast<std::int64_t>(std::llround(*s * 1000)));
+  return std::nullopt;
+}
+
+double seconds(milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+
+json::value percent_json(std::uint16_t bp) {
+  if (bp % 100 == 0) return json::value(static_cast<std::int64_t>(bp / 100));
+  return json::value(bp / 100.0);
+}
+
+bool unknown_keys(const json::object& o, std::initializer_list<std::string_view> known, std::string_view where,
+                  std::string& error) {
+  for (const auto& kv : o) {
+    bool ok = false;
+    for (auto k : known) ok = ok || kv.key() == k;
+    if (!ok) {
+      error = fmt::format("unknown field '{}'{}", std::string_view(kv.key()), where);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view name(ApplyTo a) {
+  switch (a) {
+    case ApplyTo::read: return "read";
+    case ApplyTo::write: return "write";
+    case ApplyTo::both: break;
+  }
+  return "both";
+}
+
+std::optional<RampSpec> parse_ramp_spec(const json::object& body, std::string& error) {
+  if (unknown_keys(body, {"steps", "interval", "apply_to", "gates", "max_wait", "webhook", "if_generation"}, "",
+                   error))
+    return std::nullopt;
+  RampSpec spec;
+  auto* steps = body.if_contains("steps");
+  if (!steps || !steps->is_array() || steps->as_array().empty() || steps->as_array().size() > kMaxSteps) {
+    error = fmt::format("'steps' must be a list of 1..{} weights (percent)", kMaxSteps);
+    return std::nullopt;
+  }
+  for (const auto& s : steps->as_array()) {
+    auto v = number(s);
+    auto bp = v ? config::percent_to_bp(*v) : std::nullopt;
+    if (!bp) {
+      error = "'steps' must hold numbers from 0 to 100 in steps of 0.01";
+      return std::nullopt;
+    }
+    if (!spec.steps_bp.empty() && *bp <= spec.steps_bp.back()) {
+      error = "'steps' must be strictly increasing (a ramp only moves traffic to target; roll back to go down)";
+      return std::nullopt;
+    }
+    spec.steps_bp.push_back(static_cast<std::uint16_t>(*bp));
+  }
+  auto* interval = body.if_contains("interval");
+  auto iv = interval ? duration(*interval) : std::nullopt;
+  if (!iv || *iv < kMinInterval || *iv > kMaxInterval) {
+    error = "'interval' must be a duration from 1s to 24h (\"60s\", \"5m\") or seconds";
+    return std::nullopt;
+  }
+  spec.interval = *iv;
+  spec.max_wait = std::max(milliseconds(30000), spec.interval * 10);
+  if (auto* mw = body.if_contains("max_wait")) {
+    auto v = duration(*mw);
+    if (!v || *v > kMaxInterval) {
+      error = "'max_wait' must be a duration up to 24h or seconds";
+      return std::nullopt;
+    }
+    spec.max_wait = *v;
+  }
+  if (auto* a = body.if_contains("apply_to")) {
+    std::string_view s = a->is_string() ? std::string_view(a->as_string()) : std::string_view();
+    if (s == "read") spec.apply_to = ApplyTo::read;
+    else if (s == "write") spec.apply_to = ApplyTo::write;
+    else if (s == "both") spec.apply_to = ApplyTo::both;
+    else {
+      error = "'apply_to' must be \"read\", \"write\" or \"both\"";
+      return std::nullopt;
+    }
+  }
+  if (auto* g = body.if_contains("gates")) {
+    if (!g->is_object()) {
+      error = "'gates' must be an object";
+      return std::nullopt;
+    }
+    const auto& o = g->as_object();
+    if (unknown_keys(o, {"max_error_rate", "max_p99_ms", "max_p99_ratio", "max_mismatch_rate", "min_requests"},
+                     " in 'gates'", error))
+      return std::nullopt;
+    struct Limit {
+      const char* key;
+      std::optional<double>* out;
+      double lo, hi;
+    };
+    for (const auto& l : {Limit{"max_error_rate", &spec.gates.max_error_rate, 0, 1},
+                          Limit{"max_p99_ms", &spec.gates.max_p99_ms, 0, 3600000},
+                          Limit{"max_p99_ratio", &spec.gates.max_p99_ratio, 0, 1000},
+                          Limit{"max_mismatch_rate", &spec.gates.max_mismatch_rate, 0, 1}}) {
+      auto* v = o.if_contains(l.key);
+      if (!v) continue;
+      auto d = number(*v);
+      if (!d || *d < l.lo || *d > l.hi) {
+        error = fmt::format("gates.{} must be a number from {} to {}", l.key, l.lo, l.hi);
+        return std::nullopt;
+      }
+      *l.out = *d;
+    }
+    if (auto* m = o.if_contains("min_requests")) {
+      if (!m->is_int64() || m->as_int64() < 1 || m->as_int64() > 100000000) {
+        error = "gates.min_requests must be an integer from 1 to 100000000 (a step never passes on no data)";
+        return std::nullopt;
+      }
+      spec.gates.min_requests = static_cast<std::uint64_t>(m->as_int64());
+    }
+  }
+  if (auto* w = body.if_contains("webhook")) {
+    if (!w->is_object()) {
+      error = "'webhook' must be an object {\"url\": \"http://...\", \"timeout\": \"5s\"}";
+      return std::nullopt;
+    }
+    const auto& o = w->as_object();
+    if (unknown_keys(o, {"url", "timeout"}, " in 'webhook'", error)) return std::nullopt;
+    RampWebhook hook;
+    auto* url = o.if_contains("url");
+    auto parsed = url && url->is_string() ? boost::urls::parse_absolute_uri(std::string_view(url->as_string()))
+                                          : boost::system::result<boost::urls::url_view>(boost::urls::error::not_a_base);
+    if (!parsed || parsed->scheme() != "http" || parsed->host().empty()) {
+      error = "webhook.url must be an absolute http:// URL (https webhooks need the TLS client of a later build)";
+      return std::nullopt;
+    }
+    hook.url = std::string(url->as_string());
+    if (auto* t = o.if_contains("timeout")) {
+      auto d = duration(*t);
+      if (!d || d->count() <= 0 || *d > kMaxWebhookTimeout) {
+        error = "webhook.timeout must be a duration above 0 and up to 60s";
+        return std::nullopt;
+      }
+      hook.timeout = *d;
+    }
+    spec.webhook = std::move(hook);
+  }
+  return spec;
+}
+
+json::object ramp_spec_json(const RampSpec& spec) {
+  json::array steps;
+  for (auto bp : spec.steps_bp) steps.push_back(percent_json(bp));
+  json::object gates;
+  if (spec.gates.max_error_rate) gates["max_error_rate"] = *spec.gates.max_error_rate;
+  if (spec.gates.max_p99_ms) gates["max_p99_ms"] = *spec.gates.max_p99_ms;
+  if (spec.gates.max_p99_ratio) gates["max_p99_ratio"] = *spec.gates.max_p99_ratio;
+  if (spec.gates.max_mismatch_rate) gates["max_mismatch_rate"] = *spec.gates.max_mismatch_rate;
+  gates["min_requests"] = spec.gates.min_requests;
+  json::object o{{"steps", std::move(steps)},
+                 {"interval_s", seconds(spec.interval)},
+                 {"apply_to", name(spec.apply_to)},
+                 {"gates", std::move(gates)},
+                 {"max_wait_s", seconds(spec.max_wait)}};
+  if (spec.webhook)
+    o["webhook"] = {{"url", spec.webhook->url}, {"timeout_s", seconds(spec.webhook->timeout)}};
+  else
+    o["webhook"] = nullptr;
+  return o;
+}
+
+json::object GateEvaluation::to_json() const {
+  json::array list;
+  for (const auto& g : gates) {
+    json::object o{{"gate", g.gate}, {"threshold", g.threshold}, {"passed", g.passed}};
+    if (g.value)
+      o["value"] = *g.value;
+    else
+      o["value"] = nullptr;
+    list.push_back(std::move(o));
+  }
+  return {{"window_s", window_s},
+          {"target_requests", target_requests},
+          {"source_requests", source_requests},
+          {"waiting", waiting},
+          {"passed", passed},
+          {"gates", std::move(list)}};
+}
+
+GateEvaluation evaluate_gates(const RampGates& gates, const stats::WindowSummary& source,
+                              const stats::WindowSummary& target, std::int64_t window_s) {
+  GateEvaluation e;
+  e.window_s = window_s;
+  e.target_requests = target.requests;
+  e.source_requests = source.requests;
+  e.waiting = target.requests < gates.min_requests;
+  e.gates.push_back({"min_requests", static_cast<double>(target.requests), static_cast<double>(gates.min_requests),
+                     !e.waiting});
+  auto check = [&](const char* gate, const std::optional<double>& threshold, std::optional<double> value) {
+    if (!threshold) return;
+    GateResult r{gate, value, *threshold, !value || *value <= *threshold};
+    if (!e.waiting && !r.passed && !e.failed) e.failed = r;
+    e.gates.push_back(std::move(r));
+  };
+  const bool any = target.requests > 0;
+  check("max_error_rate", gates.max_error_rate, any ? std::optional<double>(target.error_rate()) : std::nullopt);
+  const auto target_p99 = target.percentile_ms(0.99);
+  check("max_p99_ms", gates.max_p99_ms, target_p99);
+  const auto source_p99 = source.percentile_ms(0.99);
+  std::optional<double> ratio;
+  if (target_p99 && source_p99 && *source_p99 > 0) ratio = *target_p99 / *source_p99;
+  check("max_p99_ratio", gates.max_p99_ratio, ratio);
+  const auto compared = target.mirror_match + target.mirror_mismatch;
+  check("max_mismatch_rate", gates.max_mismatch_rate,
+        compared > 0 ? std::optional<double>(static_cast<double>(target.mirror_mismatch) / compared) : std::nullopt);
+  e.passed = !e.waiting && !e.failed;
+  return e;
+}
+
+}  // namespace cutover::admin
