@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import random
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -368,6 +370,35 @@ class RampTest(unittest.TestCase):
         self.traffic()
         view = self.wait_state({"completed", "rolled_back"}, 20)
         self.assertEqual(view["state"], "completed")
+
+    def run_example(self, steps: str, seconds: int, max_rate: str) -> subprocess.CompletedProcess:
+        script = Path(__file__).resolve().parents[2] / "examples" / "ramp.sh"
+        env = dict(os.environ, CUTOVER_ADMIN=f"http://{LOCALHOST}:{self.admin.port}", MIN_REQUESTS="10")
+        return subprocess.run(["sh", str(script), "app", steps, str(seconds), max_rate], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    def test_example_script_rolls_back_a_failing_target_and_exits_non_zero(self):
+        self.start()
+        self.target.error_ratio = 0.30
+        self.traffic()
+        r = self.run_example("10 50 100", 2, "0.05")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("rolled back", r.stderr)
+        self.assertIn("target error rate", r.stderr)
+        route_state = self.admin.route("app")
+        self.assertEqual((route_state["read_weight"], route_state["write_weight"]), (0, 0))
+        self.assertNotIn("at 50 %", r.stdout, "it must stop at the first step")
+
+    def test_example_script_completes_on_a_healthy_target(self):
+        self.start()
+        self.traffic()
+        r = self.run_example("10 100", 2, "0.05")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("reached 100 %", r.stdout)
+        self.assertEqual(self.admin.route("app")["read_weight"], 100)
+        # and a usage error is exit 2
+        script = Path(__file__).resolve().parents[2] / "examples" / "ramp.sh"
+        self.assertEqual(subprocess.run(["sh", str(script)], capture_output=True).returncode, 2)
 
     def test_stats_window_counts_each_side(self):
         self.start(weight=50)
