@@ -1,0 +1,400 @@
+// cutoverctl: the operator CLI over cutover's admin API (SPEC "Binaries", issue 5). Flags and
+// subcommands are CLI11's; each command is one or more calls of ctl::AdminClient and a view from
+// ctl/render.hpp. Exit codes: 0 done, 1 the API answered with an error, 2 usage, 3 the admin
+// endpoint could not be reached, 4 a watched ramp rolled back.
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "config/units.hpp"
+#include "ctl/client.hpp"
+#include "ctl/render.hpp"
+
+namespace {
+
+namespace json = boost::json;
+using boost::beast::http::verb;
+using namespace cutover::ctl;
+using std::chrono::milliseconds;
+
+constexpr int kExitApiError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 3;
+constexpr int kExitRolledBack = 4;
+
+// A duration argument: "250ms", "60s", "5m" (the config's syntax) or plain seconds ("1.5").
+std::optional<milliseconds> duration_arg(const std::string& text) {
+  if (auto d = cutover::config::parse_duration(text)) return *d;
+  double s = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), s);
+  if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(s) || s < 0) return std::nullopt;
+  return milliseconds(std::llround(s * 1000));
+}
+
+// The text sent to the API for a duration: whole seconds as "60s", else milliseconds.
+std::string duration_wire(milliseconds d) {
+  return d.count() % 1000 == 0 ? fmt::format("{}s", d.count() / 1000) : fmt::format("{}ms", d.count());
+}
+
+const CLI::Validator kDuration(
+    [](std::string& text) -> std::string {
+      return duration_arg(text) ? std::string() : "'" + text + "' is not a duration like 500ms, 60s, 5m or seconds";
+    },
+    "DURATION");
+
+// A weight in percent as JSON: whole numbers as integers ("10", not "1E1").
+json::value weight_json(double percent) {
+  if (percent == std::floor(percent)) return static_cast<std::int64_t>(percent);
+  return percent;
+}
+
+struct Ctl {
+  AdminClient client;
+  bool json_output = false;
+
+  // Reports a failed call on stderr and gives its exit code; 0 when the call succeeded.
+  int check(const CallResult& r) const {
+    if (!r.response) {
+      fmt::print(stderr, "cutoverctl: cannot reach {}: {}\n", client.endpoint().url, r.unreachable);
+      return kExitUnreachable;
+    }
+    if (!r.response->ok()) {
+      if (json_output) print_raw(*r.response);
+      fmt::print(stderr, "cutoverctl: {} {}\n", r.response->status, r.response->error_text());
+      return kExitApiError;
+    }
+    if (!json_output && r.response->json.is_null()) {
+      fmt::print(stderr, "cutoverctl: {} answered {} without a JSON body\n", client.endpoint().url, r.response->status);
+      return kExitApiError;
+    }
+    return 0;
+  }
+
+  static void print_raw(const AdminResponse& res) {
+    std::fputs(res.body.c_str(), stdout);
+    if (res.body.empty() || res.body.back() != '\n') std::fputc('\n', stdout);
+  }
+
+  // One call, then the raw body (--json) or the view.
+  int run(verb method, const std::string& target, const json::value* body,
+          const std::function<std::string(const json::value&)>& view,
+          std::optional<milliseconds> timeout = std::nullopt) const {
+    auto r = client.call(method, target, body, timeout.value_or(client.timeout()));
+    if (int rc = check(r)) return rc;
+    if (json_output)
+      print_raw(*r.response);
+    else
+      std::fputs(view(r.response->json).c_str(), stdout);
+    return 0;
+  }
+};
+
+std::vector<std::string> route_path(const std::string& route, std::initializer_list<std::string> rest = {}) {
+  std::vector<std::string> seg{"v1", "routes", route};
+  seg.insert(seg.end(), rest);
+  return seg;
+}
+
+struct WatchOptions {
+  std::string route;
+  std::string interval = "1s";
+  double max_seconds = 0;  // 0: until the ramp ends
+};
+
+// The live ramp view (see the README): redraws in place on a terminal, else one block per refresh.
+int watch(const Ctl& ctl, const WatchOptions& opt) {
+  const auto interval = *duration_arg(opt.interval);
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  const auto start = std::chrono::steady_clock::now();
+  const auto ramp_target = api_target(route_path(opt.route, {"ramp"}));
+  for (bool first = true;; first = false) {
+    auto r = ctl.client.call(verb::get, ramp_target);
+    if (int rc = ctl.check(r)) return rc;
+    const json::value& ramp_value = r.response->json;
+    if (!ramp_value.is_object()) {
+      fmt::print(stderr, "cutoverctl: {} answered {} without a ramp object\n", ctl.client.endpoint().url,
+                 r.response->status);
+      return kExitApiError;
+    }
+
+    // The stats window covers the current step: at least 5 s, at most the server's 15 minutes.
+    double elapsed = 0;
+    if (const auto* e = ramp_value.as_object().if_contains("step_elapsed_s"); e && e->is_number())
+      elapsed = e->to_number<double>();
+    auto window = std::clamp(static_cast<long long>(std::ceil(elapsed)), 5LL, 900LL);
+    auto s = ctl.client.call(verb::get, api_target({"v1", "stats"}, {{"window", fmt::format("{}s", window)},
+                                                                       {"route", opt.route}}));
+    json::value stats;
+    std::string note;
+    if (!s.response)
+      note = "cannot reach the admin API: " + s.unreachable;
+    else if (!s.response->ok())
+      note = fmt::format("GET /v1/stats: {} {}", s.response->status, s.response->error_text());
+    else
+      stats = s.response->json;
+
+    if (ctl.json_output) {
+      std::fputs((json::serialize(json::object{{"ramp", ramp_value}, {"stats", stats}}) + "\n").c_str(), stdout);
+    } else {
+      std::string view = fmt::format("cutoverctl watch {}  (every {})\n", opt.route, opt.interval) +
+                         watch_view(ramp_value, stats, note);
+      if (tty)
+        view = "\x1b[H\x1b[2J" + view;
+      else if (!first)
+        view = "\n" + view;
+      std::fputs(view.c_str(), stdout);
+    }
+    std::fflush(stdout);
+
+    std::string state, reason;
+    if (const auto* v = ramp_value.as_object().if_contains("state"); v && v->is_string()) state = v->as_string();
+    if (const auto* v = ramp_value.as_object().if_contains("reason"); v && v->is_string()) reason = v->as_string();
+    if (state == "completed" || state == "aborted") return 0;
+    if (state == "rolled_back") {
+      fmt::print(stderr, "cutoverctl: the ramp on route {} rolled back: {}\n", opt.route,
+                 reason.empty() ? "no reason given" : reason);
+      return kExitRolledBack;
+    }
+    auto next = interval;
+    if (opt.max_seconds > 0) {
+      auto left = std::chrono::duration_cast<milliseconds>(
+          std::chrono::duration<double>(opt.max_seconds) - (std::chrono::steady_clock::now() - start));
+      if (left.count() <= 0) return 0;
+      next = std::min(next, left);
+    }
+    std::this_thread::sleep_for(next);
+  }
+}
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cutoverctl: the operator CLI over cutover's admin API.\n"
+               "Exit codes: 0 done, 1 API error, 2 usage, 3 admin API unreachable, 4 watched ramp rolled back.",
+               "cutoverctl"};
+  app.set_version_flag("--version", "cutoverctl " CUTOVER_VERSION);
+  app.require_subcommand(1, 1);
+  app.fallthrough();  // global options may follow the command too
+  app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    return fmt::format("cutoverctl: {} (see {} --help)\n", e.what(), a->get_name());
+  });
+
+  std::string admin_url = env_or("CUTOVER_ADMIN", "http://127.0.0.1:9901");
+  std::string token = env_or("CUTOVER_TOKEN", "");
+  double timeout_s = 10;
+  bool json_output = false;
+  app.add_option("--admin", admin_url, "admin API URL (env CUTOVER_ADMIN)")->capture_default_str();
+  app.add_option("--token", token, "bearer token for changes (env CUTOVER_TOKEN)");
+  app.add_option("--timeout", timeout_s, "seconds to wait for each admin call")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_flag("--json", json_output, "print the raw JSON response instead of the human view");
+
+  std::vector<std::pair<CLI::App*, std::function<int(const Ctl&)>>> commands;
+  auto command = [&](std::string name, std::string help, std::function<int(const Ctl&)> run) {
+    auto* sub = app.add_subcommand(std::move(name), std::move(help));
+    commands.emplace_back(sub, std::move(run));
+    return sub;
+  };
+
+  // status [ROUTE]
+  std::string status_route;
+  command("status", "weights, write hold and ramp of every route (or one)", [&](const Ctl& ctl) {
+    if (status_route.empty())
+      return ctl.run(verb::get, api_target({"v1", "routes"}), nullptr, status_view);
+    return ctl.run(verb::get, api_target(route_path(status_route)), nullptr, [](const json::value& r) {
+      return status_view(json::object{{"routes", json::array{r}}});
+    });
+  })->add_option("route", status_route, "only this route");
+
+  // set ROUTE --weight N | --read-weight N --write-weight M [--if-generation G]
+  std::string set_route;
+  std::optional<double> weight, read_weight, write_weight;
+  std::optional<std::uint64_t> if_generation;
+  auto* set = command("set", "change a route's weights (percent to target)", [&](const Ctl& ctl) {
+    json::object body;
+    if (weight) body["weight"] = weight_json(*weight);
+    if (read_weight) body["read_weight"] = weight_json(*read_weight);
+    if (write_weight) body["write_weight"] = weight_json(*write_weight);
+    if (if_generation) body["if_generation"] = *if_generation;
+    json::value v = std::move(body);
+    return ctl.run(verb::put, api_target(route_path(set_route, {"weights"})), &v, route_line);
+  });
+  set->add_option("route", set_route, "route name")->required();
+  auto* weight_opt = set->add_option("--weight", weight, "read and write weight, 0..100")->check(CLI::Range(0.0, 100.0));
+  set->add_option("--read-weight", read_weight, "weight of safe methods (GET, HEAD, OPTIONS, TRACE)")
+      ->check(CLI::Range(0.0, 100.0))
+      ->excludes(weight_opt);
+  set->add_option("--write-weight", write_weight, "weight of every other method")
+      ->check(CLI::Range(0.0, 100.0))
+      ->excludes(weight_opt);
+  set->add_option("--if-generation", if_generation, "refuse (409) unless the route is at this generation");
+
+  // rollback ROUTE [--close-target-connections]
+  std::string rollback_route;
+  bool close_target = false;
+  auto* rollback = command("rollback", "all weights of a route to 0 at once", [&](const Ctl& ctl) {
+    json::object body;
+    if (close_target) body["close_target_connections"] = true;
+    json::value v = std::move(body);
+    return ctl.run(verb::post, api_target(route_path(rollback_route, {"rollback"})), &v, route_line);
+  });
+  rollback->add_option("route", rollback_route, "route name")->required();
+  rollback->add_flag("--close-target-connections", close_target, "also drop pooled connections to the target");
+
+  // hold ROUTE [--drain SECONDS]
+  std::string hold_route;
+  std::optional<double> drain_s;
+  auto* hold = command("hold", "hold new writes of a route (reads flow); waits for writes in flight", [&](const Ctl& ctl) {
+    json::object body;
+    if (drain_s) body["drain"] = *drain_s;
+    json::value v = std::move(body);
+    // The server answers after the drain (default 10 s): give the call that long and more.
+    auto wait = milliseconds(std::llround((drain_s.value_or(10) + 5) * 1000));
+    return ctl.run(verb::post, api_target(route_path(hold_route, {"writes", "hold"})), &v, hold_view,
+                   std::max(wait, ctl.client.timeout()));
+  });
+  hold->add_option("route", hold_route, "route name")->required();
+  hold->add_option("--drain", drain_s, "seconds to wait for writes in flight (server default 10)")
+      ->check(CLI::Range(0.0, 3600.0));
+
+  // release ROUTE [--write-weight N]
+  std::string release_route;
+  std::optional<double> release_weight;
+  auto* release = command("release", "send held writes out in arrival order", [&](const Ctl& ctl) {
+    json::object body;
+    if (release_weight) body["write_weight"] = weight_json(*release_weight);
+    json::value v = std::move(body);
+    return ctl.run(verb::post, api_target(route_path(release_route, {"writes", "release"})), &v, release_view);
+  });
+  release->add_option("route", release_route, "route name")->required();
+  release->add_option("--write-weight", release_weight, "write weight applied before the release")
+      ->check(CLI::Range(0.0, 100.0));
+
+  // ramp ROUTE --steps ... --interval ... [gates] [--max-wait] [--webhook URL [--webhook-timeout]]
+  std::string ramp_route, ramp_interval, apply_to = "both", max_wait, webhook, webhook_timeout;
+  std::vector<double> steps;
+  std::optional<double> max_error_rate, max_p99_ms, max_p99_ratio, max_mismatch_rate;
+  std::optional<std::uint64_t> min_requests;
+  auto* ramp = command("ramp", "start an automated ramp through weight steps, gated on the target's health",
+                       [&](const Ctl& ctl) {
+    json::object body;
+    json::array list;
+    for (double s : steps) list.push_back(weight_json(s));
+    body["steps"] = std::move(list);
+    body["interval"] = duration_wire(*duration_arg(ramp_interval));
+    body["apply_to"] = apply_to;
+    json::object gates;
+    if (max_error_rate) gates["max_error_rate"] = *max_error_rate;
+    if (max_p99_ms) gates["max_p99_ms"] = *max_p99_ms;
+    if (max_p99_ratio) gates["max_p99_ratio"] = *max_p99_ratio;
+    if (max_mismatch_rate) gates["max_mismatch_rate"] = *max_mismatch_rate;
+    if (min_requests) gates["min_requests"] = *min_requests;
+    if (!gates.empty()) body["gates"] = std::move(gates);
+    if (!max_wait.empty()) body["max_wait"] = duration_wire(*duration_arg(max_wait));
+    if (!webhook.empty()) {
+      json::object hook{{"url", webhook}};
+      if (!webhook_timeout.empty()) hook["timeout"] = duration_wire(*duration_arg(webhook_timeout));
+      body["webhook"] = std::move(hook);
+    }
+    json::value v = std::move(body);
+    return ctl.run(verb::post, api_target(route_path(ramp_route, {"ramp"})), &v, ramp_view);
+  });
+  ramp->add_option("route", ramp_route, "route name")->required();
+  ramp->add_option("--steps", steps, "weights in percent, e.g. 1,5,25,50,100")
+      ->required()
+      ->delimiter(',')
+      ->check(CLI::Range(0.0, 100.0));
+  ramp->add_option("--interval", ramp_interval, "time per step, e.g. 60s")->required()->check(kDuration);
+  ramp->add_option("--apply-to", apply_to, "which weights the steps set")
+      ->check(CLI::IsMember({"read", "write", "both"}))
+      ->capture_default_str();
+  ramp->add_option("--max-error-rate", max_error_rate, "gate: target 5xx rate, 0..1")->check(CLI::Range(0.0, 1.0));
+  ramp->add_option("--max-p99-ms", max_p99_ms, "gate: target p99 latency in ms")->check(CLI::NonNegativeNumber);
+  ramp->add_option("--max-p99-ratio", max_p99_ratio, "gate: target p99 / source p99")->check(CLI::NonNegativeNumber);
+  ramp->add_option("--max-mismatch-rate", max_mismatch_rate, "gate: shadow mismatch rate, 0..1")
+      ->check(CLI::Range(0.0, 1.0));
+  ramp->add_option("--min-requests", min_requests, "gate: target requests needed before judging a step");
+  ramp->add_option("--max-wait", max_wait, "how long a step may wait for min-requests, e.g. 5m")->check(kDuration);
+  auto* webhook_opt = ramp->add_option("--webhook", webhook, "URL told about every step change");
+  ramp->add_option("--webhook-timeout", webhook_timeout, "e.g. 5s")->check(kDuration)->needs(webhook_opt);
+
+  // ramp-status / ramp-pause / ramp-resume / ramp-abort ROUTE
+  std::string ramp_status_route;
+  command("ramp-status", "the ramp of a route: state, step, last gate evaluation", [&](const Ctl& ctl) {
+    return ctl.run(verb::get, api_target(route_path(ramp_status_route, {"ramp"})), nullptr, ramp_view);
+  })->add_option("route", ramp_status_route, "route name")->required();
+  std::string ramp_action_route;
+  for (std::string action : {"pause", "resume", "abort"}) {
+    command("ramp-" + action, action + " the ramp of a route", [&ramp_action_route, action](const Ctl& ctl) {
+      return ctl.run(verb::post, api_target(route_path(ramp_action_route, {"ramp", action})), nullptr, ramp_view);
+    })->add_option("route", ramp_action_route, "route name")->required();
+  }
+
+  // watch ROUTE [--interval 1s] [--max-seconds N]
+  WatchOptions watch_opt;
+  auto* watch_cmd = command("watch", "follow a ramp live until it ends (exit 4 when it rolls back)",
+                            [&](const Ctl& ctl) { return watch(ctl, watch_opt); });
+  watch_cmd->add_option("route", watch_opt.route, "route name")->required();
+  watch_cmd->add_option("--interval", watch_opt.interval, "time between refreshes")->check(kDuration)->capture_default_str();
+  watch_cmd->add_option("--max-seconds", watch_opt.max_seconds, "stop (exit 0) after this many seconds")
+      ->check(CLI::PositiveNumber);
+
+  // stats [--window 60s] [--route ROUTE]
+  std::string stats_window = "60s", stats_route;
+  auto* stats = command("stats", "requests, 5xx, latency per route and side over a window", [&](const Ctl& ctl) {
+    std::vector<std::pair<std::string, std::string>> params{{"window", duration_wire(*duration_arg(stats_window))}};
+    if (!stats_route.empty()) params.emplace_back("route", stats_route);
+    return ctl.run(verb::get, api_target({"v1", "stats"}, params), nullptr, stats_view);
+  });
+  stats->add_option("--window", stats_window, "e.g. 60s")->check(kDuration)->capture_default_str();
+  stats->add_option("--route", stats_route, "only this route");
+
+  // shadow [ROUTE] [--samples N]
+  std::string shadow_route;
+  std::size_t shadow_samples = 5;
+  auto* shadow = command("shadow", "shadow comparison counts and the newest mismatches", [&](const Ctl& ctl) {
+    std::vector<std::pair<std::string, std::string>> params;
+    if (!shadow_route.empty()) params.emplace_back("route", shadow_route);
+    return ctl.run(verb::get, api_target({"v1", "shadow"}, params), nullptr,
+                   [&](const json::value& v) { return shadow_view(v, shadow_samples); });
+  });
+  shadow->add_option("route", shadow_route, "only this route");
+  shadow->add_option("--samples", shadow_samples, "mismatch samples to show per route")->capture_default_str();
+
+  std::optional<AdminEndpoint> endpoint;
+  try {
+    app.parse(argc, argv);
+    if (set->parsed() && !weight && !read_weight && !write_weight)
+      throw CLI::ValidationError("set", "give --weight N, or --read-weight N and/or --write-weight M");
+    std::string url_error;
+    endpoint = parse_admin_url(admin_url, url_error);
+    if (!endpoint) throw CLI::ValidationError("--admin", url_error);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+
+  Ctl ctl{AdminClient(*endpoint, token, milliseconds(std::llround(timeout_s * 1000))), json_output};
+  for (auto& [sub, run] : commands)
+    if (sub->parsed()) return run(ctl);
+  return kExitUsage;
+}
