@@ -45,7 +45,7 @@ class StateTest(unittest.TestCase):
             cv.admin.set_weight("app", read_weight=37.5, write_weight=12.25)
         saved = json.loads((self.dir / "state.json").read_text())
         self.assertEqual(saved["routes"]["app"], {"read_weight_bp": 3750, "write_weight_bp": 1225, "generation": 3,
-                                                "writes_held": False})
+                                                "writes_held": False, "ramp": None})
 
         with h.Cutover(self.config(), name="state2") as cv:
             st = cv.admin.route("app")
