@@ -87,9 +87,10 @@ struct Schema {
 
 const Schema kTopSchema{"the top level",
                         {"workers", "drain_timeout", "admin", "state_file", "audit_log",
-                         "mirror_log", "clusters", "listeners"},
+                         "mirror_log", "limits", "clusters", "listeners"},
                         {}};
 const Schema kAdminSchema{"admin", {"listen", "tokens_file"}, {}};
+const Schema kLimitsSchema{"limits", {"max_request_line", "max_header_bytes", "max_request_body"}, {}};
 const Schema kClusterSchema{"cluster",
                             {"endpoints", "connect_timeout", "response_timeout"},
                             {"tls", "health_check", "outlier_detection"}};
@@ -490,6 +491,8 @@ class Loader {
         if (auto v = read_path(e, e.key)) cfg_.audit_log = *v;
       } else if (e.key == "mirror_log") {
         parse_mirror_log(e);
+      } else if (e.key == "limits") {
+        parse_limits(e);
       } else if (e.key == "clusters") {
         have_clusters_ = true;
         parse_clusters(e);
@@ -525,6 +528,30 @@ class Loader {
     // SPEC: without tokens, mutating calls are unauthenticated, so only this machine may reach them.
     if (cfg_.admin.tokens_file.empty() && !is_loopback_host(cfg_.admin.listen.host))
       error(listen_mark, "admin.listen must be loopback when no tokens_file is set");
+  }
+
+  // limits: {max_request_line: 8KiB, max_header_bytes: 64KiB, max_request_body: 0}.
+  void parse_limits(const Entry& section) {
+    if (!expect_map(section.value, section.value_mark(), "limits",
+                    " with 'max_request_line', 'max_header_bytes' or 'max_request_body'"))
+      return;
+    LimitsConfig& l = cfg_.limits;
+    std::optional<Mark> line_mark;
+    for (const Entry& e : entries(section.value, "limits")) {
+      if (e.key == "max_request_line") {
+        line_mark = e.value_mark();
+        if (auto v = read_size(e, "limits.max_request_line", 256, 1024 * 1024)) l.max_request_line = *v;
+      } else if (e.key == "max_header_bytes") {
+        if (auto v = read_size(e, "limits.max_header_bytes", 1024, 1024 * 1024)) l.max_header_bytes = *v;
+      } else if (e.key == "max_request_body") {
+        if (auto v = read_size(e, "limits.max_request_body", 0, std::numeric_limits<std::uint64_t>::max() / 2))
+          l.max_request_body = *v;
+      } else {
+        reject_key(e, kLimitsSchema, "limits");
+      }
+    }
+    if (l.max_request_line > l.max_header_bytes)
+      error(line_mark.value_or(section.key_mark), "limits.max_request_line must not be larger than limits.max_header_bytes");
   }
 
   // mirror_log: {path: cutover-mirror.jsonl, max_size: 10MiB, max_files: 3}.

@@ -135,6 +135,14 @@ struct MirrorLogConfig {
   unsigned max_files = 3;                  // rotated files kept besides the current one
 };
 
+// Request limits of every HTTP listener (issue 6, RFC 9112 §3 and §5): over them a request is
+// refused with 414, 431 or 413 and its connection closed.
+struct LimitsConfig {
+  std::uint64_t max_request_line = 8 * 1024;    // bytes of method, target and version: 414 over it
+  std::uint64_t max_header_bytes = 64 * 1024;   // bytes of the whole request head: 431 over it
+  std::uint64_t max_request_body = 0;           // bytes of a request body; 0 = no limit (bodies are streamed)
+};
+
 struct Config {
   std::string path;                   // the file it came from
   unsigned workers = 0;               // 0 = one per core
@@ -143,6 +151,7 @@ struct Config {
   std::string state_file;             // optional; resolved against the config dir
   std::string audit_log;              // optional; resolved against the config dir
   MirrorLogConfig mirror_log;         // optional
+  LimitsConfig limits;
   std::vector<ClusterConfig> clusters;  // in file order; names unique
   std::vector<ListenerConfig> listeners;  // in file order; names unique
 

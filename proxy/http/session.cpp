@@ -25,6 +25,8 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/http/assign.hpp"
+#include "proxy/http/framing.hpp"
+#include "proxy/http/head_reader.hpp"
 #include "proxy/http/headers.hpp"
 #include "proxy/http/relay.hpp"
 #include "proxy/router/route_match.hpp"
@@ -48,11 +50,13 @@ using std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
 // Bounds. Issue 6 makes these configurable per listener; they are fixed here.
-constexpr std::size_t kHeaderLimit = 64 * 1024;      // bytes of a request or response header section
+constexpr std::size_t kResponseHeaderLimit = 64 * 1024;  // bytes of an upstream response head
 constexpr std::size_t kReadBufferMax = 128 * 1024;   // per-connection parse buffer
 constexpr milliseconds kIdleTimeout = 60s;           // keep-alive wait for the next request
 constexpr milliseconds kHeaderTimeout = 30s;         // rest of a request header once it started
 constexpr milliseconds kBodyIdleTimeout = 60s;       // per read/write of a body to or from the client
+
+const HeadLimits kResponseHeadLimits{kResponseHeaderLimit, kResponseHeaderLimit};
 
 using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
 using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
@@ -129,13 +133,18 @@ class Session final : public server::Drainable {
 
   asio::awaitable<void> run() {
     for (;;) {
+      const auto limits = request_limits();
       RequestParser parser;
-      parser.header_limit(kHeaderLimit);
-      parser.body_limit(boost::none);  // bodies are streamed, never held: no size cap needed here
+      parser.header_limit(static_cast<std::uint32_t>(limits.head.header_bytes));
+      // Bodies are streamed, never held; the limit (0: none) is the operator's (413).
+      if (limits.max_body)
+        parser.body_limit(limits.max_body);
+      else
+        parser.body_limit(boost::none);
       down_.expires_after(buffer_.size() == 0 ? kIdleTimeout : kHeaderTimeout);
-      auto [ec, n] = co_await bhttp::async_read_header(down_, buffer_, parser, as_tuple(use_awaitable));
-      if (ec) {
-        co_await reject_unreadable_request(ec);
+      auto head = co_await read_head(down_, buffer_, parser, limits.head);
+      if (!head.ok()) {
+        co_await reject_unreadable_request(head);
         break;
       }
       down_.expires_never();
@@ -154,10 +163,41 @@ class Session final : public server::Drainable {
   }
 
  private:
-  // A request header that could not be read: silent close when the client left or idled out
-  // between requests; otherwise a status naming the problem, then close.
-  asio::awaitable<void> reject_unreadable_request(const error_code& ec) {
+  struct RequestLimits {
+    HeadLimits head;
+    std::uint64_t max_body = 0;  // 0 = none
+  };
+  // The current config's limits (config `limits`).
+  RequestLimits request_limits() {
+    const auto& l = worker_.current()->snapshot->config.limits;
+    return {{static_cast<std::size_t>(l.max_header_bytes), static_cast<std::size_t>(l.max_request_line)},
+            l.max_request_body};
+  }
+
+  // A request head that could not be read: silent close when the client left or idled out
+  // between requests; otherwise a status naming the problem, then close (anything pipelined
+  // after it is dropped with the connection).
+  asio::awaitable<void> reject_unreadable_request(const HeadRead& head) {
+    using Problem = HeadRead::Problem;
+    if (head.problem == Problem::obs_fold) {
+      co_await reply_error(bhttp::status::bad_request, "malformed request: obs-fold (a header line starting with "
+                                                       "whitespace, RFC 9112 section 5.2)", 11, false);
+      co_return;
+    }
+    if (head.problem == Problem::request_line_too_long) {
+      co_await reply_error(bhttp::status::uri_too_long, "request line too long", 11, false);
+      co_return;
+    }
+    if (head.problem == Problem::header_too_large) {
+      co_await reply_error(bhttp::status::request_header_fields_too_large, "request header section too large", 11, false);
+      co_return;
+    }
+    const error_code& ec = head.ec;
     if (client_gone(ec)) co_return;
+    if (ec == bhttp::error::body_limit) {  // a Content-Length over limits.max_request_body
+      co_await reply_error(bhttp::status::payload_too_large, "request body over the configured limit", 11, false);
+      co_return;
+    }
     if (is_timeout(ec)) {
       if (buffer_.size() > 0) co_await reply_error(bhttp::status::request_timeout, "request header timeout", 11, false);
       co_return;
@@ -358,9 +398,18 @@ class Session final : public server::Drainable {
     const bool body_pending = !parser.is_done();
     const bool keep_after_error = req_keep_alive && !body_pending;
 
+    if (auto problem = check_request_framing(req)) {  // RFC 9112 §3.2, §6: refuse anything ambiguous
+      const std::string reason = "malformed request: " + *problem;
+      co_return co_await reply_error(bhttp::status::bad_request, reason, req_version, false);
+    }
+    if (auto length = parser.content_length(); length && *length > 0) {
+      const auto& l = snap.config.limits;
+      if (l.max_request_body && *length > l.max_request_body) {
+        const std::string reason = fmt::format("request body of {} bytes is over the limit of {}", *length, l.max_request_body);
+        co_return co_await reply_error(bhttp::status::payload_too_large, reason, req_version, false);
+      }
+    }
     auto host_it = req.find(bhttp::field::host);
-    if (req_version >= 11 && host_it == req.end())  // RFC 9112 §3.2
-      co_return co_await reply_error(bhttp::status::bad_request, "missing Host header", req_version, false);
     std::string_view host = host_it == req.end() ? std::string_view{} : router::host_without_port(host_it->value());
     int route_index = router::match_route(listener.matches, host, router::path_of_target(req.target()));
     if (route_index < 0)
@@ -452,7 +501,19 @@ class Session final : public server::Drainable {
       auto sent = co_await relay_message(down_, buffer_, parser, up->stream, scratch(), head_buf_, kBodyIdleTimeout,
                                          cluster.response_timeout, baton.chain ? &baton : nullptr,
                                          mirror && !mirror_launched ? &mirror->request_body : nullptr);
-      if (sent.failed == RelayOutcome::Failed::read) co_return false;  // the client left mid-body
+      if (sent.failed == RelayOutcome::Failed::read) {
+        // The client left mid-body, or its body broke the framing or the size limit: the
+        // upstream connection (holding part of a request) is dropped either way.
+        if (client_gone(sent.ec) || is_timeout(sent.ec)) co_return false;
+        const bool too_large = sent.ec == bhttp::error::body_limit;
+        const std::string reason =
+            too_large ? fmt::format("request body over the limit of {} bytes", snap.config.limits.max_request_body)
+                      : "malformed request body: " + sent.ec.message();
+        record(too_large ? 413 : 400);
+        co_await reply_error(too_large ? bhttp::status::payload_too_large : bhttp::status::bad_request, reason,
+                             req_version, false);
+        co_return false;
+      }
       if (sent.failed == RelayOutcome::Failed::write) {
         if (up->reused && may_retry && attempt == 0) continue;  // a pooled connection the upstream had closed
         record(502);
@@ -470,13 +531,24 @@ class Session final : public server::Drainable {
       error_code ec;
       for (;;) {
         rp.emplace();
-        rp->header_limit(kHeaderLimit);
+        rp->header_limit(kResponseHeaderLimit);
         rp->body_limit(boost::none);
         if (head) rp->skip(true);
         up->stream.expires_after(cluster.response_timeout);
-        std::tie(ec, std::ignore) =
-            co_await bhttp::async_read_header(up->stream, up->buffer, *rp, as_tuple(use_awaitable));
-        if (ec) break;
+        auto got_head = co_await read_head(up->stream, up->buffer, *rp, kResponseHeadLimits);
+        if (!got_head.ok()) {
+          ec = got_head.problem == HeadRead::Problem::error ? got_head.ec
+               : got_head.problem == HeadRead::Problem::obs_fold ? error_code(bhttp::error::bad_field)
+                                                                  : error_code(bhttp::error::header_limit);
+          break;
+        }
+        if (auto problem = check_response_framing(rp->get())) {
+          up->stream.expires_never();
+          record(502);
+          spdlog::warn("route {}: {} sent a response with unsafe framing: {}", route.name, cluster.name, *problem);
+          const std::string reason = fmt::format("invalid response from upstream (cluster {}): {}", cluster.name, *problem);
+          co_return co_await reply_error(bhttp::status::bad_gateway, reason, req_version, req_keep_alive);
+        }
         unsigned status = rp->get().result_int();
         if (status < 100 || status >= 200 || status == 101) break;
         if (status != 100 && req_version >= 11) {

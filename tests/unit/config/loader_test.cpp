@@ -1125,3 +1125,34 @@ TEST(Robustness, DeepNestingIsAnErrorNotACrash) {
 
 }  // namespace
 }  // namespace cutover::config
+
+namespace cutover::config {
+namespace {
+
+// ---- limits (issue 6) ---------------------------------------------------------------------------
+
+TEST(Limits, DefaultsAndValues) {
+  Config d = must_load(config_with(""));
+  EXPECT_EQ(d.limits.max_request_line, 8u * 1024);
+  EXPECT_EQ(d.limits.max_header_bytes, 64u * 1024);
+  EXPECT_EQ(d.limits.max_request_body, 0u);
+  Config c = must_load(config_with("", "limits: {max_request_line: 4KiB, max_header_bytes: 32KiB, max_request_body: 10MiB}\n"));
+  EXPECT_EQ(c.limits.max_request_line, 4u * 1024);
+  EXPECT_EQ(c.limits.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(c.limits.max_request_body, 10u * 1024 * 1024);
+}
+
+TEST(Limits, ErrorsHavePositions) {
+  LoadResult r = load_string(config_with("", "limits: {max_request_line: 64KiB, max_header_bytes: 16KiB}\n"), "l.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("max_request_line must not be larger"), std::string::npos);
+  r = load_string(config_with("", "limits: {max_body: 1KiB}\n"), "l.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("max_body"), std::string::npos);
+  EXPECT_GT(r.errors[0].mark.line, 0);
+  r = load_string(config_with("", "limits: {max_header_bytes: 100}\n"), "l.yaml");
+  EXPECT_EQ(r.errors.size(), 1u) << dump(r.errors);
+}
+
+}  // namespace
+}  // namespace cutover::config

@@ -1,0 +1,122 @@
+// Strict HTTP/1.1 framing checks: see framing.hpp.
+#include "proxy/http/framing.hpp"
+
+#include <fmt/format.h>
+
+namespace cutover::http {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+bool is_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// The framing rules shared by requests and responses; `what` names the message in reasons.
+template <bool isRequest>
+std::optional<std::string> check_framing(const bhttp::header<isRequest>& head) {
+  std::size_t lengths = 0;
+  std::string_view length;
+  std::size_t encodings = 0;
+  std::string_view last_coding;
+  std::size_t chunked = 0;
+  for (const auto& f : head) {
+    if (f.name() == bhttp::field::content_length) {
+      ++lengths;
+      length = f.value();
+    } else if (f.name() == bhttp::field::transfer_encoding) {
+      ++encodings;
+      // A comma-separated list of codings, possibly over several fields: the last one counts.
+      std::string_view v = f.value();
+      while (!v.empty()) {
+        auto comma = v.find(',');
+        auto coding = trim(v.substr(0, comma));
+        if (auto semi = coding.find(';'); semi != std::string_view::npos) coding = trim(coding.substr(0, semi));
+        if (!coding.empty()) {
+          last_coding = coding;
+          if (iequals(coding, "chunked")) ++chunked;
+        }
+        if (comma == std::string_view::npos) break;
+        v.remove_prefix(comma + 1);
+      }
+    }
+  }
+  if (lengths > 1) return std::string("more than one Content-Length field");
+  if (lengths == 1 && !is_digits(length)) return fmt::format("invalid Content-Length '{}'", length);
+  if (lengths == 1 && length.size() > 18) return std::string("Content-Length too large");
+  if (encodings > 0) {
+    if (head.version() < 11) return std::string("Transfer-Encoding in an HTTP/1.0 message");
+    if (lengths > 0) return std::string("both Content-Length and Transfer-Encoding");
+    if (last_coding.empty()) return std::string("empty Transfer-Encoding");
+    if (!iequals(last_coding, "chunked"))
+      return fmt::format("Transfer-Encoding does not end with chunked ('{}')", last_coding);
+    if (chunked > 1) return std::string("chunked applied more than once");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::size_t head_end(std::string_view raw) {
+  auto pos = raw.find("\r\n\r\n");
+  return pos == std::string_view::npos ? pos : pos + 4;
+}
+
+bool has_bare_lf(std::string_view raw) {
+  for (std::size_t pos = raw.find('\n'); pos != std::string_view::npos; pos = raw.find('\n', pos + 1))
+    if (pos == 0 || raw[pos - 1] != '\r') return true;
+  return false;
+}
+
+bool has_obs_fold(std::string_view raw) {
+  auto end = raw.find("\r\n\r\n");
+  // Up to and including the CRLF that ends the last field line: a fold starts right after a CRLF.
+  auto scan = raw.substr(0, end == std::string_view::npos ? raw.size() : end + 2);
+  for (std::size_t pos = scan.find("\r\n"); pos != std::string_view::npos; pos = scan.find("\r\n", pos + 2)) {
+    if (pos + 2 < scan.size() && (scan[pos + 2] == ' ' || scan[pos + 2] == '\t')) return true;
+  }
+  return false;
+}
+
+std::size_t first_line_length(std::string_view raw) {
+  auto lf = raw.find('\n');
+  if (lf == std::string_view::npos) return lf;
+  return lf > 0 && raw[lf - 1] == '\r' ? lf - 1 : lf;
+}
+
+std::optional<std::string> check_request_framing(const bhttp::request_header<>& head) {
+  if (auto problem = check_framing(head)) return problem;
+  if (head.version() >= 11) {
+    std::size_t hosts = 0;
+    for (const auto& f : head)
+      if (f.name() == bhttp::field::host) ++hosts;
+    if (hosts == 0) return std::string("missing Host header");
+    if (hosts > 1) return std::string("more than one Host header");
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_response_framing(const bhttp::response_header<>& head) { return check_framing(head); }
+
+}  // namespace cutover::http

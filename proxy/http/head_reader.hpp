@@ -1,0 +1,81 @@
+// Reads one message head into a Beast parser, like http::async_read_header, but sees the raw
+// bytes first: Beast unfolds obs-fold silently and reports an over-long request line as a header
+// section over the limit, and a strict proxy must refuse the first (RFC 9112 §5.2) and tell the
+// second apart (414, RFC 9112 §3). The head is parsed once it is complete, so the raw checks run
+// over at most `limits.header_bytes` per message.
+#pragma once
+
+#include <algorithm>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "proxy/http/framing.hpp"
+
+namespace cutover::http {
+
+struct HeadRead {
+  enum class Problem { none, error, obs_fold, request_line_too_long, header_too_large };
+  Problem problem = Problem::none;
+  // With Problem::error: Beast's parse error, or the read error (http::error::end_of_stream
+  // when the peer closed before sending a byte, partial_message when it closed mid-head,
+  // beast::error::timeout after the stream's expiry).
+  boost::system::error_code ec;
+  bool ok() const { return problem == Problem::none; }
+};
+
+// Reads until `parser` has a complete head, from `buffer` first, then from `stream` (whose expiry
+// the caller sets). The head's bytes are consumed from `buffer`; bytes after it stay there.
+// `check_request_line` applies limits.request_line to the first line (requests only).
+template <bool isRequest, class Body>
+boost::asio::awaitable<HeadRead> read_head(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
+                                           boost::beast::http::parser<isRequest, Body>& parser,
+                                           const HeadLimits& limits) {
+  namespace asio = boost::asio;
+  namespace bhttp = boost::beast::http;
+  using Problem = HeadRead::Problem;
+  for (;;) {
+    const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (!raw.empty()) {
+      if (has_obs_fold(raw)) co_return HeadRead{Problem::obs_fold, {}};
+      if constexpr (isRequest) {
+        const auto line = first_line_length(raw);
+        if (line == std::string_view::npos ? raw.size() > limits.request_line : line > limits.request_line)
+          co_return HeadRead{Problem::request_line_too_long, {}};
+      }
+      // Beast consumes the lines it has parsed even while the head is incomplete, and the checks
+      // above need the whole head in view: so the parser gets it only once it is all here (or
+      // when a bare LF already tells it is malformed, which the parser then reports).
+      const auto end = head_end(raw);
+      if (end == std::string_view::npos && !has_bare_lf(raw)) {
+        if (buffer.size() >= limits.header_bytes) co_return HeadRead{Problem::header_too_large, {}};
+        goto read_more;
+      }
+      boost::system::error_code ec;
+      const auto used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (!ec && parser.is_header_done()) co_return HeadRead{};
+      if (ec == bhttp::error::header_limit) co_return HeadRead{Problem::header_too_large, ec};
+      if (ec && ec != bhttp::error::need_more) co_return HeadRead{Problem::error, ec};
+      if (!ec) continue;  // the parser took part of the input (a leading empty line): go on
+      if (buffer.size() >= limits.header_bytes) co_return HeadRead{Problem::header_too_large, {}};
+    }
+  read_more:
+    const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536),
+                                            limits.header_bytes + 1 - std::min(buffer.size(), limits.header_bytes));
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(std::max<std::size_t>(want, 1)),
+                                                   asio::as_tuple(asio::use_awaitable));
+    buffer.commit(n);
+    if (ec == asio::error::eof)
+      ec = buffer.size() == 0 ? bhttp::error::end_of_stream : bhttp::error::partial_message;
+    if (ec) co_return HeadRead{Problem::error, ec};
+  }
+}
+
+}  // namespace cutover::http
