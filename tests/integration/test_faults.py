@@ -1,0 +1,198 @@
+"""Faults (issue 6) with real servers and clients: an upstream that resets in the middle of a
+response body, a slowloris crowd of 500 connections trickling their heads while a normal client is
+served, and SIGTERM under load (in-flight requests complete, exit 0 within drain_timeout).
+Refused connections (502), hanging upstreams (504) and a truncated state file are in test_http.py
+and test_state.py.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import resource
+import socket
+import socketserver
+import sys
+import threading
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import LOCALHOST, Backends, Cutover, cluster, make_config, route, wait_for  # noqa: E402
+
+
+class ResettingUpstream(socketserver.ThreadingTCPServer):
+    """Answers /reset with a 1 MiB Content-Length, sends 100 KiB, then resets the connection
+    (SO_LINGER 0); anything else with a small keep-alive response. Counts connections."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.connections = 0
+        server = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                server.connections += 1
+                buf = b""
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        chunk = self.request.recv(4096)
+                        if not chunk:
+                            return
+                        buf += chunk
+                    head, _, buf = buf.partition(b"\r\n\r\n")
+                    if head.split(b" ")[1] == b"/reset":
+                        self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n" + b"x" * 102400)
+                        time.sleep(0.1)
+                        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                        self.request.close()
+                        return
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        super().__init__((LOCALHOST, 0), Handler)
+        self.addr = f"{LOCALHOST}:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+
+
+def one_route_config(source_addr: str, target_addr: str, drain_timeout: str = "5s") -> dict:
+    return make_config({"src": cluster(source_addr), "tgt": cluster(target_addr)},
+                       [{"name": "public", "address": f"{LOCALHOST}:0", "protocol": "http",
+                         "routes": [route("app", weight=0)]}], drain_timeout=drain_timeout)
+
+
+class FaultTest(unittest.TestCase):
+    def test_upstream_reset_mid_body_truncates_and_reuses_nothing(self):
+        up = ResettingUpstream()
+        be = Backends()
+        try:
+            with Cutover(one_route_config(up.addr, be.target.addr), name="reset") as cv:
+                port = cv.port("public")
+                s = socket.create_connection((LOCALHOST, port))
+                s.settimeout(10)
+                s.sendall(b"GET /reset HTTP/1.1\r\nHost: a\r\n\r\n")
+                got = b""
+                while True:
+                    try:
+                        chunk = s.recv(65536)
+                    except ConnectionResetError:
+                        break
+                    if not chunk:
+                        break
+                    got += chunk
+                s.close()
+                head, _, body = got.partition(b"\r\n\r\n")
+                self.assertIn(b"200 OK", head)
+                self.assertIn(b"Content-Length: 1048576", head)
+                # What arrived was forwarded, then the client connection closed: a short body.
+                self.assertGreater(len(body), 0)
+                self.assertLess(len(body), 1048576)
+                # The next request opens a fresh upstream connection (the reset one is not reused).
+                before = up.connections
+                conn = http.client.HTTPConnection(LOCALHOST, port, timeout=10)
+                conn.request("GET", "/ok")
+                r = conn.getresponse()
+                self.assertEqual((r.status, r.read()), (200, b"ok"))
+                conn.close()
+                self.assertEqual(up.connections, before + 1)
+        finally:
+            up.shutdown()
+            up.server_close()
+            be.close()
+
+    def test_slowloris_crowd_does_not_starve_a_normal_client(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 2000:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+        be = Backends()
+        crowd: list[socket.socket] = []
+        stop = threading.Event()
+        try:
+            with Cutover(one_route_config(be.source.addr, be.target.addr), name="slowloris") as cv:
+                port = cv.port("public")
+                for _ in range(500):
+                    s = socket.create_connection((LOCALHOST, port))
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")
+                    crowd.append(s)
+
+                def trickle():  # one more header byte per connection every 0.5 s, never finishing
+                    i = 0
+                    while not stop.is_set() and i < 60:
+                        for s in crowd:
+                            try:
+                                s.sendall(b"X")
+                            except OSError:
+                                pass
+                        i += 1
+                        stop.wait(0.5)
+
+                t = threading.Thread(target=trickle, daemon=True)
+                t.start()
+                time.sleep(1.0)
+                latencies = []
+                conn = http.client.HTTPConnection(LOCALHOST, port, timeout=10)
+                for i in range(100):
+                    t0 = time.monotonic()
+                    conn.request("GET", f"/normal/{i}")
+                    r = conn.getresponse()
+                    r.read()
+                    latencies.append(time.monotonic() - t0)
+                    self.assertEqual(r.status, 200)
+                conn.close()
+                latencies.sort()
+                print(f"\nnormal client with 500 slowloris connections open: median "
+                      f"{latencies[50] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms", file=sys.stderr)
+                self.assertLess(latencies[-1], 0.100, "every normal request answered within 100 ms")
+                self.assertTrue(cv.alive())
+        finally:
+            stop.set()
+            for s in crowd:
+                s.close()
+            be.close()
+
+    def test_sigterm_under_load_completes_in_flight_and_exits_0(self):
+        be = Backends()
+        try:
+            cv = Cutover(one_route_config(be.source.addr, be.target.addr, drain_timeout="5s"), name="drain").start()
+            port = cv.port("public")
+            results: list[tuple[int, bytes]] = []
+            errors: list[str] = []
+
+            def client(i: int):
+                try:
+                    conn = http.client.HTTPConnection(LOCALHOST, port, timeout=15)
+                    conn.request("GET", "/slow?ms=800")
+                    r = conn.getresponse()
+                    results.append((r.status, r.read()))
+                    conn.close()
+                except Exception as e:  # noqa: BLE001 - every failure is a finding
+                    errors.append(repr(e))
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+            for t in threads:
+                t.start()
+            self.assertTrue(wait_for(lambda: len(be.source.events_snapshot()) >= 20, 10))
+            t0 = time.monotonic()
+            os.kill(cv.pid, 15)
+            # New connections are refused once draining began.
+            time.sleep(0.2)
+            with self.assertRaises(OSError):
+                c = socket.create_connection((LOCALHOST, port), timeout=2)
+                c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                if not c.recv(100):
+                    raise ConnectionResetError("closed without an answer")
+            for t in threads:
+                t.join(20)
+            rc = cv.proc.wait(10)
+            took = time.monotonic() - t0
+            cv.stop()
+            self.assertEqual(errors, [])
+            self.assertEqual([s for s, _ in results], [200] * 20)
+            self.assertEqual(rc, 0)
+            self.assertLess(took, 5.0 + 1.0, "exit within drain_timeout")
+        finally:
+            be.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
