@@ -166,6 +166,9 @@ class Router {
     if (seg.size() == 2 && seg[1] == "stats")
       return only(bhttp::verb::get, [&] { return window_stats(*url); });
 
+    if (seg.size() == 3 && seg[1] == "config" && seg[2] == "reload")
+      return only(bhttp::verb::post, [&] { return reload(); });
+
     if (seg[1] != "routes") return error(bhttp::status::not_found, "no such endpoint");
     auto snap = control_.snapshot();
     if (seg.size() == 2)
@@ -309,6 +312,37 @@ class Router {
     control_.commit(route, {0, 0}, false, "rollback", actor_, {{"close_target_connections", close_target}});
     if (close_target) control_.close_pooled_connections(route.cluster(router::Side::target));
     return json_response(bhttp::status::ok, route_state(route, control_));
+  }
+
+  // POST /v1/config/reload: as SIGHUP. 200 {"result": "success", "routes": N, "warnings": [...],
+  // "routes_added", "routes_removed", "ramps_aborted"}; 422 {"result": "failure", "error": the
+  // first problem, "errors": every "FILE:LINE:COL: message"} with the running config unchanged.
+  AdminResponse reload() {
+    std::optional<AdminResponse> fail;
+    auto body = body_object(req_, fail);
+    if (!body) return std::move(*fail);
+    if (!body->empty())
+      return error(bhttp::status::unprocessable_entity,
+                   fmt::format("unknown field '{}'; the reload takes no parameters", std::string_view(body->begin()->key())));
+    auto out = control_.reload(actor_);
+    auto strings = [](const std::vector<std::string>& v) {
+      json::array a;
+      for (const auto& s : v) a.emplace_back(s);
+      return a;
+    };
+    if (!out.ok)
+      return json_response(bhttp::status::unprocessable_entity,
+                           json::object{{"result", "failure"},
+                                        {"error", out.errors.empty() ? std::string("config reload failed")
+                                                                     : "config reload failed: " + out.errors.front()},
+                                        {"errors", strings(out.errors)},
+                                        {"warnings", strings(out.warnings)}});
+    return json_response(bhttp::status::ok, json::object{{"result", "success"},
+                                                          {"routes", out.routes},
+                                                          {"warnings", strings(out.warnings)},
+                                                          {"routes_added", strings(out.routes_added)},
+                                                          {"routes_removed", strings(out.routes_removed)},
+                                                          {"ramps_aborted", strings(out.ramps_aborted)}});
   }
 
   AdminResponse ramp_view(const runtime::Route& route) {

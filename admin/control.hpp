@@ -13,6 +13,7 @@
 
 #include "admin/audit_log.hpp"
 #include "admin/auth.hpp"
+#include "admin/reload.hpp"
 #include "admin/ramp_controller.hpp"
 #include "proxy/runtime/snapshot.hpp"
 #include "proxy/stats/metrics.hpp"
@@ -65,6 +66,20 @@ class Control {
   // Rewrites the state file from the current snapshot's routes; false when it could not.
   bool persist();
 
+  // Makes reload() possible: `config_path` as given on the command line, `registry` the one the
+  // running snapshot was compiled against (it must outlive this object).
+  void enable_reload(std::string config_path, runtime::RuntimeRegistry& registry);
+
+  // Reloads the config file (SIGHUP, POST /v1/config/reload; defined in reload.cpp). Validates
+  // it as start-up does, refuses what only a restart can change and the removal of a route whose
+  // writes are held, resolves every endpoint, re-reads the tokens file; then compiles and
+  // publishes it at once. Routes that keep their name keep their runtime weights, generation,
+  // hold and ramp; new routes start from their config weights; removed routes are forgotten
+  // (their active ramp aborted). Counts cutover_config_reloads_total{result}, logs every error,
+  // appends an audit entry (success and failure) and, on success, rewrites the state file. On
+  // failure nothing changed.
+  ReloadOutcome reload(std::string_view actor);
+
  private:
   void arm_hold_max(const runtime::Route& route);
 
@@ -75,6 +90,8 @@ class Control {
   std::unique_ptr<AuditLog> audit_;
   std::string state_file_;
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> hold_max_timers_;  // by route name
+  std::string config_path_;                        // reload(): the file to read again
+  runtime::RuntimeRegistry* registry_ = nullptr;   // reload(): null until enable_reload()
   bool ready_ = false;
   RampController ramps_;  // last: it refers to the members above
 };

@@ -124,6 +124,22 @@ void RampController::on_manual_rollback(const std::string& route_name, std::stri
     finish(*route, r, RampState::aborted, fmt::format("rollback by {}", actor));
 }
 
+bool RampController::on_route_removed(const std::string& route_name) {
+  auto it = ramps_.find(route_name);
+  if (it == ramps_.end()) return false;
+  auto& r = it->second;
+  if (r.state != RampState::running && r.state != RampState::paused) return false;
+  spdlog::warn("route {}: removed by a config reload; its ramp (step {}/{}) is aborted", route_name, r.step + 1,
+               r.spec.steps_bp.size());
+  r.state = RampState::aborted;
+  r.reason = "the route was removed by a config reload";
+  r.ended = std::chrono::system_clock::now();
+  r.webhook_pending = false;
+  ++r.generation;
+  set_gauge(route_name, r);
+  return true;
+}
+
 std::optional<json::object> RampController::view(const std::string& route) const {
   auto it = ramps_.find(route);
   if (it == ramps_.end()) return std::nullopt;

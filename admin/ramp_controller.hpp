@@ -52,6 +52,9 @@ class RampController {
   bool running(const std::string& route) const;
   // A manual rollback: a running or paused ramp ends as aborted (the rollback itself is the caller's).
   void on_manual_rollback(const std::string& route, std::string_view actor);
+  // A config reload removed the route: a running or paused ramp ends as aborted at once (rather
+  // than at the next tick). Returns whether one did.
+  bool on_route_removed(const std::string& route);
 
   // For the state file: the ramp as a JSON object, or null. restore() takes it back at start-up
   // (before the control loop runs) and returns an error text when it cannot.

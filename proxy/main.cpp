@@ -1,5 +1,5 @@
 // cutover: the process. Loads the config, binds listeners on every worker, runs the admin API on
-// the main (control) thread, and stops on SIGTERM/SIGINT.
+// the main (control) thread, reloads the config on SIGHUP, and stops on SIGTERM/SIGINT.
 #include <chrono>
 #include <csignal>
 #include <functional>
@@ -72,7 +72,7 @@ admin::StateMap restore_state(const config::Config& cfg, runtime::RuntimeRegistr
   return state;
 }
 
-int run(const config::Config& cfg) {
+int run(const config::Config& cfg, const std::string& config_path) {
   stats::Metrics metrics;
   const unsigned n_workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   runtime::RuntimeRegistry registry(n_workers);
@@ -80,6 +80,13 @@ int run(const config::Config& cfg) {
   runtime::SnapshotSource snapshots;
   snapshots.publish(runtime::compile(cfg, registry, metrics));
   auto snap = snapshots.load();
+  // Saved state of a route the config no longer has is dropped, as a reload drops a removed
+  // route's: if the route comes back later, it starts from its config weights.
+  registry.retain_routes([&](const std::string& name) {
+    if (snap->find_route(name)) return true;
+    spdlog::warn("state: route {} is not in the config; its saved state is dropped", name);
+    return false;
+  });
 
   std::vector<std::unique_ptr<server::Worker>> workers;
   std::vector<asio::io_context*> contexts;
@@ -99,6 +106,9 @@ int run(const config::Config& cfg) {
   }
 
   asio::io_context control_io{1};
+  // Registered before anything is announced: a SIGHUP right after readiness must reload, not
+  // terminate (its default action); signals that arrive before the wait below are queued.
+  asio::signal_set signals(control_io, SIGINT, SIGTERM, SIGHUP);
   tcp::acceptor admin_acceptor(control_io);
   {
     auto address = runtime::resolve(cfg.admin.listen);
@@ -114,6 +124,7 @@ int run(const config::Config& cfg) {
   admin::Tokens tokens = cfg.admin.tokens_file.empty() ? admin::Tokens{} : admin::Tokens::load(cfg.admin.tokens_file);
   admin::Control control(control_io, snapshots, metrics, std::move(tokens),
                          std::make_unique<admin::AuditLog>(cfg.audit_log), cfg.state_file);
+  control.enable_reload(config_path, registry);
   control.resume_holds();
   for (const auto& [name, s] : restored) {
     if (!snap->find_route(name)) continue;
@@ -126,23 +137,27 @@ int run(const config::Config& cfg) {
   for (auto& w : workers) w->start();
   control.set_ready(true);
   spdlog::info("cutover {} ready: {} listener(s), {} worker(s)", CUTOVER_VERSION, snap->listeners.size(), n_workers);
+  snap.reset();  // the start-up snapshot lives only as long as workers use it
 
-  asio::signal_set signals(control_io, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer drain_timer(control_io);
   std::function<void(const boost::system::error_code&)> drain_poll;
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      spdlog::warn("SIGHUP: config reload is not in this build yet; restart to apply config changes");
+      // The same reload as POST /v1/config/reload, on this (the control) thread; it logs its result.
+      spdlog::info("SIGHUP: reloading {}", config_path);
+      control.reload("SIGHUP");
       signals.async_wait(on_signal);
       return;
     }
     // Drain: stop accepting, close idle keep-alives, let exchanges in flight finish (their
-    // responses carry Connection: close), then stop once no connection is left or at drain_timeout.
-    spdlog::info("signal {}: draining (up to {} ms)", sig, cfg.drain_timeout.count());
+    // responses carry Connection: close), then stop once no connection is left or at drain_timeout
+    // (of the running config: a reload may have changed it).
+    const auto drain_timeout = snapshots.load()->config.drain_timeout;
+    spdlog::info("signal {}: draining (up to {} ms)", sig, drain_timeout.count());
     control.set_ready(false);
     for (auto& w : workers) w->drain();
-    auto deadline = std::chrono::steady_clock::now() + cfg.drain_timeout;
+    auto deadline = std::chrono::steady_clock::now() + drain_timeout;
     drain_poll = [&, deadline](const boost::system::error_code&) {
       std::size_t open = 0;
       for (auto& w : workers) open += w->active_sessions();
@@ -205,7 +220,7 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    return run(*loaded.config);
+    return run(*loaded.config, config_path);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;

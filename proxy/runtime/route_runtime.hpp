@@ -131,8 +131,8 @@ class ClusterRuntime {
   std::atomic<std::uint64_t> epoch_{0};
 };
 
-// Owned by the control thread. Entries are created on first use and kept for the process, so a
-// reloaded config keeps the runtime state of routes and clusters that still exist.
+// Owned by the control thread. Entries are created on first use and kept while their name is in
+// the published config, so a reloaded config keeps the runtime state of routes that still exist.
 class RuntimeRegistry {
  public:
   // `workers`: the data-plane thread count, fixed for the process (window statistics slots).
@@ -149,23 +149,36 @@ class RuntimeRegistry {
     auto it = routes_.find(name);
     return it == routes_.end() ? nullptr : it->second;
   }
-  // The mismatch log for `config` (null without a path): the open one while path and rotation
-  // settings stay the same, so a reload never has two writers rotating one file. Throws
-  // std::runtime_error when the file cannot be opened.
+  // Forgets a route's runtime (snapshots that still point at it keep it alive), so a route of that
+  // name added later starts from its config weights. For routes a compile created and never
+  // published, and for routes a published config no longer has.
+  void forget_route(const std::string& name) { routes_.erase(name); }
+  // Forgets every route whose name `keep(name)` rejects. Returns how many were forgotten.
+  template <class Keep>
+  std::size_t retain_routes(Keep&& keep) {
+    return std::erase_if(routes_, [&](const auto& kv) { return !keep(kv.first); });
+  }
+  std::size_t route_count() const { return routes_.size(); }
+
+  // The mismatch log for `config` (null without a path). A writer still open for the same path
+  // (held by a snapshot in use) is shared, with the rotation settings it was opened with, so
+  // two writers never rotate one file; another path opens a new writer, and the old one closes
+  // with the last snapshot that uses it. Throws std::runtime_error when the file cannot be opened.
   std::shared_ptr<shadow::MismatchLog> mismatch_log(const config::MirrorLogConfig& config) {
-    if (config.path.empty()) {
-      mismatch_log_.reset();
-      return nullptr;
-    }
-    if (!mismatch_log_ || mismatch_log_config_.path != config.path ||
-        mismatch_log_config_.max_size != config.max_size || mismatch_log_config_.max_files != config.max_files) {
-      mismatch_log_.reset();  // the old writer flushes and closes first
-      mismatch_log_ = std::make_shared<shadow::MismatchLog>(config);
-      mismatch_log_config_ = config;
-    }
-    return mismatch_log_;
+    std::erase_if(mismatch_logs_, [](const auto& kv) { return kv.second.expired(); });
+    if (config.path.empty()) return nullptr;
+    if (auto open = find_mismatch_log(config.path)) return open;
+    auto log = std::make_shared<shadow::MismatchLog>(config);
+    mismatch_logs_[config.path] = log;
+    return log;
+  }
+  // The writer open for `path`, if a snapshot still uses one.
+  std::shared_ptr<shadow::MismatchLog> find_mismatch_log(const std::string& path) const {
+    auto it = mismatch_logs_.find(path);
+    return it == mismatch_logs_.end() ? nullptr : it->second.lock();
   }
 
+  // Never forgotten: pooled upstream connections point at their cluster's runtime.
   std::shared_ptr<ClusterRuntime> cluster(const std::string& name) {
     auto& slot = clusters_[name];
     if (!slot) slot = std::make_shared<ClusterRuntime>();
@@ -176,8 +189,7 @@ class RuntimeRegistry {
   std::size_t workers_;
   std::map<std::string, std::shared_ptr<RouteRuntime>> routes_;
   std::map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
-  std::shared_ptr<shadow::MismatchLog> mismatch_log_;
-  config::MirrorLogConfig mismatch_log_config_;
+  std::map<std::string, std::weak_ptr<shadow::MismatchLog>> mismatch_logs_;  // by path
 };
 
 inline void RouteRuntime::ReleaseChain::advance() {

@@ -40,8 +40,10 @@ void publish_weight_gauges(const Route& route) {
   route.weight_gauge[1]->Set(w.write_bp / 100.0);
 }
 
-std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeRegistry& registry,
-                                        stats::Metrics& metrics) {
+namespace {
+
+std::shared_ptr<const Snapshot> compile_into(const config::Config& config, RuntimeRegistry& registry,
+                                             stats::Metrics& metrics, std::vector<std::string>& created_routes) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
   snap->mismatch_log = registry.mismatch_log(config.mirror_log);
@@ -73,6 +75,7 @@ std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeReg
       r.listener = lc.name;
       r.match = {rc.host, rc.path_prefix};
       r.clusters = {cluster_named(rc.source), cluster_named(rc.target)};
+      if (!registry.find_route(rc.name)) created_routes.push_back(rc.name);
       r.runtime = registry.route(rc.name, {static_cast<std::uint16_t>(rc.read_weight_bp),
                                            static_cast<std::uint16_t>(rc.write_weight_bp)});
       for (auto side : {router::Side::source, router::Side::target}) {
@@ -140,6 +143,20 @@ std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeReg
     }
   }
   return snap;
+}
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeRegistry& registry,
+                                        stats::Metrics& metrics) {
+  std::vector<std::string> created_routes;
+  try {
+    return compile_into(config, registry, metrics, created_routes);
+  } catch (...) {
+    // Never published: a later compile must create these routes from its own config's weights.
+    for (const auto& name : created_routes) registry.forget_route(name);
+    throw;
+  }
 }
 
 }  // namespace cutover::runtime

@@ -124,7 +124,10 @@ tcp::endpoint resolve(const config::HostPort& hp);
 
 // Compiles a validated config. Route runtime state is taken from `registry` (created with the
 // config's weights when new, kept as it is otherwise); metric children are created in `metrics`.
-// Throws std::runtime_error for what the loader cannot check (an endpoint that does not resolve).
+// Throws std::runtime_error for what the loader cannot check (an endpoint that does not resolve,
+// a mirror_log that cannot be opened); the route entries it created are forgotten then, so the
+// registry is as it was (metric children it created stay, unused and harmless). Routes the
+// registry holds that `config` lacks are left alone: the caller forgets them once it published.
 std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeRegistry& registry,
                                         stats::Metrics& metrics);
 
