@@ -13,6 +13,7 @@
 
 #include "admin/audit_log.hpp"
 #include "admin/auth.hpp"
+#include "admin/health_checker.hpp"
 #include "admin/reload.hpp"
 #include "admin/ramp_controller.hpp"
 #include "proxy/runtime/snapshot.hpp"
@@ -25,7 +26,7 @@ class Control {
   Control(boost::asio::io_context& io, runtime::SnapshotSource& snapshots, stats::Metrics& metrics, Tokens tokens,
           std::unique_ptr<AuditLog> audit, std::string state_file)
       : io_(io), snapshots_(snapshots), metrics_(metrics), tokens_(std::move(tokens)), audit_(std::move(audit)),
-        state_file_(std::move(state_file)), ramps_(*this, io) {}
+        state_file_(std::move(state_file)), ramps_(*this, io), health_(io) {}
 
   std::shared_ptr<const runtime::Snapshot> snapshot() const { return snapshots_.load(); }
   stats::Metrics& metrics() { return metrics_; }
@@ -51,6 +52,8 @@ class Control {
                      boost::json::object extra = {});
 
   RampController& ramps() { return ramps_; }
+  // Active health checks of the current snapshot's clusters (started by main, moved by reload).
+  HealthChecker& health() { return health_; }
 
   void change_weights(const runtime::Route& route, router::Weights weights, std::string_view action,
                       std::string_view actor, boost::json::object extra = {}) {
@@ -93,7 +96,8 @@ class Control {
   std::string config_path_;                        // reload(): the file to read again
   runtime::RuntimeRegistry* registry_ = nullptr;   // reload(): null until enable_reload()
   bool ready_ = false;
-  RampController ramps_;  // last: it refers to the members above
+  RampController ramps_;  // after the members it refers to
+  HealthChecker health_;
 };
 
 // {"read_weight": 25, "write_weight": 0} in percent (integers when whole, else 2-decimal numbers).

@@ -220,6 +220,7 @@ ReloadOutcome Control::reload(std::string_view actor) {
     return fail({{config_path_, {}, e.what()}});
   }
   snapshots_.publish(compiled);
+  health_.apply(compiled);  // checks follow the new endpoints; verdicts of kept ones stay
 
   // 5. Forget what the new config no longer has: a route added back later starts from its
   // config's weights, like any new route.

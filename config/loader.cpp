@@ -92,8 +92,13 @@ const Schema kTopSchema{"the top level",
 const Schema kAdminSchema{"admin", {"listen", "tokens_file"}, {}};
 const Schema kLimitsSchema{"limits", {"max_request_line", "max_header_bytes", "max_request_body"}, {}};
 const Schema kClusterSchema{"cluster",
-                            {"endpoints", "connect_timeout", "response_timeout"},
-                            {"tls", "health_check", "outlier_detection"}};
+                            {"endpoints", "connect_timeout", "response_timeout", "health_check", "outlier_detection"},
+                            {"tls"}};
+const Schema kHealthCheckSchema{"health_check",
+                                {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"}, {}};
+const Schema kOutlierSchema{"outlier_detection",
+                            {"consecutive_5xx", "consecutive_connect_failures", "ejection_time", "max_ejection_time"},
+                            {}};
 const Schema kListenerSchema{"listener", {"name", "address", "protocol", "routes"}, {"tls"}};
 const Schema kRouteSchema{"route",
                           {"name", "match", "source", "target", "weight", "read_weight",
@@ -608,6 +613,10 @@ class Loader {
         } else if (e.key == "connect_timeout" || e.key == "response_timeout") {
           auto v = read_duration(e, e.key, /*allow_zero=*/false);
           if (v) (e.key == "connect_timeout" ? c.connect_timeout : c.response_timeout) = *v;
+        } else if (e.key == "health_check") {
+          parse_health_check(e, c.health_check);
+        } else if (e.key == "outlier_detection") {
+          parse_outlier(e, c.outlier_detection);
         } else {
           reject_key(e, kClusterSchema, context);
         }
@@ -615,6 +624,60 @@ class Loader {
       if (!have_endpoints) error(def.key_mark, context + " is missing 'endpoints'");
     }
     cfg_.clusters.push_back(std::move(c));
+  }
+
+  // health_check: {path: /healthz, interval: 2s, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 3}
+  void parse_health_check(const Entry& section, HealthCheckConfig& h) {
+    if (!expect_map(section.value, section.value_mark(), "health_check", " with 'path', 'interval', ..."))
+      return;
+    h.enabled = true;
+    std::optional<Mark> timeout_mark;
+    for (const Entry& e : entries(section.value, "health_check")) {
+      if (e.key == "path") {
+        if (auto s = scalar(e, "health_check.path", "a path starting with '/'")) {
+          if (s->empty() || s->front() != '/' || s->find_first_of(" \t\r\n") != std::string::npos)
+            error(e.value_mark(), "health_check.path must start with '/' and contain no whitespace");
+          else
+            h.path = *s;
+        }
+      } else if (e.key == "interval") {
+        if (auto v = read_duration(e, "health_check.interval", false)) h.interval = *v;
+      } else if (e.key == "timeout") {
+        timeout_mark = e.value_mark();
+        if (auto v = read_duration(e, "health_check.timeout", false)) h.timeout = *v;
+      } else if (e.key == "healthy_threshold") {
+        if (auto v = read_uint(e, "health_check.healthy_threshold", 1, 100)) h.healthy_threshold = static_cast<std::uint32_t>(*v);
+      } else if (e.key == "unhealthy_threshold") {
+        if (auto v = read_uint(e, "health_check.unhealthy_threshold", 1, 100)) h.unhealthy_threshold = static_cast<std::uint32_t>(*v);
+      } else {
+        reject_key(e, kHealthCheckSchema, "health_check");
+      }
+    }
+    if (h.timeout > h.interval)
+      error(timeout_mark.value_or(section.key_mark), "health_check.timeout must not be longer than its interval");
+  }
+
+  // outlier_detection: {consecutive_5xx: 5, consecutive_connect_failures: 3, ejection_time: 30s}
+  void parse_outlier(const Entry& section, OutlierConfig& o) {
+    if (!expect_map(section.value, section.value_mark(), "outlier_detection",
+                    " with 'consecutive_5xx', 'consecutive_connect_failures', 'ejection_time'"))
+      return;
+    o.enabled = true;
+    for (const Entry& e : entries(section.value, "outlier_detection")) {
+      if (e.key == "consecutive_5xx") {
+        if (auto v = read_uint(e, "outlier_detection.consecutive_5xx", 1, 1000)) o.consecutive_5xx = static_cast<std::uint32_t>(*v);
+      } else if (e.key == "consecutive_connect_failures") {
+        if (auto v = read_uint(e, "outlier_detection.consecutive_connect_failures", 1, 1000))
+          o.consecutive_connect_failures = static_cast<std::uint32_t>(*v);
+      } else if (e.key == "ejection_time") {
+        if (auto v = read_duration(e, "outlier_detection.ejection_time", false)) o.ejection_time = *v;
+      } else if (e.key == "max_ejection_time") {
+        if (auto v = read_duration(e, "outlier_detection.max_ejection_time", false)) o.max_ejection_time = *v;
+      } else {
+        reject_key(e, kOutlierSchema, "outlier_detection");
+      }
+    }
+    if (o.max_ejection_time < o.ejection_time) o.max_ejection_time = o.ejection_time;
   }
 
   void parse_endpoints(const Entry& e, ClusterConfig& c) {

@@ -26,11 +26,36 @@ struct HostPort {
   Mark mark;
 };
 
+// Active HTTP health checks of a cluster's endpoints (issue 6, SPEC `health_check`): GET `path`
+// every `interval`; 2xx or 3xx within `timeout` is a success. An endpoint turns unhealthy after
+// `unhealthy_threshold` failures in a row and healthy again after `healthy_threshold` successes.
+struct HealthCheckConfig {
+  bool enabled = false;
+  std::string path = "/healthz";
+  Millis interval{2000};
+  Millis timeout{1000};
+  std::uint32_t healthy_threshold = 2;
+  std::uint32_t unhealthy_threshold = 3;
+};
+
+// Passive outlier detection (issue 6, SPEC `outlier_detection`, Envoy's shape): an endpoint that
+// answers `consecutive_5xx` 5xx in a row, or fails `consecutive_connect_failures` connects in a
+// row, is ejected for ejection_time x (times ejected before, +1), at most max_ejection_time.
+struct OutlierConfig {
+  bool enabled = false;
+  std::uint32_t consecutive_5xx = 5;
+  std::uint32_t consecutive_connect_failures = 3;
+  Millis ejection_time{30000};
+  Millis max_ejection_time{300000};
+};
+
 struct ClusterConfig {
   std::string name;
   std::vector<HostPort> endpoints;    // at least one
   Millis connect_timeout{1000};       // SPEC default 1s
   Millis response_timeout{30000};     // time from request sent to response header received
+  HealthCheckConfig health_check;
+  OutlierConfig outlier_detection;
   Mark mark;
 };
 

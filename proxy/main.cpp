@@ -132,6 +132,7 @@ int run(const config::Config& cfg, const std::string& config_path) {
       spdlog::error("state: route {}: {}; the ramp is not restored", name, *problem);
   }
   control.ramps().start_ticking();
+  control.health().apply(snapshots.load());
   control.persist();  // the state file exists from the first start on, and is known writable
   admin::start_admin_server(control_io, admin_acceptor, control);
   for (auto& w : workers) w->start();

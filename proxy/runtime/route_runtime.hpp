@@ -19,6 +19,7 @@
 #include "proxy/shadow/mismatch_log.hpp"
 #include "proxy/shadow/shadow_record.hpp"
 #include "proxy/stats/window.hpp"
+#include "proxy/upstream/endpoint_health.hpp"
 
 namespace cutover::runtime {
 
@@ -178,6 +179,14 @@ class RuntimeRegistry {
     return it == mismatch_logs_.end() ? nullptr : it->second.lock();
   }
 
+  // The health of endpoint `endpoint` (as configured) of cluster `cluster`: kept for the process,
+  // so a reload keeps what checks and outlier detection found.
+  std::shared_ptr<upstream::EndpointHealth> endpoint_health(const std::string& cluster, const std::string& endpoint) {
+    auto& slot = endpoints_[cluster + '\n' + endpoint];
+    if (!slot) slot = std::make_shared<upstream::EndpointHealth>();
+    return slot;
+  }
+
   // Never forgotten: pooled upstream connections point at their cluster's runtime.
   std::shared_ptr<ClusterRuntime> cluster(const std::string& name) {
     auto& slot = clusters_[name];
@@ -189,6 +198,7 @@ class RuntimeRegistry {
   std::size_t workers_;
   std::map<std::string, std::shared_ptr<RouteRuntime>> routes_;
   std::map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
+  std::map<std::string, std::shared_ptr<upstream::EndpointHealth>> endpoints_;
   std::map<std::string, std::weak_ptr<shadow::MismatchLog>> mismatch_logs_;  // by path
 };
 

@@ -51,7 +51,13 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
   for (const auto& cc : config.clusters) {
     Cluster& c = snap->clusters.emplace_back();
     c.name = cc.name;
-    for (const auto& ep : cc.endpoints) c.endpoints.push_back({resolve(ep), ep.text});
+    for (const auto& ep : cc.endpoints)
+      c.endpoints.push_back({resolve(ep), ep.text, registry.endpoint_health(cc.name, ep.text),
+                             &metrics.endpoint_healthy.Add({{"cluster", cc.name}, {"endpoint", ep.text}})});
+    c.health_check = cc.health_check;
+    c.outlier = cc.outlier_detection;
+    c.retries = &metrics.upstream_retries.Add({{"cluster", cc.name}});
+    c.ejections = &metrics.outlier_ejections.Add({{"cluster", cc.name}});
     c.connect_timeout = cc.connect_timeout;
     c.response_timeout = cc.response_timeout;
     c.runtime = registry.cluster(cc.name);
@@ -119,6 +125,7 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
       for (auto side : {router::Side::source, router::Side::target})
         r.forced[static_cast<int>(side)] = &metrics.forced_requests.Add(route_labels(rc.name, side));
       prometheus::Labels by_route{{"route", rc.name}};
+      r.failovers = &metrics.failovers.Add(by_route);
       r.hold_metrics = {&metrics.writes_held.Add(by_route), &metrics.writes_released.Add(by_route),
                         &metrics.writes_expired.Add(by_route), &metrics.writes_rejected.Add(by_route)};
       if (rc.mirror.enabled) {

@@ -22,6 +22,7 @@
 #include "proxy/router/split.hpp"
 #include "proxy/runtime/route_runtime.hpp"
 #include "proxy/shadow/mirror_policy.hpp"
+#include "proxy/upstream/endpoint_health.hpp"
 #include "proxy/stats/metrics.hpp"
 
 namespace cutover::runtime {
@@ -31,6 +32,8 @@ using boost::asio::ip::tcp;
 struct Endpoint {
   tcp::endpoint address;
   std::string text;  // as configured, for logs and error bodies
+  std::shared_ptr<upstream::EndpointHealth> health;  // the registry's: shared by workers, kept across reloads
+  prometheus::Gauge* healthy_gauge = nullptr;        // cutover_endpoint_healthy{cluster,endpoint}
 };
 
 struct Cluster {
@@ -41,6 +44,17 @@ struct Cluster {
   std::shared_ptr<ClusterRuntime> runtime;
   prometheus::Counter* connect_errors = nullptr;
   prometheus::Counter* timeouts = nullptr;
+  config::HealthCheckConfig health_check;  // issue 6
+  config::OutlierConfig outlier;
+  prometheus::Counter* retries = nullptr;    // cutover_upstream_retries_total{cluster}
+  prometheus::Counter* ejections = nullptr;  // cutover_outlier_ejections_total{cluster}
+
+  // Whether any endpoint may take requests now (healthy and not ejected).
+  bool any_available(std::int64_t now_ms) const {
+    for (const auto& e : endpoints)
+      if (e.health->available(now_ms)) return true;
+    return false;
+  }
 };
 
 // Status classes 1xx..5xx as indexes 0..4.
@@ -95,6 +109,7 @@ struct Route {
   config::WritesConfig writes;
   std::array<prometheus::Counter*, 2> forced{};  // [side] cutover_forced_requests_total
   WriteHoldMetrics hold_metrics;
+  prometheus::Counter* failovers = nullptr;  // cutover_failovers_total{route}
   std::optional<shadow::MirrorPolicy> mirror;  // issue 3; none without a `mirror` block
 
   const Cluster& cluster(router::Side s) const { return *clusters[static_cast<int>(s)]; }

@@ -64,6 +64,22 @@ Metrics::Metrics()
                           .Help("Requests picked for mirroring, by how each ended "
                                 "(match|mismatch|error|dropped|skipped_body).")
                           .Register(*registry_)),
+      endpoint_healthy(BuildGauge()
+                           .Name("cutover_endpoint_healthy")
+                           .Help("1 when requests may go to the endpoint (healthy by its check, not ejected), else 0.")
+                           .Register(*registry_)),
+      upstream_retries(BuildCounter()
+                           .Name("cutover_upstream_retries_total")
+                           .Help("Requests sent again to another endpoint after a connect failure.")
+                           .Register(*registry_)),
+      outlier_ejections(BuildCounter()
+                            .Name("cutover_outlier_ejections_total")
+                            .Help("Endpoints ejected by outlier detection (consecutive 5xx or connect failures).")
+                            .Register(*registry_)),
+      failovers(BuildCounter()
+                    .Name("cutover_failovers_total")
+                    .Help("Requests assigned to target but sent to source because no target endpoint was available.")
+                    .Register(*registry_)),
       ramp_step(BuildGauge()
                     .Name("cutover_ramp_step")
                     .Help("Current step (1-based) of the route's running or paused ramp; 0 when none.")

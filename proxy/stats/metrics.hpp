@@ -42,6 +42,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& writes_expired;    // cutover_writes_expired_total{route}
   prometheus::Family<prometheus::Counter>& writes_rejected;   // cutover_writes_rejected_total{route}
   prometheus::Family<prometheus::Counter>& mirror_requests;   // cutover_mirror_requests_total{route,result}
+  prometheus::Family<prometheus::Gauge>& endpoint_healthy;    // cutover_endpoint_healthy{cluster,endpoint}: 1 = in use
+  prometheus::Family<prometheus::Counter>& upstream_retries;  // cutover_upstream_retries_total{cluster}
+  prometheus::Family<prometheus::Counter>& outlier_ejections; // cutover_outlier_ejections_total{cluster}
+  prometheus::Family<prometheus::Counter>& failovers;         // cutover_failovers_total{route}: target share sent to source
   prometheus::Family<prometheus::Gauge>& ramp_step;           // cutover_ramp_step{route}: 1-based, 0 = no active ramp
 };
 

@@ -22,6 +22,23 @@ bool still_open(beast::tcp_stream& stream) {
 
 }  // namespace
 
+const runtime::Endpoint& ConnectionPool::pick(const runtime::Cluster& cluster) {
+  auto& next = round_robin_[cluster.name];
+  const std::size_t n = cluster.endpoints.size();
+  if (n == 1) return cluster.endpoints[0];
+  const auto now = steady_ms();
+  // The next endpoint in turn that may take requests; when none may, the next in turn anyway
+  // (the caller decided this cluster must serve: better a try than a certain error).
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& e = cluster.endpoints[(next + i) % n];
+    if (e.health->available(now)) {
+      next += i + 1;
+      return e;
+    }
+  }
+  return cluster.endpoints[next++ % n];
+}
+
 std::unique_ptr<Connection> ConnectionPool::take_idle(const runtime::Endpoint& endpoint,
                                                       const runtime::Cluster& cluster) {
   auto it = idle_.find(endpoint.address);
@@ -44,8 +61,7 @@ std::unique_ptr<Connection> ConnectionPool::take_idle(const runtime::Endpoint& e
 
 asio::awaitable<Lease> ConnectionPool::acquire(const runtime::Cluster& cluster, bool fresh,
                                                const runtime::Endpoint* at) {
-  const runtime::Endpoint& endpoint =
-      at ? *at : cluster.endpoints[round_robin_[cluster.name]++ % cluster.endpoints.size()];
+  const runtime::Endpoint& endpoint = at ? *at : pick(cluster);
   Lease lease;
   lease.endpoint = &endpoint;
   if (!fresh) {

@@ -51,7 +51,8 @@ class ConnectionPool {
  public:
   ConnectionPool(asio::any_io_executor ex, PoolLimits limits = {}) : ex_(std::move(ex)), limits_(limits) {}
 
-  // The cluster's next endpoint (round robin, per worker): an idle connection to it that is still
+  // The cluster's next available endpoint (round robin, per worker, skipping endpoints that are
+  // unhealthy or ejected while another one is not): an idle connection to it that is still
   // open, or a new one connected within cluster.connect_timeout. `fresh` skips the idle list
   // (used to retry after a reused connection turned out to be closed). `at`, one of the cluster's
   // endpoints, picks it instead of the round robin (the shadow's noise copy, issue 3).
@@ -65,6 +66,8 @@ class ConnectionPool {
   std::size_t idle_count() const;
 
  private:
+  // Round robin over the endpoints that may take requests (EndpointHealth::available).
+  const runtime::Endpoint& pick(const runtime::Cluster& cluster);
   std::unique_ptr<Connection> take_idle(const runtime::Endpoint& endpoint, const runtime::Cluster& cluster);
 
   asio::any_io_executor ex_;

@@ -81,7 +81,7 @@ const BadCase kBadCases[] = {
     {"syntax_error.yaml", "9:1", "end of sequence flow not found"},
     {"duplicate_key.yaml", "17:9", "duplicate key 'weight' in route 'app' (first at 16:9)"},
     {"bad_address.yaml", "11:14", "address: '127.0.0.1:99999' is not a valid host:port"},
-    {"unsupported_health_check.yaml", "7:5", "'health_check' is not supported by this build yet"},
+    {"health_check_path.yaml", "7:26", "health_check.path must start with '/'"},
     {"unsupported_tcp.yaml", "12:15", "protocol 'tcp' is not supported by this build yet"},
     {"bad_workers.yaml", "9:10", "workers: expected a non-negative integer"},
     {"path_prefix.yaml", "16:30", "match.path_prefix: must start with '/'"},
@@ -1004,13 +1004,7 @@ TEST(BadConfigInline, UnsupportedSpecKeysAreErrorsWhereverTheyAppear) {
     std::string key;
   };
   const std::vector<Case> cases = {
-      {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], health_check: {path: /healthz}}\n" +
-           config_with("").substr(10),
-       "health_check"},
       {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], tls: {sni: x}}\n" + config_with("").substr(10), "tls"},
-      {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], outlier_detection: {consecutive_5xx: 5}}\n" +
-           config_with("").substr(10),
-       "outlier_detection"},
   };
   for (const auto& c : cases) {
     LoadResult r = load_string(c.yaml, "t.yaml");
@@ -1152,6 +1146,44 @@ TEST(Limits, ErrorsHavePositions) {
   EXPECT_GT(r.errors[0].mark.line, 0);
   r = load_string(config_with("", "limits: {max_header_bytes: 100}\n"), "l.yaml");
   EXPECT_EQ(r.errors.size(), 1u) << dump(r.errors);
+}
+
+}  // namespace
+}  // namespace cutover::config
+
+namespace cutover::config {
+namespace {
+
+// ---- health checks and outlier detection (issue 6) ----------------------------------------------
+
+TEST(Health, BlocksParseWithDefaults) {
+  Config c = must_load(
+      "clusters:\n  legacy:\n    endpoints: [\"127.0.0.1:1\"]\n"
+      "    health_check: {path: /ready, interval: 500ms, timeout: 200ms, healthy_threshold: 1, unhealthy_threshold: 2}\n"
+      "    outlier_detection: {consecutive_5xx: 3, ejection_time: 2s}\n" +
+      config_with("").substr(std::string("clusters:\n  legacy: {endpoints: [\"127.0.0.1:9001\"]}\n").size()));
+  const auto& l = *c.find_cluster("legacy");
+  EXPECT_TRUE(l.health_check.enabled);
+  EXPECT_EQ(l.health_check.path, "/ready");
+  EXPECT_EQ(l.health_check.interval.count(), 500);
+  EXPECT_EQ(l.health_check.timeout.count(), 200);
+  EXPECT_EQ(l.health_check.healthy_threshold, 1u);
+  EXPECT_EQ(l.health_check.unhealthy_threshold, 2u);
+  EXPECT_TRUE(l.outlier_detection.enabled);
+  EXPECT_EQ(l.outlier_detection.consecutive_5xx, 3u);
+  EXPECT_EQ(l.outlier_detection.consecutive_connect_failures, 3u);
+  EXPECT_EQ(l.outlier_detection.ejection_time.count(), 2000);
+  EXPECT_EQ(l.outlier_detection.max_ejection_time.count(), 300000);
+  EXPECT_FALSE(c.find_cluster("cloud")->health_check.enabled);
+}
+
+TEST(Health, TimeoutLongerThanIntervalIsAnError) {
+  LoadResult r = load_string(
+      "clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], health_check: {interval: 1s, timeout: 2s}}\n" +
+          config_with("").substr(std::string("clusters:\n  legacy: {endpoints: [\"127.0.0.1:9001\"]}\n").size()),
+      "h.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("timeout must not be longer"), std::string::npos);
 }
 
 }  // namespace
