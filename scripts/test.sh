@@ -1,13 +1,38 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs the packages, builds, runs every
-# unit and integration test (the integration tests start the real binary against real servers).
-#   BUILD_DIR=build-asan CMAKE_ARGS=-DCUTOVER_SANITIZE=address,undefined ./scripts/test.sh
+# unit and integration test (the integration tests start the real binary against real servers),
+# then runs it again under ASan+UBSan and the threaded tests under TSan, each in its own build
+# directory (build-asan, build-tsan). Sanitizer reports stop the binary, so they fail the test.
+#
+#   SANITIZERS=0 ./scripts/test.sh        the plain suite only (a quick local run)
+#   BUILD_DIR=build-x CMAKE_ARGS=... ./scripts/test.sh   one custom build only (no sanitizer passes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-build=${BUILD_DIR:-build}
-# shellcheck disable=SC2086
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} ${CMAKE_ARGS:-} >/dev/null
-cmake --build "$build" -j"$(nproc)"
-cd "$build"
-ctest --output-on-failure --timeout 900 ${CTEST_ARGS:-}
+
+run_suite() {  # BUILD_DIR BUILD_TYPE CMAKE_ARGS CTEST_ARGS
+  local dir=$1 type=$2 args=$3 ctest_args=$4
+  echo "test: == $dir ($type${args:+, $args}) =="
+  # shellcheck disable=SC2086
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" $args >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+  # shellcheck disable=SC2086
+  (cd "$dir" && ctest --output-on-failure --timeout 900 $ctest_args)
+}
+
+if [ -n "${BUILD_DIR:-}" ]; then
+  run_suite "$BUILD_DIR" "${BUILD_TYPE:-RelWithDebInfo}" "${CMAKE_ARGS:-}" "${CTEST_ARGS:-}"
+  exit 0
+fi
+
+started=$(date +%s)
+run_suite build "${BUILD_TYPE:-RelWithDebInfo}" "${CMAKE_ARGS:-}" "${CTEST_ARGS:-}"
+if [ "${SANITIZERS:-1}" != 0 ]; then
+  # 1 GiB transfers are for the plain build; under ASan they only measure the sanitizer.
+  run_suite build-asan RelWithDebInfo "-DCUTOVER_SANITIZE=address,undefined" "-E integration.large_bodies"
+  # TSan: the unit tests and the integration tests that drive several workers, the admin thread
+  # and background threads at once (the others exercise one request at a time).
+  run_suite build-tsan RelWithDebInfo "-DCUTOVER_SANITIZE=thread" \
+    "-E integration\.(large_bodies|http|state|sticky|force|badinput|runbook)$"
+fi
+echo "test: all passed in $(( $(date +%s) - started )) s"
