@@ -3,6 +3,7 @@
 #include "config/loader.hpp"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,7 +16,9 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <tuple>
 
 #include "config/units.hpp"
@@ -192,6 +195,20 @@ struct ListenerMarks {
   std::vector<RouteMarks> routes;
 };
 
+// Records where each YAML document starts; ignores everything else (the document count pass).
+struct DocumentStarts : YAML::EventHandler {
+  YAML::Mark last;
+  void OnDocumentStart(const YAML::Mark& m) override { last = m; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 class Loader {
  public:
   Loader(std::string file, fs::path base_dir) : file_(std::move(file)), base_dir_(std::move(base_dir)) {
@@ -200,13 +217,25 @@ class Loader {
 
   LoadResult run(std::string_view yaml) {
     try {
-      const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-      if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+      // Count the documents with the event parser first, stopping at the second: yaml-cpp 0.7's
+      // LoadAll() loops forever, allocating, on some inputs (a lone ',' is one: yaml-cpp issue
+      // 1040, found by fuzz/config_fuzz.cpp), producing empty documents without end.
+      const std::string text(yaml);
+      std::optional<Mark> second;
+      {
+        std::istringstream in(text);
+        YAML::Parser parser(in);
+        DocumentStarts starts;
+        for (std::size_t docs = 0; docs < 2 && parser.HandleNextDocument(starts);)
+          if (++docs == 2) second = to_mark(starts.last);
+      }
+      const YAML::Node doc = second ? YAML::Node() : YAML::Load(text);
+      if (second) {
+        error(*second, "config must be a single YAML document (a second one starts here)");
+      } else if (doc.IsNull()) {
         error({1, 1}, "config is empty: expected a mapping with 'clusters' and 'listeners'");
       } else {
-        if (docs.size() > 1)
-          error(to_mark(docs[1].Mark()), "config must be a single YAML document (found a second '---')");
-        parse_top(docs[0]);
+        parse_top(doc);
         cross_check();
       }
     } catch (const YAML::DeepRecursion& e) {

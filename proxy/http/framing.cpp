@@ -105,18 +105,39 @@ std::size_t first_line_length(std::string_view raw) {
   return lf > 0 && raw[lf - 1] == '\r' ? lf - 1 : lf;
 }
 
+void HeadScanner::scan(std::string_view raw) {
+  std::size_t i = scanned_;
+  for (; i < raw.size() && end_ == std::string_view::npos; ++i) {
+    const char c = raw[i];
+    if (c == '\n') {
+      const bool crlf = i > 0 && raw[i - 1] == '\r';
+      if (first_line_ == std::string_view::npos) first_line_ = crlf ? i - 1 : i;
+      if (!crlf)
+        bare_lf_ = true;
+      else if (i >= 3 && raw[i - 3] == '\r' && raw[i - 2] == '\n')
+        end_ = i + 1;
+    } else if ((c == ' ' || c == '\t') && i >= 2 && raw[i - 2] == '\r' && raw[i - 1] == '\n') {
+      obs_fold_ = true;
+    }
+  }
+  scanned_ = i;
+}
+
 std::optional<std::string> check_request_framing(const bhttp::request_header<>& head) {
   if (auto problem = check_framing(head)) return problem;
-  if (head.version() >= 11) {
-    std::size_t hosts = 0;
-    for (const auto& f : head)
-      if (f.name() == bhttp::field::host) ++hosts;
-    if (hosts == 0) return std::string("missing Host header");
-    if (hosts > 1) return std::string("more than one Host header");
-  }
+  std::size_t hosts = 0;
+  for (const auto& f : head)
+    if (f.name() == bhttp::field::host) ++hosts;
+  if (hosts > 1) return std::string("more than one Host header");  // any version (RFC 9112 §3.2)
+  // HTTP/1.0 allows no Host, but the request goes upstream as HTTP/1.1, which requires one.
+  if (hosts == 0) return std::string("missing Host header");
   return std::nullopt;
 }
 
-std::optional<std::string> check_response_framing(const bhttp::response_header<>& head) { return check_framing(head); }
+std::optional<std::string> check_response_framing(const bhttp::response_header<>& head) {
+  const unsigned status = head.result_int();
+  if (status < 100 || status > 599) return fmt::format("status code {} is outside 100..599", status);
+  return check_framing(head);
+}
 
 }  // namespace cutover::http

@@ -34,6 +34,28 @@ bool has_bare_lf(std::string_view raw);
 // The length of the first line of `raw` (without CRLF), or npos when no LF is in it yet.
 std::size_t first_line_length(std::string_view raw);
 
+// The raw checks above, done incrementally: each call looks only at the bytes appended since the
+// last one, so a head trickled in byte by byte costs linear, not quadratic, work (a slowloris
+// client could otherwise burn a worker's CPU; found by the request_head fuzz target's notes).
+// `raw` must grow by appending only (the caller resets the scanner when it consumed bytes).
+class HeadScanner {
+ public:
+  void scan(std::string_view raw);
+  void reset() { *this = HeadScanner(); }
+  bool obs_fold() const { return obs_fold_; }
+  bool bare_lf() const { return bare_lf_; }
+  std::size_t end() const { return end_; }                // as head_end(); npos while incomplete
+  std::size_t first_line() const { return first_line_; }  // as first_line_length()
+  std::size_t scanned() const { return scanned_; }
+
+ private:
+  std::size_t scanned_ = 0;
+  std::size_t end_ = std::string_view::npos;
+  std::size_t first_line_ = std::string_view::npos;
+  bool obs_fold_ = false;
+  bool bare_lf_ = false;
+};
+
 // A request head that must be refused with 400, and why; nullopt when its framing is sound:
 // - Content-Length: exactly one field, 1*DIGIT (RFC 9110 §8.6; a list, a sign, a repeat, even of
 //   the same value, is refused);

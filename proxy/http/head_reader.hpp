@@ -40,26 +40,28 @@ boost::asio::awaitable<HeadRead> read_head(boost::beast::tcp_stream& stream, boo
   namespace asio = boost::asio;
   namespace bhttp = boost::beast::http;
   using Problem = HeadRead::Problem;
+  HeadScanner scan;
   for (;;) {
     const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
     if (!raw.empty()) {
-      if (has_obs_fold(raw)) co_return HeadRead{Problem::obs_fold, {}};
+      scan.scan(raw);
+      if (scan.obs_fold()) co_return HeadRead{Problem::obs_fold, {}};
       if constexpr (isRequest) {
-        const auto line = first_line_length(raw);
+        const auto line = scan.first_line();
         if (line == std::string_view::npos ? raw.size() > limits.request_line : line > limits.request_line)
           co_return HeadRead{Problem::request_line_too_long, {}};
       }
       // Beast consumes the lines it has parsed even while the head is incomplete, and the checks
       // above need the whole head in view: so the parser gets it only once it is all here (or
       // when a bare LF already tells it is malformed, which the parser then reports).
-      const auto end = head_end(raw);
-      if (end == std::string_view::npos && !has_bare_lf(raw)) {
+      if (scan.end() == std::string_view::npos && !scan.bare_lf()) {
         if (buffer.size() >= limits.header_bytes) co_return HeadRead{Problem::header_too_large, {}};
         goto read_more;
       }
       boost::system::error_code ec;
       const auto used = parser.put(buffer.data(), ec);
       buffer.consume(used);
+      if (used > 0) scan.reset();  // the bytes it looked at moved
       if (!ec && parser.is_header_done()) co_return HeadRead{};
       if (ec == bhttp::error::header_limit) co_return HeadRead{Problem::header_too_large, ec};
       if (ec && ec != bhttp::error::need_more) co_return HeadRead{Problem::error, ec};

@@ -54,6 +54,12 @@ void remove_hop_by_hop(bhttp::fields& fields) {
       case bhttp::field::trailer:
         hop = true;
         break;
+      // Connection may name extension fields, never the ones that frame or route the message:
+      // dropping Content-Length or Host because a peer listed them is how a proxy gets its
+      // requests smuggled (found by fuzz/request_head_fuzz.cpp).
+      case bhttp::field::content_length:
+      case bhttp::field::host:
+        break;
       default:
         for (const auto& n : named) hop = hop || boost::beast::iequals(n, it->name_string());
     }

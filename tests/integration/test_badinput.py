@@ -60,6 +60,8 @@ CASES: list[tuple[str, bytes, int]] = [
     # Host
     ("missing_host", b"GET / HTTP/1.1\r\n\r\n", 400),
     ("duplicate_host", b"GET / HTTP/1.1\r\n" + H + b"Host: evil.example\r\n\r\n", 400),
+    ("duplicate_host_http10", b"GET / HTTP/1.0\r\n" + H + b"Host: evil.example\r\n\r\n", 400),
+    ("missing_host_http10", b"GET / HTTP/1.0\r\n\r\n", 400),
     # Request line
     ("bad_version", b"GET / HTTP/2.0\r\n" + H + b"\r\n", 400),
     ("bad_method", b"G(T / HTTP/1.1\r\n" + H + b"\r\n", 400),
@@ -121,6 +123,7 @@ class RawUpstream(socketserver.ThreadingTCPServer):
         b"/te-gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello",
         b"/obs-fold": b"HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\nContent-Length: 5\r\n\r\nhello",
         b"/bad-status": b"HTTP/1.1 2000 OK\r\nContent-Length: 5\r\n\r\nhello",
+        b"/status-042": b"HTTP/1.1 042 Odd\r\nContent-Length: 5\r\n\r\nhello",
         b"/ok": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     }
 
@@ -194,7 +197,7 @@ class BadInputTest(CutoverTestCase):
             out, _ = exchange(self.port, data + b"GET /last HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
             self.assertEqual(statuses(out), [200, 200], out[:300])
             self.assertEqual(self.upstream_requests(), before + 2)
-        out, closed = exchange(self.port, b"GET / HTTP/1.0\r\n\r\n")  # no Host needed in 1.0
+        out, closed = exchange(self.port, b"GET / HTTP/1.0\r\n" + H + b"\r\n")
         self.assertEqual((statuses(out), closed), ([200], True))
 
     def test_smuggled_request_behind_a_valid_one(self):
@@ -211,9 +214,22 @@ class BadInputTest(CutoverTestCase):
         self.assertEqual(self.upstream_requests(), before + 1)
         self.assertNotIn("/smuggled", [e.path for e in self.be.source.events_snapshot()])
 
+    def test_connection_naming_content_length_cannot_smuggle_a_request(self):
+        # Found by fuzz/request_head_fuzz.cpp: dropping the fields Connection names used to drop
+        # Content-Length itself, and the body went upstream as a second request.
+        body = b"GET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n"
+        before = len(self.be.source.events_snapshot())
+        out, _ = exchange(self.port, b"POST /upload HTTP/1.1\r\n" + H + b"Connection: Content-Length, close\r\n"
+                          b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        time.sleep(0.1)
+        self.assertEqual(statuses(out), [200], out[:300])
+        events = self.be.source.events_snapshot()[before:]
+        self.assertEqual([(e.method, e.path, e.nbytes) for e in events], [("POST", "/upload", len(body))])
+
     def test_unsafe_upstream_responses_are_502(self):
         # The client's request was sound, so its connection may stay; the upstream one is dropped.
-        for path in (b"/cl-te", b"/cl-twice", b"/cl-list", b"/te-gzip", b"/obs-fold", b"/bad-status"):
+        for path in (b"/cl-te", b"/cl-twice", b"/cl-list", b"/te-gzip", b"/obs-fold", b"/bad-status",
+                     b"/status-042"):
             with self.subTest(path=path):
                 out, closed = exchange(self.port, b"GET /upstream" + path + b" HTTP/1.1\r\n" + H +
                                        b"Connection: close\r\n\r\n")

@@ -22,7 +22,10 @@ TEST(Framing, SoundRequestsPass) {
   EXPECT_FALSE(check_request_framing(request({{"Host", "a"}, {"Content-Length", "007"}})));
   EXPECT_FALSE(check_request_framing(request({{"Host", "a"}, {"Transfer-Encoding", "gzip, chunked"}})));
   EXPECT_FALSE(check_request_framing(request({{"Host", "a"}, {"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "Chunked"}})));
-  EXPECT_FALSE(check_request_framing(request({}, 10)));  // HTTP/1.0 needs no Host
+  EXPECT_FALSE(check_request_framing(request({{"Host", "a"}}, 10)));
+  // HTTP/1.0 allows no Host, but it goes upstream as HTTP/1.1, which needs one; two are never fine.
+  EXPECT_EQ(*check_request_framing(request({}, 10)), "missing Host header");
+  EXPECT_EQ(*check_request_framing(request({{"Host", "a"}, {"Host", "b"}}, 10)), "more than one Host header");
 }
 
 TEST(Framing, ContentLengthMustBeOneNumber) {
@@ -57,6 +60,10 @@ TEST(Framing, ResponsesFollowTheSameRules) {
   r.result(200);
   r.insert("Content-Length", "5, 5");
   EXPECT_TRUE(check_response_framing(r));
+  bhttp::response_header<> low;
+  low.version(11);
+  low.result(static_cast<unsigned>(42));
+  EXPECT_EQ(*check_response_framing(low), "status code 42 is outside 100..599");
   bhttp::response_header<> ok;
   ok.version(11);
   ok.result(200);
@@ -76,6 +83,37 @@ TEST(Framing, RawHeadHelpers) {
   EXPECT_EQ(first_line_length("GET / HTTP/1.1"), std::string_view::npos);
   EXPECT_TRUE(has_bare_lf("GET / HTTP/1.1\nA"));
   EXPECT_FALSE(has_bare_lf("GET / HTTP/1.1\r\nA"));
+}
+
+}  // namespace
+}  // namespace cutover::http
+
+namespace cutover::http {
+namespace {
+
+// The incremental scanner agrees with the one-shot helpers however the bytes arrive.
+TEST(Framing, ScannerMatchesTheHelpersByteByByte) {
+  const std::vector<std::string> heads = {
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\nbody \r\n x",
+      "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+      "GET / HTTP/1.1\nHost: a\n\n",
+      "GET / HTTP/1.1\r\n Host: a\r\n\r\n",
+      "GET /long HTTP/1.1\r\nA: b\r\n",
+  };
+  for (const auto& h : heads) {
+    for (std::size_t step : {1u, 3u, 1000u}) {
+      HeadScanner s;
+      for (std::size_t n = 0; n < h.size();) {
+        n = std::min(h.size(), n + step);
+        s.scan(std::string_view(h).substr(0, n));
+      }
+      const std::string_view head_part = std::string_view(h).substr(0, s.end() == std::string_view::npos ? h.size() : s.end());
+      EXPECT_EQ(s.end(), head_end(h)) << h;
+      EXPECT_EQ(s.obs_fold(), has_obs_fold(h)) << h;
+      EXPECT_EQ(s.bare_lf(), has_bare_lf(head_part)) << h;
+      EXPECT_EQ(s.first_line(), first_line_length(h)) << h;
+    }
+  }
 }
 
 }  // namespace

@@ -37,6 +37,20 @@ TEST(Headers, RemovesFieldsNamedInConnectionAcrossRepeatedConnectionFields) {
   EXPECT_EQ(f["X-Kept"], "3");
 }
 
+TEST(Headers, ConnectionNeverDropsContentLengthOrHost) {
+  // fuzz/crashes/request_head/connection_names_content_length: a request smuggling vector.
+  bhttp::fields f;
+  f.insert(bhttp::field::connection, "Content-Length, Host, X-Drop");
+  f.insert(bhttp::field::content_length, "5");
+  f.insert(bhttp::field::host, "a");
+  f.insert("X-Drop", "1");
+  remove_hop_by_hop(f);
+  EXPECT_EQ(f[bhttp::field::content_length], "5");
+  EXPECT_EQ(f[bhttp::field::host], "a");
+  EXPECT_EQ(f.count("X-Drop"), 0u);
+  EXPECT_EQ(f.count(bhttp::field::connection), 0u);
+}
+
 TEST(Headers, AppendsClientToXForwardedForAndJoinsRepeatedFields) {
   bhttp::fields f;
   f.insert("X-Forwarded-For", "203.0.113.7");
