@@ -34,6 +34,18 @@ std::string_view via_entry(unsigned version) { return version >= 11 ? "1.1 cutov
 
 }  // namespace
 
+std::string transfer_codings_before_chunked(const bhttp::fields& fields) {
+  std::string out;
+  auto [first, last] = fields.equal_range(bhttp::field::transfer_encoding);
+  for (auto it = first; it != last; ++it)
+    for (auto coding : bhttp::token_list{it->value()}) {
+      if (boost::beast::iequals(coding, "chunked")) continue;
+      if (!out.empty()) out += ", ";
+      out.append(coding.data(), coding.size());
+    }
+  return out;
+}
+
 void remove_hop_by_hop(bhttp::fields& fields) {
   // Fields named in Connection are copied out first: erasing Connection frees what a view of its
   // value would point at. Most requests carry none, or only "keep-alive"/"close".

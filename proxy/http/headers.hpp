@@ -13,6 +13,12 @@ namespace bhttp = boost::beast::http;
 // Removes Connection, every field named in it, and the fields that are hop-by-hop whether named or
 // not: Proxy-Connection, Keep-Alive, TE, Transfer-Encoding, Upgrade, and Trailer (the relay
 // re-frames bodies and does not carry trailers). Message framing is set again by the caller.
+// The transfer codings of the Transfer-Encoding fields other than chunked, in order, joined
+// with ", " ("gzip"); empty when there are none. remove_hop_by_hop() drops Transfer-Encoding, so
+// a caller re-framing a body puts these back in front of chunked (RFC 9112 §6.1): the bytes relayed
+// are still encoded with them.
+std::string transfer_codings_before_chunked(const bhttp::fields& fields);
+
 void remove_hop_by_hop(bhttp::fields& fields);
 
 // Appends `client_ip` to X-Forwarded-For (joining repeated fields into one list), sets

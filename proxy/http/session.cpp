@@ -51,6 +51,7 @@ using namespace std::chrono_literals;
 
 // Bounds. Issue 6 makes these configurable per listener; they are fixed here.
 constexpr std::size_t kResponseHeaderLimit = 64 * 1024;  // bytes of an upstream response head
+constexpr int kMaxInterimResponses = 16;                 // 1xx responses before the final one
 constexpr std::size_t kReadBufferMax = 128 * 1024;   // per-connection parse buffer
 constexpr milliseconds kIdleTimeout = 60s;           // keep-alive wait for the next request
 constexpr milliseconds kHeaderTimeout = 30s;         // rest of a request header once it started
@@ -486,12 +487,14 @@ class Session final : public server::Drainable {
     // here, so the upstream gets a plain request.
     const bool expect_continue = boost::algorithm::iequals(req[bhttp::field::expect], "100-continue");
     const bool chunked_body = parser.chunked();
+    const std::string codings = chunked_body ? transfer_codings_before_chunked(req) : std::string();
     remove_hop_by_hop(req);
     if (expect_continue) req.erase(bhttp::field::expect);
     add_forwarding_headers(req, client_ip_, "http", req_version);
     req.version(11);
     if (chunked_body) {
       req.erase(bhttp::field::content_length);
+      if (!codings.empty()) req.set(bhttp::field::transfer_encoding, codings);  // "gzip, chunked" stays so
       req.chunked(true);
     }
 
@@ -568,7 +571,13 @@ class Session final : public server::Drainable {
       // The response head. Interim 1xx responses are passed on (100 Continue was answered
       // already) and the final one is awaited, all within response_timeout.
       error_code ec;
-      for (;;) {
+      for (int interim = 0;; ++interim) {
+        if (interim > kMaxInterimResponses) {  // each 1xx restarts response_timeout: bound them
+          record(502);
+          const std::string reason = fmt::format("more than {} interim (1xx) responses from upstream (cluster {})",
+                                                 kMaxInterimResponses, cluster.name);
+          co_return co_await reply_error(bhttp::status::bad_gateway, reason, req_version, false);
+        }
         rp.emplace();
         rp->header_limit(kResponseHeaderLimit);
         rp->body_limit(boost::none);
@@ -627,16 +636,19 @@ class Session final : public server::Drainable {
     const bool no_body = head || status == 204 || status == 304 || status < 200;
     const bool length_known = rp->chunked() || rp->content_length().has_value();
     bool keep_alive = req_keep_alive && status != 101 && !worker_.draining();
+    const std::string res_codings = rp->chunked() ? transfer_codings_before_chunked(res) : std::string();
     remove_hop_by_hop(res);
     append_via(res, res.version());
     res.version(11);
     if (!no_body && !rp->content_length()) {
       // Chunked or close-delimited upstream body: re-chunk for HTTP/1.1 clients; an HTTP/1.0
       // client can only learn the end from the connection closing.
-      if (req_version >= 11)
+      if (req_version >= 11) {
+        if (!res_codings.empty()) res.set(bhttp::field::transfer_encoding, res_codings);
         res.chunked(true);
-      else
-        keep_alive = false;
+      } else {
+        keep_alive = false;  // (an HTTP/1.0 client gets transfer-coded bytes unlabelled: noted, rare)
+      }
     }
     res.keep_alive(keep_alive);
     if (keep_alive && req_version < 11) res.set(bhttp::field::connection, "keep-alive");

@@ -124,6 +124,7 @@ class RawUpstream(socketserver.ThreadingTCPServer):
         b"/obs-fold": b"HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\nContent-Length: 5\r\n\r\nhello",
         b"/bad-status": b"HTTP/1.1 2000 OK\r\nContent-Length: 5\r\n\r\nhello",
         b"/status-042": b"HTTP/1.1 042 Odd\r\nContent-Length: 5\r\n\r\nhello",
+        b"/many-1xx": b"HTTP/1.1 102 Processing\r\n\r\n" * 20 + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
         b"/ok": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     }
 
@@ -226,14 +227,27 @@ class BadInputTest(CutoverTestCase):
         events = self.be.source.events_snapshot()[before:]
         self.assertEqual([(e.method, e.path, e.nbytes) for e in events], [("POST", "/upload", len(body))])
 
+    def test_transfer_codings_before_chunked_survive_reframing(self):
+        before = len(self.be.source.events_snapshot())
+        out, _ = exchange(self.port, b"POST /echo-headers HTTP/1.1\r\n" + H + b"Connection: close\r\n"
+                          b"Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        self.assertEqual(statuses(out), [200], out[:300])
+        ev = self.be.source.events_snapshot()[before]
+        self.assertEqual(dict((k.lower(), v) for k, v in ev.headers)["transfer-encoding"], "gzip, chunked")
+        self.assertEqual(ev.nbytes, 5)
+
     def test_unsafe_upstream_responses_are_502(self):
         # The client's request was sound, so its connection may stay; the upstream one is dropped.
         for path in (b"/cl-te", b"/cl-twice", b"/cl-list", b"/te-gzip", b"/obs-fold", b"/bad-status",
-                     b"/status-042"):
+                     b"/status-042", b"/many-1xx"):
             with self.subTest(path=path):
                 out, closed = exchange(self.port, b"GET /upstream" + path + b" HTTP/1.1\r\n" + H +
                                        b"Connection: close\r\n\r\n")
-                self.assertEqual(statuses(out), [502], out[:300])
+                got = statuses(out)
+                if path == b"/many-1xx":  # interim responses are passed on, up to the bound
+                    self.assertEqual(got, [102] * 17 + [502], out[-300:])
+                else:
+                    self.assertEqual(got, [502], out[:300])
                 self.assertIn(b"upstream", out)
                 self.assertTrue(closed)
         out, _ = exchange(self.port, b"GET /upstream/ok HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")

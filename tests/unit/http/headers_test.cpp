@@ -83,3 +83,19 @@ TEST(Headers, SafeMethodsAreReads) {
 
 }  // namespace
 }  // namespace cutover::http
+
+namespace cutover::http {
+namespace {
+
+TEST(Headers, TransferCodingsBeforeChunkedAreKeptForReframing) {
+  bhttp::fields f;
+  f.insert(bhttp::field::transfer_encoding, "gzip");
+  f.insert(bhttp::field::transfer_encoding, "deflate, Chunked");
+  EXPECT_EQ(transfer_codings_before_chunked(f), "gzip, deflate");
+  bhttp::fields plain;
+  plain.insert(bhttp::field::transfer_encoding, "chunked");
+  EXPECT_EQ(transfer_codings_before_chunked(plain), "");
+}
+
+}  // namespace
+}  // namespace cutover::http
