@@ -14,6 +14,8 @@ run_pkgs=(python3 curl nginx-light procps jq)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=(wrk haproxy nginx-light gnuplot-nox libbenchmark-dev); fi
+# The libFuzzer targets (fuzz/run.sh): clang with its fuzzer runtime, built apart from GCC's build.
+if [ "${1:-}" = "--fuzz" ]; then want+=(clang-14 libfuzzer-14-dev); fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -1,0 +1,274 @@
+// What the HTTP fuzz targets share: the proxy's reading of a message, replayed synchronously over
+// the fuzz input. read_head() is proxy/http/head_reader.hpp's loop and relay_body() is
+// proxy/http/relay.hpp's, step for step, with the socket replaced by InputStream; then
+// expect_one_message() parses what the proxy would have sent and aborts when the next hop would
+// read it differently (the definition of a desync).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <span>
+#include <string_view>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "fuzz/known.hpp"
+#include "proxy/http/framing.hpp"
+#include "proxy/http/head_writer.hpp"
+
+namespace cutover::fuzz {
+
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+
+// Prints what broke (with the bytes involved, escaped) and aborts, so libFuzzer keeps the input.
+[[noreturn]] inline void fail(const char* what, std::string_view detail = {}) {
+  std::fprintf(stderr, "\n*** cutover fuzz invariant broken: %s\n", what);
+  if (!detail.empty()) {
+    std::string shown;
+    for (unsigned char c : detail.substr(0, 4096)) {
+      if (c == '\r') shown += "\\r";
+      else if (c == '\n') shown += "\\n\n";
+      else if (c < 0x20 || c >= 0x7f) {
+        char hex[5];
+        std::snprintf(hex, sizeof hex, "\\x%02x", c);
+        shown += hex;
+      } else shown += static_cast<char>(c);
+    }
+    std::fprintf(stderr, "--- bytes (%zu) ---\n%s\n---\n", detail.size(), shown.c_str());
+  }
+  std::abort();
+}
+
+// Whether a Connection field of `h` names Content-Length or Host: remove_hop_by_hop() then removes
+// them (finding connection_names_framing).
+inline bool connection_names_framing(const bhttp::fields& h) {
+  auto [first, last] = h.equal_range(bhttp::field::connection);
+  for (auto it = first; it != last; ++it)
+    for (auto token : bhttp::token_list{it->value()})
+      if (boost::beast::iequals(token, "content-length") || boost::beast::iequals(token, "host")) return true;
+  return false;
+}
+
+// The bytes a socket would deliver, `segment` at most per read (TCP splits anywhere; the proxy
+// must not care where), then EOF. A SyncReadStream for Beast's http::read_some.
+class InputStream {
+ public:
+  InputStream(std::string_view data, std::size_t segment) : data_(data), segment_(std::max<std::size_t>(segment, 1)) {}
+
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers, error_code& ec) {
+    ec = {};
+    if (data_.empty()) {
+      ec = boost::asio::error::eof;
+      return 0;
+    }
+    std::size_t n = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      boost::asio::mutable_buffer b = *it;
+      const std::size_t k = std::min({b.size(), segment_ - n, data_.size()});
+      std::memcpy(b.data(), data_.data(), k);
+      data_.remove_prefix(k);
+      n += k;
+      if (n == segment_ || data_.empty()) break;
+    }
+    return n;
+  }
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers) {
+    error_code ec;
+    auto n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+  bool at_eof() const { return data_.empty(); }
+
+ private:
+  std::string_view data_;
+  std::size_t segment_;
+};
+
+// How the input is cut into reads: derived from the bytes themselves (FNV-1a), so one input always
+// replays the same way and a seed corpus of plain HTTP messages works as it is. Small segments
+// make the head reader rescan a growing buffer on every read (quadratic), so large inputs get
+// larger segments and one run stays fast.
+inline std::uint32_t input_hash(std::string_view input) {
+  std::uint32_t h = 2166136261u;
+  for (unsigned char c : input) h = (h ^ c) * 16777619u;
+  return h;
+}
+inline std::size_t segment_for(std::string_view input) {
+  const std::uint32_t h = input_hash(input);
+  static constexpr std::size_t kChoices[] = {1 << 20, 1, 3, 64, 512, 1 << 20, 7, 4096};
+  std::size_t segment = kChoices[h % 8];
+  if (input.size() > 2048) segment = std::max<std::size_t>(segment, 512);
+  return segment;
+}
+
+// Why a head could not be read; proxy/http/head_reader.hpp's HeadRead.
+struct HeadRead {
+  enum class Problem { none, error, obs_fold, request_line_too_long, header_too_large };
+  Problem problem = Problem::none;
+  error_code ec;
+  bool ok() const { return problem == Problem::none; }
+};
+
+// proxy/http/head_reader.hpp read_head(), synchronous: same checks, same order, same read sizes.
+template <bool isRequest, class Body>
+HeadRead read_head(InputStream& stream, boost::beast::flat_buffer& buffer, bhttp::parser<isRequest, Body>& parser,
+                   const http::HeadLimits& limits) {
+  using Problem = HeadRead::Problem;
+  for (int guard = 0;; ++guard) {
+    // The proxy's loop has no bound of its own; one that spins without reading is a hang there.
+    if (guard > (1 << 22)) fail("read_head: no progress");
+    const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (!raw.empty()) {
+      if (http::has_obs_fold(raw)) return {Problem::obs_fold, {}};
+      if constexpr (isRequest) {
+        const auto line = http::first_line_length(raw);
+        if (line == std::string_view::npos ? raw.size() > limits.request_line : line > limits.request_line)
+          return {Problem::request_line_too_long, {}};
+      }
+      const auto end = http::head_end(raw);
+      if (end == std::string_view::npos && !http::has_bare_lf(raw)) {
+        if (buffer.size() >= limits.header_bytes) return {Problem::header_too_large, {}};
+        goto read_more;
+      }
+      {
+        error_code ec;
+        const auto used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (!ec && parser.is_header_done()) return {};
+        if (ec == bhttp::error::header_limit) return {Problem::header_too_large, ec};
+        if (ec && ec != bhttp::error::need_more) return {Problem::error, ec};
+        if (!ec) continue;
+        if (buffer.size() >= limits.header_bytes) return {Problem::header_too_large, {}};
+      }
+    }
+  read_more:
+    const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536),
+                                            limits.header_bytes + 1 - std::min(buffer.size(), limits.header_bytes));
+    error_code ec;
+    const auto n = stream.read_some(buffer.prepare(std::max<std::size_t>(want, 1)), ec);
+    buffer.commit(n);
+    if (ec == boost::asio::error::eof)
+      ec = buffer.size() == 0 ? bhttp::error::end_of_stream : bhttp::error::partial_message;
+    if (ec) return {Problem::error, ec};
+  }
+}
+
+// What proxy/http/relay.hpp relay_message() writes to the other side, as bytes.
+struct Relayed {
+  std::string wire;     // head as rewritten, then the body framed again
+  std::string body;     // the body bytes as the proxy read them
+  bool complete = false;  // the message was read to its end (else the proxy closes mid-message)
+  error_code ec;
+};
+
+// relay_message() without sockets: the head is serialized with append_head() as the caller rewrote
+// it, the body is read through `scratch` (Beast's buffer_body) and framed again: chunked when the
+// rewritten head says so, else passed through.
+template <bool isRequest>
+Relayed relay_body(InputStream& in, boost::beast::flat_buffer& in_buffer,
+                   bhttp::parser<isRequest, bhttp::buffer_body>& parser, std::span<char> scratch) {
+  Relayed out;
+  auto& msg = parser.get();
+  const bool chunked = msg.chunked();
+  http::append_head(msg.base(), out.wire);
+  if (!parser.is_done() && in_buffer.capacity() < scratch.size())
+    in_buffer.reserve(std::min(scratch.size(), in_buffer.max_size()));
+  bool header_sent = false;
+  for (int guard = 0;; ++guard) {
+    if (guard > (1 << 22)) fail("relay_body: no progress");
+    std::size_t got = 0;
+    if (!parser.is_done()) {
+      msg.body().data = scratch.data();
+      msg.body().size = scratch.size();
+      error_code ec;
+      bhttp::read_some(in, in_buffer, parser, ec);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        out.ec = ec;
+        return out;
+      }
+      got = scratch.size() - msg.body().size;
+      out.body.append(scratch.data(), got);
+    }
+    const bool last = parser.is_done();
+    if (got == 0 && !last && header_sent) continue;
+    if (got > 0) {
+      if (chunked) {
+        char line[24];
+        const int k = std::snprintf(line, sizeof line, "%zx\r\n", got);
+        out.wire.append(line, static_cast<std::size_t>(k));
+        out.wire.append(scratch.data(), got);
+        out.wire += "\r\n";
+      } else {
+        out.wire.append(scratch.data(), got);
+      }
+    }
+    if (last && chunked) out.wire += "0\r\n\r\n";
+    header_sent = true;
+    if (last) break;
+  }
+  out.complete = true;
+  return out;
+}
+
+// Parses `wire` as the next hop would: it must be exactly one message, ending where the bytes end
+// (`closes`: the proxy closes the connection after it, so a body delimited by the close is fine),
+// carrying `body`. Returns the parsed head for further checks.
+template <bool isRequest>
+bhttp::message<isRequest, bhttp::string_body> expect_one_message(std::string_view wire, std::string_view body,
+                                                                 bool head_response, bool closes,
+                                                                 const char* what) {
+  bhttp::parser<isRequest, bhttp::string_body> p;
+  p.header_limit(1u << 20);
+  p.body_limit(boost::none);
+  p.eager(true);
+  if constexpr (!isRequest) p.skip(head_response);
+  error_code ec;
+  std::size_t used = 0;
+  while (used < wire.size() && !p.is_done()) {
+    const auto n = p.put(boost::asio::buffer(wire.data() + used, wire.size() - used), ec);
+    used += n;
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      if (n == 0) break;  // wants bytes that are not there: checked below
+      continue;
+    }
+    if (ec) break;
+  }
+  if (ec) fail((std::string(what) + ": the forwarded message does not parse: " + ec.message()).c_str(), wire);
+  if (!p.is_header_done()) fail((std::string(what) + ": the forwarded head is incomplete").c_str(), wire);
+  if (!p.is_done()) {
+    if (!closes || !p.need_eof())
+      fail((std::string(what) + ": the forwarded message does not end where the proxy's bytes end (the next hop "
+                                 "waits for more: desync)")
+               .c_str(),
+           wire);
+    p.put_eof(ec);
+    if (ec) fail((std::string(what) + ": the forwarded message breaks at close: " + ec.message()).c_str(), wire);
+  }
+  if (used != wire.size())
+    fail((std::string(what) + ": the forwarded bytes hold more than one message (smuggling)").c_str(), wire);
+  if (p.get().body() != body)
+    fail((std::string(what) + ": the next hop reads another body than the proxy relayed").c_str(), wire);
+  return p.release();
+}
+
+}  // namespace cutover::fuzz
