@@ -1,6 +1,7 @@
 // Strict HTTP/1.1 framing checks: see framing.hpp.
 #include "proxy/http/framing.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <fmt/format.h>
 
 namespace cutover::http {
@@ -13,17 +14,6 @@ bool is_digits(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s)
     if (c < '0' || c > '9') return false;
-  return true;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
   return true;
 }
 
@@ -55,7 +45,7 @@ std::optional<std::string> check_framing(const bhttp::header<isRequest>& head) {
         if (auto semi = coding.find(';'); semi != std::string_view::npos) coding = trim(coding.substr(0, semi));
         if (!coding.empty()) {
           last_coding = coding;
-          if (iequals(coding, "chunked")) ++chunked;
+          if (boost::beast::iequals(coding, "chunked")) ++chunked;
         }
         if (comma == std::string_view::npos) break;
         v.remove_prefix(comma + 1);
@@ -69,7 +59,7 @@ std::optional<std::string> check_framing(const bhttp::header<isRequest>& head) {
     if (head.version() < 11) return std::string("Transfer-Encoding in an HTTP/1.0 message");
     if (lengths > 0) return std::string("both Content-Length and Transfer-Encoding");
     if (last_coding.empty()) return std::string("empty Transfer-Encoding");
-    if (!iequals(last_coding, "chunked"))
+    if (!boost::beast::iequals(last_coding, "chunked"))
       return fmt::format("Transfer-Encoding does not end with chunked ('{}')", last_coding);
     if (chunked > 1) return std::string("chunked applied more than once");
   }
