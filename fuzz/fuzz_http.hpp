@@ -26,7 +26,7 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "fuzz/known.hpp"
+#include "proxy/http/head_reader.hpp"
 #include "proxy/http/framing.hpp"
 #include "proxy/http/head_writer.hpp"
 
@@ -52,16 +52,6 @@ using boost::system::error_code;
     std::fprintf(stderr, "--- bytes (%zu) ---\n%s\n---\n", detail.size(), shown.c_str());
   }
   std::abort();
-}
-
-// Whether a Connection field of `h` names Content-Length or Host: remove_hop_by_hop() then removes
-// them (finding connection_names_framing).
-inline bool connection_names_framing(const bhttp::fields& h) {
-  auto [first, last] = h.equal_range(bhttp::field::connection);
-  for (auto it = first; it != last; ++it)
-    for (auto token : bhttp::token_list{it->value()})
-      if (boost::beast::iequals(token, "content-length") || boost::beast::iequals(token, "host")) return true;
-  return false;
 }
 
 // The bytes a socket would deliver, `segment` at most per read (TCP splits anywhere; the proxy
@@ -119,47 +109,19 @@ inline std::size_t segment_for(std::string_view input) {
   return segment;
 }
 
-// Why a head could not be read; proxy/http/head_reader.hpp's HeadRead.
-struct HeadRead {
-  enum class Problem { none, error, obs_fold, request_line_too_long, header_too_large };
-  Problem problem = Problem::none;
-  error_code ec;
-  bool ok() const { return problem == Problem::none; }
-};
+using HeadRead = http::HeadRead;
 
-// proxy/http/head_reader.hpp read_head(), synchronous: same checks, same order, same read sizes.
+// proxy/http/head_reader.hpp read_head(), synchronous: its own parse_buffered_head() between reads
+// of the same sizes.
 template <bool isRequest, class Body>
 HeadRead read_head(InputStream& stream, boost::beast::flat_buffer& buffer, bhttp::parser<isRequest, Body>& parser,
                    const http::HeadLimits& limits) {
-  using Problem = HeadRead::Problem;
+  http::HeadScanner scan;
   for (int guard = 0;; ++guard) {
     // The proxy's loop has no bound of its own; one that spins without reading is a hang there.
     if (guard > (1 << 22)) fail("read_head: no progress");
-    const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
-    if (!raw.empty()) {
-      if (http::has_obs_fold(raw)) return {Problem::obs_fold, {}};
-      if constexpr (isRequest) {
-        const auto line = http::first_line_length(raw);
-        if (line == std::string_view::npos ? raw.size() > limits.request_line : line > limits.request_line)
-          return {Problem::request_line_too_long, {}};
-      }
-      const auto end = http::head_end(raw);
-      if (end == std::string_view::npos && !http::has_bare_lf(raw)) {
-        if (buffer.size() >= limits.header_bytes) return {Problem::header_too_large, {}};
-        goto read_more;
-      }
-      {
-        error_code ec;
-        const auto used = parser.put(buffer.data(), ec);
-        buffer.consume(used);
-        if (!ec && parser.is_header_done()) return {};
-        if (ec == bhttp::error::header_limit) return {Problem::header_too_large, ec};
-        if (ec && ec != bhttp::error::need_more) return {Problem::error, ec};
-        if (!ec) continue;
-        if (buffer.size() >= limits.header_bytes) return {Problem::header_too_large, {}};
-      }
-    }
-  read_more:
+    auto step = http::parse_buffered_head(buffer, parser, limits, scan);
+    if (!step.need_more) return step.result;
     const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536),
                                             limits.header_bytes + 1 - std::min(buffer.size(), limits.header_bytes));
     error_code ec;
@@ -167,7 +129,7 @@ HeadRead read_head(InputStream& stream, boost::beast::flat_buffer& buffer, bhttp
     buffer.commit(n);
     if (ec == boost::asio::error::eof)
       ec = buffer.size() == 0 ? bhttp::error::end_of_stream : bhttp::error::partial_message;
-    if (ec) return {Problem::error, ec};
+    if (ec) return {HeadRead::Problem::error, ec};
   }
 }
 

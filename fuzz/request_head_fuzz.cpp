@@ -107,31 +107,17 @@ bool exchange(InputStream& stream, boost::beast::flat_buffer& buffer,
   const std::string target(req.target());
   const bool expect_continue = boost::beast::iequals(req[bhttp::field::expect], "100-continue");
   const bool chunked_body = parser.chunked();
-  const bool skip_checks = connection_names_framing(req) && tolerated("connection_names_framing");
-  http::remove_hop_by_hop(req);
-  if (expect_continue) req.erase(bhttp::field::expect);
-  http::add_forwarding_headers(req, kClientIp, "http", req_version);
-  req.version(11);
-  if (chunked_body) {
-    req.erase(bhttp::field::content_length);
-    req.chunked(true);
-  }
+  http::prepare_upstream_request(req, chunked_body, expect_continue, kClientIp, "http");
 
   std::array<char, 256> scratch;  // the relay's 64 KiB buffer, small so the loop turns
   const Relayed sent = relay_body(stream, buffer, parser, scratch);
   // Stopped mid-body (400/413, or the client left): the proxy drops both connections.
   if (!sent.complete) return false;
-  if (skip_checks) return req_keep_alive;
 
   // The upstream's view: one request, the same body, sound framing, and what the rewrite promises.
   const auto up = expect_one_message<true>(sent.wire, sent.body, false, false, "request");
-  if (auto problem = http::check_request_framing(up)) {
-    // An HTTP/1.0 request goes upstream as 1.1, but its Host was checked by the 1.0 rules.
-    const bool known = req_version < 11 &&
-                       ((*problem == "missing Host header" && tolerated("http10_missing_host")) ||
-                        (*problem == "more than one Host header" && tolerated("http10_duplicate_host")));
-    if (!known) fail(("forwarded request fails the proxy's own framing check: " + *problem).c_str(), sent.wire);
-  }
+  if (auto problem = http::check_request_framing(up))
+    fail(("forwarded request fails the proxy's own framing check: " + *problem).c_str(), sent.wire);
   if (up.method_string() != method || up.target() != target) fail("request line changed", sent.wire);
   if (!original_host.empty() && up[bhttp::field::host] != original_host) fail("Host not kept", sent.wire);
   if (up.count(bhttp::field::connection) || up.count(bhttp::field::te) || up.count(bhttp::field::upgrade) ||

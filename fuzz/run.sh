@@ -5,9 +5,7 @@
 #   fuzz/run.sh [SECONDS]          SECONDS per target, default 60
 #   FUZZ_TARGETS="config compare" fuzz/run.sh 10     a subset
 #   FUZZ_BUILD_DIR=... FUZZ_WORK=...                 where to build, where runs keep their corpora
-#   CUTOVER_FUZZ_KNOWN=id1,id2 fuzz/run.sh           tolerate reported, unfixed findings
-#                                                    (fuzz/crashes/README.md) to look for others
-# Replay a saved input: build-fuzz/fuzz/request_head_fuzz fuzz/crashes/request_head/FILE
+# Replay a saved input: build-fuzz/fuzz/request_head_fuzz FILE
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -73,6 +71,6 @@ for t in "${targets[@]}"; do
 done
 
 echo
-echo "fuzz summary (${secs}s per target${CUTOVER_FUZZ_KNOWN:+, tolerating known findings: $CUTOVER_FUZZ_KNOWN}):"
+echo "fuzz summary (${secs}s per target):"
 printf '  %s\n' "${summary[@]}"
 exit "$failed"

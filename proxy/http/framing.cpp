@@ -68,31 +68,29 @@ std::optional<std::string> check_framing(const bhttp::header<isRequest>& head) {
 
 }  // namespace
 
+// The one-shot forms are the scanner fed the whole input at once.
 std::size_t head_end(std::string_view raw) {
-  auto pos = raw.find("\r\n\r\n");
-  return pos == std::string_view::npos ? pos : pos + 4;
+  HeadScanner s;
+  s.scan(raw);
+  return s.end();
 }
 
 bool has_bare_lf(std::string_view raw) {
-  for (std::size_t pos = raw.find('\n'); pos != std::string_view::npos; pos = raw.find('\n', pos + 1))
-    if (pos == 0 || raw[pos - 1] != '\r') return true;
-  return false;
+  HeadScanner s;
+  s.scan(raw);
+  return s.bare_lf();
 }
 
 bool has_obs_fold(std::string_view raw) {
-  auto end = raw.find("\r\n\r\n");
-  // Up to and including the CRLF that ends the last field line: a fold starts right after a CRLF.
-  auto scan = raw.substr(0, end == std::string_view::npos ? raw.size() : end + 2);
-  for (std::size_t pos = scan.find("\r\n"); pos != std::string_view::npos; pos = scan.find("\r\n", pos + 2)) {
-    if (pos + 2 < scan.size() && (scan[pos + 2] == ' ' || scan[pos + 2] == '\t')) return true;
-  }
-  return false;
+  HeadScanner s;
+  s.scan(raw);
+  return s.obs_fold();
 }
 
 std::size_t first_line_length(std::string_view raw) {
-  auto lf = raw.find('\n');
-  if (lf == std::string_view::npos) return lf;
-  return lf > 0 && raw[lf - 1] == '\r' ? lf - 1 : lf;
+  HeadScanner s;
+  s.scan(raw);
+  return s.first_line();
 }
 
 void HeadScanner::scan(std::string_view raw) {

@@ -28,7 +28,8 @@ bool has_obs_fold(std::string_view raw);
 // Where the head in `raw` ends (one past the empty line's LF), or npos while incomplete.
 std::size_t head_end(std::string_view raw);
 
-// Whether `raw` has a LF not preceded by CR (a line ending RFC 9112 §2.2 lets us refuse).
+// Whether the head in `raw` (up to its end, or all of `raw` while incomplete) has a LF not
+// preceded by CR (a line ending RFC 9112 §2.2 lets us refuse).
 bool has_bare_lf(std::string_view raw);
 
 // The length of the first line of `raw` (without CRLF), or npos when no LF is in it yet.

@@ -30,45 +30,63 @@ struct HeadRead {
   bool ok() const { return problem == Problem::none; }
 };
 
+// What the bytes already in `buffer` give: a complete head parsed into `parser` (its bytes
+// consumed), a problem, or the need for more bytes. The synchronous core of read_head(), shared
+// with the fuzz targets (fuzz/fuzz_http.hpp) so they exercise exactly this. `scan` carries the
+// raw checks from one call to the next while the head is incomplete.
+struct HeadStep {
+  bool need_more = false;
+  HeadRead result;  // when !need_more
+};
+
+template <bool isRequest, class Body>
+HeadStep parse_buffered_head(boost::beast::flat_buffer& buffer, boost::beast::http::parser<isRequest, Body>& parser,
+                             const HeadLimits& limits, HeadScanner& scan) {
+  namespace bhttp = boost::beast::http;
+  using Problem = HeadRead::Problem;
+  for (;;) {
+    const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (raw.empty()) return {true, {}};
+    scan.scan(raw);
+    if (scan.obs_fold()) return {false, {Problem::obs_fold, {}}};
+    if constexpr (isRequest) {
+      const auto line = scan.first_line();
+      if (line == std::string_view::npos ? raw.size() > limits.request_line : line > limits.request_line)
+        return {false, {Problem::request_line_too_long, {}}};
+    }
+    // Beast consumes the lines it has parsed even while the head is incomplete, and the checks
+    // above need the whole head in view: so the parser gets it only once it is all here (or when
+    // a bare LF already tells it is malformed, which the parser then reports).
+    if (scan.end() == std::string_view::npos && !scan.bare_lf()) {
+      if (buffer.size() >= limits.header_bytes) return {false, {Problem::header_too_large, {}}};
+      return {true, {}};
+    }
+    boost::system::error_code ec;
+    const auto used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (used > 0) scan.reset();  // the bytes it looked at moved
+    if (!ec && parser.is_header_done()) return {false, {}};
+    if (ec == bhttp::error::header_limit) return {false, {Problem::header_too_large, ec}};
+    if (ec && ec != bhttp::error::need_more) return {false, {Problem::error, ec}};
+    if (!ec) continue;  // the parser took part of the input (a leading empty line): go on
+    if (buffer.size() >= limits.header_bytes) return {false, {Problem::header_too_large, {}}};
+    return {true, {}};
+  }
+}
+
 // Reads until `parser` has a complete head, from `buffer` first, then from `stream` (whose expiry
 // the caller sets). The head's bytes are consumed from `buffer`; bytes after it stay there.
-// `check_request_line` applies limits.request_line to the first line (requests only).
+// Requests get limits.request_line on their first line.
 template <bool isRequest, class Body>
 boost::asio::awaitable<HeadRead> read_head(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
                                            boost::beast::http::parser<isRequest, Body>& parser,
                                            const HeadLimits& limits) {
   namespace asio = boost::asio;
   namespace bhttp = boost::beast::http;
-  using Problem = HeadRead::Problem;
   HeadScanner scan;
   for (;;) {
-    const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
-    if (!raw.empty()) {
-      scan.scan(raw);
-      if (scan.obs_fold()) co_return HeadRead{Problem::obs_fold, {}};
-      if constexpr (isRequest) {
-        const auto line = scan.first_line();
-        if (line == std::string_view::npos ? raw.size() > limits.request_line : line > limits.request_line)
-          co_return HeadRead{Problem::request_line_too_long, {}};
-      }
-      // Beast consumes the lines it has parsed even while the head is incomplete, and the checks
-      // above need the whole head in view: so the parser gets it only once it is all here (or
-      // when a bare LF already tells it is malformed, which the parser then reports).
-      if (scan.end() == std::string_view::npos && !scan.bare_lf()) {
-        if (buffer.size() >= limits.header_bytes) co_return HeadRead{Problem::header_too_large, {}};
-        goto read_more;
-      }
-      boost::system::error_code ec;
-      const auto used = parser.put(buffer.data(), ec);
-      buffer.consume(used);
-      if (used > 0) scan.reset();  // the bytes it looked at moved
-      if (!ec && parser.is_header_done()) co_return HeadRead{};
-      if (ec == bhttp::error::header_limit) co_return HeadRead{Problem::header_too_large, ec};
-      if (ec && ec != bhttp::error::need_more) co_return HeadRead{Problem::error, ec};
-      if (!ec) continue;  // the parser took part of the input (a leading empty line): go on
-      if (buffer.size() >= limits.header_bytes) co_return HeadRead{Problem::header_too_large, {}};
-    }
-  read_more:
+    auto step = parse_buffered_head(buffer, parser, limits, scan);
+    if (!step.need_more) co_return step.result;
     const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536),
                                             limits.header_bytes + 1 - std::min(buffer.size(), limits.header_bytes));
     auto [ec, n] = co_await stream.async_read_some(buffer.prepare(std::max<std::size_t>(want, 1)),
@@ -76,7 +94,7 @@ boost::asio::awaitable<HeadRead> read_head(boost::beast::tcp_stream& stream, boo
     buffer.commit(n);
     if (ec == asio::error::eof)
       ec = buffer.size() == 0 ? bhttp::error::end_of_stream : bhttp::error::partial_message;
-    if (ec) co_return HeadRead{Problem::error, ec};
+    if (ec) co_return HeadRead{HeadRead::Problem::error, ec};
   }
 }
 

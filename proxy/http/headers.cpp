@@ -79,6 +79,41 @@ void remove_hop_by_hop(bhttp::fields& fields) {
   }
 }
 
+void prepare_upstream_request(bhttp::request_header<>& req, bool chunked_body, bool answers_continue,
+                              std::string_view client_ip, std::string_view proto) {
+  const unsigned client_version = req.version();
+  const std::string codings = chunked_body ? transfer_codings_before_chunked(req) : std::string();
+  remove_hop_by_hop(req);
+  if (answers_continue) req.erase(bhttp::field::expect);
+  add_forwarding_headers(req, client_ip, proto, client_version);
+  req.version(11);
+  if (chunked_body) {
+    req.erase(bhttp::field::content_length);
+    req.set(bhttp::field::transfer_encoding, codings.empty() ? std::string("chunked") : codings + ", chunked");
+  }
+}
+
+bool prepare_downstream_response(bhttp::response_header<>& res, bool body_chunked, bool has_content_length,
+                                 bool no_body, unsigned client_version, bool keep_alive) {
+  const std::string codings = body_chunked ? transfer_codings_before_chunked(res) : std::string();
+  remove_hop_by_hop(res);
+  append_via(res, res.version());
+  res.version(11);
+  if (!no_body && !has_content_length) {
+    if (client_version >= 11) {
+      res.set(bhttp::field::transfer_encoding, codings.empty() ? std::string("chunked") : codings + ", chunked");
+    } else {
+      keep_alive = false;  // transfer codings other than chunked reach a 1.0 client unlabelled (rare)
+    }
+  }
+  // Connection was removed above; the head is HTTP/1.1 now, which keeps alive unless told.
+  if (!keep_alive)
+    res.set(bhttp::field::connection, "close");
+  else if (client_version < 11)
+    res.set(bhttp::field::connection, "keep-alive");  // a 1.0 client closes unless told
+  return keep_alive;
+}
+
 void add_forwarding_headers(bhttp::fields& fields, std::string_view client_ip, std::string_view proto,
                             unsigned version) {
   append_to_list(fields, "X-Forwarded-For", client_ip);

@@ -54,10 +54,4 @@ std::string_view BodyCapture::sample() const {
   return std::string_view(kept_).substr(0, kSampleBytes);
 }
 
-std::string BodyCapture::take_kept() {
-  std::string out = std::move(kept_);
-  kept_.clear();  // a moved-from string is only "valid but unspecified"
-  return out;
-}
-
 }  // namespace cutover::shadow

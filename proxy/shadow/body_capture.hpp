@@ -59,11 +59,6 @@ class BodyCapture {
   // (big-endian) form.
   std::array<std::uint64_t, 2> digest() const { return digest_; }
 
-  // Moves the kept bytes out, e.g. to send a captured request body on; only meaningful when
-  // complete(). Afterwards kept() and sample() are empty; size(), complete() and digest() are
-  // unchanged.
-  std::string take_kept();
-
  private:
   struct StateDeleter {
     void operator()(XXH3_state_s* state) const noexcept;

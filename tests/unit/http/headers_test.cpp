@@ -99,3 +99,60 @@ TEST(Headers, TransferCodingsBeforeChunkedAreKeptForReframing) {
 
 }  // namespace
 }  // namespace cutover::http
+
+namespace cutover::http {
+namespace {
+
+TEST(Headers, UpstreamRequestHead) {
+  bhttp::request_header<> req;
+  req.method(bhttp::verb::post);
+  req.target("/x");
+  req.version(10);
+  req.set(bhttp::field::host, "a");
+  req.set(bhttp::field::connection, "X-Drop");
+  req.set("X-Drop", "1");
+  req.set(bhttp::field::expect, "100-continue");
+  req.set(bhttp::field::transfer_encoding, "gzip, chunked");
+  prepare_upstream_request(req, /*chunked_body=*/true, /*answers_continue=*/true, "10.0.0.1", "http");
+  EXPECT_EQ(req.version(), 11u);
+  EXPECT_EQ(req[bhttp::field::transfer_encoding], "gzip, chunked");
+  EXPECT_EQ(req.count(bhttp::field::expect), 0u);
+  EXPECT_EQ(req.count("X-Drop"), 0u);
+  EXPECT_EQ(req["X-Forwarded-For"], "10.0.0.1");
+  EXPECT_EQ(req["Via"], "1.0 cutover");  // the client's version
+  EXPECT_EQ(req[bhttp::field::host], "a");
+}
+
+TEST(Headers, DownstreamResponseHead) {
+  auto response = [](std::initializer_list<std::pair<bhttp::field, const char*>> fields) {
+    bhttp::response_header<> res;
+    res.version(11);
+    res.result(200);
+    for (auto [f, v] : fields) res.insert(f, v);
+    return res;
+  };
+  auto chunked = response({{bhttp::field::transfer_encoding, "chunked"}, {bhttp::field::keep_alive, "timeout=5"}});
+  EXPECT_TRUE(prepare_downstream_response(chunked, true, false, false, 11, true));
+  EXPECT_EQ(chunked[bhttp::field::transfer_encoding], "chunked");
+  EXPECT_EQ(chunked.count(bhttp::field::keep_alive), 0u);
+  EXPECT_EQ(chunked[bhttp::field::via], "1.1 cutover");
+  EXPECT_EQ(chunked.count(bhttp::field::connection), 0u);
+
+  auto close_delimited = response({});
+  EXPECT_FALSE(prepare_downstream_response(close_delimited, false, false, false, 10, true));  // 1.0: EOF ends it
+  EXPECT_EQ(close_delimited[bhttp::field::connection], "close");
+  EXPECT_EQ(close_delimited.count(bhttp::field::transfer_encoding), 0u);
+
+  auto sized = response({{bhttp::field::content_length, "2"}});
+  EXPECT_TRUE(prepare_downstream_response(sized, false, true, false, 10, true));
+  EXPECT_EQ(sized[bhttp::field::connection], "keep-alive");
+  EXPECT_EQ(sized[bhttp::field::content_length], "2");
+
+  auto coded = response({{bhttp::field::transfer_encoding, "gzip, chunked"}});
+  EXPECT_FALSE(prepare_downstream_response(coded, true, false, false, 11, false));
+  EXPECT_EQ(coded[bhttp::field::transfer_encoding], "gzip, chunked");
+  EXPECT_EQ(coded[bhttp::field::connection], "close");
+}
+
+}  // namespace
+}  // namespace cutover::http

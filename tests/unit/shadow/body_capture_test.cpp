@@ -130,18 +130,6 @@ TEST(BodyCapture, SampleIsTheFirstMinOfSizeAnd512Bytes) {
   }
 }
 
-TEST(BodyCapture, TakeKeptMovesTheBodyOutAndKeepsSizeAndDigest) {
-  BodyCapture capture(1024);
-  capture.append(bytes("payload"));
-  capture.finish();
-  std::string body = capture.take_kept();
-  EXPECT_EQ(body, "payload");
-  EXPECT_EQ(capture.kept(), "");
-  EXPECT_EQ(capture.size(), 7u);
-  EXPECT_TRUE(capture.complete());
-  EXPECT_EQ(capture.digest(), library_digest("payload"));
-}
-
 TEST(BodyCapture, IsMovableMidStream) {
   BodyCapture first(1024);
   first.append(bytes("hello, "));
