@@ -131,6 +131,8 @@ class Router {
       return only(bhttp::verb::get, [&] {
         AdminResponse res{bhttp::status::ok, 11};
         res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        if (const auto& log = control_.snapshot()->mismatch_log)  // read from its writer at scrape time
+          control_.metrics().mirror_log_dropped.Add({}).Set(static_cast<double>(log->dropped()));
         res.body() = control_.metrics().serialize();
         return res;
       });

@@ -180,35 +180,38 @@ class Session final : public server::Drainable {
   // after it is dropped with the connection).
   asio::awaitable<void> reject_unreadable_request(const HeadRead& head) {
     using Problem = HeadRead::Problem;
+    bhttp::status status = bhttp::status::bad_request;
+    std::string reason;
     if (head.problem == Problem::obs_fold) {
-      co_await reply_error(bhttp::status::bad_request, "malformed request: obs-fold (a header line starting with "
-                                                       "whitespace, RFC 9112 section 5.2)", 11, false);
+      reason = "malformed request: obs-fold (a header line starting with whitespace, RFC 9112 section 5.2)";
+    } else if (head.problem == Problem::request_line_too_long) {
+      status = bhttp::status::uri_too_long;
+      reason = "request line too long";
+    } else if (head.problem == Problem::header_too_large) {
+      status = bhttp::status::request_header_fields_too_large;
+      reason = "request header section too large";
+    } else if (client_gone(head.ec)) {
       co_return;
+    } else if (is_timeout(head.ec)) {
+      if (buffer_.size() == 0) co_return;  // idle between requests: a plain close
+      status = bhttp::status::request_timeout;
+      reason = "request header timeout";
+    } else if (head.ec == bhttp::error::body_limit) {  // a Content-Length over limits.max_request_body
+      status = bhttp::status::payload_too_large;
+      reason = "request body over the configured limit";
+    } else {
+      reason = "malformed request: " + head.ec.message();
     }
-    if (head.problem == Problem::request_line_too_long) {
-      co_await reply_error(bhttp::status::uri_too_long, "request line too long", 11, false);
-      co_return;
-    }
-    if (head.problem == Problem::header_too_large) {
-      co_await reply_error(bhttp::status::request_header_fields_too_large, "request header section too large", 11, false);
-      co_return;
-    }
-    const error_code& ec = head.ec;
-    if (client_gone(ec)) co_return;
-    if (ec == bhttp::error::body_limit) {  // a Content-Length over limits.max_request_body
-      co_await reply_error(bhttp::status::payload_too_large, "request body over the configured limit", 11, false);
-      co_return;
-    }
-    if (is_timeout(ec)) {
-      if (buffer_.size() > 0) co_await reply_error(bhttp::status::request_timeout, "request header timeout", 11, false);
-      co_return;
-    }
-    if (ec == bhttp::error::header_limit) {
-      co_await reply_error(bhttp::status::request_header_fields_too_large, "request header section too large", 11, false);
-      co_return;
-    }
-    const std::string reason = "malformed request: " + ec.message();
-    co_await reply_error(bhttp::status::bad_request, reason, 11, false);
+    count_rejected(status);
+    co_await reply_error(status, reason, 11, false);
+  }
+
+  // cutover_downstream_rejected_total{listener,code}: requests refused before any route saw them.
+  void count_rejected(bhttp::status status) {
+    auto pinned = worker_.current();
+    const auto& listeners = pinned->snapshot->listeners;
+    if (listener_index_ >= listeners.size()) return;
+    if (auto* c = listeners[listener_index_].rejected_counter(static_cast<unsigned>(status))) c->Increment();
   }
 
   // The relay buffer, lent by the worker for the current exchange only.
@@ -429,12 +432,14 @@ class Session final : public server::Drainable {
 
     if (auto problem = check_request_framing(req)) {  // RFC 9112 §3.2, §6: refuse anything ambiguous
       const std::string reason = "malformed request: " + *problem;
+      count_rejected(bhttp::status::bad_request);
       co_return co_await reply_error(bhttp::status::bad_request, reason, req_version, false);
     }
     if (auto length = parser.content_length(); length && *length > 0) {
       const auto& l = snap.config.limits;
       if (l.max_request_body && *length > l.max_request_body) {
         const std::string reason = fmt::format("request body of {} bytes is over the limit of {}", *length, l.max_request_body);
+        count_rejected(bhttp::status::payload_too_large);
         co_return co_await reply_error(bhttp::status::payload_too_large, reason, req_version, false);
       }
     }
@@ -487,16 +492,7 @@ class Session final : public server::Drainable {
     // here, so the upstream gets a plain request.
     const bool expect_continue = boost::algorithm::iequals(req[bhttp::field::expect], "100-continue");
     const bool chunked_body = parser.chunked();
-    const std::string codings = chunked_body ? transfer_codings_before_chunked(req) : std::string();
-    remove_hop_by_hop(req);
-    if (expect_continue) req.erase(bhttp::field::expect);
-    add_forwarding_headers(req, client_ip_, "http", req_version);
-    req.version(11);
-    if (chunked_body) {
-      req.erase(bhttp::field::content_length);
-      if (!codings.empty()) req.set(bhttp::field::transfer_encoding, codings);  // "gzip, chunked" stays so
-      req.chunked(true);
-    }
+    prepare_upstream_request(req, chunked_body, expect_continue, client_ip_, "http");
 
     // Shadow traffic (issue 3): picked now, sent once the request body went through.
     std::shared_ptr<shadow::MirrorExchange> mirror =
@@ -635,23 +631,8 @@ class Session final : public server::Drainable {
     const bool upstream_keep_alive = res.keep_alive() && status != 101;
     const bool no_body = head || status == 204 || status == 304 || status < 200;
     const bool length_known = rp->chunked() || rp->content_length().has_value();
-    bool keep_alive = req_keep_alive && status != 101 && !worker_.draining();
-    const std::string res_codings = rp->chunked() ? transfer_codings_before_chunked(res) : std::string();
-    remove_hop_by_hop(res);
-    append_via(res, res.version());
-    res.version(11);
-    if (!no_body && !rp->content_length()) {
-      // Chunked or close-delimited upstream body: re-chunk for HTTP/1.1 clients; an HTTP/1.0
-      // client can only learn the end from the connection closing.
-      if (req_version >= 11) {
-        if (!res_codings.empty()) res.set(bhttp::field::transfer_encoding, res_codings);
-        res.chunked(true);
-      } else {
-        keep_alive = false;  // (an HTTP/1.0 client gets transfer-coded bytes unlabelled: noted, rare)
-      }
-    }
-    res.keep_alive(keep_alive);
-    if (keep_alive && req_version < 11) res.set(bhttp::field::connection, "keep-alive");
+    const bool keep_alive = prepare_downstream_response(res, rp->chunked(), rp->content_length().has_value(), no_body,
+                                                        req_version, req_keep_alive && status != 101 && !worker_.draining());
     if (assignment.pin_bucket)  // the bucket, not the side: later weight changes still apply to this client
       res.insert(bhttp::field::set_cookie,
                  fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax", route.sticky.pin_cookie,

@@ -75,6 +75,9 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     l.name = lc.name;
     l.address = resolve(lc.address);
     l.active_connections = &metrics.downstream_active.Add({{"listener", lc.name}});
+    for (std::size_t i = 0; i < Listener::kRejectedCodes.size(); ++i)
+      l.rejected[i] = &metrics.downstream_rejected.Add(
+          {{"listener", lc.name}, {"code", std::to_string(Listener::kRejectedCodes[i])}});
     for (const auto& rc : lc.routes) {
       Route& r = snap->routes.emplace_back();
       r.name = rc.name;

@@ -121,6 +121,14 @@ struct Listener {
   std::vector<router::RouteMatch> matches;  // parallel to routes
   std::vector<const Route*> routes;
   prometheus::Gauge* active_connections = nullptr;
+  // cutover_downstream_rejected_total{listener,code} for the codes in kRejectedCodes.
+  static constexpr std::array<unsigned, 5> kRejectedCodes{400, 408, 413, 414, 431};
+  std::array<prometheus::Counter*, 5> rejected{};
+  prometheus::Counter* rejected_counter(unsigned code) const {
+    for (std::size_t i = 0; i < kRejectedCodes.size(); ++i)
+      if (kRejectedCodes[i] == code) return rejected[i];
+    return nullptr;
+  }
 };
 
 struct Snapshot {

@@ -80,6 +80,15 @@ Metrics::Metrics()
                     .Name("cutover_failovers_total")
                     .Help("Requests assigned to target but sent to source because no target endpoint was available.")
                     .Register(*registry_)),
+      downstream_rejected(BuildCounter()
+                              .Name("cutover_downstream_rejected_total")
+                              .Help("Requests refused before routing (400 framing, 408 header timeout, 413, "
+                                    "414, 431 limits), by listener and status code.")
+                              .Register(*registry_)),
+      mirror_log_dropped(BuildGauge()
+                             .Name("cutover_mirror_log_dropped")
+                             .Help("Mismatch log lines dropped since start because its write queue was full.")
+                             .Register(*registry_)),
       ramp_step(BuildGauge()
                     .Name("cutover_ramp_step")
                     .Help("Current step (1-based) of the route's running or paused ramp; 0 when none.")

@@ -423,6 +423,8 @@ class MirrorTest(CutoverTestCase):
         self.assertIn("/get/diff?log=29", [e["path"] for e in lines])
         for f in files:
             self.assertLessEqual(f.stat().st_size, 4096 + 2048, f)
+        # The log's bounded queue kept up: nothing dropped, and the metric says so.
+        self.assertEqual([v for _, v in metric_values(self.admin.metrics(), "cutover_mirror_log_dropped")], [0.0])
 
 
 if __name__ == "__main__":
