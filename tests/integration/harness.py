@@ -139,33 +139,58 @@ class RequestEvent:
                 f"t_arrive={self.t_arrive:.4f} t_done={self.t_done})")
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class QuickHandler(http.server.BaseHTTPRequestHandler):
+    """Base of the test backends: HTTP/1.1 keep-alive, TCP_NODELAY, quiet, and reply() writing
+    head and body in one write (a separate body write meets a 40 ms delayed ACK)."""
     protocol_version = "HTTP/1.1"
     server_version = "backend"
     sys_version = ""
 
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, code: int, body: bytes, headers=()):
+        self.send_response(code)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD":
+            self._headers_buffer.append(body)
+        self.flush_headers()
+
+
+class QuickServer(http.server.ThreadingHTTPServer):
+    """A threaded server on 127.0.0.1:<free port> for a QuickHandler, serving from a daemon thread."""
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024  # the default of 5 drops SYNs when a proxy opens a pool at once
+
+    def __init__(self, handler):
+        super().__init__((LOCALHOST, 0), handler)
+        self.addr = f"{LOCALHOST}:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(QuickHandler):
     # The server object carries the shared state (see Backend).
     def setup(self):
         super().setup()
-        # Without TCP_NODELAY, header and body writes meet delayed ACKs: 40 ms per response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.backend._on_connection()
 
     def log_message(self, fmt, *args):  # keep test output quiet; remember for failure reports
         self.server.backend._log(fmt % args)
 
     def _send(self, code: int, body: bytes, ctype="text/plain", extra=()):
-        self.send_response(code)
-        self.send_header("X-Backend", self.server.backend.side)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in extra:
-            self.send_header(k, v)
-        # end_headers() plus the body in one write
-        self._headers_buffer.append(b"\r\n")
-        if self.command != "HEAD":
-            self._headers_buffer.append(body)
-        self.flush_headers()
+        self.reply(code, body, [("X-Backend", self.server.backend.side), ("Content-Type", ctype), *extra])
 
     def _handle(self):
         be = self.server.backend

@@ -10,7 +10,6 @@ the header. `cutover_forced_requests_total{route,side}` counts only honoured req
 import json
 import os
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402

@@ -14,30 +14,21 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import unittest
 import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import LOCALHOST, Cutover, LoadGen, cluster, make_config, metric_values, route, wait_for  # noqa: E402
+from harness import (LOCALHOST, Cutover, LoadGen, QuickHandler, QuickServer, cluster, make_config,  # noqa: E402
+                     metric_values, route, wait_for)
 
 
 def serve(name: str) -> None:
     """A keep-alive backend answering `name` (and X-Backend: NAME's side) until killed."""
     state = {"health": 200, "status": 200}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self):
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, fmt, *args):
-            pass
-
+    class Handler(QuickHandler):
         def do_GET(self):
             url = urllib.parse.urlsplit(self.path)
             if url.path == "/__set":
@@ -48,21 +39,12 @@ def serve(name: str) -> None:
                 code, body = state["health"], b"health"
             else:
                 code, body = state["status"], name.split("-")[0].encode()
-            self.send_response(code)
-            self.send_header("X-Backend", name.split("-")[0])
-            self.send_header("X-Endpoint", name)
-            self.send_header("Content-Length", str(len(body)))
-            self._headers_buffer.append(b"\r\n" + body)
-            self.flush_headers()
+            self.reply(code, body, [("X-Backend", name.split("-")[0]), ("X-Endpoint", name)])
 
-    class Server(http.server.ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 1024
-
-    server = Server((LOCALHOST, 0), Handler)
-    print(f"{LOCALHOST}:{server.server_address[1]}", flush=True)
-    threading.Timer(300, lambda: os._exit(0)).start()  # backstop: the test kills it long before
-    server.serve_forever()
+    server = QuickServer(Handler)
+    print(server.addr, flush=True)
+    time.sleep(300)  # backstop: the test kills it long before
+    os._exit(0)
 
 
 class Backend:

@@ -20,7 +20,6 @@ import re
 import sys
 import threading
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -279,7 +278,6 @@ class HoldAcceptanceTest(HoldBase):
             finally:
                 readers.stop()
                 writers.stop()
-            t_end = time.monotonic()
             src_events = be.source.events_snapshot()
             tgt_events = be.target.events_snapshot()
             reads_during = [[r for r in rs if r.t_recv is not None and r.t_recv < t_rel0] for rs in reads_during]

@@ -7,11 +7,8 @@ backends written here: two source endpoints (for the noise sample), a target, a 
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
-import http.server
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,8 +18,9 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (LOCALHOST, MiB, CountingConnection, CutoverTestCase, cluster, closed_port,  # noqa: E402
-                     gen_bytes, expected_sha256, make_config, metric_values, read_body, route, wait_for)
+from harness import (LOCALHOST, MiB, CountingConnection, CutoverTestCase, QuickHandler, QuickServer,  # noqa: E402
+                     cluster, closed_port, gen_bytes, expected_sha256, make_config, metric_values, read_body,
+                     route, wait_for)
 
 
 class ShadowBackend:
@@ -43,19 +41,7 @@ class ShadowBackend:
         self.events: list[dict] = []
         backend = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = "shadow-test"
-            sys_version = ""
-
-            def setup(self):
-                super().setup()
-                # header and body leave in one write below; without NODELAY a delayed ACK adds 40 ms
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, fmt, *args):
-                pass
-
+        class Handler(QuickHandler):
             def handle_one(self):
                 nbytes, digest, _ = read_body(self.rfile, self.headers)
                 with backend.lock:
@@ -92,31 +78,19 @@ class ShadowBackend:
                     body = b"slow primary"
                 else:
                     body = f"same answer for {path}".encode()
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self._headers_buffer.append(b"\r\n")
-                if self.command != "HEAD":
-                    self._headers_buffer.append(body)
-                self.flush_headers()
+                self.reply(200, body, [("Content-Type", ctype)])
 
             do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = handle_one
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 1024
-
-        self.server = Server((LOCALHOST, 0), Handler)
-        self.addr = f"{LOCALHOST}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+        self.server = QuickServer(Handler)
+        self.addr = self.server.addr
 
     def snapshot(self, prefix: str = "") -> list[dict]:
         with self.lock:
             return [e for e in self.events if e["path"].startswith(prefix)]
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 def mirror(percent=100, **kw) -> dict:

@@ -7,11 +7,9 @@ requests or to add latency, with keep-alive client threads (LoadGen) sending tra
 """
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -20,8 +18,8 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (LOCALHOST, Cutover, LoadGen, cluster, make_config, metric_values, route,  # noqa: E402
-                     wait_for)
+from harness import (LOCALHOST, Cutover, LoadGen, QuickHandler, QuickServer, cluster, make_config,  # noqa: E402
+                     metric_values, route, wait_for)
 
 
 class SideBackend:
@@ -36,18 +34,7 @@ class SideBackend:
         self.arrivals: list[float] = []
         backend = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = "ramp-test"
-            sys_version = ""
-
-            def setup(self):
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, fmt, *args):
-                pass
-
+        class Handler(QuickHandler):
             def handle_one(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 if n:
@@ -58,31 +45,19 @@ class SideBackend:
                     time.sleep(backend.delay_s)
                 fail = backend.error_ratio and random.random() < backend.error_ratio
                 body = b"boom" if fail else backend.side.encode()
-                self.send_response(500 if fail else 200)
-                self.send_header("X-Backend", backend.side)
-                self.send_header("Content-Length", str(len(body)))
-                self._headers_buffer.append(b"\r\n")
-                if self.command != "HEAD":
-                    self._headers_buffer.append(body)
-                self.flush_headers()
+                self.reply(500 if fail else 200, body, [("X-Backend", backend.side)])
 
             do_GET = do_HEAD = do_POST = do_PUT = handle_one
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 1024
-
-        self.server = Server((LOCALHOST, 0), Handler)
-        self.addr = f"{LOCALHOST}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+        self.server = QuickServer(Handler)
+        self.addr = self.server.addr
 
     def count(self, after: float = 0.0) -> int:
         with self.lock:
             return sum(1 for t in self.arrivals if t > after)
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 class Webhook:
@@ -93,28 +68,18 @@ class Webhook:
         self.calls: list[dict] = []
         hook = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt, *args):
-                pass
-
+        class Handler(QuickHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 hook.calls.append(json.loads(body))
                 code = hook.codes[min(len(hook.calls) - 1, len(hook.codes) - 1)]
-                self.send_response(code)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                self.reply(code, b"ok")
 
-        self.server = http.server.ThreadingHTTPServer((LOCALHOST, 0), Handler)
-        self.url = f"http://{LOCALHOST}:{self.server.server_address[1]}/gate"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+        self.server = QuickServer(Handler)
+        self.url = f"http://{self.server.addr}/gate"
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 class RampTest(unittest.TestCase):
@@ -167,7 +132,7 @@ class RampTest(unittest.TestCase):
         return js
 
     def wait_state(self, states: set[str], timeout: float) -> dict:
-        r = wait_for(lambda: (lambda v: v if v["state"] in states else None)(self.ramp()), timeout, 0.05)
+        wait_for(lambda: (lambda v: v if v["state"] in states else None)(self.ramp()), timeout, 0.05)
         view = self.ramp()
         self.assertIn(view["state"], states, json.dumps(view, indent=1))
         return view

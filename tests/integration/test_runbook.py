@@ -392,7 +392,6 @@ class RunbookTest(unittest.TestCase):
                     subprocess.run(ctl + ["ramp-abort", "app"], env=self.env, capture_output=True, timeout=10)
                 set_up[name]()
                 self.assertNotEqual(self.route()["read_weight"], 0)
-                t0 = time.monotonic()
                 self.run_block("rollback", name, body)
                 r = self.route()
                 self.assertEqual((r["read_weight"], r["write_weight"]), (0, 0), r)
