@@ -93,7 +93,7 @@ std::optional<json::object> body_object(const AdminRequest& req, std::optional<A
 std::optional<AdminResponse> check_body(const json::object& body, std::initializer_list<std::string_view> allowed,
                                         const runtime::Route& route) {
   for (const auto& kv : body) {
-    bool known = kv.key() == "if_generation";
+    bool known = kv.key() == "if_generation" || kv.key() == "reason";
     for (auto a : allowed) known = known || kv.key() == a;
     if (!known) return error(bhttp::status::unprocessable_entity, fmt::format("unknown field '{}'", std::string_view(kv.key())));
   }
@@ -113,7 +113,10 @@ std::optional<AdminResponse> check_body(const json::object& body, std::initializ
 
 class Router {
  public:
-  Router(const AdminRequest& req, Control& control) : req_(req), control_(control) {}
+  Router(const AdminRequest& req, Control& control, std::string_view client) : req_(req), control_(control) {
+    actor_.name = "anonymous";
+    actor_.client = client;
+  }
 
   AdminResponse route() {
     auto url = boost::urls::parse_origin_form(req_.target());
@@ -219,16 +222,33 @@ class Router {
         res.set(bhttp::field::www_authenticate, "Bearer");
         return res;
       }
-      actor_ = *who;
+      actor_.name = *who;
     }
     return f();
+  }
+
+  // check_body(), then takes the optional "reason" (a string of at most Actor::kMaxReasonBytes)
+  // into the actor, for the audit entry.
+  std::optional<AdminResponse> check_fields(const json::object& body, std::initializer_list<std::string_view> allowed,
+                                            const runtime::Route& route) {
+    if (auto bad = check_body(body, allowed, route)) return bad;
+    return take_reason(body);
+  }
+  std::optional<AdminResponse> take_reason(const json::object& body) {
+    auto* r = body.if_contains("reason");
+    if (!r) return std::nullopt;
+    if (!r->is_string() || r->as_string().size() > Actor::kMaxReasonBytes)
+      return error(bhttp::status::unprocessable_entity,
+                   fmt::format("reason must be a string of at most {} bytes", Actor::kMaxReasonBytes));
+    actor_.reason = r->as_string();
+    return std::nullopt;
   }
 
   AdminResponse put_weights(const runtime::Route& route) {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (auto bad = check_body(*body, {"weight", "read_weight", "write_weight"}, route)) return std::move(*bad);
+    if (auto bad = check_fields(*body, {"weight", "read_weight", "write_weight"}, route)) return std::move(*bad);
     if (control_.ramps().running(route.name))
       return error(bhttp::status::conflict,
                    fmt::format("a ramp is running on route '{}'; pause or abort it before setting weights by hand",
@@ -258,7 +278,7 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (auto bad = check_body(*body, {"drain"}, route)) return std::move(*bad);
+    if (auto bad = check_fields(*body, {"drain"}, route)) return std::move(*bad);
     double drain_s = 10;  // issue 4: default 10 s
     if (auto* d = body->if_contains("drain")) {
       std::optional<double> v;
@@ -284,7 +304,7 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (auto bad = check_body(*body, {"write_weight"}, route)) return std::move(*bad);
+    if (auto bad = check_fields(*body, {"write_weight"}, route)) return std::move(*bad);
     auto w = route.runtime->weights();
     if (auto* v = body->if_contains("write_weight")) {
       auto bp = weight_value(*v);
@@ -302,7 +322,7 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (auto bad = check_body(*body, {"close_target_connections"}, route)) return std::move(*bad);
+    if (auto bad = check_fields(*body, {"close_target_connections"}, route)) return std::move(*bad);
     bool close_target = false;
     if (auto* c = body->if_contains("close_target_connections")) {
       if (!c->is_bool()) return error(bhttp::status::unprocessable_entity, "close_target_connections must be a boolean");
@@ -323,9 +343,11 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (!body->empty())
-      return error(bhttp::status::unprocessable_entity,
-                   fmt::format("unknown field '{}'; the reload takes no parameters", std::string_view(body->begin()->key())));
+    for (const auto& kv : *body)
+      if (kv.key() != "reason")
+        return error(bhttp::status::unprocessable_entity,
+                     fmt::format("unknown field '{}'; the reload takes only a 'reason'", std::string_view(kv.key())));
+    if (auto bad = take_reason(*body)) return std::move(*bad);
     auto out = control_.reload(actor_);
     auto strings = [](const std::vector<std::string>& v) {
       json::array a;
@@ -357,7 +379,7 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (auto bad = check_body(*body, {"steps", "interval", "apply_to", "gates", "max_wait", "webhook"}, route))
+    if (auto bad = check_fields(*body, {"steps", "interval", "apply_to", "gates", "max_wait", "webhook"}, route))
       return std::move(*bad);
     std::string problem;
     auto spec = parse_ramp_spec(*body, problem);
@@ -370,7 +392,7 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (auto bad = check_body(*body, {}, route)) return std::move(*bad);
+    if (auto bad = check_fields(*body, {}, route)) return std::move(*bad);
     auto& ramps = control_.ramps();
     auto answer = action == "pause"    ? ramps.pause(route, actor_)
                   : action == "resume" ? ramps.resume(route, actor_)
@@ -438,14 +460,14 @@ class Router {
 
   const AdminRequest& req_;
   Control& control_;
-  std::string actor_ = "anonymous";
+  Actor actor_;
   AdminReply reply_;
 };
 
 }  // namespace
 
-AdminReply route_admin_request(const AdminRequest& request, Control& control) {
-  Router router(request, control);
+AdminReply route_admin_request(const AdminRequest& request, Control& control, std::string_view client) {
+  Router router(request, control, client);
   auto res = router.route();
   return router.take_reply(std::move(res));
 }
@@ -460,8 +482,8 @@ AdminResponse finish_hold(const AdminReply& pending) {
   return json_response(bhttp::status::ok, state);
 }
 
-AdminResponse handle_admin_request(const AdminRequest& request, Control& control) {
-  auto reply = route_admin_request(request, control);
+AdminResponse handle_admin_request(const AdminRequest& request, Control& control, std::string_view client) {
+  auto reply = route_admin_request(request, control, client);
   if (reply.drain_route && reply.response.result() == bhttp::status::ok) return finish_hold(reply);
   return std::move(reply.response);
 }

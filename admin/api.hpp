@@ -27,7 +27,8 @@ struct AdminReply {
   std::int64_t in_flight_at_hold = 0;
 };
 
-AdminReply route_admin_request(const AdminRequest& request, Control& control);
+// `client` is the admin client's address ("127.0.0.1:53412"), recorded in audit entries.
+AdminReply route_admin_request(const AdminRequest& request, Control& control, std::string_view client = {});
 
 // The answer to a hold call once its drain ended: route state plus "in_flight_at_hold",
 // "in_flight_remaining" and "drained".
@@ -38,6 +39,7 @@ AdminResponse finish_hold(const AdminReply& pending);
 // 401 (mutating call without a valid bearer token when tokens are configured), 404 (unknown route
 // or endpoint), 405 (wrong method), 409 (if_generation mismatch) and 422 (well-formed but invalid
 // values). Keep-alive and version are left for the caller to set.
-AdminResponse handle_admin_request(const AdminRequest& request, Control& control);
+// Every mutating body may carry "reason" (a string, recorded in the audit entry).
+AdminResponse handle_admin_request(const AdminRequest& request, Control& control, std::string_view client = {});
 
 }  // namespace cutover::admin

@@ -3,7 +3,12 @@
 
 #include "admin/json_text.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
@@ -38,8 +43,32 @@ AuditLog::AuditLog(std::string path) : path_(std::move(path)) {
       if (recent_.size() > kKept) recent_.pop_front();
     }
   }
-  std::ofstream probe(path_, std::ios::app);
-  if (!probe) throw std::runtime_error("audit_log " + path_ + ": cannot open for append");
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd_ < 0) throw std::runtime_error("audit_log " + path_ + ": cannot open for append: " + std::strerror(errno));
+}
+
+AuditLog::~AuditLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool AuditLog::write_line(const std::string& line) {
+  // One write(2) of the whole line with O_APPEND, so concurrent appenders (there are none in this
+  // process; an operator's tail -f is fine) never interleave within a line; then fdatasync.
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const auto n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("audit_log {}: write failed: {}", path_, std::strerror(errno));
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd_) != 0) {
+    spdlog::error("audit_log {}: fdatasync failed: {}", path_, std::strerror(errno));
+    return false;
+  }
+  return true;
 }
 
 bool AuditLog::append(boost::json::object entry) {
@@ -47,15 +76,7 @@ bool AuditLog::append(boost::json::object entry) {
   for (auto& kv : entry) stamped[kv.key()] = std::move(kv.value());
   entry = std::move(stamped);
   bool ok = true;
-  if (!path_.empty()) {
-    std::ofstream out(path_, std::ios::app);
-    out << to_json_text(entry) << '\n';
-    out.flush();
-    if (!out) {
-      spdlog::error("audit_log {}: write failed", path_);
-      ok = false;
-    }
-  }
+  if (fd_ >= 0) ok = write_line(to_json_text(entry) + '\n');
   recent_.push_back(std::move(entry));
   if (recent_.size() > kKept) recent_.pop_front();
   return ok;

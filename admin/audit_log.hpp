@@ -16,17 +16,24 @@ class AuditLog {
   // `path` empty: memory only. Entries already in the file are read back, so GET /v1/audit
   // survives a restart. Throws std::runtime_error when the file cannot be opened for append.
   explicit AuditLog(std::string path);
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
 
-  // Adds "time" (UTC, RFC 3339 with ms) to `entry`, appends it and flushes. A failed write is
-  // logged and reported (false); the change it records has already happened.
+  // Adds "time" (UTC, RFC 3339 with ms) to `entry`, appends it as one line and fdatasyncs the
+  // file before returning, so an acknowledged admin change is on disk. A failed write is logged
+  // and reported (false); the change it records has already happened.
   bool append(boost::json::object entry);
 
   // The newest `limit` entries, oldest first.
   boost::json::array newest(std::size_t limit) const;
 
  private:
+  bool write_line(const std::string& line);
+
   static constexpr std::size_t kKept = 1000;
   std::string path_;
+  int fd_ = -1;  // O_APPEND; -1 when memory only
   std::deque<boost::json::object> recent_;
 };
 

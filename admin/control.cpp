@@ -23,7 +23,7 @@ json::object weights_json(router::Weights w) {
 }
 
 std::uint32_t Control::commit(const runtime::Route& route, router::Weights weights, bool held,
-                              std::string_view action, std::string_view actor, json::object extra) {
+                              std::string_view action, const Actor& actor, json::object extra) {
   auto& rt = *route.runtime;
   const auto before = rt.weights();
   const bool was_held = rt.writes_held();
@@ -44,11 +44,11 @@ std::uint32_t Control::commit(const runtime::Route& route, router::Weights weigh
   runtime::publish_weight_gauges(route);
 
   json::object entry{{"action", action},
-                     {"actor", actor},
                      {"route", route.name},
                      {"before", weights_json(before)},
                      {"after", weights_json(weights)},
                      {"generation", static_cast<std::int64_t>(rt.generation)}};
+  actor.stamp(entry);
   if (held != was_held) {
     entry["writes_held"] = held;
     if (!held) entry["released"] = released;
@@ -59,14 +59,14 @@ std::uint32_t Control::commit(const runtime::Route& route, router::Weights weigh
   return released;
 }
 
-void Control::record_change(const runtime::Route& route, std::string_view action, std::string_view actor,
+void Control::record_change(const runtime::Route& route, std::string_view action, const Actor& actor,
                             json::object extra) {
   auto& rt = *route.runtime;
   ++rt.generation;
   json::object entry{{"action", action},
-                     {"actor", actor},
                      {"route", route.name},
                      {"generation", static_cast<std::int64_t>(rt.generation)}};
+  actor.stamp(entry);
   for (auto& kv : extra) entry[kv.key()] = kv.value();
   audit_->append(std::move(entry));
   persist();

@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 
+#include "admin/actor.hpp"
 #include "admin/audit_log.hpp"
 #include "admin/auth.hpp"
 #include "admin/health_checker.hpp"
@@ -44,11 +45,11 @@ class Control {
   // entry {action, actor, route, before, after, generation, ...extra} and rewrites the state file.
   // Returns the number of writes that were waiting in a hold this change lifted.
   std::uint32_t commit(const runtime::Route& route, router::Weights weights, bool held, std::string_view action,
-                       std::string_view actor, boost::json::object extra = {});
+                       const Actor& actor, boost::json::object extra = {});
 
   // A change that moves no weight (ramp pause, resume, abort, completion): bumps the generation,
   // appends {action, actor, route, generation, ...extra} to the audit log, rewrites the state file.
-  void record_change(const runtime::Route& route, std::string_view action, std::string_view actor,
+  void record_change(const runtime::Route& route, std::string_view action, const Actor& actor,
                      boost::json::object extra = {});
 
   RampController& ramps() { return ramps_; }
@@ -56,7 +57,7 @@ class Control {
   HealthChecker& health() { return health_; }
 
   void change_weights(const runtime::Route& route, router::Weights weights, std::string_view action,
-                      std::string_view actor, boost::json::object extra = {}) {
+                      const Actor& actor, boost::json::object extra = {}) {
     commit(route, weights, route.runtime->writes_held(), action, actor, std::move(extra));
   }
 
@@ -81,7 +82,7 @@ class Control {
   // (their active ramp aborted). Counts cutover_config_reloads_total{result}, logs every error,
   // appends an audit entry (success and failure) and, on success, rewrites the state file. On
   // failure nothing changed.
-  ReloadOutcome reload(std::string_view actor);
+  ReloadOutcome reload(const Actor& actor);
 
  private:
   void arm_hold_max(const runtime::Route& route);

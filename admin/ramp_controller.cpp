@@ -62,7 +62,7 @@ std::string_view name(RampState s) {
 RampController::RampController(Control& control, boost::asio::io_context& io)
     : control_(control), io_(io), timer_(io) {}
 
-RampController::Answer RampController::start(const runtime::Route& route, RampSpec spec, std::string_view actor) {
+RampController::Answer RampController::start(const runtime::Route& route, RampSpec spec, const Actor& actor) {
   if (auto it = ramps_.find(route.name);
       it != ramps_.end() && (it->second.state == RampState::running || it->second.state == RampState::paused))
     return {bhttp::status::conflict,
@@ -72,13 +72,13 @@ RampController::Answer RampController::start(const runtime::Route& route, RampSp
   ramp.spec = std::move(spec);
   ramp.started = std::chrono::system_clock::now();
   auto& r = ramps_[route.name] = std::move(ramp);
-  spdlog::info("route {}: ramp started by {}: {} steps, interval {} ms", route.name, actor, r.spec.steps_bp.size(),
+  spdlog::info("route {}: ramp started by {}: {} steps, interval {} ms", route.name, actor.name, r.spec.steps_bp.size(),
                r.spec.interval.count());
   apply_step(route, r, "ramp_start", actor);
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 
-RampController::Answer RampController::pause(const runtime::Route& route, std::string_view actor) {
+RampController::Answer RampController::pause(const runtime::Route& route, const Actor& actor) {
   auto it = ramps_.find(route.name);
   if (it == ramps_.end()) return {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
   auto& r = it->second;
@@ -92,7 +92,7 @@ RampController::Answer RampController::pause(const runtime::Route& route, std::s
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 
-RampController::Answer RampController::resume(const runtime::Route& route, std::string_view actor) {
+RampController::Answer RampController::resume(const runtime::Route& route, const Actor& actor) {
   auto it = ramps_.find(route.name);
   if (it == ramps_.end()) return {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
   auto& r = it->second;
@@ -103,25 +103,25 @@ RampController::Answer RampController::resume(const runtime::Route& route, std::
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 
-RampController::Answer RampController::abort(const runtime::Route& route, std::string_view actor) {
+RampController::Answer RampController::abort(const runtime::Route& route, const Actor& actor) {
   auto it = ramps_.find(route.name);
   if (it == ramps_.end()) return {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
   auto& r = it->second;
   if (r.state != RampState::running && r.state != RampState::paused)
     return {bhttp::status::conflict, error_body(fmt::format("the ramp has ended ({})", name(r.state)))};
-  finish(route, r, RampState::aborted, fmt::format("aborted by {}", actor));
+  finish(route, r, RampState::aborted, fmt::format("aborted by {}", actor.name));
   control_.record_change(route, "ramp_abort", actor, {{"ramp_step", r.step + 1}});
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 
-void RampController::on_manual_rollback(const std::string& route_name, std::string_view actor) {
+void RampController::on_manual_rollback(const std::string& route_name, const Actor& actor) {
   auto it = ramps_.find(route_name);
   if (it == ramps_.end()) return;
   auto& r = it->second;
   if (r.state != RampState::running && r.state != RampState::paused) return;
   auto snap = control_.snapshot();
   if (const auto* route = snap->find_route(route_name))
-    finish(*route, r, RampState::aborted, fmt::format("rollback by {}", actor));
+    finish(*route, r, RampState::aborted, fmt::format("rollback by {}", actor.name));
 }
 
 bool RampController::on_route_removed(const std::string& route_name) {
@@ -152,7 +152,7 @@ bool RampController::running(const std::string& route) const {
 }
 
 void RampController::apply_step(const runtime::Route& route, Ramp& r, std::string_view action,
-                                std::string_view actor) {
+                                const Actor& actor) {
   const auto bp = r.spec.steps_bp[r.step];
   auto w = route.runtime->weights();
   if (r.spec.apply_to != ApplyTo::write) w.read_bp = bp;

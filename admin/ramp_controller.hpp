@@ -16,6 +16,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/json/object.hpp>
 
+#include "admin/actor.hpp"
 #include "admin/ramp.hpp"
 #include "proxy/runtime/snapshot.hpp"
 
@@ -38,20 +39,20 @@ class RampController {
     boost::json::object body;  // the ramp view, or {"error": ...}
   };
   // POST /v1/routes/{route}/ramp: applies the first step now. 409 while one runs or is paused.
-  Answer start(const runtime::Route& route, RampSpec spec, std::string_view actor);
+  Answer start(const runtime::Route& route, RampSpec spec, const Actor& actor);
   // POST .../ramp/pause|resume|abort; 404 without a ramp, 409 when the state does not allow it.
   // Resume re-applies the current step's weight and starts its interval again; abort leaves the
   // weights where they are.
-  Answer pause(const runtime::Route& route, std::string_view actor);
-  Answer resume(const runtime::Route& route, std::string_view actor);
-  Answer abort(const runtime::Route& route, std::string_view actor);
+  Answer pause(const runtime::Route& route, const Actor& actor);
+  Answer resume(const runtime::Route& route, const Actor& actor);
+  Answer abort(const runtime::Route& route, const Actor& actor);
 
   // The ramp view (SPEC GET /v1/routes/{route}/ramp), nullopt when the route never had one.
   std::optional<boost::json::object> view(const std::string& route) const;
   // True while a ramp drives the route's weights (manual weight changes are refused then).
   bool running(const std::string& route) const;
   // A manual rollback: a running or paused ramp ends as aborted (the rollback itself is the caller's).
-  void on_manual_rollback(const std::string& route, std::string_view actor);
+  void on_manual_rollback(const std::string& route, const Actor& actor);
   // A config reload removed the route: a running or paused ramp ends as aborted at once (rather
   // than at the next tick). Returns whether one did.
   bool on_route_removed(const std::string& route);
@@ -82,7 +83,7 @@ class RampController {
 
   void tick();
   void evaluate(const runtime::Route& route, Ramp& ramp);
-  void apply_step(const runtime::Route& route, Ramp& ramp, std::string_view action, std::string_view actor);
+  void apply_step(const runtime::Route& route, Ramp& ramp, std::string_view action, const Actor& actor);
   void advance(const runtime::Route& route, Ramp& ramp);
   void fail(const runtime::Route& route, Ramp& ramp, const GateResult& gate, std::string reason);
   void finish(const runtime::Route& route, Ramp& ramp, RampState state, std::string reason);

@@ -156,20 +156,19 @@ void Control::enable_reload(std::string config_path, runtime::RuntimeRegistry& r
   for (const char* result : {"success", "failure"}) metrics_.config_reloads.Add({{"result", result}});
 }
 
-ReloadOutcome Control::reload(std::string_view actor) {
+ReloadOutcome Control::reload(const Actor& actor) {
   ReloadOutcome out;
   auto fail = [&](const std::vector<config::Diagnostic>& errors) {
     for (const auto& e : errors) {
       out.errors.push_back(e.str());
-      spdlog::error("config reload ({}): {}", actor, e.str());
+      spdlog::error("config reload ({}): {}", actor.name, e.str());
     }
-    spdlog::error("config reload ({}) failed with {} error(s); the running config is unchanged", actor,
+    spdlog::error("config reload ({}) failed with {} error(s); the running config is unchanged", actor.name,
                   errors.size());
     metrics_.config_reloads.Add({{"result", "failure"}}).Increment();
-    audit_->append({{"action", "config_reload"},
-                    {"actor", actor},
-                    {"result", "failure"},
-                    {"errors", string_array(out.errors)}});
+    json::object entry{{"action", "config_reload"}, {"result", "failure"}, {"errors", string_array(out.errors)}};
+    actor.stamp(entry);
+    audit_->append(std::move(entry));
     return out;
   };
   if (!registry_) return fail({{config_path_, {}, "config reload is not enabled in this process"}});
@@ -234,18 +233,19 @@ ReloadOutcome Control::reload(std::string_view actor) {
   out.routes = compiled->routes.size();
   out.routes_added = std::move(changes.added);
   out.routes_removed = std::move(changes.removed);
-  for (const auto& w : out.warnings) spdlog::warn("config reload ({}): {} (warning)", actor, w);
-  spdlog::info("config reload ({}): success: {} route(s); added [{}], removed [{}]", actor, out.routes,
+  for (const auto& w : out.warnings) spdlog::warn("config reload ({}): {} (warning)", actor.name, w);
+  spdlog::info("config reload ({}): success: {} route(s); added [{}], removed [{}]", actor.name, out.routes,
                fmt::join(out.routes_added, ", "), fmt::join(out.routes_removed, ", "));
   metrics_.config_reloads.Add({{"result", "success"}}).Increment();
-  audit_->append({{"action", "config_reload"},
-                  {"actor", actor},
-                  {"result", "success"},
-                  {"routes", out.routes},
-                  {"routes_added", string_array(out.routes_added)},
-                  {"routes_removed", string_array(out.routes_removed)},
-                  {"ramps_aborted", string_array(out.ramps_aborted)},
-                  {"warnings", string_array(out.warnings)}});
+  json::object entry{{"action", "config_reload"},
+                     {"result", "success"},
+                     {"routes", out.routes},
+                     {"routes_added", string_array(out.routes_added)},
+                     {"routes_removed", string_array(out.routes_removed)},
+                     {"ramps_aborted", string_array(out.ramps_aborted)},
+                     {"warnings", string_array(out.warnings)}};
+  actor.stamp(entry);
+  audit_->append(std::move(entry));
   persist();
   return out;
 }

@@ -12,6 +12,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "admin/api.hpp"
@@ -34,6 +35,12 @@ constexpr std::size_t kHeaderLimit = 16 * 1024;
 asio::awaitable<void> serve(tcp::socket socket, Control& control) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  std::string client;
+  {
+    boost::system::error_code ec;
+    auto peer = stream.socket().remote_endpoint(ec);
+    if (!ec) client = fmt::format("{}:{}", peer.address().to_string(), peer.port());
+  }
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(kHeaderLimit);
@@ -55,7 +62,7 @@ asio::awaitable<void> serve(tcp::socket socket, Control& control) {
       break;
     }
     auto req = parser.release();
-    AdminReply reply = route_admin_request(req, control);
+    AdminReply reply = route_admin_request(req, control, client);
     if (reply.drain_route && reply.response.result() == bhttp::status::ok) {
       // A write hold answers once the writes that passed before it are done (or at its deadline).
       asio::steady_timer poll(stream.get_executor());

@@ -116,12 +116,23 @@ class StateTest(unittest.TestCase):
                                         headers={"Authorization": "Bearer s3cret-x"})
             self.assertEqual(st, 401)
             self.assertEqual(cv.admin.route("app")["read_weight"], 5, "a refused call changes nothing")
-            st, _, _ = cv.admin.request("PUT", "/v1/routes/app/weights", body={"weight": 50},
+            st, _, _ = cv.admin.request("PUT", "/v1/routes/app/weights", body={"weight": 50, "reason": "step 2 of CHG-42"},
                                         headers={"Authorization": "Bearer s3cret-b"})
             self.assertEqual(st, 200)
             self.assertEqual(cv.admin.get("/metrics")[0], 200, "reads need no token")
             entries = cv.admin.get("/v1/audit")[1]["entries"]
             self.assertEqual(entries[-1]["actor"], "bob")
+            st, js, _ = cv.admin.request("POST", "/v1/routes/app/rollback", body={"reason": 7},
+                                         headers={"Authorization": "Bearer s3cret-a"})
+            self.assertEqual(st, 422, js)
+            self.assertEqual(cv.admin.route("app")["read_weight"], 50, "a refused reason changes nothing")
+        # On disk, written before the call answered (fdatasync): who, from where, why.
+        entry = json.loads((self.dir / "audit.jsonl").read_text().splitlines()[-1])
+        self.assertEqual((entry["actor"], entry["reason"], entry["route"]), ("bob", "step 2 of CHG-42", "app"))
+        self.assertEqual((entry["before"]["read_weight"], entry["after"]["read_weight"]), (5, 50))
+        host, port = entry["client"].rsplit(":", 1)
+        self.assertEqual(host, h.LOCALHOST)
+        self.assertTrue(0 < int(port) < 65536, entry)
 
     def test_check_reports_an_unreadable_tokens_file_with_its_position(self):
         text = ("admin:\n  listen: 127.0.0.1:0\n  tokens_file: /nonexistent/tokens.txt\n"

@@ -189,6 +189,25 @@ TEST_F(AdminApi, RollbackLiftsAHoldWithWeightsAtZero) {
   EXPECT_FALSE(entries.back().as_object().at("writes_held").as_bool());
 }
 
+TEST_F(AdminApi, AuditEntriesNameTheClientAndTheOperatorsReason) {
+  AdminRequest req{bhttp::verb::post, "/v1/routes/app/rollback", 11};
+  req.body() = R"({"reason": "target p99 doubled"})";
+  req.prepare_payload();
+  ASSERT_EQ(handle_admin_request(req, *control, "127.0.0.1:40001").result_int(), 200);
+  auto entry = body_of(call(bhttp::verb::get, "/v1/audit?limit=1"))["entries"].as_array().at(0).as_object();
+  EXPECT_EQ(entry.at("actor").as_string(), "anonymous");
+  EXPECT_EQ(entry.at("client").as_string(), "127.0.0.1:40001");
+  EXPECT_EQ(entry.at("reason").as_string(), "target p99 doubled");
+
+  // A reason that is not a short string is refused before anything changes.
+  auto before = registry.find_route("app")->generation;
+  EXPECT_EQ(call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 5, "reason": ["x"]})").result_int(), 422);
+  const std::string long_reason(Actor::kMaxReasonBytes + 1, 'x');
+  EXPECT_EQ(call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 5, "reason": ")" + long_reason + "\"}").result_int(),
+            422);
+  EXPECT_EQ(registry.find_route("app")->generation, before);
+}
+
 TEST(JsonText, PrintsDoublesPlainly) {
   json::value v = json::parse(R"({"a": 50.5, "b": [1, 0.01, "x\"y"], "c": null, "d": true})");
   EXPECT_EQ(to_json_text(v), R"({"a":50.5,"b":[1,0.01,"x\"y"],"c":null,"d":true})");
