@@ -90,10 +90,11 @@ struct Schema {
 
 const Schema kTopSchema{"the top level",
                         {"workers", "drain_timeout", "admin", "state_file", "audit_log",
-                         "mirror_log", "limits", "clusters", "listeners"},
+                         "mirror_log", "limits", "timeouts", "clusters", "listeners"},
                         {}};
 const Schema kAdminSchema{"admin", {"listen", "tokens_file"}, {}};
 const Schema kLimitsSchema{"limits", {"max_request_line", "max_header_bytes", "max_request_body"}, {}};
+const Schema kTimeoutsSchema{"timeouts", {"idle", "request_header", "body_idle", "request"}, {}};
 const Schema kClusterSchema{"cluster",
                             {"endpoints", "connect_timeout", "response_timeout", "health_check", "outlier_detection"},
                             {"tls"}};
@@ -527,6 +528,8 @@ class Loader {
         parse_mirror_log(e);
       } else if (e.key == "limits") {
         parse_limits(e);
+      } else if (e.key == "timeouts") {
+        parse_timeouts(e);
       } else if (e.key == "clusters") {
         have_clusters_ = true;
         parse_clusters(e);
@@ -586,6 +589,27 @@ class Loader {
     }
     if (l.max_request_line > l.max_header_bytes)
       error(line_mark.value_or(section.key_mark), "limits.max_request_line must not be larger than limits.max_header_bytes");
+  }
+
+  // timeouts: {idle: 60s, request_header: 30s, body_idle: 60s, request: 0s}.
+  void parse_timeouts(const Entry& section) {
+    if (!expect_map(section.value, section.value_mark(), "timeouts",
+                    " with 'idle', 'request_header', 'body_idle' or 'request'"))
+      return;
+    TimeoutsConfig& t = cfg_.timeouts;
+    for (const Entry& e : entries(section.value, "timeouts")) {
+      Millis* field = e.key == "idle"             ? &t.idle
+                      : e.key == "request_header" ? &t.request_header
+                      : e.key == "body_idle"      ? &t.body_idle
+                      : e.key == "request"        ? &t.request
+                                                  : nullptr;
+      if (!field) {
+        reject_key(e, kTimeoutsSchema, "timeouts");
+        continue;
+      }
+      const std::string label = "timeouts." + e.key;
+      if (auto v = read_duration(e, label, /*allow_zero=*/field == &t.request)) *field = *v;
+    }
   }
 
   // mirror_log: {path: cutover-mirror.jsonl, max_size: 10MiB, max_files: 3}.

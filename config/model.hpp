@@ -168,6 +168,19 @@ struct LimitsConfig {
   std::uint64_t max_request_body = 0;           // bytes of a request body; 0 = no limit (bodies are streamed)
 };
 
+// Downstream HTTP timeouts (issue 6). Upstream ones are per cluster (connect_timeout,
+// response_timeout). Reloadable: each request reads the current snapshot's.
+struct TimeoutsConfig {
+  Millis idle{60000};            // keep-alive wait for the first byte of the next request: then a plain close
+  Millis request_header{30000};  // from a request head's first byte to its end (slowloris): 408
+  Millis body_idle{60000};       // each read or write of a body from or to the client
+  // From the complete request head to the last byte of the response; 0 = none. Expiring while the
+  // request body is read: 408; while waiting for the response head: 504; mid-response: the
+  // connection is closed (the client sees the truncation). A write hold's wait is not counted
+  // (writes.hold_timeout bounds it).
+  Millis request{0};
+};
+
 struct Config {
   std::string path;                   // the file it came from
   unsigned workers = 0;               // 0 = one per core
@@ -177,6 +190,7 @@ struct Config {
   std::string audit_log;              // optional; resolved against the config dir
   MirrorLogConfig mirror_log;         // optional
   LimitsConfig limits;
+  TimeoutsConfig timeouts;
   std::vector<ClusterConfig> clusters;  // in file order; names unique
   std::vector<ListenerConfig> listeners;  // in file order; names unique
 

@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -29,6 +30,7 @@
 #include "proxy/http/head_reader.hpp"
 #include "proxy/http/headers.hpp"
 #include "proxy/http/relay.hpp"
+#include "proxy/http/watchdog.hpp"
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/split.hpp"
 #include "proxy/server/worker.hpp"
@@ -53,9 +55,6 @@ using namespace std::chrono_literals;
 constexpr std::size_t kResponseHeaderLimit = 64 * 1024;  // bytes of an upstream response head
 constexpr int kMaxInterimResponses = 16;                 // 1xx responses before the final one
 constexpr std::size_t kReadBufferMax = 128 * 1024;   // per-connection parse buffer
-constexpr milliseconds kIdleTimeout = 60s;           // keep-alive wait for the next request
-constexpr milliseconds kHeaderTimeout = 30s;         // rest of a request header once it started
-constexpr milliseconds kBodyIdleTimeout = 60s;       // per read/write of a body to or from the client
 
 const HeadLimits kResponseHeadLimits{kResponseHeaderLimit, kResponseHeaderLimit};
 
@@ -68,6 +67,15 @@ bool client_gone(const error_code& ec) {
 }
 
 bool is_timeout(const error_code& ec) { return ec == beast::error::timeout; }
+
+// Ends an exchange's watch: the deadline is disarmed and the upstream connection forgotten.
+struct WatchdogScope {
+  Watchdog& watchdog;
+  ~WatchdogScope() {
+    watchdog.watch_upstream(nullptr);
+    watchdog.disarm();
+  }
+};
 
 // Idempotent methods (RFC 9110 §9.2.2) may be sent again on a new connection when a reused one
 // turns out to be closed before any response byte (RFC 9112 §9.3.1).
@@ -111,7 +119,8 @@ struct MirrorPrimaryGuard {
 class Session final : public server::Drainable {
  public:
   Session(tcp::socket socket, server::Worker& worker, std::size_t listener_index)
-      : down_(std::move(socket)), worker_(worker), listener_index_(listener_index) {
+      : down_(std::move(socket)), worker_(worker), listener_index_(listener_index),
+        watchdog_(down_.get_executor(), down_.socket()) {
     error_code ec;
     auto peer = down_.socket().remote_endpoint(ec);
     client_addr_ = ec ? asio::ip::address{} : peer.address();
@@ -135,6 +144,7 @@ class Session final : public server::Drainable {
   asio::awaitable<void> run() {
     for (;;) {
       const auto limits = request_limits();
+      timeouts_ = worker_.current()->snapshot->config.timeouts;
       RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.head.header_bytes));
       // Bodies are streamed, never held; the limit (0: none) is the operator's (413).
@@ -142,8 +152,15 @@ class Session final : public server::Drainable {
         parser.body_limit(limits.max_body);
       else
         parser.body_limit(boost::none);
-      down_.expires_after(buffer_.size() == 0 ? kIdleTimeout : kHeaderTimeout);
-      auto head = co_await read_head(down_, buffer_, parser, limits.head);
+      // The idle wait for a request, then request_header from its first byte (slowloris: 408). The
+      // watchdog cancels the read rather than closing the socket, so a 408 can still be sent.
+      down_.expires_never();
+      watchdog_.arm(buffer_.size() == 0 ? timeouts_.idle : timeouts_.request_header);
+      const auto header_timeout = timeouts_.request_header;
+      auto head = co_await read_head(down_, buffer_, parser, limits.head,
+                                     [this, header_timeout] { watchdog_.arm(header_timeout); });
+      if (watchdog_.fired() && head.ec == asio::error::operation_aborted) head.ec = beast::error::timeout;
+      watchdog_.disarm();
       if (!head.ok()) {
         co_await reject_unreadable_request(head);
         break;
@@ -160,10 +177,28 @@ class Session final : public server::Drainable {
     }
     error_code ignored;
     down_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (linger_) co_await linger();
     down_.socket().close(ignored);
   }
 
  private:
+  // After an answer that ends the connection while the client may still be sending (a refused or
+  // timed-out request): the send side is shut already; read and discard for at most kLingerTime or
+  // kLingerBytes, so the close does not become a reset that destroys the answer in the client's
+  // receive queue before it reads it (RFC 9112 §9.6; nginx's lingering_close).
+  asio::awaitable<void> linger() {
+    static constexpr auto kLingerTime = 2s;
+    static constexpr std::size_t kLingerBytes = 1024 * 1024;
+    std::array<char, 2048> sink;
+    std::size_t discarded = 0;
+    down_.expires_after(kLingerTime);
+    while (discarded < kLingerBytes) {
+      auto [ec, n] = co_await down_.async_read_some(asio::buffer(sink), as_tuple(use_awaitable));
+      if (ec) break;
+      discarded += n;
+    }
+  }
+
   struct RequestLimits {
     HeadLimits head;
     std::uint64_t max_body = 0;  // 0 = none
@@ -227,6 +262,7 @@ class Session final : public server::Drainable {
   asio::awaitable<bool> reply_error(bhttp::status status, std::string_view reason, unsigned version,
                                     bool keep_alive) {
     bhttp::response<bhttp::string_body> res{status, version < 11 ? 10u : 11u};
+    if (!keep_alive) linger_ = true;
     res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
     res.body() = fmt::format("cutover: {}\n", reason);
     co_return co_await write_reply(res, keep_alive);
@@ -248,7 +284,7 @@ class Session final : public server::Drainable {
     res.set(bhttp::field::server, "cutover");
     res.keep_alive(keep_alive);
     res.prepare_payload();
-    down_.expires_after(kBodyIdleTimeout);
+    down_.expires_after(timeouts_.body_idle);
     auto [ec, n] = co_await bhttp::async_write(down_, res, as_tuple(use_awaitable));
     down_.expires_never();
     co_return !ec && keep_alive;
@@ -469,6 +505,10 @@ class Session final : public server::Drainable {
       }
     }
 
+    // timeouts.request runs from here: a write hold's wait is bounded by its own hold_timeout.
+    if (timeouts_.request.count()) watchdog_.arm(timeouts_.request);
+    WatchdogScope watchdog_scope{watchdog_};
+
     // The split: one atomic load of the route's weights, then force, sticky bucket or a random draw.
     const auto assignment = assign_side(route, kind, route.runtime->weights(), req, client_ip_, client_addr_,
                                         worker_.random());
@@ -527,21 +567,37 @@ class Session final : public server::Drainable {
       up = std::move(lease.connection);
       served_by = lease.endpoint;
       if (!up->reused) served_by->health->record_connect_success();
+      watchdog_.watch_upstream(&up->stream.socket());
+      if (watchdog_.fired()) {  // timeouts.request ran out while connecting
+        record(504, stats::Outcome::timeout);
+        const std::string reason =
+            fmt::format("request timeout: no response within {} ms (timeouts.request, cluster {})",
+                        timeouts_.request.count(), cluster.name);
+        co_return co_await reply_error(bhttp::status::gateway_timeout, reason, req_version, false);
+      }
 
       if (expect_continue && body_pending && !sent_continue) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        down_.expires_after(kBodyIdleTimeout);
+        down_.expires_after(timeouts_.body_idle);
         auto [ec, n] = co_await asio::async_write(down_, asio::buffer(kContinue), as_tuple(use_awaitable));
         if (ec) co_return false;
         sent_continue = true;
       }
 
-      auto sent = co_await relay_message(down_, buffer_, parser, up->stream, scratch(), head_buf_, kBodyIdleTimeout,
+      auto sent = co_await relay_message(down_, buffer_, parser, up->stream, scratch(), head_buf_, timeouts_.body_idle,
                                          cluster.response_timeout, baton.chain ? &baton : nullptr,
                                          mirror && !mirror_launched ? &mirror->request_body : nullptr);
       if (sent.failed == RelayOutcome::Failed::read) {
         // The client left mid-body, or its body broke the framing or the size limit: the
         // upstream connection (holding part of a request) is dropped either way.
+        if (watchdog_.fired()) {  // timeouts.request ran out while the body came in
+          record(408, stats::Outcome::timeout);
+          count_rejected(bhttp::status::request_timeout);
+          const std::string reason =
+              fmt::format("request timeout: not complete within {} ms (timeouts.request)", timeouts_.request.count());
+          co_await reply_error(bhttp::status::request_timeout, reason, req_version, false);
+          co_return false;
+        }
         if (client_gone(sent.ec) || is_timeout(sent.ec)) co_return false;
         const bool too_large = sent.ec == bhttp::error::body_limit;
         const std::string reason =
@@ -553,6 +609,12 @@ class Session final : public server::Drainable {
         co_return false;
       }
       if (sent.failed == RelayOutcome::Failed::write) {
+        if (watchdog_.fired()) {  // timeouts.request ran out while the upstream was taking the body
+          record(504, stats::Outcome::timeout);
+          const std::string reason = fmt::format("request timeout: not sent upstream within {} ms (timeouts.request, cluster {})",
+                                                 timeouts_.request.count(), cluster.name);
+          co_return co_await reply_error(bhttp::status::gateway_timeout, reason, req_version, false);
+        }
         if (up->reused && may_retry && attempt == 0) continue;  // a pooled connection the upstream had closed
         record(502);
         const std::string reason = fmt::format("upstream write failed (cluster {}): {}", cluster.name, sent.ec.message());
@@ -598,19 +660,22 @@ class Session final : public server::Drainable {
         if (status != 100 && req_version >= 11) {
           bhttp::response<bhttp::empty_body> interim{rp->get().base()};
           remove_hop_by_hop(interim);
-          down_.expires_after(kBodyIdleTimeout);
+          down_.expires_after(timeouts_.body_idle);
           auto [wec, wn] = co_await bhttp::async_write(down_, interim, as_tuple(use_awaitable));
           if (wec) co_return false;
         }
       }
       up->stream.expires_never();
       if (!ec) break;
-      if (is_timeout(ec)) {
+      if (is_timeout(ec) || watchdog_.fired()) {
         cluster.timeouts->Increment();
         note_outlier(cluster, *served_by, served_by->health->record_status(504, cluster.outlier, upstream::steady_ms()));
         record(504, stats::Outcome::timeout);
-        const std::string reason = fmt::format("upstream response timeout after {} ms (cluster {})",
-                                               cluster.response_timeout.count(), cluster.name);
+        const std::string reason =
+            watchdog_.fired() ? fmt::format("request timeout: no response within {} ms (timeouts.request, cluster {})",
+                                         timeouts_.request.count(), cluster.name)
+                           : fmt::format("upstream response timeout after {} ms (cluster {})",
+                                         cluster.response_timeout.count(), cluster.name);
         co_return co_await reply_error(bhttp::status::gateway_timeout, reason, req_version, req_keep_alive);
       }
       if (up->reused && may_retry && attempt == 0 && up->buffer.size() == 0 &&
@@ -639,7 +704,7 @@ class Session final : public server::Drainable {
                              *assignment.pin_bucket, route.sticky.pin_max_age_s));
 
     auto got = co_await relay_message(up->stream, up->buffer, *rp, down_, scratch(), head_buf_,
-                                      cluster.response_timeout, kBodyIdleTimeout, nullptr,
+                                      cluster.response_timeout, timeouts_.body_idle, nullptr,
                                       mirror ? &mirror->primary().body : nullptr);
     if (got.failed != RelayOutcome::Failed::none) {
       if (got.failed == RelayOutcome::Failed::read) {
@@ -667,11 +732,14 @@ class Session final : public server::Drainable {
   beast::tcp_stream down_;
   server::Worker& worker_;
   std::size_t listener_index_;
+  Watchdog watchdog_;  // the idle and header waits, then timeouts.request
   beast::flat_buffer buffer_;
   asio::ip::address client_addr_;
   std::string client_ip_;
   std::unique_ptr<char[]> scratch_;
   bool in_exchange_ = false;
+  bool linger_ = false;  // an answer ended the connection: linger() before the close
+  config::TimeoutsConfig timeouts_;  // the current config's, taken before each request
   std::string head_buf_;  // serialized head of the message being relayed
 };
 

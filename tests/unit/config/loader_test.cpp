@@ -1157,6 +1157,32 @@ TEST(Limits, ErrorsHavePositions) {
   EXPECT_EQ(r.errors.size(), 1u) << dump(r.errors);
 }
 
+TEST(Timeouts, DefaultsAndValues) {
+  Config d = must_load(config_with(""));
+  EXPECT_EQ(d.timeouts.idle.count(), 60000);
+  EXPECT_EQ(d.timeouts.request_header.count(), 30000);
+  EXPECT_EQ(d.timeouts.body_idle.count(), 60000);
+  EXPECT_EQ(d.timeouts.request.count(), 0);
+  Config c = must_load(config_with("", "timeouts: {idle: 5s, request_header: 2s, body_idle: 1m, request: 1500ms}\n"));
+  EXPECT_EQ(c.timeouts.idle.count(), 5000);
+  EXPECT_EQ(c.timeouts.request_header.count(), 2000);
+  EXPECT_EQ(c.timeouts.body_idle.count(), 60000);
+  EXPECT_EQ(c.timeouts.request.count(), 1500);
+}
+
+TEST(Timeouts, ErrorsHavePositions) {
+  LoadResult r = load_string(config_with("", "timeouts: {request_header: 0s}\n"), "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("timeouts.request_header: must be greater than 0"), std::string::npos);
+  r = load_string(config_with("", "timeouts: {header: 2s}\n"), "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("header"), std::string::npos);
+  EXPECT_GT(r.errors[0].mark.line, 0);
+  r = load_string(config_with("", "timeouts: {idle: soon}\n"), "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("timeouts.idle: expected a duration"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cutover::config
 
