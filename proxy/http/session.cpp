@@ -30,6 +30,7 @@
 #include "proxy/http/head_reader.hpp"
 #include "proxy/http/headers.hpp"
 #include "proxy/http/relay.hpp"
+#include "proxy/http/request_target.hpp"
 #include "proxy/http/watchdog.hpp"
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/split.hpp"
@@ -478,6 +479,11 @@ class Session final : public server::Drainable {
         count_rejected(bhttp::status::payload_too_large);
         co_return co_await reply_error(bhttp::status::payload_too_large, reason, req_version, false);
       }
+    }
+    if (auto problem = absolute_form_to_origin_form(req)) {  // RFC 9112 §3.2.2: the target's authority is the Host
+      const std::string reason = "malformed request: " + *problem;
+      count_rejected(bhttp::status::bad_request);
+      co_return co_await reply_error(bhttp::status::bad_request, reason, req_version, false);
     }
     auto host_it = req.find(bhttp::field::host);
     std::string_view host = host_it == req.end() ? std::string_view{} : router::host_without_port(host_it->value());

@@ -290,6 +290,19 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(self.side("/api/v2/x"), "source")
         self.assertEqual(self.side("/api/v2"), "target")  # "/api/v2" does not start with "/api/v2/"
 
+    def test_absolute_form_target_is_routed_by_its_authority_and_sent_in_origin_form(self):
+        # RFC 9112 §3.2.2: the target's authority replaces Host; the upstream gets origin-form.
+        st, hdrs, data = self.get("http://example.test:8080/h/echo-headers?a=1", headers={"Host": "other.test"})
+        self.assertEqual(st, 200, data[:300])
+        js = json.loads(data)
+        self.assertEqual(js["side"], "target", "routed by example.test (route hostx), not by the Host field")
+        self.assertEqual(js["path"], "/h/echo-headers?a=1")
+        self.assertEqual(h.header_all(js["headers"], "Host"), ["example.test:8080"])
+        for bad in ("ftp://example.test/h/x", "http://user@example.test/h/x"):
+            with self.subTest(bad):
+                st, _, data = self.get(bad, headers={"Host": "example.test"})
+                self.assertEqual(st, 400, data)
+
     def test_exact_host_beats_wildcard(self):
         self.assertEqual(self.side("/h/x", headers={"Host": "example.test"}), "target")
         self.assertEqual(self.side("/h/x", headers={"Host": "other.test"}), "source")
