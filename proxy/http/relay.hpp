@@ -9,14 +9,16 @@
 #include <array>
 #include <charconv>
 #include <chrono>
-#include <string>
 #include <span>
+#include <string>
+#include <string_view>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -42,6 +44,47 @@ struct RelayOutcome {
   boost::system::error_code ec;  // beast::error::timeout when a read or write outlived its timeout
   bool header_sent = false;      // whether the head (and so any byte of the message) reached `out`
 };
+
+// Whether the unparsed bytes of a chunked body hold a line ended by a bare LF. Beast waits for CRLF
+// there (RFC 9112 §7.1), so such a line would stall the body until the idle timeout; with the
+// parser asking for more, what is left unparsed is only framing (chunk data is handed over as it
+// arrives), so any LF not after a CR ends a malformed chunk line.
+inline bool has_bare_lf(std::string_view unparsed) {
+  for (std::size_t i = unparsed.find('\n'); i != std::string_view::npos; i = unparsed.find('\n', i + 1))
+    if (i == 0 || unparsed[i - 1] != '\r') return true;
+  return false;
+}
+
+// Reads body bytes into `parser` until it makes progress, like http::async_read_some, but refuses
+// a chunk line ended by a bare LF at once (http::error::bad_chunk) instead of waiting for a CRLF.
+// Returns need_buffer when the body buffer is full, as Beast does.
+template <class Stream, bool isRequest>
+boost::asio::awaitable<boost::system::error_code> read_body_some(
+    Stream& in, boost::beast::flat_buffer& buffer,
+    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser) {
+  namespace asio = boost::asio;
+  namespace bhttp = boost::beast::http;
+  for (;;) {
+    if (buffer.size() > 0) {
+      boost::system::error_code ec;
+      buffer.consume(parser.put(buffer.data(), ec));
+      if (ec != bhttp::error::need_more) co_return ec;
+      const std::string_view unparsed(static_cast<const char*>(buffer.data().data()), buffer.size());
+      if (parser.chunked() && has_bare_lf(unparsed)) co_return bhttp::error::bad_chunk;
+      if (buffer.size() >= buffer.max_size()) co_return bhttp::error::buffer_overflow;
+    }
+    const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536), buffer.max_size() - buffer.size());
+    auto [ec, n] = co_await in.async_read_some(buffer.prepare(want), asio::as_tuple(asio::use_awaitable));
+    buffer.commit(n);
+    if (ec == asio::error::eof) {
+      // The peer closed: the end of a close-delimited body, else a truncated message.
+      boost::system::error_code put_ec;
+      parser.put_eof(put_ec);
+      co_return put_ec;
+    }
+    if (ec) co_return ec;
+  }
+}
 
 // Relays the message whose header `parser` has already read from `in` (leftover bytes in
 // `in_buffer`), as the caller rewrote it: the head is serialized into `head_buf` and goes out with
@@ -82,7 +125,7 @@ boost::asio::awaitable<RelayOutcome> relay_message(boost::beast::tcp_stream& in,
       body.data = scratch.data();
       body.size = scratch.size();
       in.expires_after(read_timeout);
-      auto [ec, n] = co_await bhttp::async_read_some(in, in_buffer, parser, as_tuple(use_awaitable));
+      auto ec = co_await read_body_some(in, in_buffer, parser);
       if (ec == bhttp::error::need_buffer) ec = {};  // the scratch buffer is full: write it out
       if (ec) {
         outcome.failed = RelayOutcome::Failed::read;
