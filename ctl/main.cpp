@@ -64,6 +64,7 @@ json::value weight_json(double percent) {
 struct Ctl {
   AdminClient client;
   bool json_output = false;
+  std::string reason;  // --reason: recorded in the audit entry of every change
 
   // Reports a failed call on stderr and gives its exit code; 0 when the call succeeded.
   int check(const CallResult& r) const {
@@ -92,6 +93,12 @@ struct Ctl {
   int run(verb method, const std::string& target, const json::value* body,
           const std::function<std::string(const json::value&)>& view,
           std::optional<milliseconds> timeout = std::nullopt) const {
+    json::value with_reason;
+    if (method != verb::get && !reason.empty()) {
+      with_reason = body && body->is_object() ? *body : json::object{};
+      with_reason.as_object()["reason"] = reason;
+      body = &with_reason;
+    }
     auto r = client.call(method, target, body, timeout.value_or(client.timeout()));
     if (int rc = check(r)) return rc;
     if (json_output)
@@ -207,6 +214,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--json", json_output, "print the raw JSON response instead of the human view");
+  std::string reason;
+  app.add_option("--reason", reason, "why: recorded with every change in the audit log");
 
   std::vector<std::pair<CLI::App*, std::function<int(const Ctl&)>>> commands;
   auto command = [&](std::string name, std::string help, std::function<int(const Ctl&)> run) {
@@ -393,7 +402,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
 
-  Ctl ctl{AdminClient(*endpoint, token, milliseconds(std::llround(timeout_s * 1000))), json_output};
+  Ctl ctl{AdminClient(*endpoint, token, milliseconds(std::llround(timeout_s * 1000))), json_output, reason};
   for (auto& [sub, run] : commands)
     if (sub->parsed()) return run(ctl);
   return kExitUsage;

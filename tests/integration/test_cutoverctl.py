@@ -168,12 +168,14 @@ class CtlTest(CtlCase):
 
     def test_rollback(self):
         self.ok("set", "app", "--read-weight", "60", "--write-weight", "30")
-        out = self.ok("rollback", "app", "--close-target-connections")
+        out = self.ok("--reason", "target 5xx at 4 %", "rollback", "app", "--close-target-connections")
         st = self.get_route()
         self.assertEqual((st["read_weight"], st["write_weight"]), (0, 0))
         self.assertTrue(out.startswith("app: read 0 %, write 0 %"), out)
         entries = self.cv.admin.get("/v1/audit?limit=1")[1]["entries"]
         self.assertEqual(entries[-1]["action"], "rollback")
+        self.assertEqual(entries[-1]["reason"], "target 5xx at 4 %")
+        self.assertTrue(entries[-1]["client"].startswith("127.0.0.1:"), entries[-1])
 
     def test_hold_waits_for_a_write_in_flight_then_release(self):
         # A slow write in flight when the hold starts: the hold answers once it finished.
