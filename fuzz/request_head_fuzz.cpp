@@ -15,6 +15,7 @@
 
 #include "fuzz/fuzz_http.hpp"
 #include "proxy/http/headers.hpp"
+#include "proxy/http/request_target.hpp"
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/sticky.hpp"
 
@@ -91,6 +92,9 @@ bool exchange(InputStream& stream, boost::beast::flat_buffer& buffer,
   const bool body_pending = !parser.is_done();
   const bool keep_after_error = req_keep_alive && !body_pending;
   if (http::check_request_framing(req)) return false;  // 400 and close
+  const bool absolute_form = req.target().find("://") != std::string_view::npos && !req.target().starts_with("/");
+  if (http::absolute_form_to_origin_form(req)) return false;  // 400 and close
+  if (absolute_form && !req.target().starts_with("/")) fail("absolute-form target not made origin-form", req.target());
 
   const auto host_it = req.find(bhttp::field::host);
   const std::string original_host = host_it == req.end() ? std::string() : std::string(host_it->value());

@@ -49,7 +49,7 @@ struct RelayOutcome {
 // there (RFC 9112 §7.1), so such a line would stall the body until the idle timeout; with the
 // parser asking for more, what is left unparsed is only framing (chunk data is handed over as it
 // arrives), so any LF not after a CR ends a malformed chunk line.
-inline bool has_bare_lf(std::string_view unparsed) {
+inline bool chunk_framing_has_bare_lf(std::string_view unparsed) {
   for (std::size_t i = unparsed.find('\n'); i != std::string_view::npos; i = unparsed.find('\n', i + 1))
     if (i == 0 || unparsed[i - 1] != '\r') return true;
   return false;
@@ -70,7 +70,7 @@ boost::asio::awaitable<boost::system::error_code> read_body_some(
       buffer.consume(parser.put(buffer.data(), ec));
       if (ec != bhttp::error::need_more) co_return ec;
       const std::string_view unparsed(static_cast<const char*>(buffer.data().data()), buffer.size());
-      if (parser.chunked() && has_bare_lf(unparsed)) co_return bhttp::error::bad_chunk;
+      if (parser.chunked() && chunk_framing_has_bare_lf(unparsed)) co_return bhttp::error::bad_chunk;
       if (buffer.size() >= buffer.max_size()) co_return bhttp::error::buffer_overflow;
     }
     const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536), buffer.max_size() - buffer.size());
