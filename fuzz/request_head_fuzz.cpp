@@ -87,7 +87,6 @@ void check_assignment_inputs(const bhttp::fields& req) {
 bool exchange(InputStream& stream, boost::beast::flat_buffer& buffer,
               bhttp::request_parser<bhttp::buffer_body>& parser) {
   auto& req = parser.get();
-  const unsigned req_version = req.version();
   const bool req_keep_alive = req.keep_alive();
   const bool body_pending = !parser.is_done();
   const bool keep_after_error = req_keep_alive && !body_pending;
