@@ -85,11 +85,11 @@ const BadCase kBadCases[] = {
     {"tcp_read_weight.yaml", "16:9",
      "'read_weight' is HTTP-only and not allowed in route 'pg' of tcp listener 'db'; a tcp route takes name, source, "
      "target, weight and sticky: {client_ip: true}"},
-    {"tcp_sticky_header.yaml", "15:36", "'sticky.header' is HTTP-only and not allowed in route 'pg'"},
+    {"tcp_sticky_header.yaml", "15:35", "'sticky.header' is HTTP-only and not allowed in route 'pg'"},
     {"tcp_two_routes.yaml", "13:9", "tcp listener 'db' takes exactly one route"},
     {"tcp_mirror.yaml", "16:9", "'mirror' is HTTP-only and not allowed in route 'pg'"},
     {"idle_timeout_http.yaml", "10:19", "idle_timeout applies to tcp listeners only (listener 'public' is http)"},
-    {"proxy_protocol_http.yaml", "8:26",
+    {"proxy_protocol_http.yaml", "7:26",
      "send_proxy_protocol is for clusters of tcp routes only; cluster 'cloud' serves http route 'app'"},
     {"proxy_protocol_value.yaml", "5:26", "send_proxy_protocol: expected v1 or v2, got 'v3'"},
     {"tcp_idle_timeout_bad.yaml", "11:19", "idle_timeout: expected a duration like 30s, 10m or 1h"},
