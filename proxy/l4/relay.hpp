@@ -40,19 +40,27 @@ auto& lowest_socket(Stream& s) {
   return lowest_socket(s.next_layer());
 }
 
-// Passes a FIN on: the peer sees EOF, and may still send. A stream with its own close message
-// (TLS close_notify) provides an overload that sends it first.
+// What the relay does to a stream besides reading and writing. Specialise it for a stream with a
+// close message of its own (TLS: send close_notify in half_close); a specialisation is found
+// wherever it is declared before the relay is instantiated, unlike an overload in this namespace.
 template <class Stream>
-asio::awaitable<void> half_close(Stream& s) {
-  error_code ignored;
-  lowest_socket(s).shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  co_return;
-}
+struct StreamOps {
+  // Passes a FIN on: the peer sees EOF, and may still send.
+  static asio::awaitable<void> half_close(Stream& s) {
+    error_code ignored;
+    lowest_socket(s).shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  // Closes at once; pending operations complete with operation_aborted.
+  static void close(Stream& s) {
+    error_code ignored;
+    lowest_socket(s).close(ignored);
+  }
+};
 
 template <class Stream>
 void close_stream(Stream& s) {
-  error_code ignored;
-  lowest_socket(s).close(ignored);
+  StreamOps<Stream>::close(s);
 }
 
 // ---- the relay ---------------------------------------------------------------------------------
@@ -103,7 +111,7 @@ asio::awaitable<void> pump(From& from, To& to, std::span<char> buffer, bool towa
       }
     }
     if (rec == asio::error::eof) {
-      co_await half_close(to);
+      co_await StreamOps<To>::half_close(to);
       co_return;
     }
     if (rec) {
@@ -115,7 +123,7 @@ asio::awaitable<void> pump(From& from, To& to, std::span<char> buffer, bool towa
 
 }  // namespace detail
 
-// Relays between `down` (any AsyncStream with lowest_socket/half_close) and the connected
+// Relays between `down` (any AsyncStream with lowest_socket or a StreamOps specialisation) and the connected
 // `up` until both directions ended (RelayEnd::closed), an error (::error) or `idle` without a
 // byte moved (::idle). `down_buffer` carries downstream -> upstream bytes, `up_buffer` the other
 // way: the only memory the relay uses. Every error ends in both sockets closed; the caller owns
