@@ -415,7 +415,8 @@ class TcpTest(CutoverTestCase):
         finally:
             busy.close()
             idle.close()
-        self.assertGreaterEqual(self.metric("cutover_tcp_idle_timeouts_total", route="pg_idle"), before + 2)
+        # Counted once the relay has ended, just after the sockets closed.
+        self.assertTrue(wait_for(lambda: self.metric("cutover_tcp_idle_timeouts_total", route="pg_idle") >= before + 2, 5))
 
     # -- PROXY protocol ------------------------------------------------------------------------
 
@@ -456,7 +457,7 @@ class TcpTest(CutoverTestCase):
             for c in conns:
                 c.close()
         self.assertTrue(wait_for(lambda: self.metric("cutover_tcp_connections_active", route="pg_metered") == 0, 5))
-        self.assertEqual(self.metric("cutover_downstream_connections_active", listener="metered"), 0)
+        self.assertTrue(wait_for(lambda: self.metric("cutover_downstream_connections_active", listener="metered") == 0, 5))
         m = lambda **kw: self.metric(**kw)  # noqa: E731
         self.assertEqual(m(name="cutover_tcp_connections_total", route="pg_metered", side="source"), 3)
         self.assertEqual(m(name="cutover_tcp_connections_total", route="pg_metered", side="target"), 0)
