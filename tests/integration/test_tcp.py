@@ -10,9 +10,11 @@ the sha256 of what they received plus "\\n", then close.
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -359,6 +361,23 @@ class TcpTest(CutoverTestCase):
             t = closed_within(c, 5)
             self.assertIsNotNone(t)
             self.assertLess(t - t0, 2.0)
+        finally:
+            c.close()
+
+    def test_cutoverctl_rollback_with_grace(self):
+        ctl = os.environ.get("CUTOVERCTL_BIN") or str(Path(__file__).resolve().parents[2] / "build" / "cutoverctl")
+        self.admin.set_weight("pg", weight=100)
+        c, side = open_conn(self.p("db"))
+        try:
+            self.assertEqual(side, "target")
+            t0 = time.monotonic()
+            r = subprocess.run([ctl, "--admin", f"http://{LOCALHOST}:{self.admin.port}", "rollback", "pg",
+                                "--close-target-connections", "--grace", "1s"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            t = closed_within(c, 6)
+            self.assertIsNotNone(t)
+            self.assertGreaterEqual(t - t0, 0.9)
         finally:
             c.close()
 
