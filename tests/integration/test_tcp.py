@@ -10,6 +10,7 @@ the sha256 of what they received plus "\\n", then close.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -501,12 +502,17 @@ class TcpLifecycleTest(unittest.TestCase):
                           [{"name": "db", "address": f"{LOCALHOST}:0", "protocol": "tcp",
                             "routes": [{"name": "pg", "source": "src", "target": "tgt", "weight": 0}]}],
                           drain_timeout="2s")
+        cfg["state_file"] = "state.json"
         cv = Cutover(cfg, name="tcp-lifecycle").start()
         try:
             port = cv.port("db")
             a, side = open_conn(port)
             self.assertEqual(side, "source")
             cv.admin.set_weight("pg", weight=100)
+            # The state file keeps a tcp route's weight like an http route's.
+            state = json.loads((cv.dir / "state.json").read_text())
+            self.assertEqual(state["routes"]["pg"]["read_weight_bp"], 10000)
+            self.assertEqual(state["routes"]["pg"]["write_weight_bp"], 10000)
             cfg["listeners"][0]["idle_timeout"] = "10m"
             cv.config_path.write_text(to_yaml(cfg) + "\n")
             cv.proc.send_signal(signal.SIGHUP)
