@@ -196,6 +196,7 @@ class TcpTest(CutoverTestCase):
             listener("failover", "pg_failover", target="tgt_down", weight=100),
             listener("pp", "pg_pp", source="pp_v1", target="pp_v2"),
             listener("metered", "pg_metered"),
+            listener("ramped", "pg_ramp"),
         ]
         cls.start_cutover(make_config(clusters, listeners), "tcp", listener="db")
 
@@ -386,6 +387,41 @@ class TcpTest(CutoverTestCase):
         st, _, text = self.admin.put("/v1/routes/pg/weights", {"read_weight": 10})
         self.assertEqual(st, 422, text)
         self.assertIn("tcp route", text)
+
+    # -- ramps ---------------------------------------------------------------------------------
+
+    def test_ramp_on_a_tcp_route_counts_connections_and_completes(self):
+        st, _, text = self.admin.post("/v1/routes/pg_ramp/ramp", {"steps": [50], "interval": "1s", "apply_to": "read"})
+        self.assertEqual(st, 422, text)
+        stop = threading.Event()
+        seen = {"source": 0, "target": 0}
+
+        def traffic():
+            while not stop.is_set():
+                seen[side_of_new_conn(self.p("ramped"))] += 1
+                time.sleep(0.01)
+
+        t = threading.Thread(target=traffic)
+        t.start()
+        try:
+            st, js, text = self.admin.post("/v1/routes/pg_ramp/ramp", {
+                "steps": [50, 100], "interval": "1s", "gates": {"max_error_rate": 0.05, "min_requests": 5}})
+            self.assertEqual(st, 200, text)
+            view = wait_for(lambda: (lambda v: v if v["state"] != "running" else None)(
+                self.admin.get("/v1/routes/pg_ramp/ramp")[1]), 15, 0.1)
+        finally:
+            stop.set()
+            t.join(10)
+        self.assertIsNotNone(view, "the ramp did not end within 15 s")
+        self.assertEqual(view["state"], "completed", view)
+        self.assertEqual(self.admin.route("pg_ramp")["write_weight"], 100)
+        self.assertGreater(seen["target"], 0)
+        # One window entry per connection, per side.
+        st, js, text = self.admin.get("/v1/stats?window=60s&route=pg_ramp")
+        self.assertEqual(st, 200, text)
+        sides = js["routes"][0]["sides"]
+        self.assertEqual((sides["source"]["requests"], sides["target"]["requests"]), (seen["source"], seen["target"]))
+        self.assertEqual(sides["target"]["errors_5xx"], 0)
 
     # -- upstream failures ---------------------------------------------------------------------
 
