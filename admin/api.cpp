@@ -2,6 +2,7 @@
 #include "admin/api.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -22,6 +23,9 @@ namespace {
 
 namespace json = boost::json;
 namespace bhttp = boost::beast::http;
+
+// The longest grace a rollback gives open L4 target connections.
+constexpr std::chrono::milliseconds kMaxCloseGrace{3600 * 1000};
 
 AdminResponse json_response(bhttp::status status, const json::value& body) {
   AdminResponse res{status, 11};
@@ -258,6 +262,9 @@ class Router {
     auto* write = body->if_contains("write_weight");
     if (both && (read || write))
       return error(bhttp::status::unprocessable_entity, "give either 'weight' or 'read_weight'/'write_weight'");
+    if (route.tcp_metrics && (read || write))  // a connection has no methods: one weight (tcp_session.hpp)
+      return error(bhttp::status::unprocessable_entity,
+                   fmt::format("route '{}' is a tcp route: set 'weight', not 'read_weight'/'write_weight'", route.name));
     if (!both && !read && !write)
       return error(bhttp::status::unprocessable_entity, "expected 'weight' or 'read_weight'/'write_weight'");
     auto w = route.runtime->weights();
@@ -322,17 +329,33 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (auto bad = check_fields(*body, {"close_target_connections"}, route)) return std::move(*bad);
+    if (auto bad = check_fields(*body, {"close_target_connections", "grace"}, route)) return std::move(*bad);
     bool close_target = false;
     if (auto* c = body->if_contains("close_target_connections")) {
       if (!c->is_bool()) return error(bhttp::status::unprocessable_entity, "close_target_connections must be a boolean");
       close_target = c->as_bool();
     }
+    // "grace": how long open L4 target connections may go on before they are closed (issue 7).
+    std::chrono::milliseconds grace{0};
+    if (auto* g = body->if_contains("grace")) {
+      std::optional<std::chrono::milliseconds> d;
+      if (g->is_string()) d = config::parse_duration(g->as_string());
+      if (!d || *d > kMaxCloseGrace)
+        return error(bhttp::status::unprocessable_entity, "grace must be a duration string like \"2s\", at most 1h");
+      if (!close_target)
+        return error(bhttp::status::unprocessable_entity, "grace needs \"close_target_connections\": true");
+      grace = *d;
+    }
     // A running ramp ends (aborted) first, so no tick moves the weights up again.
     control_.ramps().on_manual_rollback(route.name, actor_);
     // Held writes are released too, to source: the weights are 0 before any of them moves.
-    control_.commit(route, {0, 0}, false, "rollback", actor_, {{"close_target_connections", close_target}});
-    if (close_target) control_.close_pooled_connections(route.cluster(router::Side::target));
+    json::object extra{{"close_target_connections", close_target}};
+    if (close_target) extra["grace_ms"] = static_cast<std::int64_t>(grace.count());
+    control_.commit(route, {0, 0}, false, "rollback", actor_, std::move(extra));
+    if (close_target) {
+      control_.close_pooled_connections(route.cluster(router::Side::target));
+      control_.close_l4_target_connections(route, grace);
+    }
     return json_response(bhttp::status::ok, route_state(route, control_));
   }
 
@@ -384,6 +407,10 @@ class Router {
     std::string problem;
     auto spec = parse_ramp_spec(*body, problem);
     if (!spec) return error(bhttp::status::unprocessable_entity, problem);
+    if (route.tcp_metrics && spec->apply_to != ApplyTo::both)
+      return error(bhttp::status::unprocessable_entity,
+                   fmt::format("route '{}' is a tcp route: a ramp applies to both weights (\"apply_to\": \"both\")",
+                               route.name));
     auto answer = control_.ramps().start(route, std::move(*spec), actor_);
     return json_response(answer.status, answer.body);
   }

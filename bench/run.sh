@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Load benchmark, two stages, both run by default:
+# Load benchmark, three stages, all run by default:
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
 #            backend alone as a reference.
 #   mirror:  "mirror 100 %": cutover at weight 0 mirroring every GET to target, cutover at weight 0
 #            without mirror, and nginx with its mirror directive, same backends, same wrk run,
 #            MIRROR_ROUNDS (3) interleaved rounds, medians reported.
+#   tcp:     L4 relay: backend direct, cutover (tcp listener, 90/10), HAProxy `mode tcp` (90/10), in
+#            front of two echo backends (build/cutover_tcp_load): a throughput run (TCP_CONNS
+#            connections each echoing TCP_MIB MiB) and a connection-rate run (TCP_CONNS loops of
+#            connect + 64-byte round trip + close for TCP_RATE_SECONDS). Well under a minute.
 # Prints markdown tables and writes bench/results/latest.md.
 #   ./bench/run.sh          ./bench/run.sh mirror          DURATION=30s WARMUP=3s ./bench/run.sh
 # Exit 0 when every run completed without errors (and the mirror stage saw matching mirrors),
@@ -24,14 +28,17 @@ WRK=(wrk -t1 -c64 -d"$DURATION" --latency)
 SPLIT_REQUESTS=1000   # sequential requests per proxy to check the 90/10 split before loading it
 MIRROR_ROUNDS=${MIRROR_ROUNDS:-3}   # mirror stage: rounds of (cutover no-mirror, cutover mirror, nginx mirror)
 MIRROR_PATH=/same/    # answered identically by both backends, so mirrored copies compare equal
+TCP_CONNS=${TCP_CONNS:-16}                # tcp stage: concurrent connections of each run
+TCP_MIB=${TCP_MIB:-64}                    # tcp stage: MiB each connection writes (and reads back)
+TCP_RATE_SECONDS=${TCP_RATE_SECONDS:-3}   # tcp stage: length of the connection-rate run
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(proxies mirror)
+[ ${#stages[@]} -gt 0 ] || stages=(proxies mirror tcp)
 for stage in "${stages[@]}"; do
-  case $stage in proxies | mirror) ;; *) die "unknown stage '$stage' (stages: proxies mirror; default both)" ;; esac
+  case $stage in proxies | mirror | tcp) ;; *) die "unknown stage '$stage' (stages: proxies mirror tcp; default all)" ;; esac
 done
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 [[ $MIRROR_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "MIRROR_ROUNDS must be a positive integer"
@@ -262,6 +269,55 @@ if [ -s "$work/nginx-mirror/nginx-error.log" ]; then
 fi
 fi
 
+# --- stage "tcp": the L4 relay against HAProxy mode tcp ----------------------------------------
+tnames=() tthr=() trate=() terrs=()
+if want tcp; then
+say "bench: stage tcp: backend direct, cutover tcp listener, HAProxy mode tcp (90/10 split)"
+TCP_LOAD=${TCP_LOAD:-$repo/build/cutover_tcp_load}
+if [ ! -x "$TCP_LOAD" ]; then
+  (cd "$repo" && cmake --build build -j2 --target cutover_tcp_load) > "$work/tcp_load-build.log" 2>&1 ||
+    die "could not build cutover_tcp_load (log $work/tcp_load-build.log)"
+fi
+# tcp_backend VAR: start an echo backend; its port in VAR.
+tcp_backend() {
+  local log=$work/tcp-backend-$1.log i
+  spawn "$log" "$TCP_LOAD" serve
+  for ((i = 0; i < 50; i++)); do [ -s "$log" ] && break; sleep 0.1; done
+  printf -v "$1" '%s' "$(head -n 1 "$log")"
+  [[ ${!1} =~ ^[0-9]+$ ]] || die "tcp_load serve did not start (log $log)"
+}
+tcp_backend TCP_SOURCE_PORT
+tcp_backend TCP_TARGET_PORT
+tcp_kv=(SOURCE_PORT="$TCP_SOURCE_PORT" TARGET_PORT="$TCP_TARGET_PORT")
+# tcp_measure NAME HOST:PORT: both runs; append one row (errors summed over both).
+tcp_measure() {
+  local out=$work/tcp-$((${#tnames[@]} + 1))-${1%% *}.txt thr secs e1 rate n e2
+  say "bench: tcp: $1: throughput ($TCP_CONNS x $TCP_MIB MiB echoed), then connection rate ($TCP_CONNS loops, ${TCP_RATE_SECONDS}s)"
+  read -r thr secs e1 < <(timeout 60 "$TCP_LOAD" throughput "$2" "$TCP_CONNS" "$TCP_MIB" || echo "- - 1")
+  read -r rate n e2 < <(timeout 60 "$TCP_LOAD" rate "$2" "$TCP_CONNS" "$TCP_RATE_SECONDS" || echo "- - 1")
+  printf 'throughput: %s MiB/s (both directions) in %s s, %s errors\nrate: %s connections/s, %s connections, %s errors\n' \
+    "$thr" "$secs" "$e1" "$rate" "$n" "$e2" > "$out"
+  tnames+=("$1") tthr+=("$thr") trate+=("$rate") terrs+=($((e1 + e2)))
+}
+tcp_measure "backend direct (reference)" "127.0.0.1:$TCP_SOURCE_PORT"
+mkdir -p "$work/cutover-tcp"
+render "$conf/cutover-tcp.yaml" "$work/cutover-tcp/cutover.yaml" "${tcp_kv[@]}"
+if start_cutover "$work/cutover-tcp" "$work/cutover-tcp/cutover.yaml" "$work/cutover-tcp/cutover.log" bench; then
+  tcp_measure "cutover" "$CUTOVER_LISTEN"
+  stop_pid "$CUTOVER_PID"
+else
+  tnames+=("cutover") tthr+=("-") trate+=("-") terrs+=("-")
+fi
+mapfile -t tports < <(free_ports 1)
+mkdir -p "$work/haproxy-tcp"
+render "$conf/haproxy-tcp.cfg" "$work/haproxy-tcp/haproxy.cfg" "${tcp_kv[@]}" PROXY_PORT="${tports[0]}"
+spawn "$work/haproxy-tcp/out.log" haproxy -db -f "$work/haproxy-tcp/haproxy.cfg"
+hpid=$SPAWNED_PID
+for ((i = 0; i < 50; i++)); do (exec 3<> "/dev/tcp/127.0.0.1/${tports[0]}") 2> /dev/null && break; sleep 0.1; done
+tcp_measure "HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p') mode tcp" "127.0.0.1:${tports[0]}"
+stop_pid "$hpid"
+fi
+
 # --- report ------------------------------------------------------------------------------------
 rps_of() { local i; for i in "${!names[@]}"; do [[ ${names[i]} == "$1"* ]] && echo "${rps[i]}" && return; done; echo -; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'; }
@@ -333,6 +389,21 @@ if want mirror; then
   fi
 fi
 
+ttable=$work/tcp-table.md
+: > "$ttable"
+if want tcp; then
+  t_haproxy_thr=- t_haproxy_rate=-
+  for i in "${!tnames[@]}"; do [[ ${tnames[i]} == HAProxy* ]] && t_haproxy_thr=${tthr[i]} t_haproxy_rate=${trate[i]}; done
+  {
+    echo "| tcp relay | throughput MiB/s | vs HAProxy | connections/s | vs HAProxy | errors |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for i in "${!tnames[@]}"; do
+      printf '| %s | %s | %s | %s | %s | %s |\n' "${tnames[i]}" "${tthr[i]}" "$(ratio "${tthr[i]}" "$t_haproxy_thr")" \
+        "${trate[i]}" "$(ratio "${trate[i]}" "$t_haproxy_rate")" "${terrs[i]}"
+    done
+  } > "$ttable"
+fi
+
 invocation="./bench/run.sh${*:+ $*}"
 mkdir -p "$results"
 {
@@ -348,6 +419,17 @@ mkdir -p "$results"
     echo "  keep-alive on both sides; backends: one nginx worker, two server blocks"
     echo "- target share: $SPLIT_REQUESTS sequential requests through the proxy before the load run"
     echo "- errors: wrk socket errors + non-2xx/3xx responses"
+  fi
+  if want tcp; then
+    echo
+    echo "## TCP relay (tcp listener vs HAProxy mode tcp)"
+    echo
+    cat "$ttable"
+    echo
+    echo "- throughput: $TCP_CONNS connections at once, each writing $TCP_MIB MiB and reading the echo back concurrently"
+    echo "  (MiB/s counts both directions); rate: $TCP_CONNS loops of connect, 64-byte round trip, close (RST) for ${TCP_RATE_SECONDS}s"
+    echo "- one worker each (cutover \`workers: 1\`, HAProxy \`nbthread 1\`), 90/10 split per connection; backends: two"
+    echo "  single-threaded \`build/cutover_tcp_load serve\` echo servers; client: \`build/cutover_tcp_load\` (one thread)"
   fi
   if want mirror; then
     echo
@@ -371,7 +453,7 @@ mkdir -p "$results"
   echo
   echo "<details><summary>raw wrk output</summary>"
   echo
-  for f in "$work"/wrk-*.txt "${mfiles[@]}"; do
+  for f in "$work"/wrk-*.txt "${mfiles[@]}" "$work"/tcp-[0-9]*.txt; do
     [ -e "$f" ] || continue
     echo "### $(basename "$f" .txt | sed -e 's/^wrk-[0-9]*-//' -e 's/^mirror-\([0-9]*\)-[0-9]*-\(.*\)/\2, mirror round \1/')"
     echo '```'
@@ -385,8 +467,12 @@ mv "$results/latest.md.tmp" "$results/latest.md"
 echo
 [ -s "$table" ] && { cat "$table"; echo; }
 [ -s "$mtable" ] && { cat "$mtable"; echo; printf '%s\n' "${mnotes[@]}"; echo; }
+[ -s "$ttable" ] && { cat "$ttable"; echo; }
 say "bench: written to ${results#"$repo"/}/latest.md"
 rc=0
+for i in "${!tnames[@]}"; do
+  [ "${terrs[i]}" = 0 ] || { say "bench: tcp ${tnames[i]}: ${terrs[i]} errors (or no result)" >&2; rc=1; }
+done
 for i in "${!names[@]}"; do
   [ "${errs[i]}" = 0 ] || { say "bench: ${names[i]}: ${errs[i]} errors (or no result); raw output in bench/results/latest.md" >&2; rc=1; }
 done

@@ -96,14 +96,15 @@ const Schema kAdminSchema{"admin", {"listen", "tokens_file"}, {}};
 const Schema kLimitsSchema{"limits", {"max_request_line", "max_header_bytes", "max_request_body"}, {}};
 const Schema kTimeoutsSchema{"timeouts", {"idle", "request_header", "body_idle", "request"}, {}};
 const Schema kClusterSchema{"cluster",
-                            {"endpoints", "connect_timeout", "response_timeout", "health_check", "outlier_detection"},
+                            {"endpoints", "connect_timeout", "response_timeout", "health_check", "outlier_detection",
+                             "send_proxy_protocol"},
                             {"tls"}};
 const Schema kHealthCheckSchema{"health_check",
                                 {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"}, {}};
 const Schema kOutlierSchema{"outlier_detection",
                             {"consecutive_5xx", "consecutive_connect_failures", "ejection_time", "max_ejection_time"},
                             {}};
-const Schema kListenerSchema{"listener", {"name", "address", "protocol", "routes"}, {"tls"}};
+const Schema kListenerSchema{"listener", {"name", "address", "protocol", "idle_timeout", "routes"}, {"tls"}};
 const Schema kRouteSchema{"route",
                           {"name", "match", "source", "target", "weight", "read_weight",
                            "write_weight", "sticky", "force", "writes", "mirror"},
@@ -190,6 +191,9 @@ bool is_safe_method(std::string_view m) {
 struct RouteMarks {
   Mark name, source, target;
   Mark noise_sample;  // of mirror.compare.noise_sample's value; line 0 when not given
+  // Keys only an http listener's route may have ("read_weight", "sticky.header", ...), where they
+  // were written: a tcp listener's routes are checked once the listener's protocol is known.
+  std::vector<std::pair<std::string, Mark>> http_only;
 };
 struct ListenerMarks {
   Mark name, address;
@@ -670,6 +674,15 @@ class Loader {
           parse_health_check(e, c.health_check);
         } else if (e.key == "outlier_detection") {
           parse_outlier(e, c.outlier_detection);
+        } else if (e.key == "send_proxy_protocol") {
+          auto v = scalar(e, "send_proxy_protocol", "v1 or v2");
+          if (!v) continue;
+          if (*v == "v1" || *v == "v2") {
+            c.send_proxy_protocol = *v == "v1" ? ProxyProtocol::v1 : ProxyProtocol::v2;
+            c.send_proxy_protocol_mark = e.value_mark();
+          } else {
+            error(e.value_mark(), "send_proxy_protocol: expected v1 or v2, got " + q(*v));
+          }
         } else {
           reject_key(e, kClusterSchema, context);
         }
@@ -777,6 +790,7 @@ class Loader {
     const std::string peeked = peek_name(node);
     const std::string context = peeked.empty() ? "listener" : "listener " + q(peeked);
     bool have_name = false, have_address = false, have_routes = false;
+    std::optional<Mark> idle_timeout_mark;
     for (const Entry& e : entries(node, context)) {
       if (e.key == "name") {
         have_name = true;
@@ -790,13 +804,23 @@ class Loader {
       } else if (e.key == "protocol") {
         auto v = scalar(e, "protocol", "http or tcp");
         if (!v) continue;
-        if (*v == "http") {
+        if (*v == "http" || *v == "tcp") {
           l.protocol = *v;
-        } else if (*v == "tcp") {
-          error(e.value_mark(), "protocol 'tcp' is not supported by this build yet");
         } else {
           error(e.value_mark(), "protocol: expected http or tcp, got " + q(*v));
         }
+      } else if (e.key == "idle_timeout") {
+        idle_timeout_mark = e.value_mark();
+        constexpr std::string_view kExpect = "a duration like 30s, 10m or 1h";
+        auto v = scalar(e, "idle_timeout", kExpect);
+        if (!v) continue;
+        auto d = parse_long_duration(*v);
+        if (!d)
+          error(e.value_mark(), "idle_timeout: expected " + std::string(kExpect));
+        else if (d->count() < 1)
+          error(e.value_mark(), "idle_timeout: must be greater than 0");
+        else
+          l.idle_timeout = *d;
       } else if (e.key == "routes") {
         have_routes = true;
         if (!e.value.IsSequence()) {
@@ -816,8 +840,26 @@ class Loader {
     if (!have_name) error(at, context + " is missing 'name'");
     if (!have_address) error(at, context + " is missing 'address'");
     if (!have_routes) error(at, context + " is missing 'routes' (at least one route is required)");
+    if (l.tcp())
+      check_tcp_routes(l, marks);
+    else if (idle_timeout_mark)
+      error(*idle_timeout_mark, "idle_timeout applies to tcp listeners only (" + context + " is http)");
     cfg_.listeners.push_back(std::move(l));
     listener_marks_.push_back(std::move(marks));
+  }
+
+  // A tcp listener has nothing to match on: one route, and none of the HTTP-only keys.
+  void check_tcp_routes(const ListenerConfig& l, const ListenerMarks& marks) {
+    const std::string listener = l.name.empty() ? "this tcp listener" : "tcp listener " + q(l.name);
+    for (std::size_t i = 0; i < l.routes.size(); ++i) {
+      const RouteConfig& r = l.routes[i];
+      const std::string route = r.name.empty() ? "a route" : "route " + q(r.name);
+      if (i == 1)
+        error(r.mark, listener + " takes exactly one route (a connection has no host or path to match on)");
+      for (const auto& [key, at] : marks.routes[i].http_only)
+        error(at, "'" + key + "' is HTTP-only and not allowed in " + route + " of " + listener +
+                      "; a tcp route takes name, source, target, weight and sticky: {client_ip: true}");
+    }
   }
 
   void parse_match(const Entry& section, RouteConfig& r, const std::string& route_context) {
@@ -868,6 +910,7 @@ class Loader {
         marks.name = e.value_mark();
         if (auto v = read_name(e, "route name")) r.name = *v;
       } else if (e.key == "match") {
+        marks.http_only.emplace_back(e.key, e.key_mark);
         parse_match(e, r, context);
       } else if (e.key == "source" || e.key == "target") {
         const bool is_source = e.key == "source";
@@ -876,17 +919,25 @@ class Loader {
       } else if (e.key == "weight") {
         weight = read_weight_or_zero(e);
       } else if (e.key == "read_weight") {
+        marks.http_only.emplace_back(e.key, e.key_mark);
         read_weight = read_weight_or_zero(e);
       } else if (e.key == "write_weight") {
+        marks.http_only.emplace_back(e.key, e.key_mark);
         write_weight = read_weight_or_zero(e);
       } else if (e.key == "sticky") {
+        if (e.value.IsMap())
+          for (const auto& kv : e.value)
+            if (kv.first.IsScalar() && kv.first.Scalar() != "client_ip")
+              marks.http_only.emplace_back("sticky." + kv.first.Scalar(), item_mark(kv.first, e.key_mark));
         parse_sticky(e, r.sticky, context);
-      } else if (e.key == "force") {
-        parse_force(e, r.force, context);
-      } else if (e.key == "writes") {
-        parse_writes(e, r.writes, context);
-      } else if (e.key == "mirror") {
-        parse_mirror(e, r.mirror, marks, context);
+      } else if (e.key == "force" || e.key == "writes" || e.key == "mirror") {
+        marks.http_only.emplace_back(e.key, e.key_mark);
+        if (e.key == "force")
+          parse_force(e, r.force, context);
+        else if (e.key == "writes")
+          parse_writes(e, r.writes, context);
+        else
+          parse_mirror(e, r.mirror, marks, context);
       } else {
         reject_key(e, kRouteSchema, context);
       }
@@ -1255,6 +1306,10 @@ class Loader {
         }
         check_cluster_ref(r.source, rm.source, used_clusters);
         check_cluster_ref(r.target, rm.target, used_clusters);
+        if (!l.tcp()) {
+          check_no_proxy_protocol(r.source, r.name);
+          check_no_proxy_protocol(r.target, r.name);
+        }
         if (r.mirror.enabled) any_mirror = true;
         check_noise_sample(r, rm);
         if (!r.source.empty() && r.source == r.target)
@@ -1292,6 +1347,15 @@ class Loader {
     if (distinct.size() >= 2) return;
     warn(rm.noise_sample, "mirror.compare.noise_sample needs two or more source endpoints; cluster " +
                               q(source->name) + " has " + std::to_string(distinct.size()));
+  }
+
+  // A PROXY protocol header describes one client; a pooled HTTP connection carries many.
+  void check_no_proxy_protocol(const std::string& cluster, const std::string& route) {
+    const ClusterConfig* c = cfg_.find_cluster(cluster);
+    if (c == nullptr || c->send_proxy_protocol == ProxyProtocol::none) return;
+    if (!proxy_protocol_reported_.insert(c->name).second) return;
+    error(c->send_proxy_protocol_mark, "send_proxy_protocol is for clusters of tcp routes only; cluster " +
+                                           q(c->name) + " serves http route " + q(route));
   }
 
   void check_cluster_ref(const std::string& name, Mark at, std::set<std::string>& used) {
@@ -1338,6 +1402,7 @@ class Loader {
   LoadResult result_;
   bool have_clusters_ = false;
   Mark mirror_log_mark_;  // of the `mirror_log` key; line 0 when absent
+  std::set<std::string> proxy_protocol_reported_;  // clusters already reported by check_no_proxy_protocol
   std::vector<ListenerMarks> listener_marks_;  // parallel to cfg_.listeners
 };
 

@@ -257,17 +257,22 @@ int main(int argc, char** argv) {
       ->excludes(weight_opt);
   set->add_option("--if-generation", if_generation, "refuse (409) unless the route is at this generation");
 
-  // rollback ROUTE [--close-target-connections]
+  // rollback ROUTE [--close-target-connections [--grace DURATION]]
   std::string rollback_route;
   bool close_target = false;
+  std::string grace;
   auto* rollback = command("rollback", "all weights of a route to 0 at once", [&](const Ctl& ctl) {
     json::object body;
     if (close_target) body["close_target_connections"] = true;
+    if (!grace.empty()) body["grace"] = grace;  // checked by the server (422)
     json::value v = std::move(body);
     return ctl.run(verb::post, api_target(route_path(rollback_route, {"rollback"})), &v, route_line);
   });
   rollback->add_option("route", rollback_route, "route name")->required();
-  rollback->add_flag("--close-target-connections", close_target, "also drop pooled connections to the target");
+  auto* close_flag = rollback->add_flag("--close-target-connections", close_target,
+                                        "also drop pooled connections to the target and close a tcp route's target connections");
+  rollback->add_option("--grace", grace, "with --close-target-connections: let tcp target connections run this long first (e.g. 2s)")
+      ->needs(close_flag);
 
   // hold ROUTE [--drain SECONDS]
   std::string hold_route;

@@ -125,6 +125,9 @@ int run(const config::Config& cfg, const std::string& config_path) {
   admin::Control control(control_io, snapshots, metrics, std::move(tokens),
                          std::make_unique<admin::AuditLog>(cfg.audit_log), cfg.state_file);
   control.enable_reload(config_path, registry);
+  control.set_l4_closer([&workers](const runtime::RouteRuntime* route, std::chrono::milliseconds grace) {
+    for (auto& w : workers) w->close_target_connections(route, grace);
+  });
   control.resume_holds();
   for (const auto& [name, s] : restored) {
     if (!snap->find_route(name)) continue;

@@ -59,6 +59,7 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     c.retries = &metrics.upstream_retries.Add({{"cluster", cc.name}});
     c.ejections = &metrics.outlier_ejections.Add({{"cluster", cc.name}});
     c.connect_timeout = cc.connect_timeout;
+    c.proxy_protocol = cc.send_proxy_protocol;
     c.response_timeout = cc.response_timeout;
     c.runtime = registry.cluster(cc.name);
     c.connect_errors = &metrics.connect_errors.Add({{"cluster", cc.name}});
@@ -74,6 +75,8 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     Listener& l = snap->listeners.emplace_back();
     l.name = lc.name;
     l.address = resolve(lc.address);
+    l.is_tcp = lc.tcp();
+    l.idle_timeout = lc.idle_timeout;
     l.active_connections = &metrics.downstream_active.Add({{"listener", lc.name}});
     for (std::size_t i = 0; i < Listener::kRejectedCodes.size(); ++i)
       l.rejected[i] = &metrics.downstream_rejected.Add(
@@ -147,6 +150,21 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
         m.record = &r.runtime->shadow;
         m.log = snap->mismatch_log.get();
         m.windows = &r.runtime->windows;
+      }
+      if (lc.tcp()) {
+        auto& t = r.tcp_metrics.emplace();
+        for (auto side : {router::Side::source, router::Side::target}) {
+          const int s = static_cast<int>(side);
+          t.connections[s] = &metrics.tcp_connections.Add(route_labels(rc.name, side));
+          t.active[s] = &metrics.tcp_active.Add(route_labels(rc.name, side));
+          for (int d = 0; d < 2; ++d) {
+            auto labels = route_labels(rc.name, side);
+            labels["direction"] = d == 0 ? "upstream" : "downstream";
+            t.bytes[s][d] = &metrics.tcp_bytes.Add(labels);
+          }
+        }
+        t.idle_timeouts = &metrics.tcp_idle_timeouts.Add(by_route);
+        t.target_closed = &metrics.tcp_target_closed.Add(by_route);
       }
       l.matches.push_back(r.match);
       l.routes.push_back(&r);

@@ -47,6 +47,7 @@ struct Cluster {
   config::HealthCheckConfig health_check;  // issue 6
   config::OutlierConfig outlier;
   prometheus::Counter* retries = nullptr;    // cutover_upstream_retries_total{cluster}
+  config::ProxyProtocol proxy_protocol = config::ProxyProtocol::none;  // sent first by tcp routes (issue 7)
   prometheus::Counter* ejections = nullptr;  // cutover_outlier_ejections_total{cluster}
 
   // Whether any endpoint may take requests now (healthy and not ejected).
@@ -96,6 +97,15 @@ struct WriteHoldMetrics {
   prometheus::Counter* rejected = nullptr;   // cutover_writes_rejected_total{route}: max_held, 503
 };
 
+// The metrics of a tcp route (issue 7); [side] indexes by router::Side.
+struct TcpRouteMetrics {
+  std::array<prometheus::Counter*, 2> connections{};  // cutover_tcp_connections_total
+  std::array<prometheus::Gauge*, 2> active{};         // cutover_tcp_connections_active
+  std::array<std::array<prometheus::Counter*, 2>, 2> bytes{};  // [side][0 upstream, 1 downstream]
+  prometheus::Counter* idle_timeouts = nullptr;
+  prometheus::Counter* target_closed = nullptr;
+};
+
 struct Route {
   std::string name;
   std::string listener;
@@ -111,6 +121,7 @@ struct Route {
   WriteHoldMetrics hold_metrics;
   prometheus::Counter* failovers = nullptr;  // cutover_failovers_total{route}
   std::optional<shadow::MirrorPolicy> mirror;  // issue 3; none without a `mirror` block
+  std::optional<TcpRouteMetrics> tcp_metrics;  // issue 7; set exactly for the routes of tcp listeners
 
   const Cluster& cluster(router::Side s) const { return *clusters[static_cast<int>(s)]; }
 };
@@ -118,6 +129,8 @@ struct Route {
 struct Listener {
   std::string name;
   tcp::endpoint address;                   // as configured (port may be 0)
+  bool is_tcp = false;                     // protocol tcp (issue 7): one route, bytes relayed
+  config::Millis idle_timeout{};           // tcp only
   std::vector<router::RouteMatch> matches;  // parallel to routes
   std::vector<const Route*> routes;
   prometheus::Gauge* active_connections = nullptr;

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/http/session.hpp"
+#include "proxy/l4/tcp_session.hpp"
 
 namespace cutover::server {
 
@@ -33,7 +34,13 @@ asio::awaitable<void> accept_loop(Worker& worker, std::shared_ptr<tcp::acceptor>
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(worker.io(), http::serve_downstream(std::move(socket), worker, listener_index), asio::detached);
+    // The protocol of a listener never changes in a reload (admin/reload.cpp refuses it).
+    const auto pinned = worker.current();
+    const auto& listeners = pinned->snapshot->listeners;
+    if (listener_index < listeners.size() && listeners[listener_index].is_tcp)
+      asio::co_spawn(worker.io(), l4::serve_tcp(std::move(socket), worker, listener_index), asio::detached);
+    else
+      asio::co_spawn(worker.io(), http::serve_downstream(std::move(socket), worker, listener_index), asio::detached);
   }
 }
 
@@ -89,6 +96,41 @@ void Worker::release_held_write(std::uint64_t id, std::shared_ptr<runtime::Route
     it->second->chain = chain;
     it->second->timer->cancel();
     held_writes_.erase(it);
+  });
+}
+
+void Worker::add_target_connection(const runtime::RouteRuntime* route, TargetConnection* c) {
+  targets_[route][c] = next_target_seq_++;
+}
+
+void Worker::remove_target_connection(const runtime::RouteRuntime* route, TargetConnection* c) {
+  auto it = targets_.find(route);
+  if (it == targets_.end()) return;
+  it->second.erase(c);
+  if (it->second.empty()) targets_.erase(it);
+}
+
+void Worker::close_target_connections(const runtime::RouteRuntime* route, std::chrono::milliseconds grace) {
+  asio::post(io_, [this, route, grace] {
+    const std::uint64_t cutoff = next_target_seq_;  // connections registered from now on stay open
+    auto close = [this, route, cutoff] {
+      auto it = targets_.find(route);
+      if (it == targets_.end()) return;
+      // Copy: closing does not deregister at once, but a session may end meanwhile.
+      std::vector<TargetConnection*> doomed;
+      for (const auto& [c, seq] : it->second)
+        if (seq < cutoff) doomed.push_back(c);
+      for (auto* c : doomed) c->close_target();
+    };
+    if (grace.count() <= 0) {
+      close();
+      return;
+    }
+    auto timer = close_timers_.emplace(close_timers_.end(), io_, grace);
+    timer->async_wait([this, timer, close](const boost::system::error_code& ec) {
+      if (!ec) close();
+      close_timers_.erase(timer);
+    });
   });
 }
 

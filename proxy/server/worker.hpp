@@ -3,7 +3,9 @@
 // stay on the worker that accepted them, so per-connection state needs no synchronisation.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <random>
 #include <thread>
@@ -37,6 +39,17 @@ class Drainable {
 
  protected:
   ~Drainable() = default;
+};
+
+// An open L4 connection to a target upstream (issue 7): a rollback with close_target_connections
+// closes it. Registered with the worker of its connection for as long as it is open.
+class TargetConnection {
+ public:
+  // Closes both sides now; the relay then ends on its own.
+  virtual void close_target() = 0;
+
+ protected:
+  ~TargetConnection() = default;
 };
 
 // A write request waiting in a hold on this worker (issue 4): released by cancelling its timer
@@ -79,6 +92,13 @@ class Worker {
   // waits on this worker, passes the baton on instead.
   void release_held_write(std::uint64_t id, std::shared_ptr<runtime::RouteRuntime::ReleaseChain> chain);
 
+  // Worker thread only: L4 target connections of route `route` register while open (issue 7).
+  void add_target_connection(const runtime::RouteRuntime* route, TargetConnection* c);
+  void remove_target_connection(const runtime::RouteRuntime* route, TargetConnection* c);
+  // Any thread: closes this worker's target connections of `route` that are open now, after
+  // `grace` (0: at once). Connections opened later are left alone. Counts nothing itself.
+  void close_target_connections(const runtime::RouteRuntime* route, std::chrono::milliseconds grace);
+
   // Worker thread only: sessions register for their lifetime so a drain can reach them.
   void add_session(Drainable* session);
   void remove_session(Drainable* session);
@@ -102,12 +122,16 @@ class Worker {
   bool draining_ = false;
   std::unordered_map<std::uint64_t, HeldWrite*> held_writes_;
   std::vector<std::unique_ptr<char[]>> spare_scratch_;  // sessions give theirs back when destroyed
+  // Open L4 target connections by route, each with the sequence number it registered under.
+  std::unordered_map<const runtime::RouteRuntime*, std::unordered_map<TargetConnection*, std::uint64_t>> targets_;
+  std::uint64_t next_target_seq_ = 0;
   asio::io_context io_{1};
   upstream::ConnectionPool pool_;
   std::mt19937_64 rng_;
   std::uint64_t pinned_version_ = ~std::uint64_t{0};
   std::shared_ptr<const PinnedSnapshot> pinned_;
   std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  std::list<asio::steady_timer> close_timers_;  // pending graces; after io_, so destroyed first
   std::thread thread_;
 };
 

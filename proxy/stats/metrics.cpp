@@ -92,7 +92,29 @@ Metrics::Metrics()
       ramp_step(BuildGauge()
                     .Name("cutover_ramp_step")
                     .Help("Current step (1-based) of the route's running or paused ramp; 0 when none.")
-                    .Register(*registry_)) {}
+                    .Register(*registry_)),
+      tcp_connections(BuildCounter()
+                          .Name("cutover_tcp_connections_total")
+                          .Help("Downstream connections of tcp routes, by route and the side they were sent to "
+                                "(counted once the side is chosen, before the upstream connect).")
+                          .Register(*registry_)),
+      tcp_active(BuildGauge()
+                     .Name("cutover_tcp_connections_active")
+                     .Help("Relayed connections of tcp routes open now (upstream connected), by route and side.")
+                     .Register(*registry_)),
+      tcp_bytes(BuildCounter()
+                    .Name("cutover_tcp_bytes_total")
+                    .Help("Bytes relayed by tcp routes, by route, side and direction (upstream: client to "
+                          "backend; downstream: backend to client).")
+                    .Register(*registry_)),
+      tcp_idle_timeouts(BuildCounter()
+                            .Name("cutover_tcp_idle_timeouts_total")
+                            .Help("Connections of tcp routes closed because nothing moved for idle_timeout.")
+                            .Register(*registry_)),
+      tcp_target_closed(BuildCounter()
+                            .Name("cutover_tcp_target_closed_total")
+                            .Help("Target connections of tcp routes closed by a rollback with close_target_connections.")
+                            .Register(*registry_)) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

@@ -49,6 +49,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& downstream_rejected;  // cutover_downstream_rejected_total{listener,code}
   prometheus::Family<prometheus::Gauge>& mirror_log_dropped;      // cutover_mirror_log_dropped: lines lost to a full queue
   prometheus::Family<prometheus::Gauge>& ramp_step;           // cutover_ramp_step{route}: 1-based, 0 = no active ramp
+  // TCP routes (issue 7). direction = upstream (client to backend) | downstream (backend to client).
+  prometheus::Family<prometheus::Counter>& tcp_connections;   // cutover_tcp_connections_total{route,side}
+  prometheus::Family<prometheus::Gauge>& tcp_active;          // cutover_tcp_connections_active{route,side}
+  prometheus::Family<prometheus::Counter>& tcp_bytes;         // cutover_tcp_bytes_total{route,side,direction}
+  prometheus::Family<prometheus::Counter>& tcp_idle_timeouts; // cutover_tcp_idle_timeouts_total{route}
+  prometheus::Family<prometheus::Counter>& tcp_target_closed; // cutover_tcp_target_closed_total{route}: by a rollback
 };
 
 }  // namespace cutover::stats

@@ -65,6 +65,10 @@ class ConnectionPool {
 
   std::size_t idle_count() const;
 
+  // The endpoint acquire() would connect to next (the same round robin and health rules), for
+  // callers that open their own, unpooled connection (tcp routes, issue 7).
+  const runtime::Endpoint& next_endpoint(const runtime::Cluster& cluster) { return pick(cluster); }
+
  private:
   // Round robin over the endpoints that may take requests (EndpointHealth::available).
   const runtime::Endpoint& pick(const runtime::Cluster& cluster);

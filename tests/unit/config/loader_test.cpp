@@ -82,7 +82,17 @@ const BadCase kBadCases[] = {
     {"duplicate_key.yaml", "17:9", "duplicate key 'weight' in route 'app' (first at 16:9)"},
     {"bad_address.yaml", "11:14", "address: '127.0.0.1:99999' is not a valid host:port"},
     {"health_check_path.yaml", "7:26", "health_check.path must start with '/'"},
-    {"unsupported_tcp.yaml", "12:15", "protocol 'tcp' is not supported by this build yet"},
+    {"tcp_read_weight.yaml", "16:9",
+     "'read_weight' is HTTP-only and not allowed in route 'pg' of tcp listener 'db'; a tcp route takes name, source, "
+     "target, weight and sticky: {client_ip: true}"},
+    {"tcp_sticky_header.yaml", "15:35", "'sticky.header' is HTTP-only and not allowed in route 'pg'"},
+    {"tcp_two_routes.yaml", "13:9", "tcp listener 'db' takes exactly one route"},
+    {"tcp_mirror.yaml", "16:9", "'mirror' is HTTP-only and not allowed in route 'pg'"},
+    {"idle_timeout_http.yaml", "10:19", "idle_timeout applies to tcp listeners only (listener 'public' is http)"},
+    {"proxy_protocol_http.yaml", "7:26",
+     "send_proxy_protocol is for clusters of tcp routes only; cluster 'cloud' serves http route 'app'"},
+    {"proxy_protocol_value.yaml", "5:26", "send_proxy_protocol: expected v1 or v2, got 'v3'"},
+    {"tcp_idle_timeout_bad.yaml", "11:19", "idle_timeout: expected a duration like 30s, 10m or 1h"},
     {"bad_workers.yaml", "9:10", "workers: expected a non-negative integer"},
     {"path_prefix.yaml", "16:30", "match.path_prefix: must start with '/'"},
     {"source_is_target.yaml", "15:17", "source and target are the same cluster 'legacy'"},
@@ -1219,6 +1229,100 @@ TEST(Health, TimeoutLongerThanIntervalIsAnError) {
       "h.yaml");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
   EXPECT_NE(r.errors[0].message.find("timeout must not be longer"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cutover::config
+
+namespace cutover::config {
+namespace {
+
+// ---- tcp listeners (issue 7) ------------------------------------------------------------------
+
+std::string tcp_config(const std::string& listener_extra, const std::string& route_extra,
+                       const std::string& cloud_extra = "") {
+  return "clusters:\n"
+         "  legacy: {endpoints: [\"127.0.0.1:9001\"]}\n"
+         "  cloud: {endpoints: [\"127.0.0.1:9002\"]" + cloud_extra + "}\n"
+         "listeners:\n"
+         "  - name: db\n"
+         "    address: 127.0.0.1:5433\n"
+         "    protocol: tcp\n" + listener_extra +
+         "    routes:\n"
+         "      - name: pg\n"
+         "        source: legacy\n"
+         "        target: cloud\n" + route_extra;
+}
+
+TEST(TcpConfig, SpecExampleLoadsWithDefaults) {
+  Config c = must_load(tcp_config("", "        weight: 25\n        sticky: {client_ip: true}\n"));
+  const ListenerConfig& l = c.listeners[0];
+  EXPECT_TRUE(l.tcp());
+  EXPECT_EQ(l.idle_timeout, kDefaultTcpIdleTimeout);
+  ASSERT_EQ(l.routes.size(), 1u);
+  EXPECT_EQ(l.routes[0].read_weight_bp, 2500u);
+  EXPECT_EQ(l.routes[0].write_weight_bp, 2500u);
+  ASSERT_EQ(l.routes[0].sticky.sources.size(), 1u);
+  EXPECT_EQ(l.routes[0].sticky.sources[0].kind, StickySource::Kind::client_ip);
+  EXPECT_EQ(c.find_cluster("cloud")->send_proxy_protocol, ProxyProtocol::none);
+}
+
+TEST(TcpConfig, IdleTimeoutAndProxyProtocolParse) {
+  Config c = must_load(tcp_config("    idle_timeout: 2h\n", "", ", send_proxy_protocol: v2"));
+  EXPECT_EQ(c.listeners[0].idle_timeout, Millis(2 * 3600 * 1000));
+  EXPECT_EQ(c.find_cluster("cloud")->send_proxy_protocol, ProxyProtocol::v2);
+  c = must_load(tcp_config("    idle_timeout: 1500ms\n", "", ", send_proxy_protocol: v1"));
+  EXPECT_EQ(c.listeners[0].idle_timeout, Millis(1500));
+  EXPECT_EQ(c.find_cluster("cloud")->send_proxy_protocol, ProxyProtocol::v1);
+}
+
+TEST(TcpConfig, EveryHttpOnlyRouteKeyIsAnErrorAtItsKey) {
+  const std::string extra =
+      "        match: {host: \"*\"}\n"          // line 12
+      "        write_weight: 5\n"                 // 13
+      "        force: {header: X-Side}\n"         // 14
+      "        writes: {max_held: 5}\n"           // 15
+      "        sticky: {pin_cookie: c, client_ip: true}\n";  // 16
+  LoadResult r = load_string(tcp_config("", extra), "t.yaml");
+  ASSERT_FALSE(r.config.has_value());
+  std::vector<std::string> got;
+  for (const auto& d : r.errors)
+    if (d.message.find("HTTP-only") != std::string::npos) got.push_back(pos(d) + " " + d.message.substr(0, d.message.find(' ')));
+  EXPECT_EQ(got, (std::vector<std::string>{"12:9 'match'", "13:9 'write_weight'", "14:9 'force'", "15:9 'writes'",
+                                           "16:18 'sticky.pin_cookie'"}))
+      << dump(r.errors);
+}
+
+TEST(TcpConfig, TheSameRouteKeysAreFineOnHttpListeners) {
+  must_load(config_with("        read_weight: 5\n        sticky: {header: X-User, client_ip: true}\n"));
+}
+
+TEST(TcpConfig, ProtocolChangeOfAClusterUserIsCheckedPerRoute) {
+  // A PROXY protocol cluster shared by a tcp route and an http route: the http route is the error.
+  const std::string yaml =
+      "clusters:\n"
+      "  legacy: {endpoints: [\"127.0.0.1:9001\"]}\n"
+      "  cloud: {endpoints: [\"127.0.0.1:9002\"], send_proxy_protocol: v1}\n"
+      "listeners:\n"
+      "  - {name: db, address: 127.0.0.1:5433, protocol: tcp, routes: [{name: pg, source: legacy, target: cloud}]}\n"
+      "  - {name: web, address: 127.0.0.1:8080, routes: [{name: app, source: legacy, target: cloud}]}\n";
+  LoadResult r = load_string(yaml, "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("serves http route 'app'"), std::string::npos) << dump(r.errors);
+}
+
+TEST(TcpConfig, UnknownProtocolIsAnError) {
+  LoadResult r = load_string(config_with("", "") + "", "t.yaml");
+  EXPECT_TRUE(r.errors.empty());
+  const std::string yaml =
+      "clusters:\n"
+      "  legacy: {endpoints: [\"127.0.0.1:9001\"]}\n"
+      "  cloud: {endpoints: [\"127.0.0.1:9002\"]}\n"
+      "listeners:\n"
+      "  - {name: db, address: 127.0.0.1:5433, protocol: udp, routes: [{name: pg, source: legacy, target: cloud}]}\n";
+  r = load_string(yaml, "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("protocol: expected http or tcp, got 'udp'"), std::string::npos);
 }
 
 }  // namespace

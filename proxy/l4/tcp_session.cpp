@@ -1,0 +1,234 @@
+// One tcp listener connection: see tcp_session.hpp.
+#include "proxy/l4/tcp_session.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/l4/proxy_protocol.hpp"
+#include "proxy/l4/relay.hpp"
+#include "proxy/router/sticky.hpp"
+#include "proxy/server/worker.hpp"
+#include "proxy/stats/window.hpp"
+
+namespace cutover::l4 {
+
+namespace {
+
+namespace beast = boost::beast;
+using asio::as_tuple;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+// Connect attempts per connection: the picked endpoint and, after a failure, the next ones of the
+// cluster (never more than it has). Nothing was sent yet, so a retry is always safe.
+constexpr std::size_t kMaxConnectAttempts = 3;
+
+// Keeps a gauge one higher for as long as it lives.
+class GaugeHold {
+ public:
+  explicit GaugeHold(prometheus::Gauge* g = nullptr) { hold(g); }
+  ~GaugeHold() {
+    if (gauge_) gauge_->Decrement();
+  }
+  void hold(prometheus::Gauge* g) {
+    gauge_ = g;
+    if (gauge_) gauge_->Increment();
+  }
+  GaugeHold(const GaugeHold&) = delete;
+  GaugeHold& operator=(const GaugeHold&) = delete;
+
+ private:
+  prometheus::Gauge* gauge_ = nullptr;
+};
+
+void note_outlier(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint, bool ejected) {
+  if (!ejected) return;
+  cluster.ejections->Increment();
+  endpoint.healthy_gauge->Set(0);
+  const auto ms = endpoint.health->ejected_until_ms() - upstream::steady_ms();
+  spdlog::warn("outlier detection: cluster {} endpoint {} ejected for {} ms (ejection {})", cluster.name, endpoint.text,
+               ms, endpoint.health->ejections());
+}
+
+class TcpSession final : public server::Drainable, public server::TargetConnection {
+ public:
+  TcpSession(tcp::socket socket, server::Worker& worker, std::shared_ptr<const server::PinnedSnapshot> pinned,
+             const runtime::Listener& listener, const runtime::Route& route)
+      : down_(std::move(socket)), up_(down_.get_executor()), worker_(worker), pinned_(std::move(pinned)),
+        listener_(listener), route_(route) {
+    worker_.add_session(this);
+  }
+  ~TcpSession() {
+    if (registered_) worker_.remove_target_connection(route_.runtime.get(), this);
+    worker_.give_back_scratch(std::move(down_buffer_));
+    worker_.give_back_scratch(std::move(up_buffer_));
+    worker_.remove_session(this);
+  }
+  TcpSession(const TcpSession&) = delete;
+  TcpSession& operator=(const TcpSession&) = delete;
+
+  // A byte stream has no safe point to stop at: it runs on until drain_timeout (tcp_session.hpp).
+  void close_if_idle() override {}
+
+  void close_target() override {
+    if (closed_by_admin_) return;
+    closed_by_admin_ = true;
+    route_.tcp_metrics->target_closed->Increment();
+    close_stream(down_);
+    close_stream(up_);
+  }
+
+  asio::awaitable<void> run() {
+    error_code ec;
+    const tcp::endpoint client = down_.remote_endpoint(ec);
+    if (ec) co_return;  // gone already
+    const tcp::endpoint local = down_.local_endpoint(ec);
+    const std::string client_ip = client.address().to_string();
+    const bool sticky = std::any_of(route_.sticky.sources.begin(), route_.sticky.sources.end(),
+                                    [](const auto& s) { return s.kind == config::StickySource::Kind::client_ip; });
+    side_ = choose_connection_side(route_.runtime->weights().write_bp, sticky, client_ip, worker_.random());
+    if (side_ == router::Side::target) side_ = fail_over_if_target_down();
+    const int s = static_cast<int>(side_);
+    const auto& metrics = *route_.tcp_metrics;
+    metrics.connections[s]->Increment();
+    const runtime::Cluster& cluster = route_.cluster(side_);
+
+    const auto started = Clock::now();
+    const bool connected = co_await connect(cluster);
+    record_window(connected, Clock::now() - started);
+    if (!connected) co_return;  // the client sees its connection closed
+
+    if (cluster.proxy_protocol != config::ProxyProtocol::none) {
+      const std::string header = proxy_header(cluster.proxy_protocol, client, local);
+      if (!co_await send_header(header, cluster)) co_return;
+    }
+
+    GaugeHold active(metrics.active[s]);
+    if (side_ == router::Side::target) {
+      worker_.add_target_connection(route_.runtime.get(), this);
+      registered_ = true;
+    }
+    down_buffer_ = worker_.take_scratch();
+    up_buffer_ = worker_.take_scratch();
+    RelayBytes bytes;
+    auto* to_upstream = metrics.bytes[s][0];
+    auto* to_downstream = metrics.bytes[s][1];
+    const auto end = co_await relay(down_, up_, {down_buffer_.get(), server::Worker::kScratchBytes},
+                                    {up_buffer_.get(), server::Worker::kScratchBytes}, listener_.idle_timeout, bytes,
+                                    [to_upstream, to_downstream](bool up, std::size_t n) {
+                                      (up ? to_upstream : to_downstream)->Increment(static_cast<double>(n));
+                                    });
+    if (end == RelayEnd::idle) metrics.idle_timeouts->Increment();
+    close_stream(down_);
+    close_stream(up_);
+  }
+
+ private:
+  // As HTTP's: target's share goes to source when no target endpoint may take connections and a
+  // source one may; never the other way round.
+  router::Side fail_over_if_target_down() {
+    const auto now = upstream::steady_ms();
+    if (route_.cluster(router::Side::target).any_available(now) ||
+        !route_.cluster(router::Side::source).any_available(now))
+      return router::Side::target;
+    route_.failovers->Increment();
+    thread_local std::int64_t last_logged = 0;
+    if (now - last_logged >= 1000) {
+      last_logged = now;
+      spdlog::warn("route {}: no endpoint of target cluster {} is available; its share goes to source", route_.name,
+                   route_.cluster(router::Side::target).name);
+    }
+    return router::Side::source;
+  }
+
+  // Connects up_ to an endpoint of `cluster`, each attempt within connect_timeout; a failure
+  // counts towards outlier detection and moves on to the next endpoint.
+  asio::awaitable<bool> connect(const runtime::Cluster& cluster) {
+    const std::size_t attempts = std::min(cluster.endpoints.size(), kMaxConnectAttempts);
+    for (std::size_t i = 0; i < attempts; ++i) {
+      const runtime::Endpoint& endpoint = worker_.pool().next_endpoint(cluster);
+      beast::tcp_stream stream(down_.get_executor());
+      stream.expires_after(cluster.connect_timeout);
+      auto [ec] = co_await stream.async_connect(endpoint.address, as_tuple(use_awaitable));
+      if (!ec) {
+        stream.expires_never();
+        endpoint.health->record_connect_success();
+        up_ = stream.release_socket();
+        up_.set_option(tcp::no_delay(true), ec);
+        co_return true;
+      }
+      cluster.connect_errors->Increment();
+      spdlog::warn("route {}: {} endpoint {}: connect failed: {}", route_.name, cluster.name, endpoint.text,
+                   ec == beast::error::timeout ? std::string("connect timeout") : ec.message());
+      note_outlier(cluster, endpoint, endpoint.health->record_connect_failure(cluster.outlier, upstream::steady_ms()));
+      if (i + 1 < attempts) cluster.retries->Increment();
+      if (closed_by_admin_) break;
+    }
+    co_return false;
+  }
+
+  // The PROXY protocol header, first on the upstream connection, within connect_timeout.
+  asio::awaitable<bool> send_header(const std::string& header, const runtime::Cluster& cluster) {
+    asio::steady_timer timer(up_.get_executor(), cluster.connect_timeout);
+    timer.async_wait([this](const error_code& ec) {
+      if (!ec) close_stream(up_);
+    });
+    auto [ec, n] = co_await asio::async_write(up_, asio::buffer(header), as_tuple(use_awaitable));
+    timer.cancel();
+    if (ec)
+      spdlog::warn("route {}: {}: writing the PROXY protocol header failed: {}", route_.name, cluster.name,
+                   ec.message());
+    co_return !ec;
+  }
+
+  void record_window(bool connected, Clock::duration took) {
+    const auto now = Clock::now();
+    route_.runtime->windows.at(worker_.id(), side_)
+        .record(stats::steady_seconds(now), connected ? 200 : 502,
+                static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()),
+                connected ? stats::Outcome::response : stats::Outcome::connect_error);
+  }
+
+  tcp::socket down_;
+  tcp::socket up_;
+  server::Worker& worker_;
+  std::shared_ptr<const server::PinnedSnapshot> pinned_;  // keeps listener_ and route_ alive
+  const runtime::Listener& listener_;
+  const runtime::Route& route_;
+  router::Side side_ = router::Side::source;
+  bool registered_ = false;
+  bool closed_by_admin_ = false;
+  std::unique_ptr<char[]> down_buffer_;
+  std::unique_ptr<char[]> up_buffer_;
+};
+
+}  // namespace
+
+router::Side choose_connection_side(std::uint16_t weight_bp, bool sticky_client_ip, std::string_view client_ip,
+                                    std::uint64_t random_bits) {
+  const std::uint32_t bucket = sticky_client_ip ? router::sticky_bucket(client_ip) : router::bucket_of(random_bits);
+  return router::choose_side(weight_bp, bucket);
+}
+
+asio::awaitable<void> serve_tcp(tcp::socket socket, server::Worker& worker, std::size_t listener_index) {
+  auto pinned = worker.current();
+  const auto& listeners = pinned->snapshot->listeners;
+  if (listener_index >= listeners.size() || listeners[listener_index].routes.empty()) co_return;
+  const runtime::Listener& listener = listeners[listener_index];
+  const runtime::Route& route = *listener.routes.front();
+  if (!route.tcp_metrics) co_return;  // not a tcp route: the snapshot is not what the accept loop saw
+  GaugeHold active(listener.active_connections);
+  TcpSession session(std::move(socket), worker, pinned, listener, route);
+  co_await session.run();
+}
+
+}  // namespace cutover::l4
