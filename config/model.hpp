@@ -49,6 +49,17 @@ struct OutlierConfig {
   Millis max_ejection_time{300000};
 };
 
+// Upstream TLS of a cluster (SPEC `tls: {sni, ca_file, verify}`). The peer certificate is
+// verified against `ca_file` (the system's default CAs when empty) and its name against `sni`, or
+// the endpoint's host when `sni` is empty (RFC 6125; an IP literal is matched as an IP address).
+struct ClusterTlsConfig {
+  bool enabled = false;  // the cluster has a `tls` block
+  std::string sni;       // server name sent (RFC 6066 §3) and verified; empty = the endpoint's host
+  std::string ca_file;   // PEM bundle of trusted CAs; resolved against the config dir; empty = system CAs
+  bool verify = true;    // false: no certificate or name check (warned about)
+  Mark mark;             // of the `tls` key
+};
+
 struct ClusterConfig {
   std::string name;
   std::vector<HostPort> endpoints;    // at least one
@@ -56,6 +67,7 @@ struct ClusterConfig {
   Millis response_timeout{30000};     // time from request sent to response header received
   HealthCheckConfig health_check;
   OutlierConfig outlier_detection;
+  ClusterTlsConfig tls;
   Mark mark;
 };
 
@@ -139,10 +151,28 @@ struct RouteConfig {
   Mark mark;
 };
 
+// One certificate a TLS listener can present: a PEM chain (leaf first) and its private key, both
+// resolved against the config dir.
+struct TlsCertificateConfig {
+  std::string cert_file;
+  std::string key_file;
+  Mark mark;  // of the certificate's mapping
+};
+
+// TLS termination on a listener (SPEC `tls: {cert_file, key_file}`, or `tls: {certificates: [...]}`
+// for several certificates chosen by SNI, RFC 6066 §3). The first certificate is the default: it
+// is presented when the client sends no server name or one that no certificate's names match.
+struct ListenerTlsConfig {
+  bool enabled = false;  // the listener has a `tls` block
+  std::vector<TlsCertificateConfig> certificates;  // at least one when enabled
+  Mark mark;  // of the `tls` key
+};
+
 struct ListenerConfig {
   std::string name;
   HostPort address;
   std::string protocol = "http";      // only http in this build
+  ListenerTlsConfig tls;
   std::vector<RouteConfig> routes;
   Mark mark;
 };
