@@ -49,6 +49,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& downstream_rejected;  // cutover_downstream_rejected_total{listener,code}
   prometheus::Family<prometheus::Gauge>& mirror_log_dropped;      // cutover_mirror_log_dropped: lines lost to a full queue
   prometheus::Family<prometheus::Gauge>& ramp_step;           // cutover_ramp_step{route}: 1-based, 0 = no active ramp
+  prometheus::Family<prometheus::Counter>& downstream_tls_errors;  // cutover_downstream_tls_handshake_errors_total{listener}
+  prometheus::Family<prometheus::Counter>& upstream_tls_errors;    // cutover_upstream_tls_handshake_errors_total{cluster}
+  prometheus::Family<prometheus::Counter>& upstream_tls_resumed;   // cutover_upstream_tls_sessions_resumed_total{cluster}
 };
 
 }  // namespace cutover::stats
