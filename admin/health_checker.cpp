@@ -7,13 +7,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "proxy/net/stream.hpp"
+#include "proxy/net/tls_context.hpp"
 #include "proxy/upstream/endpoint_health.hpp"
 
 namespace cutover::admin {
@@ -34,14 +35,27 @@ struct Probe {
 // Host header value: the endpoint as configured ("app.internal:8080", "[::1]:80").
 std::string host_of(const runtime::Endpoint& e) { return e.text; }
 
-asio::awaitable<Probe> probe(const runtime::Endpoint& endpoint, const config::HealthCheckConfig& h) {
-  beast::tcp_stream stream(co_await asio::this_coro::executor);
+// A TLS cluster's endpoints are probed over TLS with the cluster's settings (verification
+// included: an endpoint whose certificate fails would fail every request too). No session is
+// resumed: a probe is rare, and a full handshake is what it should test.
+asio::awaitable<Probe> probe(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint,
+                             const config::HealthCheckConfig& h) {
+  net::Stream stream(co_await asio::this_coro::executor);
   stream.expires_after(h.timeout);  // the whole probe
   auto [cec] = co_await stream.async_connect(endpoint.address, as_tuple(use_awaitable));
   auto what = [&](const boost::system::error_code& ec) {
     return ec == beast::error::timeout ? fmt::format("timeout after {} ms", h.timeout.count()) : ec.message();
   };
   if (cec) co_return Probe{false, "connect: " + what(cec)};
+  if (cluster.tls) {
+    stream.start_tls(cluster.tls->context());
+    if (!cluster.tls->prepare(stream.native_handle(), endpoint.host, nullptr))
+      co_return Probe{false, "TLS setup failed"};
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, as_tuple(use_awaitable));
+    if (hec)
+      co_return Probe{false, "TLS handshake: " + net::handshake_failure_reason(
+                                                      cluster.tls->verify() ? stream.native_handle() : nullptr, what(hec))};
+  }
   const std::string request = fmt::format(
       "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: cutover-health-check\r\nConnection: close\r\n\r\n", h.path,
       host_of(endpoint));
@@ -66,7 +80,7 @@ asio::awaitable<void> check_loop(std::shared_ptr<const runtime::Snapshot> snapsh
     const auto started = std::chrono::steady_clock::now();
     Probe p;
     try {
-      p = co_await probe(*endpoint, h);
+      p = co_await probe(*cluster, *endpoint, h);
     } catch (const std::exception& e) {
       p = Probe{false, std::string("internal error: ") + e.what()};
     }

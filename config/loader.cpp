@@ -21,6 +21,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "config/tls_files.hpp"
 #include "config/units.hpp"
 
 namespace cutover::config {
@@ -97,14 +98,17 @@ const Schema kLimitsSchema{"limits", {"max_request_line", "max_header_bytes", "m
 const Schema kTimeoutsSchema{"timeouts", {"idle", "request_header", "body_idle", "request"}, {}};
 const Schema kClusterSchema{"cluster",
                             {"endpoints", "connect_timeout", "response_timeout", "health_check", "outlier_detection",
-                             "send_proxy_protocol"},
-                            {"tls"}};
+                             "send_proxy_protocol", "tls"},
+                            {}};
+const Schema kClusterTlsSchema{"cluster tls", {"sni", "ca_file", "verify"}, {}};
 const Schema kHealthCheckSchema{"health_check",
                                 {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"}, {}};
 const Schema kOutlierSchema{"outlier_detection",
                             {"consecutive_5xx", "consecutive_connect_failures", "ejection_time", "max_ejection_time"},
                             {}};
-const Schema kListenerSchema{"listener", {"name", "address", "protocol", "idle_timeout", "routes"}, {"tls"}};
+const Schema kListenerSchema{"listener", {"name", "address", "protocol", "idle_timeout", "routes", "tls"}, {}};
+const Schema kListenerTlsSchema{"listener tls", {"cert_file", "key_file", "certificates"}, {}};
+const Schema kTlsCertificateSchema{"certificate", {"cert_file", "key_file"}, {}};
 const Schema kRouteSchema{"route",
                           {"name", "match", "source", "target", "weight", "read_weight",
                            "write_weight", "sticky", "force", "writes", "mirror"},
@@ -683,6 +687,8 @@ class Loader {
           } else {
             error(e.value_mark(), "send_proxy_protocol: expected v1 or v2, got " + q(*v));
           }
+        } else if (e.key == "tls") {
+          parse_cluster_tls(e, c);
         } else {
           reject_key(e, kClusterSchema, context);
         }
@@ -744,6 +750,142 @@ class Loader {
       }
     }
     if (o.max_ejection_time < o.ejection_time) o.max_ejection_time = o.ejection_time;
+  }
+
+  // Upstream TLS: tls: {sni: app.internal, ca_file: ca.pem, verify: true}. The CA file is read
+  // here so a missing or empty one is a config error, not a failure at the first connect.
+  void parse_cluster_tls(const Entry& section, ClusterConfig& c) {
+    ClusterTlsConfig& t = c.tls;
+    t.mark = section.key_mark;
+    if (!expect_map(section.value, section.value_mark(), "tls", " with 'sni', 'ca_file' and/or 'verify' (or {})"))
+      return;
+    t.enabled = true;
+    const std::string context = "tls of cluster " + q(c.name);
+    for (const Entry& e : entries(section.value, context)) {
+      if (e.key == "sni") {
+        auto s = scalar(e, "tls.sni", "a host name");
+        if (!s) continue;
+        check_sni(e, *s, t);
+      } else if (e.key == "ca_file") {
+        auto v = read_path(e, "tls.ca_file");
+        if (!v) continue;
+        if (auto problem = check_ca_file(*v); !problem.empty())
+          error(e.value_mark(), "tls.ca_file: " + problem);
+        else
+          t.ca_file = *v;
+      } else if (e.key == "verify") {
+        if (auto v = read_bool(e, "tls.verify")) {
+          t.verify = *v;
+          if (!*v)
+            warn(e.value_mark(), "tls.verify is false for cluster " + q(c.name) +
+                                     ": upstream certificates are not checked, so anyone on the path can "
+                                     "impersonate the upstream");
+        }
+      } else {
+        reject_key(e, kClusterTlsSchema, context);
+      }
+    }
+  }
+
+  // RFC 6066 §3: a server name is a DNS host name; IP literals are not allowed in SNI.
+  void check_sni(const Entry& e, const std::string& s, ClusterTlsConfig& t) {
+    const bool ip_literal = s.find(':') != std::string::npos ||
+                            (!s.empty() && s.find_first_not_of("0123456789.") == std::string::npos);
+    const bool bad_chars = s.empty() || s.size() > 253 ||
+                           s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                               std::string::npos;
+    if (ip_literal)
+      error(e.value_mark(), "tls.sni: " + q(s) + " is an IP address; SNI carries host names only (RFC 6066 section 3)");
+    else if (bad_chars)
+      error(e.value_mark(), "tls.sni: " + q(s) + " is not a valid host name");
+    else
+      t.sni = lower(s);
+  }
+
+  // TLS termination: tls: {cert_file: c.pem, key_file: k.pem}, or several certificates chosen by
+  // SNI: tls: {certificates: [{cert_file: a.pem, key_file: a.key}, ...]} (the first is the default).
+  void parse_listener_tls(const Entry& section, ListenerTlsConfig& t, const std::string& listener_context) {
+    t.mark = section.key_mark;
+    if (!expect_map(section.value, section.value_mark(), "tls",
+                    " with 'cert_file' and 'key_file', or 'certificates'"))
+      return;
+    t.enabled = true;
+    const std::string context = "tls of " + listener_context;
+    std::optional<Mark> single, list;
+    TlsCertificateConfig one;
+    one.mark = section.value_mark();
+    std::vector<Entry> single_entries;
+    for (const Entry& e : entries(section.value, context)) {
+      if (e.key == "cert_file" || e.key == "key_file") {
+        if (!single) single = e.key_mark;
+        single_entries.push_back(e);
+      } else if (e.key == "certificates") {
+        list = e.key_mark;
+        if (!e.value.IsSequence() || e.value.size() == 0) {
+          error(e.value_mark(), "tls.certificates: expected a non-empty list of {cert_file, key_file}");
+          continue;
+        }
+        for (const YAML::Node& item : e.value) {
+          const Mark m = item_mark(item, e.value_mark());
+          if (!expect_map(item, m, "tls.certificates", " item with 'cert_file' and 'key_file'")) continue;
+          TlsCertificateConfig c;
+          c.mark = m;
+          std::vector<Entry> es;
+          for (const Entry& ce : entries(item, "certificate of " + context)) {
+            if (ce.key == "cert_file" || ce.key == "key_file")
+              es.push_back(ce);
+            else
+              reject_key(ce, kTlsCertificateSchema, "certificate of " + context);
+          }
+          if (read_certificate(es, m, "tls.certificates", c)) t.certificates.push_back(std::move(c));
+        }
+      } else {
+        reject_key(e, kListenerTlsSchema, context);
+      }
+    }
+    if (single && list) {
+      error(*single, "tls: give either cert_file and key_file, or certificates, not both");
+      return;
+    }
+    if (!single && !list) {
+      error(section.key_mark, "tls needs cert_file and key_file (or a certificates list)");
+      return;
+    }
+    if (single && read_certificate(single_entries, section.value_mark(), "tls", one))
+      t.certificates.push_back(std::move(one));
+  }
+
+  // cert_file and key_file of one certificate, both required, checked together with OpenSSL.
+  bool read_certificate(const std::vector<Entry>& es, Mark at, const std::string& label, TlsCertificateConfig& c) {
+    std::optional<Mark> cert_mark, key_mark;
+    bool ok = true;
+    for (const Entry& e : es) {
+      auto v = read_path(e, label + "." + e.key);
+      if (!v) {
+        ok = false;
+        continue;
+      }
+      if (e.key == "cert_file") {
+        c.cert_file = *v;
+        cert_mark = e.value_mark();
+      } else {
+        c.key_file = *v;
+        key_mark = e.value_mark();
+      }
+    }
+    if (!ok) return false;
+    if (!cert_mark || !key_mark) {
+      error(at, label + ": both cert_file and key_file are required");
+      return false;
+    }
+    if (auto problem = check_certificate_pair(c.cert_file, c.key_file); !problem.empty()) {
+      // Point at the file the problem is about.
+      const bool about_cert = problem.find("cert_file '" + c.cert_file + "'") != std::string::npos &&
+                              problem.find("key_file '") == std::string::npos;
+      error(about_cert ? *cert_mark : *key_mark, label + ": " + problem);
+      return false;
+    }
+    return true;
   }
 
   void parse_endpoints(const Entry& e, ClusterConfig& c) {
@@ -821,6 +963,8 @@ class Loader {
           error(e.value_mark(), "idle_timeout: must be greater than 0");
         else
           l.idle_timeout = *d;
+      } else if (e.key == "tls") {
+        parse_listener_tls(e, l.tls, context);
       } else if (e.key == "routes") {
         have_routes = true;
         if (!e.value.IsSequence()) {

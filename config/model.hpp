@@ -53,6 +53,16 @@ struct OutlierConfig {
 // HAProxy "PROXY protocol" v1 text or v2 binary form), so the backend sees the client's address.
 // Only clusters that serve tcp routes may send it: pooled HTTP connections carry many clients.
 enum class ProxyProtocol { none, v1, v2 };
+// Upstream TLS of a cluster (SPEC `tls: {sni, ca_file, verify}`). The peer certificate is
+// verified against `ca_file` (the system's default CAs when empty) and its name against `sni`, or
+// the endpoint's host when `sni` is empty (RFC 6125; an IP literal is matched as an IP address).
+struct ClusterTlsConfig {
+  bool enabled = false;  // the cluster has a `tls` block
+  std::string sni;       // server name sent (RFC 6066 §3) and verified; empty = the endpoint's host
+  std::string ca_file;   // PEM bundle of trusted CAs; resolved against the config dir; empty = system CAs
+  bool verify = true;    // false: no certificate or name check (warned about)
+  Mark mark;             // of the `tls` key
+};
 
 struct ClusterConfig {
   std::string name;
@@ -63,6 +73,7 @@ struct ClusterConfig {
   OutlierConfig outlier_detection;
   ProxyProtocol send_proxy_protocol = ProxyProtocol::none;  // `send_proxy_protocol: v1|v2`
   Mark send_proxy_protocol_mark;      // of its value; line 0 when not given
+  ClusterTlsConfig tls;
   Mark mark;
 };
 
@@ -152,6 +163,22 @@ struct RouteConfig {
 // Default idle timeout of a tcp listener's connections (Envoy's tcp_proxy default): long enough
 // for database connection pools that sit idle between bursts, short enough to reclaim leaks.
 inline constexpr Millis kDefaultTcpIdleTimeout{3600 * 1000};
+// One certificate a TLS listener can present: a PEM chain (leaf first) and its private key, both
+// resolved against the config dir.
+struct TlsCertificateConfig {
+  std::string cert_file;
+  std::string key_file;
+  Mark mark;  // of the certificate's mapping
+};
+
+// TLS termination on a listener (SPEC `tls: {cert_file, key_file}`, or `tls: {certificates: [...]}`
+// for several certificates chosen by SNI, RFC 6066 §3). The first certificate is the default: it
+// is presented when the client sends no server name or one that no certificate's names match.
+struct ListenerTlsConfig {
+  bool enabled = false;  // the listener has a `tls` block
+  std::vector<TlsCertificateConfig> certificates;  // at least one when enabled
+  Mark mark;  // of the `tls` key
+};
 
 struct ListenerConfig {
   std::string name;
@@ -163,6 +190,7 @@ struct ListenerConfig {
   // tcp only (`idle_timeout: 1h`, the default): a connection with no byte relayed in either
   // direction for this long is closed. An error on an http listener.
   Millis idle_timeout = kDefaultTcpIdleTimeout;
+  ListenerTlsConfig tls;
   std::vector<RouteConfig> routes;
   Mark mark;
   bool tcp() const { return protocol == "tcp"; }

@@ -9,8 +9,9 @@ build_pkgs=(
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev libxxhash-dev
 )
-# What the demo and the integration tests drive: real servers and real clients.
-run_pkgs=(python3 curl nginx-light procps jq)
+# What the demo and the integration tests drive: real servers and real clients (openssl: the TLS
+# test makes its certificates and speaks old TLS versions with it).
+run_pkgs=(python3 curl openssl nginx-light procps jq)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=(wrk haproxy nginx-light gnuplot-nox libbenchmark-dev); fi

@@ -12,11 +12,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/read_size.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 
 #include "proxy/http/framing.hpp"
+#include "proxy/net/stream.hpp"
 
 namespace cutover::http {
 
@@ -24,7 +24,8 @@ struct HeadRead {
   enum class Problem { none, error, obs_fold, request_line_too_long, header_too_large };
   Problem problem = Problem::none;
   // With Problem::error: Beast's parse error, or the read error (http::error::end_of_stream
-  // when the peer closed before sending a byte, partial_message when it closed mid-head,
+  // when the peer closed before sending a byte, partial_message when it closed mid-head: a TLS
+  // peer's close without close_notify counts as a close here, between messages,
   // beast::error::timeout after the stream's expiry).
   boost::system::error_code ec;
   bool ok() const { return problem == Problem::none; }
@@ -80,7 +81,7 @@ HeadStep parse_buffered_head(boost::beast::flat_buffer& buffer, boost::beast::ht
 // first byte of the head arrives in a `buffer` that was empty (the caller's idle wait for a
 // request ends there and the time the head may take begins).
 template <bool isRequest, class Body, class OnStarted = void (*)()>
-boost::asio::awaitable<HeadRead> read_head(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
+boost::asio::awaitable<HeadRead> read_head(net::Stream& stream, boost::beast::flat_buffer& buffer,
                                            boost::beast::http::parser<isRequest, Body>& parser,
                                            const HeadLimits& limits, OnStarted on_started = [] {}) {
   namespace asio = boost::asio;
@@ -99,7 +100,7 @@ boost::asio::awaitable<HeadRead> read_head(boost::beast::tcp_stream& stream, boo
     auto [ec, n] = co_await stream.async_read_some(buffer.prepare(std::max<std::size_t>(want, 1)),
                                                    asio::as_tuple(asio::use_awaitable));
     buffer.commit(n);
-    if (ec == asio::error::eof)
+    if (net::closed_by_peer(ec))
       ec = buffer.size() == 0 ? bhttp::error::end_of_stream : bhttp::error::partial_message;
     if (ec) co_return HeadRead{HeadRead::Problem::error, ec};
   }

@@ -19,13 +19,13 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/read_size.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include "proxy/http/head_writer.hpp"
+#include "proxy/net/stream.hpp"
 #include "proxy/shadow/body_capture.hpp"
 
 namespace cutover::http {
@@ -93,9 +93,9 @@ boost::asio::awaitable<boost::system::error_code> read_body_some(
 // `read_timeout`, each write at most `write_timeout`. Trailers of a chunked body are not relayed.
 // `tap`, when given, sees every body byte read (the mirror's copy, issue 3).
 template <bool isRequest>
-boost::asio::awaitable<RelayOutcome> relay_message(boost::beast::tcp_stream& in, boost::beast::flat_buffer& in_buffer,
+boost::asio::awaitable<RelayOutcome> relay_message(net::Stream& in, boost::beast::flat_buffer& in_buffer,
                                                    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser,
-                                                   boost::beast::tcp_stream& out, std::span<char> scratch,
+                                                   net::Stream& out, std::span<char> scratch,
                                                    std::string& head_buf, std::chrono::milliseconds read_timeout,
                                                    std::chrono::milliseconds write_timeout,
                                                    HeadSentListener* on_head_sent = nullptr,

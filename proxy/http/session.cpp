@@ -32,6 +32,8 @@
 #include "proxy/http/relay.hpp"
 #include "proxy/http/request_target.hpp"
 #include "proxy/http/watchdog.hpp"
+#include "proxy/net/stream.hpp"
+#include "proxy/net/tls_context.hpp"
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/split.hpp"
 #include "proxy/server/worker.hpp"
@@ -56,6 +58,7 @@ using namespace std::chrono_literals;
 constexpr std::size_t kResponseHeaderLimit = 64 * 1024;  // bytes of an upstream response head
 constexpr int kMaxInterimResponses = 16;                 // 1xx responses before the final one
 constexpr std::size_t kReadBufferMax = 128 * 1024;   // per-connection parse buffer
+constexpr milliseconds kTlsShutdownTimeout = 1s;     // close_notify out and the client's back, at the end
 
 const HeadLimits kResponseHeadLimits{kResponseHeaderLimit, kResponseHeaderLimit};
 
@@ -63,7 +66,7 @@ using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
 using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
 
 bool client_gone(const error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+  return ec == bhttp::error::end_of_stream || net::closed_by_peer(ec) || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe || ec == asio::error::operation_aborted;
 }
 
@@ -119,9 +122,15 @@ struct MirrorPrimaryGuard {
 
 class Session final : public server::Drainable {
  public:
-  Session(tcp::socket socket, server::Worker& worker, std::size_t listener_index)
-      : down_(std::move(socket)), worker_(worker), listener_index_(listener_index),
-        watchdog_(down_.get_executor(), down_.socket()) {
+  // `tls`, when given, is the listener's TLS termination: run() handshakes first.
+  Session(tcp::socket socket, server::Worker& worker, std::size_t listener_index,
+          std::shared_ptr<const net::ServerTls> tls, prometheus::Counter* tls_errors)
+      : down_(std::move(socket)),
+        worker_(worker),
+        listener_index_(listener_index),
+        watchdog_(down_.get_executor(), down_.socket()),
+        tls_(std::move(tls)),
+        tls_errors_(tls_errors) {
     error_code ec;
     auto peer = down_.socket().remote_endpoint(ec);
     client_addr_ = ec ? asio::ip::address{} : peer.address();
@@ -143,6 +152,7 @@ class Session final : public server::Drainable {
   }
 
   asio::awaitable<void> run() {
+    if (tls_ && !co_await handshake()) co_return;
     for (;;) {
       const auto limits = request_limits();
       timeouts_ = worker_.current()->snapshot->config.timeouts;
@@ -177,6 +187,12 @@ class Session final : public server::Drainable {
       if (head_buf_.capacity() > 4096) head_buf_.shrink_to_fit();
     }
     error_code ignored;
+    if (down_.is_tls() && down_.socket().is_open()) {
+      // close_notify (RFC 8446 §6.1), so the client can tell the end from a truncation; the
+      // wait for its answer is short, and any error is the end anyway.
+      down_.expires_after(kTlsShutdownTimeout);
+      co_await down_.async_shutdown(as_tuple(use_awaitable));
+    }
     down_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (linger_) co_await linger();
     down_.socket().close(ignored);
@@ -198,6 +214,23 @@ class Session final : public server::Drainable {
       if (ec) break;
       discarded += n;
     }
+  }
+
+  // The TLS handshake, within timeouts.request_header (a client that connects and stalls is treated like
+  // one that stalls in its request head). Failures are counted and logged at debug level only:
+  // scanners and clients with old TLS versions make them routine.
+  asio::awaitable<bool> handshake() {
+    down_.start_tls(tls_->context());
+    down_.expires_after(worker_.current()->snapshot->config.timeouts.request_header);
+    auto [ec] = co_await down_.async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
+    down_.expires_never();
+    tls_.reset();  // the SNI callback is done with it; the SSL keeps its SSL_CTX itself
+    if (!ec) co_return true;
+    if (tls_errors_) tls_errors_->Increment();
+    spdlog::debug("TLS handshake with {} failed: {}", client_ip_, is_timeout(ec) ? std::string("timeout") : ec.message());
+    error_code ignored;
+    down_.socket().close(ignored);
+    co_return false;
   }
 
   struct RequestLimits {
@@ -538,7 +571,7 @@ class Session final : public server::Drainable {
     // here, so the upstream gets a plain request.
     const bool expect_continue = boost::algorithm::iequals(req[bhttp::field::expect], "100-continue");
     const bool chunked_body = parser.chunked();
-    prepare_upstream_request(req, chunked_body, expect_continue, client_ip_, "http");
+    prepare_upstream_request(req, chunked_body, expect_continue, client_ip_, down_.is_tls() ? "https" : "http");
 
     // Shadow traffic (issue 3): picked now, sent once the request body went through.
     std::shared_ptr<shadow::MirrorExchange> mirror =
@@ -555,8 +588,8 @@ class Session final : public server::Drainable {
       auto lease = co_await worker_.pool().acquire(cluster, /*fresh=*/attempt > 0);
       if (!lease.connection) {
         cluster.connect_errors->Increment();
-        spdlog::warn("route {}: {} endpoint {}: connect failed: {}", route.name, cluster.name, lease.endpoint->text,
-                     lease.ec.message());
+        spdlog::warn("route {}: cluster {} endpoint {}: {}{}", route.name, cluster.name, lease.endpoint->text,
+                     lease.tls_failed ? "" : "connect failed: ", lease.reason);
         note_outlier(cluster, *lease.endpoint,
                      lease.endpoint->health->record_connect_failure(cluster.outlier, upstream::steady_ms()));
         // Nothing went upstream: once more, on the next available endpoint of the cluster.
@@ -567,7 +600,7 @@ class Session final : public server::Drainable {
         record(502, stats::Outcome::connect_error);
         const std::string reason =
             fmt::format("upstream connect failed (cluster {}, endpoint {}): {}", cluster.name, lease.endpoint->text,
-                        is_timeout(lease.ec) ? std::string("connect timeout") : lease.ec.message());
+                        lease.reason);
         co_return co_await reply_error(bhttp::status::bad_gateway, reason, req_version, keep_after_error);
       }
       up = std::move(lease.connection);
@@ -735,10 +768,12 @@ class Session final : public server::Drainable {
     co_return keep_alive;
   }
 
-  beast::tcp_stream down_;
+  net::Stream down_;
   server::Worker& worker_;
   std::size_t listener_index_;
   Watchdog watchdog_;  // the idle and header waits, then timeouts.request
+  std::shared_ptr<const net::ServerTls> tls_;  // until the handshake is over
+  prometheus::Counter* tls_errors_ = nullptr;
   beast::flat_buffer buffer_;
   asio::ip::address client_addr_;
   std::string client_ip_;
@@ -769,13 +804,19 @@ class ActiveConnection {
 
 asio::awaitable<void> serve_downstream(tcp::socket socket, server::Worker& worker, std::size_t listener_index) {
   prometheus::Gauge* gauge = nullptr;
+  std::shared_ptr<const net::ServerTls> tls;  // the current snapshot's: a reload's certificates apply to new connections
+  prometheus::Counter* tls_errors = nullptr;
   {
     auto pinned = worker.current();
-    if (listener_index < pinned->snapshot->listeners.size())
-      gauge = pinned->snapshot->listeners[listener_index].active_connections;
+    if (listener_index < pinned->snapshot->listeners.size()) {
+      const auto& l = pinned->snapshot->listeners[listener_index];
+      gauge = l.active_connections;
+      tls = l.tls;
+      tls_errors = l.tls_errors;
+    }
   }
   ActiveConnection active(gauge);
-  Session session(std::move(socket), worker, listener_index);
+  Session session(std::move(socket), worker, listener_index, std::move(tls), tls_errors);
   co_await session.run();
 }
 

@@ -52,8 +52,17 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     Cluster& c = snap->clusters.emplace_back();
     c.name = cc.name;
     for (const auto& ep : cc.endpoints)
-      c.endpoints.push_back({resolve(ep), ep.text, registry.endpoint_health(cc.name, ep.text),
+      c.endpoints.push_back({resolve(ep), ep.text, ep.host, registry.endpoint_health(cc.name, ep.text),
                              &metrics.endpoint_healthy.Add({{"cluster", cc.name}, {"endpoint", ep.text}})});
+    if (cc.tls.enabled) {
+      try {
+        c.tls = std::make_shared<const net::ClientTls>(cc.tls);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("cluster '" + cc.name + "': tls: " + e.what());
+      }
+      c.tls_errors = &metrics.upstream_tls_errors.Add({{"cluster", cc.name}});
+      c.tls_resumed = &metrics.upstream_tls_resumed.Add({{"cluster", cc.name}});
+    }
     c.health_check = cc.health_check;
     c.outlier = cc.outlier_detection;
     c.retries = &metrics.upstream_retries.Add({{"cluster", cc.name}});
@@ -78,6 +87,14 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     l.is_tcp = lc.tcp();
     l.idle_timeout = lc.idle_timeout;
     l.active_connections = &metrics.downstream_active.Add({{"listener", lc.name}});
+    if (lc.tls.enabled) {
+      try {
+        l.tls = std::make_shared<const net::ServerTls>(lc.tls, std::vector<std::string>{"http/1.1"});
+      } catch (const std::exception& e) {
+        throw std::runtime_error("listener '" + lc.name + "': tls: " + e.what());
+      }
+      l.tls_errors = &metrics.downstream_tls_errors.Add({{"listener", lc.name}});
+    }
     for (std::size_t i = 0; i < Listener::kRejectedCodes.size(); ++i)
       l.rejected[i] = &metrics.downstream_rejected.Add(
           {{"listener", lc.name}, {"code", std::to_string(Listener::kRejectedCodes[i])}});

@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/model.hpp"
+#include "proxy/net/tls_context.hpp"
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/split.hpp"
 #include "proxy/runtime/route_runtime.hpp"
@@ -32,6 +33,7 @@ using boost::asio::ip::tcp;
 struct Endpoint {
   tcp::endpoint address;
   std::string text;  // as configured, for logs and error bodies
+  std::string host;  // as configured, without the port: the TLS name to verify when the cluster has no sni
   std::shared_ptr<upstream::EndpointHealth> health;  // the registry's: shared by workers, kept across reloads
   prometheus::Gauge* healthy_gauge = nullptr;        // cutover_endpoint_healthy{cluster,endpoint}
 };
@@ -49,6 +51,9 @@ struct Cluster {
   prometheus::Counter* retries = nullptr;    // cutover_upstream_retries_total{cluster}
   config::ProxyProtocol proxy_protocol = config::ProxyProtocol::none;  // sent first by tcp routes (issue 7)
   prometheus::Counter* ejections = nullptr;  // cutover_outlier_ejections_total{cluster}
+  std::shared_ptr<const net::ClientTls> tls;  // null: plain TCP to the endpoints
+  prometheus::Counter* tls_errors = nullptr;   // cutover_upstream_tls_handshake_errors_total{cluster}
+  prometheus::Counter* tls_resumed = nullptr;  // cutover_upstream_tls_sessions_resumed_total{cluster}
 
   // Whether any endpoint may take requests now (healthy and not ejected).
   bool any_available(std::int64_t now_ms) const {
@@ -137,6 +142,8 @@ struct Listener {
   // cutover_downstream_rejected_total{listener,code} for the codes in kRejectedCodes.
   static constexpr std::array<unsigned, 5> kRejectedCodes{400, 408, 413, 414, 431};
   std::array<prometheus::Counter*, 5> rejected{};
+  std::shared_ptr<const net::ServerTls> tls;  // null: plain TCP
+  prometheus::Counter* tls_errors = nullptr;  // cutover_downstream_tls_handshake_errors_total{listener}
   prometheus::Counter* rejected_counter(unsigned code) const {
     for (std::size_t i = 0; i < kRejectedCodes.size(); ++i)
       if (kRejectedCodes[i] == code) return rejected[i];
@@ -160,8 +167,9 @@ tcp::endpoint resolve(const config::HostPort& hp);
 
 // Compiles a validated config. Route runtime state is taken from `registry` (created with the
 // config's weights when new, kept as it is otherwise); metric children are created in `metrics`.
-// Throws std::runtime_error for what the loader cannot check (an endpoint that does not resolve,
-// a mirror_log that cannot be opened); the route entries it created are forgotten then, so the
+// Reads the TLS certificate, key and CA files again (a reload takes changed files). Throws
+// std::runtime_error for what the loader cannot check (an endpoint that does not resolve,
+// a mirror_log that cannot be opened, a TLS file changed since it was checked); the route entries it created are forgotten then, so the
 // registry is as it was (metric children it created stay, unused and harmless). Routes the
 // registry holds that `config` lacks are left alone: the caller forgets them once it published.
 std::shared_ptr<const Snapshot> compile(const config::Config& config, RuntimeRegistry& registry,

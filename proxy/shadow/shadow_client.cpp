@@ -46,7 +46,10 @@ asio::awaitable<std::string> run(MirrorExchange& ex, MirrorExchange::Part part, 
   const auto timeout = ex.policy().timeout;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto lease = co_await pool.acquire(cluster, /*fresh=*/false, endpoint);
-  if (!lease.connection) co_return describe(lease.ec, "connect to " + lease.endpoint->text, cluster.connect_timeout);
+  if (!lease.connection) {
+    if (lease.tls_failed) co_return "connect to " + lease.endpoint->text + ": " + lease.reason;
+    co_return describe(lease.ec, "connect to " + lease.endpoint->text, cluster.connect_timeout);
+  }
   up = std::move(lease.connection);
 
   // A pooled connection the upstream closed shows only when the write or the read fails; the

@@ -114,7 +114,19 @@ Metrics::Metrics()
       tcp_target_closed(BuildCounter()
                             .Name("cutover_tcp_target_closed_total")
                             .Help("Target connections of tcp routes closed by a rollback with close_target_connections.")
-                            .Register(*registry_)) {}
+                            .Register(*registry_)),
+      downstream_tls_errors(BuildCounter()
+                                .Name("cutover_downstream_tls_handshake_errors_total")
+                                .Help("TLS handshakes with clients that failed or timed out, by listener.")
+                                .Register(*registry_)),
+      upstream_tls_errors(BuildCounter()
+                              .Name("cutover_upstream_tls_handshake_errors_total")
+                              .Help("TLS handshakes with upstream endpoints that failed or timed out, by cluster.")
+                              .Register(*registry_)),
+      upstream_tls_resumed(BuildCounter()
+                               .Name("cutover_upstream_tls_sessions_resumed_total")
+                               .Help("Upstream TLS connections that resumed an earlier session, by cluster.")
+                               .Register(*registry_)) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

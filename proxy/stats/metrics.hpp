@@ -55,6 +55,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& tcp_bytes;         // cutover_tcp_bytes_total{route,side,direction}
   prometheus::Family<prometheus::Counter>& tcp_idle_timeouts; // cutover_tcp_idle_timeouts_total{route}
   prometheus::Family<prometheus::Counter>& tcp_target_closed; // cutover_tcp_target_closed_total{route}: by a rollback
+  prometheus::Family<prometheus::Counter>& downstream_tls_errors;  // cutover_downstream_tls_handshake_errors_total{listener}
+  prometheus::Family<prometheus::Counter>& upstream_tls_errors;    // cutover_upstream_tls_handshake_errors_total{cluster}
+  prometheus::Family<prometheus::Counter>& upstream_tls_resumed;   // cutover_upstream_tls_sessions_resumed_total{cluster}
 };
 
 }  // namespace cutover::stats

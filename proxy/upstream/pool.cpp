@@ -7,6 +7,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
 
 namespace cutover::upstream {
 
@@ -14,7 +15,7 @@ namespace {
 
 // An idle keep-alive connection the upstream has closed shows EOF (or stray bytes) without
 // blocking; reusing it would fail the next request, so it is dropped here instead.
-bool still_open(beast::tcp_stream& stream) {
+bool still_open(net::Stream& stream) {
   char byte;
   ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -74,13 +75,41 @@ asio::awaitable<Lease> ConnectionPool::acquire(const runtime::Cluster& cluster, 
   c->endpoint = endpoint.address;
   c->cluster = cluster.runtime.get();
   c->epoch = cluster.runtime->pool_epoch();
-  c->stream.expires_after(cluster.connect_timeout);
+  c->stream.expires_after(cluster.connect_timeout);  // connect and TLS handshake together
   auto [ec] = co_await c->stream.async_connect(endpoint.address, asio::as_tuple(asio::use_awaitable));
   if (ec) {
     lease.ec = ec;
+    lease.reason = ec == beast::error::timeout ? std::string("connect timeout") : ec.message();
     co_return lease;
   }
   c->stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  if (cluster.tls) {
+    auto& slot = tls_sessions_[{cluster.name, endpoint.address}];
+    if (!slot || slot->tls != cluster.tls) slot = std::make_shared<net::TlsSessionSlot>(cluster.tls);
+    c->tls_session = slot;
+    c->stream.start_tls(cluster.tls->context());
+    if (!cluster.tls->prepare(c->stream.native_handle(), endpoint.host, slot.get())) {
+      lease.ec = asio::error::no_memory;
+      lease.tls_failed = true;
+      lease.reason = "TLS setup failed";
+      co_return lease;
+    }
+    auto [hec] = co_await c->stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+    if (hec) {
+      if (cluster.tls_errors) cluster.tls_errors->Increment();
+      lease.ec = hec;
+      lease.tls_failed = true;
+      const std::string detail = hec == beast::error::timeout ? std::string("timeout") : hec.message();
+      lease.reason = "TLS handshake failed: " +
+                     net::handshake_failure_reason(cluster.tls->verify() ? c->stream.native_handle() : nullptr, detail);
+      co_return lease;
+    }
+    if (SSL_session_reused(c->stream.native_handle()) == 1) {
+      if (cluster.tls_resumed) cluster.tls_resumed->Increment();
+      spdlog::debug("cluster {} endpoint {}: TLS session resumed", cluster.name, endpoint.text);
+    }
+  }
+  c->stream.expires_never();
   lease.connection = std::move(c);
   co_return lease;
 }

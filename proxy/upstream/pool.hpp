@@ -12,8 +12,11 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <string>
+#include <utility>
 
+#include "proxy/net/stream.hpp"
+#include "proxy/net/tls_context.hpp"
 #include "proxy/runtime/snapshot.hpp"
 
 namespace cutover::upstream {
@@ -23,11 +26,14 @@ namespace beast = boost::beast;
 using boost::system::error_code;
 
 // One upstream connection and the buffer its responses are parsed from. Explicit states in the
-// Envoy sense: it is either leased (owned by one exchange) or idle (owned by the pool).
+// Envoy sense: it is either leased (owned by one exchange) or idle (owned by the pool). To a TLS
+// cluster the stream is TLS, handshaken before the lease is handed out.
 struct Connection {
   explicit Connection(asio::any_io_executor ex) : stream(std::move(ex)) {}
 
-  beast::tcp_stream stream;
+  // Declared before `stream`: the SSL object may store a new session into it until it is freed.
+  std::shared_ptr<net::TlsSessionSlot> tls_session;
+  net::Stream stream;
   beast::flat_buffer buffer;
   runtime::tcp::endpoint endpoint;                   // the idle list it returns to
   const runtime::ClusterRuntime* cluster = nullptr;  // for the pool epoch (registry entries live for the process)
@@ -39,7 +45,9 @@ struct Connection {
 struct Lease {
   std::unique_ptr<Connection> connection;  // null on error
   const runtime::Endpoint* endpoint = nullptr;
-  error_code ec;  // the connect error, or beast::error::timeout after connect_timeout
+  error_code ec;  // the connect or TLS handshake error, or beast::error::timeout after connect_timeout
+  bool tls_failed = false;  // the TCP connect worked, the TLS handshake did not
+  std::string reason;       // for logs and 502 bodies: "connect timeout", "TLS handshake failed: certificate verify failed: ..."
 };
 
 struct PoolLimits {
@@ -53,7 +61,8 @@ class ConnectionPool {
 
   // The cluster's next available endpoint (round robin, per worker, skipping endpoints that are
   // unhealthy or ejected while another one is not): an idle connection to it that is still
-  // open, or a new one connected within cluster.connect_timeout. `fresh` skips the idle list
+  // open, or a new one connected (and, to a TLS cluster, handshaken, resuming the endpoint's last
+  // session) within cluster.connect_timeout. `fresh` skips the idle list
   // (used to retry after a reused connection turned out to be closed). `at`, one of the cluster's
   // endpoints, picks it instead of the round robin (the shadow's noise copy, issue 3).
   asio::awaitable<Lease> acquire(const runtime::Cluster& cluster, bool fresh = false,
@@ -78,6 +87,8 @@ class ConnectionPool {
   PoolLimits limits_;
   std::map<runtime::tcp::endpoint, std::vector<std::unique_ptr<Connection>>> idle_;  // LIFO per endpoint
   std::unordered_map<std::string, std::uint32_t> round_robin_;  // cluster name -> next index
+  // The TLS session to resume per (cluster, endpoint); replaced when the cluster's ClientTls is.
+  std::map<std::pair<std::string, runtime::tcp::endpoint>, std::shared_ptr<net::TlsSessionSlot>> tls_sessions_;
 };
 
 }  // namespace cutover::upstream

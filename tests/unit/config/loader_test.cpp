@@ -1016,27 +1016,105 @@ TEST(Warnings, MirrorLogWithoutAnyMirrorHasNoEffect) {
   EXPECT_TRUE(warnings_with("        mirror: {percent: 0}\n", "mirror_log: {path: m.jsonl}\n").empty());
 }
 
-// Every SPEC key this build does not implement is an honest error, never silently ignored.
-TEST(BadConfigInline, UnsupportedSpecKeysAreErrorsWhereverTheyAppear) {
-  struct Case {
-    std::string yaml;
-    std::string key;
-  };
-  const std::vector<Case> cases = {
-      {"clusters:\n  legacy: {endpoints: [\"127.0.0.1:1\"], tls: {sni: x}}\n" + config_with("").substr(10), "tls"},
+// ---- TLS (issue 7) ------------------------------------------------------------------------------
+
+const std::string kTlsDir = kTestData + "/config/tls";
+
+// config_with() plus a `tls` block on the listener (`listener_tls`, one line at listener level)
+// and/or on cluster legacy (`cluster_tls`, a flow mapping).
+std::string tls_config(const std::string& listener_tls, const std::string& cluster_tls = "") {
+  std::string y = config_with("");
+  if (!cluster_tls.empty()) {
+    const std::string from = "  legacy: {endpoints: [\"127.0.0.1:9001\"]}";
+    y.replace(y.find(from), from.size(), "  legacy: {endpoints: [\"127.0.0.1:9001\"], tls: " + cluster_tls + "}");
+  }
+  if (!listener_tls.empty()) {
+    const std::string at = "    address: 127.0.0.1:8080\n";
+    y.insert(y.find(at) + at.size(), "    tls: " + listener_tls + "\n");
+  }
+  return y;
+}
+
+TEST(Tls, SingleCertificateFormOfTheSpec) {
+  // Relative paths are resolved against the config file's directory.
+  Config c = must_load(tls_config("{cert_file: a.pem, key_file: a.key}"), kTlsDir + "/cutover.yaml");
+  ASSERT_TRUE(c.listeners[0].tls.enabled);
+  ASSERT_EQ(c.listeners[0].tls.certificates.size(), 1u);
+  EXPECT_EQ(c.listeners[0].tls.certificates[0].cert_file, kTlsDir + "/a.pem");
+  EXPECT_EQ(c.listeners[0].tls.certificates[0].key_file, kTlsDir + "/a.key");
+  EXPECT_FALSE(c.clusters[0].tls.enabled);
+}
+
+TEST(Tls, SeveralCertificatesKeepTheirOrder) {
+  Config c = must_load(tls_config("{certificates: [{cert_file: b.pem, key_file: b.key}, "
+                                  "{cert_file: a.pem, key_file: a.key}]}"),
+                       kTlsDir + "/cutover.yaml");
+  ASSERT_EQ(c.listeners[0].tls.certificates.size(), 2u);
+  EXPECT_EQ(c.listeners[0].tls.certificates[0].cert_file, kTlsDir + "/b.pem");
+  EXPECT_EQ(c.listeners[0].tls.certificates[1].cert_file, kTlsDir + "/a.pem");
+}
+
+TEST(Tls, ClusterTlsDefaultsToVerification) {
+  Config c = must_load(tls_config("", "{sni: App.Internal, ca_file: a.pem}"), kTlsDir + "/cutover.yaml");
+  const auto& t = c.clusters[0].tls;
+  EXPECT_TRUE(t.enabled);
+  EXPECT_TRUE(t.verify);
+  EXPECT_EQ(t.sni, "app.internal");
+  EXPECT_EQ(t.ca_file, kTlsDir + "/a.pem");
+  Config empty = must_load(tls_config("", "{}"), kTlsDir + "/cutover.yaml");
+  EXPECT_TRUE(empty.clusters[0].tls.enabled);
+  EXPECT_TRUE(empty.clusters[0].tls.ca_file.empty());  // the system's CAs
+}
+
+TEST(Tls, VerifyFalseIsAllowedWithAWarning) {
+  LoadResult r = load_string(tls_config("", "{verify: false}"), kTlsDir + "/cutover.yaml");
+  ASSERT_TRUE(r.errors.empty()) << dump(r.errors);
+  EXPECT_FALSE(r.config->clusters[0].tls.verify);
+  ASSERT_EQ(r.warnings.size(), 1u) << dump(r.warnings);
+  EXPECT_EQ(pos(r.warnings[0]), "2:57");
+  EXPECT_NE(r.warnings[0].message.find("tls.verify is false for cluster 'legacy'"), std::string::npos);
+}
+
+struct TlsBadCase {
+  std::string listener_tls;
+  std::string cluster_tls;
+  std::string position;  // LINE:COL
+  std::string message;   // a substring
+};
+
+TEST(Tls, BadTlsSettingsAreErrorsAtTheirPosition) {
+  const std::vector<TlsBadCase> cases = {
+      // The listener's tls line is line 7; its flow mapping starts at column 10.
+      {"{cert_file: missing.pem, key_file: a.key}", "", "7:22",
+       "tls: cannot read cert_file '" + kTlsDir + "/missing.pem': No such file or directory"},
+      {"{cert_file: a.pem, key_file: missing.key}", "", "7:39",
+       "tls: cannot read key_file '" + kTlsDir + "/missing.key': No such file or directory"},
+      {"{cert_file: a.pem, key_file: b.key}", "", "7:39",
+       "tls: key_file '" + kTlsDir + "/b.key' does not match the certificate in cert_file '" + kTlsDir + "/a.pem'"},
+      {"{cert_file: junk.pem, key_file: a.key}", "", "7:22", "holds no usable PEM certificate"},
+      {"{cert_file: a.pem, key_file: junk.pem}", "", "7:39", "holds no usable PEM private key"},
+      {"{cert_file: a.pem}", "", "7:10", "tls: both cert_file and key_file are required"},
+      {"{}", "", "7:5", "tls needs cert_file and key_file (or a certificates list)"},
+      {"{cert_file: a.pem, key_file: a.key, certificates: [{cert_file: b.pem, key_file: b.key}]}", "", "7:11",
+       "give either cert_file and key_file, or certificates, not both"},
+      {"{certificates: []}", "", "7:25", "tls.certificates: expected a non-empty list"},
+      {"{certificates: [{cert_file: a.pem, key_file: a.key}, {cert_file: b.pem, key_file: a.key}]}", "", "7:92",
+       "tls.certificates: key_file '" + kTlsDir + "/a.key' does not match"},
+      {"{cert_file: a.pem, key_file: a.key, ciphers: x}", "", "7:46", "unknown key 'ciphers' in tls of listener 'public'"},
+      {"", "{ca_file: missing.pem}", "2:58", "tls.ca_file: cannot read ca_file '" + kTlsDir + "/missing.pem'"},
+      {"", "{ca_file: junk.pem}", "2:58", "tls.ca_file: ca_file '" + kTlsDir + "/junk.pem' holds no usable PEM certificate"},
+      {"", "{sni: 10.0.0.1}", "2:54", "tls.sni: '10.0.0.1' is an IP address"},
+      {"", "{sni: \"a b\"}", "2:54", "tls.sni: 'a b' is not a valid host name"},
+      {"", "{verify: maybe}", "2:57", "tls.verify: expected true or false"},
+      {"", "{snl: x}", "2:49", "unknown key 'snl' in tls of cluster 'legacy' (did you mean 'sni'?)"},
   };
   for (const auto& c : cases) {
-    LoadResult r = load_string(c.yaml, "t.yaml");
-    ASSERT_FALSE(r.errors.empty()) << c.key;
-    const bool found = std::any_of(r.errors.begin(), r.errors.end(), [&](const Diagnostic& d) {
-      return d.message == "'" + c.key + "' is not supported by this build yet";
-    });
-    EXPECT_TRUE(found) << c.key << dump(r.errors);
+    LoadResult r = load_string(tls_config(c.listener_tls, c.cluster_tls), kTlsDir + "/cutover.yaml");
+    ASSERT_EQ(r.errors.size(), 1u) << c.listener_tls << c.cluster_tls << dump(r.errors);
+    EXPECT_EQ(pos(r.errors[0]), c.position) << c.listener_tls << c.cluster_tls << dump(r.errors);
+    EXPECT_NE(r.errors[0].message.find(c.message), std::string::npos)
+        << c.listener_tls << c.cluster_tls << dump(r.errors);
   }
-
-  LoadResult r = load_string(config_with("", "") + "    tls: {cert_file: c.pem}\n", "t.yaml");
-  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
-  EXPECT_EQ(r.errors[0].message, "'tls' is not supported by this build yet");
 }
 
 TEST(BadConfigInline, UnknownKeysNameTheirContext) {
