@@ -128,7 +128,7 @@ class Session final : public server::Drainable {
       : down_(std::move(socket)),
         worker_(worker),
         listener_index_(listener_index),
-        watchdog_(down_.get_executor(), down_.socket()),
+        watchdog_(down_.get_executor(), down_),
         tls_(std::move(tls)),
         tls_errors_(tls_errors) {
     error_code ec;
@@ -606,7 +606,7 @@ class Session final : public server::Drainable {
       up = std::move(lease.connection);
       served_by = lease.endpoint;
       if (!up->reused) served_by->health->record_connect_success();
-      watchdog_.watch_upstream(&up->stream.socket());
+      watchdog_.watch_upstream(&up->stream);
       if (watchdog_.fired()) {  // timeouts.request ran out while connecting
         record(504, stats::Outcome::timeout);
         const std::string reason =

@@ -10,14 +10,16 @@
 #include <memory>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "proxy/net/stream.hpp"
 
 namespace cutover::http {
 
 class Watchdog {
  public:
-  Watchdog(boost::asio::any_io_executor ex, boost::asio::ip::tcp::socket& downstream)
+  // `downstream`'s socket is looked up when the watchdog fires: start_tls() moves it.
+  Watchdog(boost::asio::any_io_executor ex, net::Stream& downstream)
       : timer_(std::move(ex)), state_(std::make_shared<State>()) {
     state_->down = &downstream;
   }
@@ -40,8 +42,8 @@ class Watchdog {
       if (ec || state->generation != generation || !state->down) return;  // re-armed, disarmed or gone
       state->fired = true;
       boost::system::error_code ignored;
-      state->down->cancel(ignored);
-      if (state->up) state->up->cancel(ignored);
+      state->down->socket().cancel(ignored);
+      if (state->up) state->up->socket().cancel(ignored);
     });
   }
   void disarm() {
@@ -53,12 +55,12 @@ class Watchdog {
   bool fired() const { return state_->fired; }
 
   // Also cancels the operations of `upstream` (null: none) when it fires.
-  void watch_upstream(boost::asio::ip::tcp::socket* upstream) { state_->up = upstream; }
+  void watch_upstream(net::Stream* upstream) { state_->up = upstream; }
 
  private:
   struct State {
-    boost::asio::ip::tcp::socket* down = nullptr;
-    boost::asio::ip::tcp::socket* up = nullptr;
+    net::Stream* down = nullptr;
+    net::Stream* up = nullptr;
     std::uint64_t generation = 0;
     bool fired = false;
   };

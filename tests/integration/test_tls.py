@@ -153,6 +153,7 @@ class TlsTest(h.CutoverTestCase):
                                 {"cert_file": str(d / "b.pem"), "key_file": str(d / "b.key")}]}
         cls.config = h.make_config(clusters, [{"name": "public", "address": f"{h.LOCALHOST}:0", "protocol": "http",
                                                "tls": tls, "routes": routes}])
+        cls.config["timeouts"] = {"request_header": "1s"}  # test_slow_head_over_tls_gets_408
         cls.start_cutover(cls.config, "tls")
 
     @classmethod
@@ -244,6 +245,25 @@ class TlsTest(h.CutoverTestCase):
         self.assertIn("NO APPLICATION PROTOCOL", str(cm.exception).upper().replace("_", " "))
         r = self.curl("a.test", "/", "-w", "%{http_version}")
         self.assertTrue(r.stdout.endswith(b"1.1"), r.stdout)
+
+    def test_slow_head_over_tls_gets_408(self):
+        # The header timeout's watchdog cancels the TLS stream's read and the 408 still goes out
+        # encrypted (the socket moved into the TLS layer after the handshake).
+        with self.handshake("a.test") as s:
+            s.sendall(b"GET /never-finished HTTP/1.1\r\nHost: a.test\r\n")
+            t0 = time.monotonic()
+            got = b""
+            s.settimeout(10)
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except (ssl.SSLError, ConnectionResetError, socket.timeout):
+                    break
+                if not chunk:
+                    break
+                got += chunk
+            self.assertTrue(got.startswith(b"HTTP/1.1 408 "), got[:200])
+            self.assertLess(time.monotonic() - t0, 6)
 
     def test_forwarded_proto_is_https(self):
         self.plain.protos.clear()
