@@ -1453,6 +1453,9 @@ class Loader {
         if (!l.tcp()) {
           check_no_proxy_protocol(r.source, r.name);
           check_no_proxy_protocol(r.target, r.name);
+        } else {
+          check_no_upstream_tls(r.source, r.name);
+          check_no_upstream_tls(r.target, r.name);
         }
         if (r.mirror.enabled) any_mirror = true;
         check_noise_sample(r, rm);
@@ -1502,6 +1505,15 @@ class Loader {
                                            q(c->name) + " serves http route " + q(route));
   }
 
+  // The L4 relay connects plain TCP to upstreams: a cluster `tls` block would be ignored there.
+  void check_no_upstream_tls(const std::string& cluster, const std::string& route) {
+    const ClusterConfig* c = cfg_.find_cluster(cluster);
+    if (c == nullptr || !c->tls.enabled) return;
+    if (!upstream_tls_reported_.insert(c->name).second) return;
+    error(c->tls.mark, "cluster " + q(c->name) + " serves tcp route " + q(route) +
+                           ", which relays plain TCP to its endpoints: upstream tls is for http routes only");
+  }
+
   void check_cluster_ref(const std::string& name, Mark at, std::set<std::string>& used) {
     if (name.empty()) return;
     used.insert(name);
@@ -1546,6 +1558,7 @@ class Loader {
   LoadResult result_;
   bool have_clusters_ = false;
   Mark mirror_log_mark_;  // of the `mirror_log` key; line 0 when absent
+  std::set<std::string> upstream_tls_reported_;  // clusters already reported by check_no_upstream_tls
   std::set<std::string> proxy_protocol_reported_;  // clusters already reported by check_no_proxy_protocol
   std::vector<ListenerMarks> listener_marks_;  // parallel to cfg_.listeners
 };

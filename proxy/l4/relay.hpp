@@ -22,7 +22,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+
+#include "proxy/net/stream.hpp"
 
 namespace cutover::l4 {
 
@@ -55,6 +58,24 @@ struct StreamOps {
   static void close(Stream& s) {
     error_code ignored;
     lowest_socket(s).close(ignored);
+  }
+};
+
+// net::Stream (plain, or TLS-terminated by a tcp listener): the TCP socket under either layer. A
+// TLS downstream's half-close is a TCP FIN without close_notify: Asio sends close_notify only from
+// async_shutdown, which also waits to read the peer's and so cannot run beside the other
+// direction's pump. The client sees the end of the stream as an EOF without close_notify, as from
+// any server that closes that way (OpenSSL: "unexpected eof while reading").
+template <>
+struct StreamOps<net::Stream> {
+  static asio::awaitable<void> half_close(net::Stream& s) {
+    error_code ignored;
+    s.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  static void close(net::Stream& s) {
+    error_code ignored;
+    s.socket().close(ignored);
   }
 };
 
@@ -110,7 +131,9 @@ asio::awaitable<void> pump(From& from, To& to, std::span<char> buffer, bool towa
         co_return;
       }
     }
-    if (rec == asio::error::eof) {
+    // A TLS peer that closes without close_notify (stream_truncated) ended its direction all the
+    // same: the bytes before it were whole records.
+    if (rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) {
       co_await StreamOps<To>::half_close(to);
       co_return;
     }

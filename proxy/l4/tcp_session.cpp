@@ -89,9 +89,11 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
 
   asio::awaitable<void> run() {
     error_code ec;
-    const tcp::endpoint client = down_.remote_endpoint(ec);
+    const tcp::endpoint client = down_.socket().remote_endpoint(ec);
     if (ec) co_return;  // gone already
-    const tcp::endpoint local = down_.local_endpoint(ec);
+    const tcp::endpoint local = down_.socket().local_endpoint(ec);
+    // TLS termination first: a client that cannot complete a handshake costs no upstream connect.
+    if (listener_.tls && !co_await handshake(client)) co_return;
     const std::string client_ip = client.address().to_string();
     const bool sticky = std::any_of(route_.sticky.sources.begin(), route_.sticky.sources.end(),
                                     [](const auto& s) { return s.kind == config::StickySource::Kind::client_ip; });
@@ -133,6 +135,20 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
   }
 
  private:
+  // The TLS handshake (listener `tls`, certificate by SNI, no ALPN), within the config's
+  // timeouts.request_header; failures are counted and logged at debug level, as HTTP's.
+  asio::awaitable<bool> handshake(const tcp::endpoint& client) {
+    down_.start_tls(listener_.tls->context());
+    down_.expires_after(pinned_->snapshot->config.timeouts.request_header);
+    auto [ec] = co_await down_.async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
+    down_.expires_never();
+    if (!ec) co_return true;
+    if (listener_.tls_errors) listener_.tls_errors->Increment();
+    spdlog::debug("listener {}: TLS handshake with {} failed: {}", listener_.name, client.address().to_string(),
+                  ec == beast::error::timeout ? std::string("timeout") : ec.message());
+    co_return false;
+  }
+
   // As HTTP's: target's share goes to source when no target endpoint may take connections and a
   // source one may; never the other way round.
   router::Side fail_over_if_target_down() {
@@ -198,7 +214,7 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
                 connected ? stats::Outcome::response : stats::Outcome::connect_error);
   }
 
-  tcp::socket down_;
+  net::Stream down_;  // TLS-terminated when the listener has `tls`
   tcp::socket up_;
   server::Worker& worker_;
   std::shared_ptr<const server::PinnedSnapshot> pinned_;  // keeps listener_ and route_ alive

@@ -89,7 +89,9 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     l.active_connections = &metrics.downstream_active.Add({{"listener", lc.name}});
     if (lc.tls.enabled) {
       try {
-        l.tls = std::make_shared<const net::ServerTls>(lc.tls, std::vector<std::string>{"http/1.1"});
+        // ALPN http/1.1 on http listeners; a tcp listener's bytes are not HTTP, so it selects none.
+        l.tls = std::make_shared<const net::ServerTls>(
+            lc.tls, lc.tcp() ? std::vector<std::string>{} : std::vector<std::string>{"http/1.1"});
       } catch (const std::exception& e) {
         throw std::runtime_error("listener '" + lc.name + "': tls: " + e.what());
       }

@@ -7,7 +7,8 @@ takes new certificate files on SIGHUP (a broken one fails the reload and keeps t
 the right CA gives 200, the wrong one 502 with OpenSSL's reason in the log, verify: false works
 and `cutover --check` warns about it, the next connection to an endpoint resumes the last TLS
 session (the backend closes after every response and records SSLSocket.session_reused), and
-health checks run over TLS."""
+health checks run over TLS. A tcp listener terminates TLS too (TcpTlsTest): SNI certificates, no
+ALPN, a byte-exact relay, a non-TLS client counted and never connected upstream."""
 import hashlib
 import http.client
 import http.server
@@ -357,6 +358,89 @@ class TlsTest(h.CutoverTestCase):
         self.assertTrue(h.wait_for(lambda: any(p == "/healthz" for p, _ in self.tls_backend.records), 5))
         self.assertTrue(h.wait_for(lambda: h.metric_values(
             self.admin.metrics(), "cutover_endpoint_healthy", cluster="tls_ok")[0][1] == 1, 5))
+
+
+class TcpTlsTest(h.CutoverTestCase):
+    """TLS termination on a tcp listener: the certificate SNI asks for, no ALPN (the bytes are not
+    HTTP), the stream relayed byte-exact through TLS both ways, a client that speaks no TLS counted
+    as a handshake error and never connected upstream."""
+
+    @classmethod
+    def setUpClass(cls):
+        from test_tcp import TcpBackend  # the echo backend that greets with its side
+        cls.dir = Path(tempfile.mkdtemp(prefix="cutover-it-tcptls-"))
+        d = cls.dir
+        make_ca(d, "ca")
+        make_leaf(d, "ca", "a", ["a.test"])
+        make_leaf(d, "ca", "b", ["b.test"])
+        cls.src = TcpBackend("source")
+        cls.tgt = TcpBackend("target")
+        tls = {"certificates": [{"cert_file": str(d / "a.pem"), "key_file": str(d / "a.key")},
+                                {"cert_file": str(d / "b.pem"), "key_file": str(d / "b.key")}]}
+        cfg = h.make_config({"src": h.cluster(cls.src.addr), "tgt": h.cluster(cls.tgt.addr)},
+                            [{"name": "db", "address": f"{h.LOCALHOST}:0", "protocol": "tcp", "tls": tls,
+                              "routes": [{"name": "pg", "source": "src", "target": "tgt", "weight": 0}]}])
+        cls.start_cutover(cfg, "tcptls", listener="db")
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.src.close()
+        cls.tgt.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def connect(self, name: str, alpn=None) -> ssl.SSLSocket:
+        ctx = ssl.create_default_context(cafile=str(self.dir / "ca.pem"))
+        if alpn:
+            ctx.set_alpn_protocols(alpn)
+        raw = socket.create_connection((h.LOCALHOST, self.port), timeout=20)
+        return ctx.wrap_socket(raw, server_hostname=name)
+
+    def test_sni_certificate_and_byte_exact_relay_through_tls(self):
+        for name in ("a.test", "b.test"):
+            with self.subTest(name), self.connect(name, alpn=["h2", "http/1.1"]) as s:
+                self.assertEqual(s.getpeercert()["subjectAltName"], (("DNS", name),))
+                self.assertIsNone(s.selected_alpn_protocol(), "a tcp listener selects no ALPN protocol")
+                greeting = b""
+                while not greeting.endswith(b"\n"):
+                    greeting += s.recv(1)
+                self.assertEqual(greeting, b"source\n")
+                payload = random.randbytes(3 * 1024 * 1024 + 17)
+                got = bytearray()
+                done = threading.Event()
+
+                def reader():
+                    while len(got) < len(payload):
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        got.extend(chunk)
+                    done.set()
+
+                t = threading.Thread(target=reader, daemon=True)
+                t.start()
+                s.sendall(payload)
+                self.assertTrue(done.wait(30), f"{len(got)} of {len(payload)} bytes came back")
+                self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(payload).hexdigest())
+
+    def test_a_client_without_tls_is_a_handshake_error_and_reaches_no_backend(self):
+        before = self.src.accepted + self.tgt.accepted
+        errors_before = sum(v for _, v in h.metric_values(self.admin.metrics(),
+                                                          "cutover_downstream_tls_handshake_errors_total",
+                                                          listener="db"))
+        with socket.create_connection((h.LOCALHOST, self.port), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            s.settimeout(10)
+            try:
+                while s.recv(4096):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+        counted = h.wait_for(lambda: sum(v for _, v in h.metric_values(self.admin.metrics(),
+                                                                       "cutover_downstream_tls_handshake_errors_total",
+                                                                       listener="db")) > errors_before, 5, 0.05)
+        self.assertTrue(counted, "the failed handshake is counted")
+        self.assertEqual(self.src.accepted + self.tgt.accepted, before, "no upstream connect before the handshake")
 
 
 if __name__ == "__main__":

@@ -1045,6 +1045,20 @@ TEST(Tls, SingleCertificateFormOfTheSpec) {
   EXPECT_FALSE(c.clusters[0].tls.enabled);
 }
 
+TEST(Tls, TcpListenersTerminateTlsButTcpRoutesGetNoUpstreamTls) {
+  auto tcp = [](std::string y) {
+    y.insert(y.find("    routes:\n"), "    protocol: tcp\n");
+    return y;
+  };
+  Config c = must_load(tcp(tls_config("{cert_file: a.pem, key_file: a.key}")), kTlsDir + "/cutover.yaml");
+  EXPECT_TRUE(c.listeners[0].tcp());
+  EXPECT_TRUE(c.listeners[0].tls.enabled);
+  LoadResult r = load_string(tcp(tls_config("", "{ca_file: a.pem}")), kTlsDir + "/cutover.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_EQ(pos(r.errors[0]), "2:43");  // the cluster's tls key
+  EXPECT_NE(r.errors[0].message.find("upstream tls is for http routes only"), std::string::npos);
+}
+
 TEST(Tls, SeveralCertificatesKeepTheirOrder) {
   Config c = must_load(tls_config("{certificates: [{cert_file: b.pem, key_file: b.key}, "
                                   "{cert_file: a.pem, key_file: a.key}]}"),
