@@ -359,13 +359,17 @@ class Backends:
         self.close()
 
 
+_reserved_ports: list[socket.socket] = []
+
+
 def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    """A port on 127.0.0.1 that nothing listens on: bound and never listened on, kept bound until the
+    process exits, so a connect is refused and no other test's server (in a parallel ctest run) can
+    be given the same port by bind(0)."""
     s = socket.socket()
     s.bind((LOCALHOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    _reserved_ports.append(s)
+    return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------------------------
