@@ -40,6 +40,7 @@
 #include "proxy/shadow/mirror_exchange.hpp"
 #include "proxy/shadow/shadow_client.hpp"
 #include "proxy/stats/window.hpp"
+#include "proxy/upstream/failover.hpp"
 
 namespace cutover::http {
 
@@ -394,34 +395,6 @@ class Session final : public server::Drainable {
     co_return HoldOutcome::pass;
   }
 
-  // The side for a request assigned to target: source instead when no target endpoint may take
-  // requests and a source one may (counted, logged at most once a second per worker). Never the
-  // other way round: a sick source is not a reason to send traffic to the new stack.
-  router::Side fail_over_if_target_down(const runtime::Route& route) {
-    const auto now = upstream::steady_ms();
-    if (route.cluster(router::Side::target).any_available(now) ||
-        !route.cluster(router::Side::source).any_available(now))
-      return router::Side::target;
-    route.failovers->Increment();
-    thread_local std::int64_t last_logged = 0;
-    if (now - last_logged >= 1000) {
-      last_logged = now;
-      spdlog::warn("route {}: no endpoint of target cluster {} is available; its share goes to source", route.name,
-                   route.cluster(router::Side::target).name);
-    }
-    return router::Side::source;
-  }
-
-  // Logs and counts an outlier ejection that `ejected` reports.
-  static void note_outlier(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint, bool ejected) {
-    if (!ejected) return;
-    cluster.ejections->Increment();
-    endpoint.healthy_gauge->Set(0);
-    const auto ms = endpoint.health->ejected_until_ms() - upstream::steady_ms();
-    spdlog::warn("outlier detection: cluster {} endpoint {} ejected for {} ms (ejection {})", cluster.name,
-                 endpoint.text, ms, endpoint.health->ejections());
-  }
-
   // Whether this request is mirrored (issue 3). Counts skipped_body (a Content-Length over
   // max_body) and dropped (max_in_flight reached) itself; otherwise the exchange, holding a slot
   // and the request head as it goes upstream (call after the head was rewritten).
@@ -552,7 +525,7 @@ class Session final : public server::Drainable {
     const auto assignment = assign_side(route, kind, route.runtime->weights(), req, client_ip_, client_addr_,
                                         worker_.random());
     auto side = assignment.side;
-    if (side == router::Side::target) side = fail_over_if_target_down(route);
+    if (side == router::Side::target) side = upstream::fail_over_if_target_down(route);
     if (assignment.forced) route.forced[static_cast<int>(side)]->Increment();
     if (!route.force.header.empty()) req.erase(route.force.header);  // never forwarded, honoured or not
     const runtime::Cluster& cluster = route.cluster(side);
@@ -590,7 +563,7 @@ class Session final : public server::Drainable {
         cluster.connect_errors->Increment();
         spdlog::warn("route {}: cluster {} endpoint {}: {}{}", route.name, cluster.name, lease.endpoint->text,
                      lease.tls_failed ? "" : "connect failed: ", lease.reason);
-        note_outlier(cluster, *lease.endpoint,
+        upstream::note_outlier(cluster, *lease.endpoint,
                      lease.endpoint->health->record_connect_failure(cluster.outlier, upstream::steady_ms()));
         // Nothing went upstream: once more, on the next available endpoint of the cluster.
         if (attempt == 0 && cluster.endpoints.size() > 1) {
@@ -708,7 +681,7 @@ class Session final : public server::Drainable {
       if (!ec) break;
       if (is_timeout(ec) || watchdog_.fired()) {
         cluster.timeouts->Increment();
-        note_outlier(cluster, *served_by, served_by->health->record_status(504, cluster.outlier, upstream::steady_ms()));
+        upstream::note_outlier(cluster, *served_by, served_by->health->record_status(504, cluster.outlier, upstream::steady_ms()));
         record(504, stats::Outcome::timeout);
         const std::string reason =
             watchdog_.fired() ? fmt::format("request timeout: no response within {} ms (timeouts.request, cluster {})",
@@ -729,7 +702,7 @@ class Session final : public server::Drainable {
 
     // The response head as the client sees it.
     auto& res = rp->get();
-    note_outlier(cluster, *served_by, served_by->health->record_status(res.result_int(), cluster.outlier, upstream::steady_ms()));
+    upstream::note_outlier(cluster, *served_by, served_by->health->record_status(res.result_int(), cluster.outlier, upstream::steady_ms()));
     if (mirror) mirror->capture_primary_head(res.base());
     const unsigned status = res.result_int();
     const bool upstream_keep_alive = res.keep_alive() && status != 101;

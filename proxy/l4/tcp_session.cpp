@@ -17,6 +17,7 @@
 #include "proxy/router/sticky.hpp"
 #include "proxy/server/worker.hpp"
 #include "proxy/stats/window.hpp"
+#include "proxy/upstream/failover.hpp"
 
 namespace cutover::l4 {
 
@@ -49,15 +50,6 @@ class GaugeHold {
  private:
   prometheus::Gauge* gauge_ = nullptr;
 };
-
-void note_outlier(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint, bool ejected) {
-  if (!ejected) return;
-  cluster.ejections->Increment();
-  endpoint.healthy_gauge->Set(0);
-  const auto ms = endpoint.health->ejected_until_ms() - upstream::steady_ms();
-  spdlog::warn("outlier detection: cluster {} endpoint {} ejected for {} ms (ejection {})", cluster.name, endpoint.text,
-               ms, endpoint.health->ejections());
-}
 
 class TcpSession final : public server::Drainable, public server::TargetConnection {
  public:
@@ -98,7 +90,7 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
     const bool sticky = std::any_of(route_.sticky.sources.begin(), route_.sticky.sources.end(),
                                     [](const auto& s) { return s.kind == config::StickySource::Kind::client_ip; });
     side_ = choose_connection_side(route_.runtime->weights().write_bp, sticky, client_ip, worker_.random());
-    if (side_ == router::Side::target) side_ = fail_over_if_target_down();
+    if (side_ == router::Side::target) side_ = upstream::fail_over_if_target_down(route_);
     const int s = static_cast<int>(side_);
     const auto& metrics = *route_.tcp_metrics;
     metrics.connections[s]->Increment();
@@ -149,23 +141,6 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
     co_return false;
   }
 
-  // As HTTP's: target's share goes to source when no target endpoint may take connections and a
-  // source one may; never the other way round.
-  router::Side fail_over_if_target_down() {
-    const auto now = upstream::steady_ms();
-    if (route_.cluster(router::Side::target).any_available(now) ||
-        !route_.cluster(router::Side::source).any_available(now))
-      return router::Side::target;
-    route_.failovers->Increment();
-    thread_local std::int64_t last_logged = 0;
-    if (now - last_logged >= 1000) {
-      last_logged = now;
-      spdlog::warn("route {}: no endpoint of target cluster {} is available; its share goes to source", route_.name,
-                   route_.cluster(router::Side::target).name);
-    }
-    return router::Side::source;
-  }
-
   // Connects up_ to an endpoint of `cluster`, each attempt within connect_timeout; a failure
   // counts towards outlier detection and moves on to the next endpoint.
   asio::awaitable<bool> connect(const runtime::Cluster& cluster) {
@@ -185,7 +160,7 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
       cluster.connect_errors->Increment();
       spdlog::warn("route {}: {} endpoint {}: connect failed: {}", route_.name, cluster.name, endpoint.text,
                    ec == beast::error::timeout ? std::string("connect timeout") : ec.message());
-      note_outlier(cluster, endpoint, endpoint.health->record_connect_failure(cluster.outlier, upstream::steady_ms()));
+      upstream::note_outlier(cluster, endpoint, endpoint.health->record_connect_failure(cluster.outlier, upstream::steady_ms()));
       if (i + 1 < attempts) cluster.retries->Increment();
       if (closed_by_admin_) break;
     }
