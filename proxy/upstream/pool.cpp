@@ -24,9 +24,9 @@ bool still_open(net::Stream& stream) {
 }  // namespace
 
 const runtime::Endpoint& ConnectionPool::pick(const runtime::Cluster& cluster) {
-  auto& next = round_robin_[cluster.name];
   const std::size_t n = cluster.endpoints.size();
   if (n == 1) return cluster.endpoints[0];
+  auto& next = round_robin_[cluster.runtime.get()];
   const auto now = steady_ms();
   // The next endpoint in turn that may take requests; when none may, the next in turn anyway
   // (the caller decided this cluster must serve: better a try than a certain error).

@@ -86,7 +86,9 @@ class ConnectionPool {
   asio::any_io_executor ex_;
   PoolLimits limits_;
   std::map<runtime::tcp::endpoint, std::vector<std::unique_ptr<Connection>>> idle_;  // LIFO per endpoint
-  std::unordered_map<std::string, std::uint32_t> round_robin_;  // cluster name -> next index
+  // Next index per cluster, keyed by its runtime entry (one per cluster name for the process, so
+  // a reload keeps the turn and the map cannot grow with reloads); no string hashing per request.
+  std::unordered_map<const runtime::ClusterRuntime*, std::uint32_t> round_robin_;
   // The TLS session to resume per (cluster, endpoint); replaced when the cluster's ClientTls is.
   std::map<std::pair<std::string, runtime::tcp::endpoint>, std::shared_ptr<net::TlsSessionSlot>> tls_sessions_;
 };
