@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Load benchmark, three stages, all run by default:
+# Load benchmark, eight stages, all run by default (about 8 minutes):
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
-#            backend alone as a reference.
+#            backend alone as a reference. Also drawn as a PNG chart (gnuplot).
 #   mirror:  "mirror 100 %": cutover at weight 0 mirroring every GET to target, cutover at weight 0
 #            without mirror, and nginx with its mirror directive, same backends, same wrk run,
 #            MIRROR_ROUNDS (3) interleaved rounds, medians reported.
@@ -10,8 +10,17 @@
 #            front of two echo backends (build/cutover_tcp_load): a throughput run (TCP_CONNS
 #            connections each echoing TCP_MIB MiB) and a connection-rate run (TCP_CONNS loops of
 #            connect + 64-byte round trip + close for TCP_RATE_SECONDS). Well under a minute.
-# Prints markdown tables and writes bench/results/latest.md.
-#   ./bench/run.sh          ./bench/run.sh mirror          DURATION=30s WARMUP=3s ./bench/run.sh
+#   close:   a new connection per request (wrk -H 'Connection: close'), the three proxies of stage
+#            proxies, CLOSE_ROUNDS (3) runs of CLOSE_DURATION (5s) each, medians.
+#   idle:    IDLE_CONNS (10,000) idle keep-alive connections, each after one request, held against
+#            each proxy: VmRSS growth per connection (bench/idle_conns.py).
+#   large:   a LARGE_MIB (1024) MiB download through each proxy with curl, LARGE_ROUNDS (3), median MiB/s.
+#   flip:    weight change to effect: admin PUT 0 <-> 100, then requests on an open connection until
+#            one comes from the new side; FLIP_ROUNDS (200) times, median and p99 in us (bench/flip.py).
+#   micro:   the Google Benchmark micro-benchmarks of build/cutover_micro (bench/micro): ns and heap
+#            allocations per operation of the per-request pure functions.
+# Prints markdown tables and writes bench/results/latest.md (and latest.png with stage proxies).
+#   ./bench/run.sh          ./bench/run.sh mirror idle          DURATION=30s WARMUP=3s ./bench/run.sh
 # Exit 0 when every run completed without errors (and the mirror stage saw matching mirrors),
 # 1 otherwise. See bench/README.md.
 set -euo pipefail
@@ -31,17 +40,27 @@ MIRROR_PATH=/same/    # answered identically by both backends, so mirrored copie
 TCP_CONNS=${TCP_CONNS:-16}                # tcp stage: concurrent connections of each run
 TCP_MIB=${TCP_MIB:-64}                    # tcp stage: MiB each connection writes (and reads back)
 TCP_RATE_SECONDS=${TCP_RATE_SECONDS:-3}   # tcp stage: length of the connection-rate run
+CLOSE_ROUNDS=${CLOSE_ROUNDS:-3}           # close stage: wrk runs per proxy (median reported)
+CLOSE_DURATION=${CLOSE_DURATION:-5s}      # close stage: length of each run
+IDLE_CONNS=${IDLE_CONNS:-10000}           # idle stage: connections held open against each proxy
+LARGE_MIB=${LARGE_MIB:-1024}              # large stage: size of the download
+LARGE_ROUNDS=${LARGE_ROUNDS:-3}           # large stage: downloads per proxy (median reported)
+FLIP_ROUNDS=${FLIP_ROUNDS:-200}           # flip stage: weight changes measured
+MICRO_MIN_TIME=${MICRO_MIN_TIME:-0.2}     # micro stage: seconds per benchmark and repetition
+ALL_STAGES=(proxies mirror tcp close idle large flip micro)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(proxies mirror tcp)
+[ ${#stages[@]} -gt 0 ] || stages=("${ALL_STAGES[@]}")
 for stage in "${stages[@]}"; do
-  case $stage in proxies | mirror | tcp) ;; *) die "unknown stage '$stage' (stages: proxies mirror tcp; default all)" ;; esac
+  [[ " ${ALL_STAGES[*]} " == *" $stage "* ]] || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]}; default all)"
 done
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
-[[ $MIRROR_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "MIRROR_ROUNDS must be a positive integer"
+for v in MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cutover-bench.XXXXXX")
 chmod 755 "$work"   # nginx workers run as an unprivileged user when we are root
@@ -142,7 +161,7 @@ else
 fi
 
 mkdir -p "$work/haproxy"
-render "$conf/haproxy.cfg" "$work/haproxy/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$HAPROXY_PORT"
+render "$conf/haproxy.cfg" "$work/haproxy/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024
 spawn "$work/haproxy/out.log" haproxy -db -f "$work/haproxy/haproxy.cfg"
 if wait_http "http://127.0.0.1:$HAPROXY_PORT/" 10 "$SPAWNED_PID"; then
   measure "HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p')" "http://127.0.0.1:$HAPROXY_PORT"
@@ -152,7 +171,7 @@ fi
 stop_pid "$SPAWNED_PID"
 
 mkdir -p "$work/nginx-proxy"
-render "$conf/nginx-proxy.conf" "$work/nginx-proxy/nginx.conf" DIR="$work/nginx-proxy" "${ports_kv[@]}" PROXY_PORT="$NGINX_PORT"
+render "$conf/nginx-proxy.conf" "$work/nginx-proxy/nginx.conf" DIR="$work/nginx-proxy" "${ports_kv[@]}" PROXY_PORT="$NGINX_PORT" MAXCONN=1024 NOFILE=4096
 start_nginx "$work/nginx-proxy" "$work/nginx-proxy/nginx.conf" "$work/nginx-proxy/out.log"
 if wait_http "http://127.0.0.1:$NGINX_PORT/" 10 "$SPAWNED_PID"; then
   measure "nginx $nginx_version" "http://127.0.0.1:$NGINX_PORT"
@@ -318,6 +337,159 @@ tcp_measure "HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/
 stop_pid "$hpid"
 fi
 
+# --- helpers of the stages close, idle, large: one 90/10 proxy of stage proxies at a time --------
+# up_proxy KIND DIR [MAXCONN]: start cutover | haproxy | nginx with its stage-proxies config
+# (connection limit MAXCONN, default 1024) under DIR; sets UP_NAME, UP_URL, UP_PID (to stop) and
+# UP_RSS_PIDS (the processes holding the connections: nginx's worker, not its master).
+up_proxy() {
+  local kind=$1 dir=$2 maxconn=${3:-1024} port i
+  mkdir -p "$dir"
+  UP_NAME="" UP_URL="" UP_PID="" UP_RSS_PIDS=""
+  case $kind in
+    cutover)
+      render "$conf/cutover.yaml" "$dir/cutover.yaml" "${ports_kv[@]}" || return 1
+      start_cutover "$dir" "$dir/cutover.yaml" "$dir/cutover.log" bench || return 1
+      UP_NAME=cutover UP_URL=http://$CUTOVER_LISTEN UP_PID=$CUTOVER_PID UP_RSS_PIDS=$CUTOVER_PID
+      ;;
+    haproxy)
+      port=$(free_ports 1)
+      render "$conf/haproxy.cfg" "$dir/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$port" MAXCONN="$maxconn" || return 1
+      spawn "$dir/out.log" haproxy -db -f "$dir/haproxy.cfg"
+      UP_PID=$SPAWNED_PID
+      wait_http "http://127.0.0.1:$port/" 10 "$UP_PID" || return 1
+      UP_NAME="HAProxy $haproxy_version" UP_URL=http://127.0.0.1:$port UP_RSS_PIDS=$UP_PID
+      ;;
+    nginx)
+      port=$(free_ports 1)
+      render "$conf/nginx-proxy.conf" "$dir/nginx.conf" DIR="$dir" "${ports_kv[@]}" PROXY_PORT="$port" \
+        MAXCONN="$maxconn" NOFILE="$(ulimit -Hn)" || return 1
+      start_nginx "$dir" "$dir/nginx.conf" "$dir/out.log"
+      UP_PID=$SPAWNED_PID
+      wait_http "http://127.0.0.1:$port/" 10 "$UP_PID" || return 1
+      for ((i = 0; i < 20; i++)); do UP_RSS_PIDS=$(pgrep -P "$UP_PID" | head -n 1) && [ -n "$UP_RSS_PIDS" ] && break; sleep 0.1; done
+      UP_NAME="nginx $nginx_version" UP_URL=http://127.0.0.1:$port
+      ;;
+  esac
+}
+haproxy_version=$(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p')
+CONTENDERS=(cutover haproxy nginx)
+
+# --- stage "close": a new connection per request -------------------------------------------------
+cnames=() crps=() cp99=() cerrs=() cruns=()
+if want close; then
+say "bench: stage close: new connection per request (Connection: close), $CLOSE_ROUNDS rounds of $CLOSE_DURATION"
+for kind in "${CONTENDERS[@]}"; do
+  if ! up_proxy "$kind" "$work/close-$kind"; then
+    say "bench: close: $kind did not start (see $work/close-$kind)" >&2
+    cnames+=("$kind") crps+=(-) cp99+=(-) cerrs+=(-) cruns+=(-)
+    [ -n "$UP_PID" ] && stop_pid "$UP_PID"
+    continue
+  fi
+  wrk -t1 -c64 -d"$WARMUP" -H 'Connection: close' "$UP_URL/" > /dev/null 2>&1 || true
+  rs=() ps=() es=0 runs=""
+  for ((round = 1; round <= CLOSE_ROUNDS; round++)); do
+    out=$work/close-$kind-$round.txt
+    say "bench: close: $UP_NAME round $round: wrk -t1 -c64 -d$CLOSE_DURATION --latency -H 'Connection: close' $UP_URL/"
+    wrk -t1 -c64 -d"$CLOSE_DURATION" --latency -H 'Connection: close' "$UP_URL/" > "$out" 2>&1 || true
+    read -r r p e < <(wrk_parse "$out")
+    rs+=("$r") ps+=("$p") runs+="${runs:+ / }$r"
+    [[ $e =~ ^[0-9]+$ ]] && es=$((es + e)) || es=-
+    mfiles+=("$out")
+  done
+  cnames+=("$UP_NAME") crps+=("$(median "${rs[@]}")") cp99+=("$(median "${ps[@]}")") cerrs+=("$es") cruns+=("$runs")
+  stop_pid "$UP_PID"
+done
+fi
+
+# --- stage "idle": memory per idle keep-alive downstream connection ------------------------------
+inames=() iper=() iopen=() ibefore=() iafter=()
+if want idle; then
+say "bench: stage idle: $IDLE_CONNS idle keep-alive connections held against each proxy"
+ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
+if [ "$(ulimit -n)" -lt $((IDLE_CONNS + 200)) ]; then
+  say "bench: idle: ulimit -n is $(ulimit -n), below the $((IDLE_CONNS + 200)) needed; the stage will count failures" >&2
+fi
+for kind in "${CONTENDERS[@]}"; do
+  if ! up_proxy "$kind" "$work/idle-$kind" $((IDLE_CONNS + 500)); then
+    say "bench: idle: $kind did not start (see $work/idle-$kind)" >&2
+    inames+=("$kind") iper+=(-) iopen+=(-) ibefore+=(-) iafter+=(-)
+    [ -n "$UP_PID" ] && stop_pid "$UP_PID"
+    continue
+  fi
+  say "bench: idle: $UP_NAME: opening $IDLE_CONNS connections, one request each (VmRSS of pid $UP_RSS_PIDS)"
+  hostport=${UP_URL#http://}
+  # shellcheck disable=SC2086  # UP_RSS_PIDS is a list
+  if read -r before after open fails < <(timeout 300 python3 "$repo/bench/idle_conns.py" "${hostport%:*}" "${hostport##*:}" \
+    "$IDLE_CONNS" $UP_RSS_PIDS 2> "$work/idle-$kind/client.err"); then
+    per=$(awk -v b="$before" -v a="$after" -v n="$open" 'BEGIN { if (n > 0) printf "%.2f", (a - b) / n; else print "-" }')
+    [ "$fails" = 0 ] || say "bench: idle: $UP_NAME: $fails connections failed: $(head -n 1 "$work/idle-$kind/client.err")" >&2
+  else
+    before=- after=- open=- per=-
+    say "bench: idle: $UP_NAME: client failed: $(tail -n 2 "$work/idle-$kind/client.err" | tr '\n' ' ')" >&2
+  fi
+  inames+=("$UP_NAME") iper+=("$per") iopen+=("$open") ibefore+=("$before") iafter+=("$after")
+  stop_pid "$UP_PID"
+done
+fi
+
+# --- stage "large": 1 GiB through each proxy -----------------------------------------------------
+lnames=() lthr=() lruns=() lerrs=()
+if want large; then
+say "bench: stage large: $LARGE_MIB MiB downloaded through each proxy, $LARGE_ROUNDS rounds"
+mkdir -p "$work/backends/www/files"
+truncate -s "${LARGE_MIB}M" "$work/backends/www/files/large"   # sparse: served from the page cache
+# large_measure NAME URL: LARGE_ROUNDS downloads with curl; append the median MiB/s.
+large_measure() {
+  local name=$1 url=$2/files/large rs=() nerr=0 runs="" round out speed size code
+  for ((round = 1; round <= LARGE_ROUNDS; round++)); do
+    out=$(timeout 120 curl -s -o /dev/null -m 100 -w '%{speed_download} %{size_download} %{http_code}' "$url" || echo "0 0 000")
+    read -r speed size code <<< "$out"
+    if [ "$code" != 200 ] || [ "$size" != $((LARGE_MIB * 1048576)) ]; then
+      nerr=$((nerr + 1)); say "bench: large: $name: status $code, $size bytes" >&2; continue
+    fi
+    speed=$(awk -v s="$speed" 'BEGIN { printf "%.0f", s / 1048576 }')
+    rs+=("$speed") runs+="${runs:+ / }$speed"
+  done
+  say "bench: large: $name: $runs MiB/s"
+  lnames+=("$name") lthr+=("$(median "${rs[@]}")") lruns+=("${runs:--}") lerrs+=("$nerr")
+}
+large_measure "backend direct (reference)" "http://127.0.0.1:$SOURCE_PORT"
+for kind in "${CONTENDERS[@]}"; do
+  if up_proxy "$kind" "$work/large-$kind"; then
+    large_measure "$UP_NAME" "$UP_URL"
+  else
+    say "bench: large: $kind did not start (see $work/large-$kind)" >&2
+    lnames+=("$kind") lthr+=(-) lruns+=(-) lerrs+=(-)
+  fi
+  [ -n "$UP_PID" ] && stop_pid "$UP_PID"
+done
+fi
+
+# --- stage "flip": weight change to effect -------------------------------------------------------
+flip_line=""
+if want flip; then
+say "bench: stage flip: $FLIP_ROUNDS weight changes 0 <-> 100 through the admin API, each followed by requests"
+if up_proxy cutover "$work/flip-cutover"; then
+  flip_line=$(timeout 120 python3 "$repo/bench/flip.py" "$CUTOVER_ADMIN" "$UP_URL" app "$FLIP_ROUNDS" 2> "$work/flip.err") ||
+    { say "bench: flip: $(tail -n 1 "$work/flip.err")" >&2; flip_line=""; }
+else
+  say "bench: flip: cutover did not start (see $work/flip-cutover)" >&2
+fi
+[ -n "$UP_PID" ] && stop_pid "$UP_PID"
+fi
+
+# --- stage "micro": Google Benchmark micro-benchmarks (bench/micro) ------------------------------
+if want micro; then
+say "bench: stage micro: build/cutover_micro (ns/op and heap allocations per operation)"
+MICRO=${MICRO:-$repo/build/cutover_micro}
+(cd "$repo" && cmake --build build -j2 --target cutover_micro) > "$work/micro-build.log" 2>&1 ||
+  say "bench: micro: could not build cutover_micro (log $work/micro-build.log; is libbenchmark-dev installed?)" >&2
+if [ -x "$MICRO" ]; then
+  "$MICRO" --benchmark_min_time="$MICRO_MIN_TIME" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+    --benchmark_format=json > "$work/micro.json" 2> "$work/micro.err" || say "bench: micro: cutover_micro failed" >&2
+fi
+fi
+
 # --- report ------------------------------------------------------------------------------------
 rps_of() { local i; for i in "${!names[@]}"; do [[ ${names[i]} == "$1"* ]] && echo "${rps[i]}" && return; done; echo -; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'; }
@@ -404,6 +576,109 @@ if want tcp; then
   } > "$ttable"
 fi
 
+# Stages close, idle, large, flip, micro: one markdown table each.
+ctable=$work/close-table.md itable=$work/idle-table.md ltable=$work/large-table.md
+ftable=$work/flip-table.md utable=$work/micro-table.md
+: > "$ctable"; : > "$itable"; : > "$ltable"; : > "$ftable"; : > "$utable"
+# of NAMES_ARRAY VALUES_ARRAY PREFIX: the value of the first name starting with PREFIX, or "-".
+of() {
+  local -n _n=$1 _v=$2
+  local i
+  for i in "${!_n[@]}"; do [[ ${_n[i]} == "$3"* ]] && echo "${_v[i]}" && return; done
+  echo -
+}
+if want close; then
+  c_h=$(of cnames crps HAProxy) c_n=$(of cnames crps nginx)
+  {
+    echo "| new connection per request | requests/s | p99 ms | vs HAProxy | vs nginx | requests/s per run | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for i in "${!cnames[@]}"; do
+      printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${cnames[i]}" "$(num %.0f "${crps[i]}")" "$(num %.2f "${cp99[i]}")" \
+        "$(ratio "${crps[i]}" "$c_h")" "$(ratio "${crps[i]}" "$c_n")" "${cruns[i]}" "${cerrs[i]}"
+    done
+  } > "$ctable"
+fi
+if want idle; then
+  i_h=$(of inames iper HAProxy) i_n=$(of inames iper nginx)
+  {
+    echo "| $IDLE_CONNS idle keep-alive connections | KiB per connection | vs HAProxy | vs nginx | VmRSS before → after KiB | still open |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for i in "${!inames[@]}"; do
+      printf '| %s | %s | %s | %s | %s → %s | %s |\n' "${inames[i]}" "${iper[i]}" "$(ratio "${iper[i]}" "$i_h")" \
+        "$(ratio "${iper[i]}" "$i_n")" "${ibefore[i]}" "${iafter[i]}" "${iopen[i]}"
+    done
+  } > "$itable"
+fi
+if want large; then
+  l_h=$(of lnames lthr HAProxy) l_n=$(of lnames lthr nginx)
+  {
+    echo "| $LARGE_MIB MiB download | MiB/s | vs HAProxy | vs nginx | MiB/s per run | errors |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for i in "${!lnames[@]}"; do
+      printf '| %s | %s | %s | %s | %s | %s |\n' "${lnames[i]}" "${lthr[i]}" "$(ratio "${lthr[i]}" "$l_h")" \
+        "$(ratio "${lthr[i]}" "$l_n")" "${lruns[i]}" "${lerrs[i]}"
+    done
+  } > "$ltable"
+fi
+if want flip; then
+  read -r f_am f_a99 f_em f_e99 f_stale f_n <<< "${flip_line:-- - - - - -}"
+  {
+    echo "| weight change to effect ($f_n flips 0 ↔ 100) | median µs | p99 µs |"
+    echo "|---|---:|---:|"
+    echo "| admin PUT /v1/routes/app/weights answered | $f_am | $f_a99 |"
+    echo "| first request after it served by the new side | $f_em | $f_e99 |"
+    echo
+    echo "- requests sent after the admin call returned that the old side still served: $f_stale (must be 0)"
+  } > "$ftable"
+fi
+if want micro && [ -s "$work/micro.json" ]; then
+  {
+    echo "| micro-benchmark (median of 3) | ns/op | allocs/op |"
+    echo "|---|---:|---:|"
+    python3 - "$work/micro.json" <<'PY'
+import json, sys
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    if b.get("aggregate_name") != "median":
+        continue
+    ns = b["real_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+    print(f"| {b['run_name']} | {ns:.1f} | {b.get('allocs/op', 0):.1f} |")
+PY
+  } > "$utable"
+fi
+
+# Chart of stage proxies: requests/s and p99 per proxy (gnuplot, PNG next to latest.md).
+chart=""
+if want proxies && command -v gnuplot > /dev/null; then
+  for i in "${!names[@]}"; do
+    [[ ${rps[i]} =~ ^[0-9]+$ ]] && printf '"%s" %s %s\n' "${names[i]/ (reference)/}" "${rps[i]}" "${p99[i]}"
+  done > "$work/chart.dat"
+  mkdir -p "$results"
+  if [ -s "$work/chart.dat" ] && gnuplot > "$work/gnuplot.log" 2>&1 <<GP
+set terminal pngcairo size 1000,420 font ",10"
+set output "$results/latest.png.tmp"
+set multiplot layout 1,2 title "cutover vs HAProxy vs nginx, 1 worker, 90/10 split, wrk -c64 ($(date -u '+%Y-%m-%d'))"
+set style data histograms
+set style fill solid 0.8 border -1
+set boxwidth 0.7
+set grid ytics
+set yrange [0:*]
+unset key
+set xtics rotate by -20
+set title "requests/s (higher is better)"
+plot "$work/chart.dat" using 2:xtic(1) linecolor rgb "#3573b9"
+set title "p99 latency, ms (lower is better)"
+plot "$work/chart.dat" using 3:xtic(1) linecolor rgb "#d9822b"
+unset multiplot
+GP
+  then
+    mv "$results/latest.png.tmp" "$results/latest.png"
+    chart=latest.png
+  else
+    say "bench: gnuplot chart failed (log $work/gnuplot.log)" >&2
+    rm -f "$results/latest.png.tmp"
+  fi
+fi
+
 invocation="./bench/run.sh${*:+ $*}"
 mkdir -p "$results"
 {
@@ -414,6 +689,7 @@ mkdir -p "$results"
     echo
     cat "$table"
     echo
+    [ -n "$chart" ] && { echo "![requests/s and p99 per proxy]($chart)"; echo; }
     echo "- load: \`${WRK[*]} URL/\` after a ${WARMUP} warm-up; GET of a 7-byte body; 90/10 split source/target"
     echo "- every proxy with one worker (cutover \`workers: 1\`, HAProxy \`nbthread 1\`, nginx \`worker_processes 1\`),"
     echo "  keep-alive on both sides; backends: one nginx worker, two server blocks"
@@ -445,6 +721,31 @@ mkdir -p "$results"
     echo "  first round); cutover mirror copies 100 % of GETs to target and compares (\`bench/config/cutover-mirror.yaml\`),"
     echo "  nginx copies every request to target with \`mirror\` and discards the answer (\`bench/config/nginx-mirror.conf\`)"
   fi
+  if [ -s "$ctable" ]; then
+    echo; echo "## New connection per request"; echo; cat "$ctable"; echo
+    echo "- load: \`wrk -t1 -c64 -d$CLOSE_DURATION --latency -H 'Connection: close' URL/\` after a ${WARMUP} warm-up, $CLOSE_ROUNDS runs"
+    echo "  per proxy, medians (requests/s and p99 each on its own); the configs of stage proxies (keep-alive upstream)"
+  fi
+  if [ -s "$itable" ]; then
+    echo; echo "## Idle keep-alive connections"; echo; cat "$itable"; echo
+    echo "- \`bench/idle_conns.py\`: $IDLE_CONNS connections opened one after the other, each doing one GET / and then idle;"
+    echo "  VmRSS (/proc/PID/status) of the proxy process (nginx: its worker) 1 s after the last, minus VmRSS after a first request"
+  fi
+  if [ -s "$ltable" ]; then
+    echo; echo "## Large response"; echo; cat "$ltable"; echo
+    echo "- \`curl -o /dev/null URL/files/large\`: a sparse $LARGE_MIB MiB file served by the backend nginx (page cache,"
+    echo "  sendfile), $LARGE_ROUNDS downloads per contender, median; the proxies with the configs of stage proxies (nginx buffering on, its default)"
+  fi
+  if [ -s "$ftable" ]; then
+    echo; echo "## Weight change to effect"; echo; cat "$ftable"; echo
+    echo "- \`bench/flip.py\`: cutover \`workers: 1\`; each flip times from just before the PUT is sent; requests on one open"
+    echo "  keep-alive connection until the answer names the new side; admin and proxy connections kept open (Python client)"
+  fi
+  if [ -s "$utable" ]; then
+    echo; echo "## Micro-benchmarks"; echo; cat "$utable"; echo
+    echo "- \`build/cutover_micro --benchmark_min_time=$MICRO_MIN_TIME --benchmark_repetitions=3\` (bench/micro/micro.cpp);"
+    echo "  allocs/op: operator new calls per iteration; BM_prepare_* include the head copy measured alone in BM_copy_*_head"
+  fi
   echo
   echo "- machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -sr);" \
     "wrk, proxies and backends share these CPUs"
@@ -468,6 +769,7 @@ echo
 [ -s "$table" ] && { cat "$table"; echo; }
 [ -s "$mtable" ] && { cat "$mtable"; echo; printf '%s\n' "${mnotes[@]}"; echo; }
 [ -s "$ttable" ] && { cat "$ttable"; echo; }
+for t in "$ctable" "$itable" "$ltable" "$ftable" "$utable"; do [ -s "$t" ] && { cat "$t"; echo; }; done
 say "bench: written to ${results#"$repo"/}/latest.md"
 rc=0
 for i in "${!tnames[@]}"; do
@@ -487,4 +789,19 @@ if want mirror; then
     rc=1
   fi
 fi
+for i in "${!cnames[@]}"; do
+  [ "${cerrs[i]}" = 0 ] || { say "bench: close ${cnames[i]}: ${cerrs[i]} errors (or no result)" >&2; rc=1; }
+done
+for i in "${!inames[@]}"; do
+  if ! [[ ${iopen[i]} =~ ^[0-9]+$ ]] || [ "${iopen[i]}" -lt "$IDLE_CONNS" ]; then
+    say "bench: idle ${inames[i]}: ${iopen[i]} of $IDLE_CONNS connections open at the end" >&2; rc=1
+  fi
+done
+for i in "${!lnames[@]}"; do
+  [ "${lerrs[i]}" = 0 ] || { say "bench: large ${lnames[i]}: ${lerrs[i]} failed downloads (or no result)" >&2; rc=1; }
+done
+if want flip && { [ -z "$flip_line" ] || [ "$f_stale" != 0 ]; }; then
+  say "bench: flip: no result, or requests after the admin call still went to the old side" >&2; rc=1
+fi
+if want micro && [ ! -s "$utable" ]; then say "bench: micro: no result" >&2; rc=1; fi
 [ "$rc" = 0 ] || exit "$rc"
