@@ -161,7 +161,7 @@ else
 fi
 
 mkdir -p "$work/haproxy"
-render "$conf/haproxy.cfg" "$work/haproxy/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024
+render "$conf/haproxy.cfg" "$work/haproxy/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
 spawn "$work/haproxy/out.log" haproxy -db -f "$work/haproxy/haproxy.cfg"
 if wait_http "http://127.0.0.1:$HAPROXY_PORT/" 10 "$SPAWNED_PID"; then
   measure "HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p')" "http://127.0.0.1:$HAPROXY_PORT"
@@ -340,20 +340,26 @@ fi
 # --- helpers of the stages close, idle, large: one 90/10 proxy of stage proxies at a time --------
 # up_proxy KIND DIR [MAXCONN]: start cutover | haproxy | nginx with its stage-proxies config
 # (connection limit MAXCONN, default 1024) under DIR; sets UP_NAME, UP_URL, UP_PID (to stop) and
-# UP_RSS_PIDS (the processes holding the connections: nginx's worker, not its master).
+# UP_RSS_PIDS (the processes holding the connections: nginx's worker, not its master) and
+# UP_MAXCONN (the client connections it can hold: HAProxy needs two descriptors per connection, so
+# `ulimit -Hn` caps it at half of that).
 up_proxy() {
-  local kind=$1 dir=$2 maxconn=${3:-1024} port i
+  local kind=$1 dir=$2 maxconn=${3:-1024} nofile port i
+  nofile=$(ulimit -Hn)
+  [ "$nofile" = unlimited ] && nofile=1048576
   mkdir -p "$dir"
-  UP_NAME="" UP_URL="" UP_PID="" UP_RSS_PIDS=""
+  UP_NAME="" UP_URL="" UP_PID="" UP_RSS_PIDS="" UP_MAXCONN=$maxconn
   case $kind in
     cutover)
       render "$conf/cutover.yaml" "$dir/cutover.yaml" "${ports_kv[@]}" || return 1
       start_cutover "$dir" "$dir/cutover.yaml" "$dir/cutover.log" bench || return 1
       UP_NAME=cutover UP_URL=http://$CUTOVER_LISTEN UP_PID=$CUTOVER_PID UP_RSS_PIDS=$CUTOVER_PID
+      UP_MAXCONN=$((nofile - 100))
       ;;
     haproxy)
       port=$(free_ports 1)
-      render "$conf/haproxy.cfg" "$dir/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$port" MAXCONN="$maxconn" || return 1
+      [ "$maxconn" -le $(((nofile - 100) / 2)) ] || maxconn=$(((nofile - 100) / 2)) UP_MAXCONN=$(((nofile - 100) / 2))
+      render "$conf/haproxy.cfg" "$dir/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$port" MAXCONN="$maxconn" NOFILE="$nofile" || return 1
       spawn "$dir/out.log" haproxy -db -f "$dir/haproxy.cfg"
       UP_PID=$SPAWNED_PID
       wait_http "http://127.0.0.1:$port/" 10 "$UP_PID" || return 1
@@ -361,8 +367,12 @@ up_proxy() {
       ;;
     nginx)
       port=$(free_ports 1)
+      # nginx starts closing idle keep-alive connections when fewer than 1/16 of worker_connections
+      # are free: twice the wanted connections (within the descriptor limit) keeps it from that.
+      i=$((2 * maxconn)); [ "$i" -le "$nofile" ] || i=$nofile
+      [ "$maxconn" -le $((i * 15 / 16 - 100)) ] || UP_MAXCONN=$((i * 15 / 16 - 100))
       render "$conf/nginx-proxy.conf" "$dir/nginx.conf" DIR="$dir" "${ports_kv[@]}" PROXY_PORT="$port" \
-        MAXCONN="$maxconn" NOFILE="$(ulimit -Hn)" || return 1
+        MAXCONN="$i" NOFILE="$nofile" || return 1
       start_nginx "$dir" "$dir/nginx.conf" "$dir/out.log"
       UP_PID=$SPAWNED_PID
       wait_http "http://127.0.0.1:$port/" 10 "$UP_PID" || return 1
@@ -402,7 +412,7 @@ done
 fi
 
 # --- stage "idle": memory per idle keep-alive downstream connection ------------------------------
-inames=() iper=() iopen=() ibefore=() iafter=()
+inames=() iper=() iopen=() ibefore=() iafter=() iwant=()
 if want idle; then
 say "bench: stage idle: $IDLE_CONNS idle keep-alive connections held against each proxy"
 ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
@@ -412,22 +422,27 @@ fi
 for kind in "${CONTENDERS[@]}"; do
   if ! up_proxy "$kind" "$work/idle-$kind" $((IDLE_CONNS + 500)); then
     say "bench: idle: $kind did not start (see $work/idle-$kind)" >&2
-    inames+=("$kind") iper+=(-) iopen+=(-) ibefore+=(-) iafter+=(-)
+    inames+=("$kind") iper+=(-) iopen+=(-) ibefore+=(-) iafter+=(-) iwant+=("$IDLE_CONNS")
     [ -n "$UP_PID" ] && stop_pid "$UP_PID"
     continue
   fi
-  say "bench: idle: $UP_NAME: opening $IDLE_CONNS connections, one request each (VmRSS of pid $UP_RSS_PIDS)"
+  n=$IDLE_CONNS
+  if [ $((UP_MAXCONN - 10)) -lt "$n" ]; then
+    n=$((UP_MAXCONN - 10))
+    say "bench: idle: $UP_NAME: only $n connections fit in ulimit -Hn $(ulimit -Hn)" >&2
+  fi
+  say "bench: idle: $UP_NAME: opening $n connections, one request each (VmRSS of pid $UP_RSS_PIDS)"
   hostport=${UP_URL#http://}
   # shellcheck disable=SC2086  # UP_RSS_PIDS is a list
   if read -r before after open fails < <(timeout 300 python3 "$repo/bench/idle_conns.py" "${hostport%:*}" "${hostport##*:}" \
-    "$IDLE_CONNS" $UP_RSS_PIDS 2> "$work/idle-$kind/client.err"); then
+    "$n" $UP_RSS_PIDS 2> "$work/idle-$kind/client.err"); then
     per=$(awk -v b="$before" -v a="$after" -v n="$open" 'BEGIN { if (n > 0) printf "%.2f", (a - b) / n; else print "-" }')
     [ "$fails" = 0 ] || say "bench: idle: $UP_NAME: $fails connections failed: $(head -n 1 "$work/idle-$kind/client.err")" >&2
   else
     before=- after=- open=- per=-
     say "bench: idle: $UP_NAME: client failed: $(tail -n 2 "$work/idle-$kind/client.err" | tr '\n' ' ')" >&2
   fi
-  inames+=("$UP_NAME") iper+=("$per") iopen+=("$open") ibefore+=("$before") iafter+=("$after")
+  inames+=("$UP_NAME") iper+=("$per") iopen+=("$open") ibefore+=("$before") iafter+=("$after") iwant+=("$n")
   stop_pid "$UP_PID"
 done
 fi
@@ -601,11 +616,11 @@ fi
 if want idle; then
   i_h=$(of inames iper HAProxy) i_n=$(of inames iper nginx)
   {
-    echo "| $IDLE_CONNS idle keep-alive connections | KiB per connection | vs HAProxy | vs nginx | VmRSS before → after KiB | still open |"
+    echo "| idle keep-alive connections | KiB per connection | vs HAProxy | vs nginx | VmRSS before → after KiB | still open / opened |"
     echo "|---|---:|---:|---:|---:|---:|"
     for i in "${!inames[@]}"; do
-      printf '| %s | %s | %s | %s | %s → %s | %s |\n' "${inames[i]}" "${iper[i]}" "$(ratio "${iper[i]}" "$i_h")" \
-        "$(ratio "${iper[i]}" "$i_n")" "${ibefore[i]}" "${iafter[i]}" "${iopen[i]}"
+      printf '| %s | %s | %s | %s | %s → %s | %s / %s |\n' "${inames[i]}" "${iper[i]}" "$(ratio "${iper[i]}" "$i_h")" \
+        "$(ratio "${iper[i]}" "$i_n")" "${ibefore[i]}" "${iafter[i]}" "${iopen[i]}" "${iwant[i]}"
     done
   } > "$itable"
 fi
@@ -793,8 +808,8 @@ for i in "${!cnames[@]}"; do
   [ "${cerrs[i]}" = 0 ] || { say "bench: close ${cnames[i]}: ${cerrs[i]} errors (or no result)" >&2; rc=1; }
 done
 for i in "${!inames[@]}"; do
-  if ! [[ ${iopen[i]} =~ ^[0-9]+$ ]] || [ "${iopen[i]}" -lt "$IDLE_CONNS" ]; then
-    say "bench: idle ${inames[i]}: ${iopen[i]} of $IDLE_CONNS connections open at the end" >&2; rc=1
+  if ! [[ ${iopen[i]} =~ ^[0-9]+$ ]] || [ "${iopen[i]}" -lt "${iwant[i]}" ]; then
+    say "bench: idle ${inames[i]}: ${iopen[i]} of ${iwant[i]} connections open at the end" >&2; rc=1
   fi
 done
 for i in "${!lnames[@]}"; do

@@ -2,7 +2,8 @@
 #include "proxy/http/headers.hpp"
 
 #include <string>
-#include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
@@ -24,6 +25,12 @@ std::string joined_values(const bhttp::fields& fields, std::string_view name) {
 }
 
 void append_to_list(bhttp::fields& fields, std::string_view name, std::string_view item) {
+  // Most requests carry no such field yet: insert the item as it is, without building a joined
+  // temporary (what set() would end with too: the field last, holding `item`).
+  if (fields.find(name) == fields.end()) {
+    fields.insert(name, item);
+    return;
+  }
   std::string value = joined_values(fields, name);
   if (!value.empty()) value += ", ";
   value += item;
@@ -47,17 +54,21 @@ std::string transfer_codings_before_chunked(const bhttp::fields& fields) {
 }
 
 void remove_hop_by_hop(bhttp::fields& fields) {
-  // Fields named in Connection are copied out first: erasing Connection frees what a view of its
-  // value would point at. Most requests carry none, or only "keep-alive"/"close".
-  std::vector<std::string> named;
+  // The names listed in Connection are looked at in place: the Connection fields themselves are
+  // erased only after the pass, so the views into their values stay valid throughout. Most
+  // requests list none, or only "keep-alive"/"close"; a few inline slots avoid any allocation.
+  boost::container::small_vector<std::string_view, 4> named;
   auto [first, last] = fields.equal_range(bhttp::field::connection);
   for (auto it = first; it != last; ++it)
-    for (auto token : bhttp::token_list{it->value()}) named.emplace_back(token.data(), token.size());
+    for (auto token : bhttp::token_list{it->value()}) named.push_back(token);
   // One pass over the fields instead of a tree lookup per hop-by-hop name.
+  bool has_connection = false;
   for (auto it = fields.begin(); it != fields.end();) {
     bool hop = false;
     switch (it->name()) {
       case bhttp::field::connection:
+        has_connection = true;  // erased below, once `named` is no longer needed
+        break;
       case bhttp::field::proxy_connection:
       case bhttp::field::keep_alive:
       case bhttp::field::te:
@@ -73,10 +84,11 @@ void remove_hop_by_hop(bhttp::fields& fields) {
       case bhttp::field::host:
         break;
       default:
-        for (const auto& n : named) hop = hop || boost::beast::iequals(n, it->name_string());
+        for (const auto n : named) hop = hop || boost::beast::iequals(n, it->name_string());
     }
     it = hop ? fields.erase(it) : std::next(it);
   }
+  if (has_connection) fields.erase(bhttp::field::connection);
 }
 
 void prepare_upstream_request(bhttp::request_header<>& req, bool chunked_body, bool answers_continue,

@@ -1,7 +1,7 @@
 // Route selection: see route_match.hpp.
 #include "proxy/router/route_match.hpp"
 
-#include <boost/algorithm/string/predicate.hpp>
+#include <boost/beast/core/string.hpp>
 
 namespace cutover::router {
 
@@ -33,7 +33,9 @@ int match_route(std::span<const RouteMatch> routes, std::string_view host, std::
   for (std::size_t i = 0; i < routes.size(); ++i) {
     const auto& r = routes[i];
     bool exact = r.host != "*";
-    if (exact && !boost::algorithm::iequals(r.host, host)) continue;
+    // ASCII case-insensitive (RFC 9110 §4.2.3), without the std::locale that
+    // boost::algorithm::iequals consults per character.
+    if (exact && !boost::beast::iequals(r.host, host)) continue;
     if (!path.starts_with(r.path_prefix)) continue;
     bool better = best < 0 || (exact && !best_exact) ||
                   (exact == best_exact && r.path_prefix.size() > best_len);
