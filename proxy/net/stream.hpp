@@ -3,8 +3,8 @@
 // health checks, the L4 relay) is written once against this type; which of the two it is was
 // decided when the connection was set up.
 //
-// The plain path stays what it was with a bare beast::tcp_stream: each read and write checks one
-// discriminator and calls the tcp_stream's own operation with the caller's handler, so there is no
+// The plain path stays what it was with a bare socket: each read and write checks one
+// discriminator and calls the TimedSocket's own operation with the caller's handler, so there is no
 // virtual call and no allocation beyond what the operation itself does.
 #pragma once
 
@@ -18,8 +18,9 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "proxy/net/timed_socket.hpp"
 
 namespace cutover::net {
 
@@ -28,8 +29,9 @@ namespace beast = boost::beast;
 
 // A connected (or to be connected) TCP stream, optionally with TLS on top. Satisfies Asio's
 // AsyncReadStream and AsyncWriteStream, so Beast's http::async_read/async_write and
-// asio::async_write take it. Timeouts are beast::tcp_stream's: expires_after() bounds every
-// operation started after it (TLS handshake and shutdown included) and a timed-out operation
+// asio::async_write take it. Timeouts are TimedSocket's (timed_socket.hpp; the semantics of
+// beast::tcp_stream at a fraction of the cost): expires_after() bounds every operation pending or
+// started until the next call (TLS handshake and shutdown included) and a timed-out operation
 // completes with beast::error::timeout, the socket closed.
 //
 // Life cycle: constructed plain (from an accepted socket, or an executor to async_connect on);
@@ -37,8 +39,8 @@ namespace beast = boost::beast;
 // then async_handshake(). Not thread-safe: one strand (one worker) uses it.
 class Stream {
  public:
-  using executor_type = beast::tcp_stream::executor_type;
-  using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+  using executor_type = TimedSocket::executor_type;
+  using tls_stream = beast::ssl_stream<TimedSocket>;
 
   explicit Stream(asio::ip::tcp::socket socket) : layer_(std::in_place_index<0>, std::move(socket)) {}
   explicit Stream(const executor_type& ex) : layer_(std::in_place_index<0>, ex) {}
@@ -49,7 +51,7 @@ class Stream {
   executor_type get_executor() noexcept { return tcp().get_executor(); }
 
   // The TCP layer (timeouts, connect) and its socket (peer address, shutdown, close, native handle).
-  beast::tcp_stream& tcp() noexcept {
+  TimedSocket& tcp() noexcept {
     if (auto* t = std::get_if<1>(&layer_)) return t->next_layer();
     return *std::get_if<0>(&layer_);
   }
@@ -58,6 +60,7 @@ class Stream {
   void expires_after(std::chrono::steady_clock::duration d) { tcp().expires_after(d); }
   void expires_at(std::chrono::steady_clock::time_point t) { tcp().expires_at(t); }
   void expires_never() { tcp().expires_never(); }
+  void release_timer() { tcp().release_timer(); }  // expires_never(), the timer's wait cancelled (idle)
 
   template <class Token>
   auto async_connect(const asio::ip::tcp::endpoint& ep, Token&& token) {
@@ -68,7 +71,7 @@ class Stream {
   // the SSL object's reference to it, which OpenSSL takes). The caller then configures the SSL
   // object (native_handle(): SNI, host check, session) and calls async_handshake().
   void start_tls(asio::ssl::context& ctx) {
-    beast::tcp_stream plain = std::move(*std::get_if<0>(&layer_));
+    TimedSocket plain = std::move(*std::get_if<0>(&layer_));
     layer_.emplace<1>(std::move(plain), ctx);
   }
   bool is_tls() const noexcept { return layer_.index() == 1; }
@@ -118,7 +121,7 @@ class Stream {
   }
 
  private:
-  std::variant<beast::tcp_stream, tls_stream> layer_;
+  std::variant<TimedSocket, tls_stream> layer_;
 };
 
 // Whether `ec` means the peer closed the connection: EOF, or a TLS peer that closed without
