@@ -1,6 +1,8 @@
 // Strict HTTP/1.1 framing checks: see framing.hpp.
 #include "proxy/http/framing.hpp"
 
+#include <cstring>
+
 #include <boost/beast/core/string.hpp>
 #include <fmt/format.h>
 
@@ -94,17 +96,31 @@ std::size_t first_line_length(std::string_view raw) {
 }
 
 void HeadScanner::scan(std::string_view raw) {
+  // From one LF to the next (memchr), not byte by byte: an obs-fold can only start right after
+  // a CRLF, so the byte after each one is all that needs a look besides the line ends.
+  if (end_ != std::string_view::npos) return;
+  const std::size_t n = raw.size();
   std::size_t i = scanned_;
-  for (; i < raw.size() && end_ == std::string_view::npos; ++i) {
-    const char c = raw[i];
-    if (c == '\n') {
-      const bool crlf = i > 0 && raw[i - 1] == '\r';
-      if (first_line_ == std::string_view::npos) first_line_ = crlf ? i - 1 : i;
-      if (!crlf)
-        bare_lf_ = true;
-      else if (i >= 3 && raw[i - 3] == '\r' && raw[i - 2] == '\n')
-        end_ = i + 1;
-    } else if ((c == ' ' || c == '\t') && i >= 2 && raw[i - 2] == '\r' && raw[i - 1] == '\n') {
+  const auto folds_at = [&](std::size_t at) {  // SP or HTAB starting a line after a CRLF
+    return at >= 2 && at < n && (raw[at] == ' ' || raw[at] == '\t') && raw[at - 2] == '\r' && raw[at - 1] == '\n';
+  };
+  if (folds_at(i)) obs_fold_ = true;  // the CRLF ended the bytes scanned last time
+  while (i < n) {
+    const void* hit = std::memchr(raw.data() + i, '\n', n - i);
+    if (!hit) {
+      i = n;
+      break;
+    }
+    const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(hit) - raw.data());
+    const bool crlf = lf > 0 && raw[lf - 1] == '\r';
+    if (first_line_ == std::string_view::npos) first_line_ = crlf ? lf - 1 : lf;
+    i = lf + 1;
+    if (!crlf) {
+      bare_lf_ = true;
+    } else if (lf >= 3 && raw[lf - 3] == '\r' && raw[lf - 2] == '\n') {
+      end_ = i;
+      break;
+    } else if (folds_at(i)) {
       obs_fold_ = true;
     }
   }
