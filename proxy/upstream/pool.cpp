@@ -21,6 +21,8 @@ bool still_open(net::Stream& stream) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+constexpr std::size_t kKeptBufferBytes = 1024;
+
 }  // namespace
 
 const runtime::Endpoint& ConnectionPool::pick(const runtime::Cluster& cluster) {
@@ -41,7 +43,7 @@ const runtime::Endpoint& ConnectionPool::pick(const runtime::Cluster& cluster) {
 }
 
 std::unique_ptr<Connection> ConnectionPool::take_idle(const runtime::Endpoint& endpoint,
-                                                      const runtime::Cluster& cluster) {
+                                                      const runtime::Cluster& cluster, ReuseCheck check) {
   auto it = idle_.find(endpoint.address);
   if (it == idle_.end()) return nullptr;
   auto& stack = it->second;
@@ -50,7 +52,8 @@ std::unique_ptr<Connection> ConnectionPool::take_idle(const runtime::Endpoint& e
   while (!stack.empty()) {
     auto c = std::move(stack.back());
     stack.pop_back();
-    if (c->epoch == epoch && now - c->idle_since < limits_.idle_timeout && still_open(c->stream)) {
+    if (c->epoch == epoch && now - c->idle_since < limits_.idle_timeout &&
+        (check == ReuseCheck::retry_instead || still_open(c->stream))) {
       c->reused = true;
       return c;
     }
@@ -61,12 +64,12 @@ std::unique_ptr<Connection> ConnectionPool::take_idle(const runtime::Endpoint& e
 }
 
 asio::awaitable<Lease> ConnectionPool::acquire(const runtime::Cluster& cluster, bool fresh,
-                                               const runtime::Endpoint* at) {
+                                               const runtime::Endpoint* at, ReuseCheck check) {
   const runtime::Endpoint& endpoint = at ? *at : pick(cluster);
   Lease lease;
   lease.endpoint = &endpoint;
   if (!fresh) {
-    if (auto c = take_idle(endpoint, cluster)) {
+    if (auto c = take_idle(endpoint, cluster, check)) {
       lease.connection = std::move(c);
       co_return lease;
     }
@@ -129,7 +132,9 @@ void ConnectionPool::release(std::unique_ptr<Connection> c) {
     stack.front()->stream.socket().close(ignored);
     stack.erase(stack.begin());
   }
-  c->buffer.shrink_to_fit();  // an idle connection holds no buffer
+  // An idle connection holds no large buffer; a small one (a response head's) is kept, so the
+  // next exchange does not allocate it again.
+  if (c->buffer.capacity() > kKeptBufferBytes) c->buffer.shrink_to_fit();
   c->idle_since = std::chrono::steady_clock::now();
   stack.push_back(std::move(c));
 }

@@ -55,6 +55,13 @@ struct PoolLimits {
   std::chrono::milliseconds idle_timeout{60000};  // an idle connection older than this is closed
 };
 
+// Whether acquire() looks at an idle connection before handing it out. `peek`: one non-blocking
+// recv(MSG_PEEK) drops a connection the upstream closed while it was idle (a syscall per reuse).
+// `retry_instead`: no look; the caller sends again on a fresh connection when a reused one turns out
+// closed before any response byte, which only an idempotent request without a body may do
+// (RFC 9112 §9.3.1). The look does not close the race anyway (the upstream may close just after it).
+enum class ReuseCheck { peek, retry_instead };
+
 class ConnectionPool {
  public:
   ConnectionPool(asio::any_io_executor ex, PoolLimits limits = {}) : ex_(std::move(ex)), limits_(limits) {}
@@ -64,9 +71,10 @@ class ConnectionPool {
   // open, or a new one connected (and, to a TLS cluster, handshaken, resuming the endpoint's last
   // session) within cluster.connect_timeout. `fresh` skips the idle list
   // (used to retry after a reused connection turned out to be closed). `at`, one of the cluster's
-  // endpoints, picks it instead of the round robin (the shadow's noise copy, issue 3).
+  // endpoints, picks it instead of the round robin (the shadow's noise copy, issue 3). `check`: see
+  // ReuseCheck.
   asio::awaitable<Lease> acquire(const runtime::Cluster& cluster, bool fresh = false,
-                                 const runtime::Endpoint* at = nullptr);
+                                 const runtime::Endpoint* at = nullptr, ReuseCheck check = ReuseCheck::peek);
 
   // Returns a connection whose last exchange completed cleanly and may be reused; closes it
   // instead when the endpoint's idle list is full or the cluster's pool epoch moved on.
@@ -81,7 +89,8 @@ class ConnectionPool {
  private:
   // Round robin over the endpoints that may take requests (EndpointHealth::available).
   const runtime::Endpoint& pick(const runtime::Cluster& cluster);
-  std::unique_ptr<Connection> take_idle(const runtime::Endpoint& endpoint, const runtime::Cluster& cluster);
+  std::unique_ptr<Connection> take_idle(const runtime::Endpoint& endpoint, const runtime::Cluster& cluster,
+                                        ReuseCheck check);
 
   asio::any_io_executor ex_;
   PoolLimits limits_;
