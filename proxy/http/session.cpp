@@ -59,6 +59,7 @@ using namespace std::chrono_literals;
 constexpr std::size_t kResponseHeaderLimit = 64 * 1024;  // bytes of an upstream response head
 constexpr int kMaxInterimResponses = 16;                 // 1xx responses before the final one
 constexpr std::size_t kReadBufferMax = 128 * 1024;   // per-connection parse buffer
+constexpr std::size_t kFirstReadBytes = 512;         // the read that waits for a request (held while idle)
 constexpr milliseconds kTlsShutdownTimeout = 1s;     // close_notify out and the client's back, at the end
 
 const HeadLimits kResponseHeadLimits{kResponseHeaderLimit, kResponseHeaderLimit};
@@ -121,12 +122,30 @@ struct MirrorPrimaryGuard {
   }
 };
 
+// Keeps cutover_downstream_connections_active right on every exit path of a session.
+class ActiveConnection {
+ public:
+  explicit ActiveConnection(prometheus::Gauge* g) : gauge_(g) {
+    if (gauge_) gauge_->Increment();
+  }
+  ~ActiveConnection() {
+    if (gauge_) gauge_->Decrement();
+  }
+  ActiveConnection(const ActiveConnection&) = delete;
+  ActiveConnection& operator=(const ActiveConnection&) = delete;
+
+ private:
+  prometheus::Gauge* gauge_;
+};
+
 class Session final : public server::Drainable {
  public:
   // `tls`, when given, is the listener's TLS termination: run() handshakes first.
+  // `active` is the listener's cutover_downstream_connections_active (null: none).
   Session(tcp::socket socket, server::Worker& worker, std::size_t listener_index,
-          std::shared_ptr<const net::ServerTls> tls, prometheus::Counter* tls_errors)
-      : down_(std::move(socket)),
+          std::shared_ptr<const net::ServerTls> tls, prometheus::Counter* tls_errors, prometheus::Gauge* active)
+      : active_(active),
+        down_(std::move(socket)),
         worker_(worker),
         listener_index_(listener_index),
         watchdog_(down_.get_executor(), down_),
@@ -152,7 +171,9 @@ class Session final : public server::Drainable {
     down_.socket().close(ignored);  // the pending header read completes with operation_aborted
   }
 
-  asio::awaitable<void> run() {
+  // Serves the connection to its end. `owner` owns this session: the coroutine's frame keeps it,
+  // so an idle connection costs one frame, not also one of a caller awaiting this.
+  asio::awaitable<void> run([[maybe_unused]] std::unique_ptr<Session> owner) {
     if (tls_ && !co_await handshake()) co_return;
     for (;;) {
       const auto limits = request_limits();
@@ -169,8 +190,20 @@ class Session final : public server::Drainable {
       down_.expires_never();
       watchdog_.arm(buffer_.size() == 0 ? timeouts_.idle : timeouts_.request_header);
       const auto header_timeout = timeouts_.request_header;
-      auto head = co_await read_head(down_, buffer_, parser, limits.head,
-                                     [this, header_timeout] { watchdog_.arm(header_timeout); });
+      HeadRead head;
+      if (buffer_.size() == 0) {
+        // The idle wait is a read of this frame's own, not read_head's: an idle connection holds
+        // no read_head frame (bench stage idle: memory per idle connection).
+        auto [ec, n] = co_await down_.async_read_some(buffer_.prepare(kFirstReadBytes), as_tuple(use_awaitable));
+        buffer_.commit(n);
+        if (ec)
+          head = {HeadRead::Problem::error, net::closed_by_peer(ec) ? error_code(bhttp::error::end_of_stream) : ec};
+        else
+          watchdog_.arm(header_timeout);
+      }
+      if (head.ok())
+        head = co_await read_head(down_, buffer_, parser, limits.head,
+                                  [this, header_timeout] { watchdog_.arm(header_timeout); });
       if (watchdog_.fired() && head.ec == asio::error::operation_aborted) head.ec = beast::error::timeout;
       watchdog_.disarm();
       if (!head.ok()) {
@@ -179,13 +212,16 @@ class Session final : public server::Drainable {
       }
       down_.expires_never();
       in_exchange_ = true;
+      head_buf_ = worker_.take_head_buffer();
       bool keep_alive = co_await exchange(parser);
       in_exchange_ = false;
       worker_.give_back_scratch(std::move(scratch_));
+      worker_.give_back_head_buffer(std::move(head_buf_));
+      head_buf_ = std::string();
       if (!keep_alive || worker_.draining()) break;
-      if (buffer_.size() == 0) buffer_.shrink_to_fit();  // an idle connection holds no buffer
-      head_buf_.clear();
-      if (head_buf_.capacity() > 4096) head_buf_.shrink_to_fit();
+      // An idle connection holds no buffer and no timer operation of its stream.
+      if (buffer_.size() == 0) buffer_.shrink_to_fit();
+      down_.release_timer();
     }
     error_code ignored;
     if (down_.is_tls() && down_.socket().is_open()) {
@@ -558,7 +594,10 @@ class Session final : public server::Drainable {
     std::optional<ResponseParser> rp;
     const runtime::Endpoint* served_by = nullptr;
     for (int attempt = 0;; ++attempt) {
-      auto lease = co_await worker_.pool().acquire(cluster, /*fresh=*/attempt > 0);
+      // A request that may be sent again skips the pool's look at the idle connection (a syscall).
+      auto lease = co_await worker_.pool().acquire(
+          cluster, /*fresh=*/attempt > 0, nullptr,
+          may_retry ? upstream::ReuseCheck::retry_instead : upstream::ReuseCheck::peek);
       if (!lease.connection) {
         cluster.connect_errors->Increment();
         spdlog::warn("route {}: cluster {} endpoint {}: {}{}", route.name, cluster.name, lease.endpoint->text,
@@ -741,6 +780,7 @@ class Session final : public server::Drainable {
     co_return keep_alive;
   }
 
+  ActiveConnection active_;
   net::Stream down_;
   server::Worker& worker_;
   std::size_t listener_index_;
@@ -754,23 +794,7 @@ class Session final : public server::Drainable {
   bool in_exchange_ = false;
   bool linger_ = false;  // an answer ended the connection: linger() before the close
   config::TimeoutsConfig timeouts_;  // the current config's, taken before each request
-  std::string head_buf_;  // serialized head of the message being relayed
-};
-
-// Keeps cutover_downstream_connections_active right on every exit path of a session.
-class ActiveConnection {
- public:
-  explicit ActiveConnection(prometheus::Gauge* g) : gauge_(g) {
-    if (gauge_) gauge_->Increment();
-  }
-  ~ActiveConnection() {
-    if (gauge_) gauge_->Decrement();
-  }
-  ActiveConnection(const ActiveConnection&) = delete;
-  ActiveConnection& operator=(const ActiveConnection&) = delete;
-
- private:
-  prometheus::Gauge* gauge_;
+  std::string head_buf_;  // serialized head of the message being relayed, lent by the worker per exchange
 };
 
 }  // namespace
@@ -788,9 +812,10 @@ asio::awaitable<void> serve_downstream(tcp::socket socket, server::Worker& worke
       tls_errors = l.tls_errors;
     }
   }
-  ActiveConnection active(gauge);
-  Session session(std::move(socket), worker, listener_index, std::move(tls), tls_errors);
-  co_await session.run();
+  // Not a coroutine itself: the session's run() is the connection's only frame.
+  auto session = std::make_unique<Session>(std::move(socket), worker, listener_index, std::move(tls), tls_errors, gauge);
+  Session& s = *session;
+  return s.run(std::move(session));
 }
 
 }  // namespace cutover::http

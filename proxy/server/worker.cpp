@@ -85,6 +85,19 @@ void Worker::give_back_scratch(std::unique_ptr<char[]> buffer) {
   if (buffer && spare_scratch_.size() < kSpareScratch) spare_scratch_.push_back(std::move(buffer));
 }
 
+std::string Worker::take_head_buffer() {
+  if (spare_head_buffers_.empty()) return {};
+  auto b = std::move(spare_head_buffers_.back());
+  spare_head_buffers_.pop_back();
+  return b;
+}
+
+void Worker::give_back_head_buffer(std::string buffer) {
+  if (buffer.capacity() > kHeadBufferKeep || spare_head_buffers_.size() >= kSpareScratch) return;
+  buffer.clear();
+  spare_head_buffers_.push_back(std::move(buffer));
+}
+
 void Worker::release_held_write(std::uint64_t id, std::shared_ptr<runtime::RouteRuntime::ReleaseChain> chain) {
   asio::post(io_, [this, id, chain = std::move(chain)] {
     auto it = held_writes_.find(id);

@@ -1,4 +1,4 @@
-// A data-plane worker: one thread, one io_context (concurrency hint 1), its own acceptors on the
+// A data-plane worker: one thread, one io_context (unlocked socket I/O, see io_), its own acceptors on the
 // shared SO_REUSEPORT listener addresses, its own upstream pool and random source. Connections
 // stay on the worker that accepted them, so per-connection state needs no synchronisation.
 #pragma once
@@ -8,6 +8,7 @@
 #include <list>
 #include <memory>
 #include <random>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -84,6 +85,11 @@ class Worker {
   static constexpr std::size_t kSpareScratch = 64;
   std::unique_ptr<char[]> take_scratch();
   void give_back_scratch(std::unique_ptr<char[]> buffer);
+  // Worker thread only: the strings message heads are serialized into, lent the same way (a given
+  // back string is cleared; one over kHeadBufferKeep bytes of capacity is dropped instead).
+  static constexpr std::size_t kHeadBufferKeep = 4096;
+  std::string take_head_buffer();
+  void give_back_head_buffer(std::string buffer);
 
   // Worker thread only: the held writes waiting on this worker, by id (RouteRuntime::HeldEntry).
   void add_held_write(std::uint64_t id, HeldWrite* write) { held_writes_[id] = write; }
@@ -122,10 +128,14 @@ class Worker {
   bool draining_ = false;
   std::unordered_map<std::uint64_t, HeldWrite*> held_writes_;
   std::vector<std::unique_ptr<char[]>> spare_scratch_;  // sessions give theirs back when destroyed
+  std::vector<std::string> spare_head_buffers_;
   // Open L4 target connections by route, each with the sequence number it registered under.
   std::unordered_map<const runtime::RouteRuntime*, std::unordered_map<TargetConnection*, std::uint64_t>> targets_;
   std::uint64_t next_target_seq_ = 0;
-  asio::io_context io_{1};
+  // Run by this worker's thread alone. Other threads only post() to it (drain, release of held
+  // writes, rollback's close of target connections) and stop() it, which keep their locking; the
+  // sockets and timers are touched by this thread only, so the reactor's per-socket mutexes are off.
+  asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   upstream::ConnectionPool pool_;
   std::mt19937_64 rng_;
   std::uint64_t pinned_version_ = ~std::uint64_t{0};
