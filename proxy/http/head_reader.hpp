@@ -75,6 +75,24 @@ HeadStep parse_buffered_head(boost::beast::flat_buffer& buffer, boost::beast::ht
   }
 }
 
+// What read_head() makes of the read that waited for a message (into a `buffer` that was empty,
+// `ec` its outcome, its bytes committed): an error as read_head() reports it, or the parse of what
+// arrived: a head, a problem, or the need for more (then read_head() goes on). Callers do that
+// first read and this parse themselves, so the common case, a whole head in one read, costs no
+// read_head() coroutine frame.
+template <bool isRequest, class Body>
+HeadStep parse_first_read(const boost::system::error_code& ec, boost::beast::flat_buffer& buffer,
+                          boost::beast::http::parser<isRequest, Body>& parser, const HeadLimits& limits) {
+  namespace bhttp = boost::beast::http;
+  if (ec) {
+    const bool closed = net::closed_by_peer(ec);
+    return {false, {HeadRead::Problem::error,
+                    closed ? (buffer.size() == 0 ? bhttp::error::end_of_stream : bhttp::error::partial_message) : ec}};
+  }
+  HeadScanner scan;
+  return parse_buffered_head(buffer, parser, limits, scan);
+}
+
 // Reads until `parser` has a complete head, from `buffer` first, then from `stream` (whose expiry
 // the caller sets). The head's bytes are consumed from `buffer`; bytes after it stay there.
 // Requests get limits.request_line on their first line. `on_started()` is called once when the

@@ -20,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <fmt/format.h>
@@ -190,18 +191,18 @@ class Session final : public server::Drainable {
       down_.expires_never();
       watchdog_.arm(buffer_.size() == 0 ? timeouts_.idle : timeouts_.request_header);
       const auto header_timeout = timeouts_.request_header;
-      HeadRead head;
+      // The idle wait is a read of this frame's own, not read_head's: an idle connection holds no
+      // read_head frame (bench stage idle: memory per idle connection), and a head that arrives
+      // whole is parsed here without one.
+      HeadStep step{true, {}};
       if (buffer_.size() == 0) {
-        // The idle wait is a read of this frame's own, not read_head's: an idle connection holds
-        // no read_head frame (bench stage idle: memory per idle connection).
         auto [ec, n] = co_await down_.async_read_some(buffer_.prepare(kFirstReadBytes), as_tuple(use_awaitable));
         buffer_.commit(n);
-        if (ec)
-          head = {HeadRead::Problem::error, net::closed_by_peer(ec) ? error_code(bhttp::error::end_of_stream) : ec};
-        else
-          watchdog_.arm(header_timeout);
+        if (!ec) watchdog_.arm(header_timeout);
+        step = parse_first_read(ec, buffer_, parser, limits.head);
       }
-      if (head.ok())
+      HeadRead head = step.result;
+      if (step.need_more)
         head = co_await read_head(down_, buffer_, parser, limits.head,
                                   [this, header_timeout] { watchdog_.arm(header_timeout); });
       if (watchdog_.fired() && head.ec == asio::error::operation_aborted) head.ec = beast::error::timeout;
@@ -692,7 +693,16 @@ class Session final : public server::Drainable {
         rp->body_limit(boost::none);
         if (head) rp->skip(true);
         up->stream.expires_after(cluster.response_timeout);
-        auto got_head = co_await read_head(up->stream, up->buffer, *rp, kResponseHeadLimits);
+        // The first read here and its parse without a read_head frame (parse_first_read).
+        HeadStep first{true, {}};
+        if (up->buffer.size() == 0) {
+          const auto want = beast::read_size(up->buffer, kResponseHeaderLimit);
+          auto [rec, rn] = co_await up->stream.async_read_some(up->buffer.prepare(want), as_tuple(use_awaitable));
+          up->buffer.commit(rn);
+          first = parse_first_read(rec, up->buffer, *rp, kResponseHeadLimits);
+        }
+        HeadRead got_head = first.result;
+        if (first.need_more) got_head = co_await read_head(up->stream, up->buffer, *rp, kResponseHeadLimits);
         if (!got_head.ok()) {
           ec = got_head.problem == HeadRead::Problem::error ? got_head.ec
                : got_head.problem == HeadRead::Problem::obs_fold ? error_code(bhttp::error::bad_field)
