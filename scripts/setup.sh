@@ -7,7 +7,7 @@ build_pkgs=(
   build-essential cmake pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libcli11-dev libxxhash-dev
+  libgtest-dev libgmock-dev libcli11-dev libxxhash-dev libmimalloc-dev
 )
 # What the demo and the integration tests drive: real servers and real clients (openssl: the TLS
 # test makes its certificates and speaks old TLS versions with it).
