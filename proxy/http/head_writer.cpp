@@ -1,6 +1,8 @@
 // Message head serialization: see head_writer.hpp.
 #include "proxy/http/head_writer.hpp"
 
+#include <cstring>
+
 namespace cutover::http {
 
 namespace {
@@ -14,14 +16,24 @@ void append_version(unsigned version, std::string& out) {
   out += static_cast<char>('0' + version % 10);
 }
 
+// One resize for the whole field section, then plain copies (no capacity check per piece).
 void append_fields(const bhttp::fields& f, std::string& out) {
+  std::size_t size = 2;
+  for (const auto& field : f) size += field.name_string().size() + field.value().size() + 4;
+  const std::size_t at = out.size();
+  out.resize(at + size);
+  char* p = out.data() + at;
+  const auto put = [&p](const char* data, std::size_t n) {
+    std::memcpy(p, data, n);
+    p += n;
+  };
   for (const auto& field : f) {
-    out.append(field.name_string().data(), field.name_string().size());
-    out += ": ";
-    out.append(field.value().data(), field.value().size());
-    out += "\r\n";
+    put(field.name_string().data(), field.name_string().size());
+    put(": ", 2);
+    put(field.value().data(), field.value().size());
+    put("\r\n", 2);
   }
-  out += "\r\n";
+  put("\r\n", 2);
 }
 
 }  // namespace
