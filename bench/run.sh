@@ -33,6 +33,7 @@ results=$repo/bench/results
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
+PROXIES_ROUNDS=${PROXIES_ROUNDS:-3}       # proxies stage: interleaved rounds, medians
 WRK=(wrk -t1 -c64 -d"$DURATION" --latency)
 SPLIT_REQUESTS=1000   # sequential requests per proxy to check the 90/10 split before loading it
 MIRROR_ROUNDS=${MIRROR_ROUNDS:-3}   # mirror stage: rounds of (cutover no-mirror, cutover mirror, nginx mirror)
@@ -58,7 +59,7 @@ for stage in "${stages[@]}"; do
   [[ " ${ALL_STAGES[*]} " == *" $stage "* ]] || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]}; default all)"
 done
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
-for v in MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS; do
+for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 
@@ -120,6 +121,10 @@ median() {
     awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# num FORMAT VALUE: printf FORMAT VALUE when VALUE is a number, else VALUE as it is ("-").
+# shellcheck disable=SC2059  # the format is the argument
+num() { if [[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]]; then printf -- "$1" "$2"; else printf '%s' "$2"; fi; }
+
 # split_share URL: percent of SPLIT_REQUESTS sequential requests answered by target, or "-".
 split_share() {
   timeout 60 curl -s -m 5 "$1/split/[1-$SPLIT_REQUESTS]" 2> /dev/null |
@@ -127,58 +132,84 @@ split_share() {
          END { if (s + t) printf "%.1f\n", 100 * t / (s + t); else print "-" }'
 }
 
-names=() rps=() p99=() errs=() shares=()
-# measure NAME URL [nosplit]: warm up, check the split, run wrk; append one result row.
-measure() {
-  local name=$1 url=$2 out=$work/wrk-$((${#names[@]} + 1))-${1%% *}.txt r p e
-  say "bench: $name: warm-up $WARMUP, then ${WRK[*]} $url/"
+names=() rps=() p99=() errs=() shares=() pruns=()
+# Stage proxies' contenders, all started before the first run and measured in PROXIES_ROUNDS
+# interleaved rounds (the order rotating), so drift of this shared machine hits each alike.
+pnames=() purls=() psplit=() prps=() pp99=() perrs=() pstarted=()
+# contender NAME URL [nosplit]: one more contender (URL empty: could not start).
+contender() {
+  pnames+=("$1") purls+=("$2") psplit+=("${3:-split}") prps+=("") pp99+=("") perrs+=("") pstarted+=("$2")
+}
+# measure_round I ROUND: warm up contender I, run wrk, keep the result.
+measure_round() {
+  local i=$1 round=$2 name=${pnames[$1]} url=${purls[$1]} out r p e
+  out=$work/wrk-$((i + 1))-${name%% *}-$round.txt
+  say "bench: round $round/$PROXIES_ROUNDS: $name: warm-up $WARMUP, then ${WRK[*]} $url/"
   wrk -t1 -c64 -d"$WARMUP" "$url/" > /dev/null 2>&1 || true
-  if [ "${3:-}" = nosplit ]; then shares+=("n/a"); else shares+=("$(split_share "$url")"); fi
   "${WRK[@]}" "$url/" > "$out" 2>&1 || true
   read -r r p e < <(wrk_parse "$out")
-  names+=("$name") rps+=("$r") p99+=("$p") errs+=("$e")
-}
-# failed NAME WHY: record a proxy that could not be measured.
-failed() {
-  say "bench: $1: not measured: $2" >&2
-  names+=("$1") rps+=("-") p99+=("-") errs+=("-") shares+=("-")
-  printf 'not measured: %s\n' "$2" > "$work/wrk-${#names[@]}-${1%% *}.txt"
+  prps[i]+="$r " pp99[i]+="$p " perrs[i]+="$e "
 }
 
 # --- stage "proxies": backend direct, cutover, HAProxy, nginx at 90/10 -----------------------------
 if want proxies; then
-say "bench: stage proxies: backend direct, cutover, HAProxy, nginx (90/10 split)"
-measure "backend direct (reference)" "http://127.0.0.1:$SOURCE_PORT" nosplit
+say "bench: stage proxies: backend direct, cutover, HAProxy, nginx (90/10 split), $PROXIES_ROUNDS rounds"
+ppids=()
+contender "backend direct (reference)" "http://127.0.0.1:$SOURCE_PORT" nosplit
 
 mkdir -p "$work/cutover"
 render "$conf/cutover.yaml" "$work/cutover/cutover.yaml" "${ports_kv[@]}"
 if start_cutover "$work/cutover" "$work/cutover/cutover.yaml" "$work/cutover/cutover.log" bench; then
-  measure "cutover" "http://$CUTOVER_LISTEN"
-  kill -0 "$CUTOVER_PID" 2> /dev/null || say "bench: cutover exited during the run; log: $work/cutover/cutover.log" >&2
-  stop_pid "$CUTOVER_PID"
+  contender "cutover" "http://$CUTOVER_LISTEN"
+  ppids+=("$CUTOVER_PID") cutover_pid=$CUTOVER_PID
 else
-  failed "cutover" "did not start (log $work/cutover/cutover.log)"
+  say "bench: cutover did not start (log $work/cutover/cutover.log)" >&2
+  contender "cutover" ""
 fi
 
 mkdir -p "$work/haproxy"
 render "$conf/haproxy.cfg" "$work/haproxy/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
 spawn "$work/haproxy/out.log" haproxy -db -f "$work/haproxy/haproxy.cfg"
+ppids+=("$SPAWNED_PID")
+hname="HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p')"
 if wait_http "http://127.0.0.1:$HAPROXY_PORT/" 10 "$SPAWNED_PID"; then
-  measure "HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p')" "http://127.0.0.1:$HAPROXY_PORT"
+  contender "$hname" "http://127.0.0.1:$HAPROXY_PORT"
 else
-  failed "HAProxy" "did not start: $(tail -n 3 "$work/haproxy/out.log" | tr '\n' ' ')"
+  say "bench: HAProxy did not start: $(tail -n 3 "$work/haproxy/out.log" | tr '\n' ' ')" >&2
+  contender "$hname" ""
 fi
-stop_pid "$SPAWNED_PID"
 
 mkdir -p "$work/nginx-proxy"
 render "$conf/nginx-proxy.conf" "$work/nginx-proxy/nginx.conf" DIR="$work/nginx-proxy" "${ports_kv[@]}" PROXY_PORT="$NGINX_PORT" MAXCONN=1024 NOFILE=4096
 start_nginx "$work/nginx-proxy" "$work/nginx-proxy/nginx.conf" "$work/nginx-proxy/out.log"
+ppids+=("$SPAWNED_PID")
 if wait_http "http://127.0.0.1:$NGINX_PORT/" 10 "$SPAWNED_PID"; then
-  measure "nginx $nginx_version" "http://127.0.0.1:$NGINX_PORT"
+  contender "nginx $nginx_version" "http://127.0.0.1:$NGINX_PORT"
 else
-  failed "nginx" "did not start (see $work/nginx-proxy)"
+  say "bench: nginx did not start (see $work/nginx-proxy)" >&2
+  contender "nginx $nginx_version" ""
 fi
-stop_pid "$SPAWNED_PID"
+
+for i in "${!pnames[@]}"; do  # the split, once, before any load
+  if [ -z "${purls[i]}" ]; then shares+=("-"); elif [ "${psplit[i]}" = nosplit ]; then shares+=("n/a"); else shares+=("$(split_share "${purls[i]}")"); fi
+done
+for ((round = 1; round <= PROXIES_ROUNDS; round++)); do
+  for ((j = 0; j < ${#pnames[@]}; j++)); do
+    i=$(((j + round - 1) % ${#pnames[@]}))
+    if [ -n "${purls[i]}" ]; then measure_round "$i" "$round"; fi
+  done
+done
+[ -z "${cutover_pid:-}" ] || kill -0 "$cutover_pid" 2> /dev/null ||
+  say "bench: cutover exited during the runs; log: $work/cutover/cutover.log" >&2
+for pid in "${ppids[@]}"; do stop_pid "$pid"; done
+for i in "${!pnames[@]}"; do
+  read -r -a vals <<< "${prps[i]}"; r=$(num %.0f "$(median "${vals[@]}")")
+  runs=$(printf '%s / ' "${vals[@]}"); runs=${runs% / }
+  read -r -a vals <<< "${pp99[i]}"; p=$(num %.2f "$(median "${vals[@]}")")
+  read -r -a vals <<< "${perrs[i]}"
+  e=$(printf '%s\n' "${vals[@]}" | awk '$1 ~ /^[0-9]+$/ { s += $1; n++ } END { print n ? s : "-" }')
+  names+=("${pnames[i]}") rps+=("$r") p99+=("$p") errs+=("$e") pruns+=("${runs:--}")
+done
 fi
 
 # --- stage "mirror": mirror 100 % ----------------------------------------------------------------
@@ -508,22 +539,19 @@ fi
 # --- report ------------------------------------------------------------------------------------
 rps_of() { local i; for i in "${!names[@]}"; do [[ ${names[i]} == "$1"* ]] && echo "${rps[i]}" && return; done; echo -; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'; }
-# num FORMAT VALUE: printf FORMAT VALUE when VALUE is a number, else VALUE as it is ("-").
-# shellcheck disable=SC2059  # the format is the argument
-num() { if [[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]]; then printf -- "$1" "$2"; else printf '%s' "$2"; fi; }
 haproxy_rps=$(rps_of HAProxy) nginx_rps=$(rps_of nginx)
 
 table=$work/table.md
 : > "$table"
 if want proxies; then
   {
-    echo "| proxy | requests/s | p99 ms | vs HAProxy | vs nginx | target share | errors |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| proxy | requests/s | p99 ms | vs HAProxy | vs nginx | target share | requests/s per run | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for i in "${!names[@]}"; do
       share=${shares[i]}
       [[ $share == [0-9]* ]] && share="$share %"
-      printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${names[i]}" "${rps[i]}" "${p99[i]}" \
-        "$(ratio "${rps[i]}" "$haproxy_rps")" "$(ratio "${rps[i]}" "$nginx_rps")" "$share" "${errs[i]}"
+      printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${names[i]}" "${rps[i]}" "${p99[i]}" \
+        "$(ratio "${rps[i]}" "$haproxy_rps")" "$(ratio "${rps[i]}" "$nginx_rps")" "$share" "${pruns[i]}" "${errs[i]}"
     done
   } > "$table"
 fi
@@ -705,7 +733,8 @@ mkdir -p "$results"
     cat "$table"
     echo
     [ -n "$chart" ] && { echo "![requests/s and p99 per proxy]($chart)"; echo; }
-    echo "- load: \`${WRK[*]} URL/\` after a ${WARMUP} warm-up; GET of a 7-byte body; 90/10 split source/target"
+    echo "- load: \`${WRK[*]} URL/\` after a ${WARMUP} warm-up; GET of a 7-byte body; 90/10 split source/target;"
+    echo "  $PROXIES_ROUNDS interleaved rounds (all contenders up, the order rotating), medians of requests/s and p99 each on its own"
     echo "- every proxy with one worker (cutover \`workers: 1\`, HAProxy \`nbthread 1\`, nginx \`worker_processes 1\`),"
     echo "  keep-alive on both sides; backends: one nginx worker, two server blocks"
     echo "- target share: $SPLIT_REQUESTS sequential requests through the proxy before the load run"
