@@ -143,7 +143,7 @@ class Session final : public server::Drainable {
  public:
   // `tls`, when given, is the listener's TLS termination: run() handshakes first.
   // `active` is the listener's cutover_downstream_connections_active (null: none).
-  Session(tcp::socket socket, server::Worker& worker, std::size_t listener_index,
+  Session(tcp::socket socket, const tcp::endpoint& peer, server::Worker& worker, std::size_t listener_index,
           std::shared_ptr<const net::ServerTls> tls, prometheus::Counter* tls_errors, prometheus::Gauge* active)
       : active_(active),
         down_(std::move(socket)),
@@ -152,10 +152,8 @@ class Session final : public server::Drainable {
         watchdog_(down_.get_executor(), down_),
         tls_(std::move(tls)),
         tls_errors_(tls_errors) {
-    error_code ec;
-    auto peer = down_.socket().remote_endpoint(ec);
-    client_addr_ = ec ? asio::ip::address{} : peer.address();
-    client_ip_ = ec ? "unknown" : client_addr_.to_string();
+    client_addr_ = peer.address();
+    client_ip_ = client_addr_.to_string();
     buffer_.max_size(kReadBufferMax);
     worker_.add_session(this);
   }
@@ -809,7 +807,8 @@ class Session final : public server::Drainable {
 
 }  // namespace
 
-asio::awaitable<void> serve_downstream(tcp::socket socket, server::Worker& worker, std::size_t listener_index) {
+asio::awaitable<void> serve_downstream(tcp::socket socket, tcp::endpoint peer, server::Worker& worker,
+                                       std::size_t listener_index) {
   prometheus::Gauge* gauge = nullptr;
   std::shared_ptr<const net::ServerTls> tls;  // the current snapshot's: a reload's certificates apply to new connections
   prometheus::Counter* tls_errors = nullptr;
@@ -823,7 +822,8 @@ asio::awaitable<void> serve_downstream(tcp::socket socket, server::Worker& worke
     }
   }
   // Not a coroutine itself: the session's run() is the connection's only frame.
-  auto session = std::make_unique<Session>(std::move(socket), worker, listener_index, std::move(tls), tls_errors, gauge);
+  auto session =
+      std::make_unique<Session>(std::move(socket), peer, worker, listener_index, std::move(tls), tls_errors, gauge);
   Session& s = *session;
   return s.run(std::move(session));
 }

@@ -15,8 +15,9 @@ class Worker;
 namespace cutover::http {
 
 // Serves `socket` until the client closes, a timeout, an error, or a response that ends the
-// connection. Never throws for network errors. `listener_index` indexes Snapshot::listeners.
-boost::asio::awaitable<void> serve_downstream(boost::asio::ip::tcp::socket socket, server::Worker& worker,
-                                              std::size_t listener_index);
+// connection. Never throws for network errors. `peer` is the client's address as accept() gave it;
+// `listener_index` indexes Snapshot::listeners.
+boost::asio::awaitable<void> serve_downstream(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer,
+                                              server::Worker& worker, std::size_t listener_index);
 
 }  // namespace cutover::http

@@ -23,8 +23,10 @@ namespace {
 asio::awaitable<void> accept_loop(Worker& worker, std::shared_ptr<tcp::acceptor> acceptor,
                                   std::size_t listener_index) {
   asio::steady_timer backoff(worker.io());
+  tcp::endpoint peer;  // from accept() itself: no getpeername(2) per connection
   for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
+    peer = tcp::endpoint();
+    auto [ec, socket] = co_await acceptor->async_accept(peer, asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
     if (ec) {
       // EMFILE and friends: back off instead of spinning on a listener that keeps failing.
@@ -40,7 +42,7 @@ asio::awaitable<void> accept_loop(Worker& worker, std::shared_ptr<tcp::acceptor>
     if (listener_index < listeners.size() && listeners[listener_index].is_tcp)
       asio::co_spawn(worker.io(), l4::serve_tcp(std::move(socket), worker, listener_index), asio::detached);
     else
-      asio::co_spawn(worker.io(), http::serve_downstream(std::move(socket), worker, listener_index), asio::detached);
+      asio::co_spawn(worker.io(), http::serve_downstream(std::move(socket), peer, worker, listener_index), asio::detached);
   }
 }
 
