@@ -149,7 +149,7 @@ class Session final : public server::Drainable {
         down_(std::move(socket)),
         worker_(worker),
         listener_index_(listener_index),
-        watchdog_(down_.get_executor(), down_),
+        watchdog_(down_),
         tls_(std::move(tls)),
         tls_errors_(tls_errors) {
     client_addr_ = peer.address();
@@ -177,34 +177,40 @@ class Session final : public server::Drainable {
     for (;;) {
       const auto limits = request_limits();
       timeouts_ = worker_.current()->snapshot->config.timeouts;
-      RequestParser parser;
-      parser.header_limit(static_cast<std::uint32_t>(limits.head.header_bytes));
-      // Bodies are streamed, never held; the limit (0: none) is the operator's (413).
-      if (limits.max_body)
-        parser.body_limit(limits.max_body);
-      else
-        parser.body_limit(boost::none);
-      // The idle wait for a request, then request_header from its first byte (slowloris: 408). The
-      // watchdog cancels the read rather than closing the socket, so a 408 can still be sent.
-      down_.expires_never();
-      watchdog_.arm(buffer_.size() == 0 ? timeouts_.idle : timeouts_.request_header);
       const auto header_timeout = timeouts_.request_header;
       // The idle wait is a read of this frame's own, not read_head's: an idle connection holds no
       // read_head frame (bench stage idle: memory per idle connection), and a head that arrives
-      // whole is parsed here without one.
-      HeadStep step{true, {}};
-      if (buffer_.size() == 0) {
+      // whole is parsed here without one. Its timeout (timeouts.idle) is the stream's own deadline
+      // on a plain connection: one that idles out is closed without an answer, and the deadline
+      // costs no timer operation per request. A TLS connection waits on the watchdog instead, which
+      // cancels rather than closes, so close_notify can still go out.
+      const bool idle_wait = buffer_.size() == 0;
+      error_code first_ec;
+      if (idle_wait) {
+        if (down_.is_tls())
+          watchdog_.arm(timeouts_.idle);
+        else
+          down_.expires_after(timeouts_.idle);
         auto [ec, n] = co_await down_.async_read_some(buffer_.prepare(kFirstReadBytes), as_tuple(use_awaitable));
         buffer_.commit(n);
-        if (!ec) watchdog_.arm(header_timeout);
-        step = parse_first_read(ec, buffer_, parser, limits.head);
+        down_.expires_never();
+        first_ec = watchdog_.fired() && ec == asio::error::operation_aborted ? error_code(beast::error::timeout) : ec;
+        watchdog_.disarm();
       }
+      // Made once the wait is over, so an idle connection holds no parser either.
+      const auto parser_owner = new_request_parser(limits);
+      RequestParser& parser = *parser_owner;
+      HeadStep step{true, {}};
+      if (idle_wait) step = parse_first_read(first_ec, buffer_, parser, limits.head);
       HeadRead head = step.result;
-      if (step.need_more)
-        head = co_await read_head(down_, buffer_, parser, limits.head,
-                                  [this, header_timeout] { watchdog_.arm(header_timeout); });
-      if (watchdog_.fired() && head.ec == asio::error::operation_aborted) head.ec = beast::error::timeout;
-      watchdog_.disarm();
+      if (step.need_more) {
+        // The rest of the head within request_header from its first byte (slowloris: 408). The
+        // watchdog cancels the read rather than closing the socket, so the 408 can still be sent.
+        watchdog_.arm(header_timeout);
+        head = co_await read_head(down_, buffer_, parser, limits.head);
+        if (watchdog_.fired() && head.ec == asio::error::operation_aborted) head.ec = beast::error::timeout;
+        watchdog_.disarm();
+      }
       if (!head.ok()) {
         co_await reject_unreadable_request(head);
         break;
@@ -218,9 +224,8 @@ class Session final : public server::Drainable {
       worker_.give_back_head_buffer(std::move(head_buf_));
       head_buf_ = std::string();
       if (!keep_alive || worker_.draining()) break;
-      // An idle connection holds no buffer and no timer operation of its stream.
+      // An idle connection holds no buffer (its stream's one timer wait serves timeouts.idle).
       if (buffer_.size() == 0) buffer_.shrink_to_fit();
-      down_.release_timer();
     }
     error_code ignored;
     if (down_.is_tls() && down_.socket().is_open()) {
@@ -273,6 +278,16 @@ class Session final : public server::Drainable {
     HeadLimits head;
     std::uint64_t max_body = 0;  // 0 = none
   };
+  static std::unique_ptr<RequestParser> new_request_parser(const RequestLimits& limits) {
+    auto parser = std::make_unique<RequestParser>();
+    parser->header_limit(static_cast<std::uint32_t>(limits.head.header_bytes));
+    // Bodies are streamed, never held; the limit (0: none) is the operator's (413).
+    if (limits.max_body)
+      parser->body_limit(limits.max_body);
+    else
+      parser->body_limit(boost::none);
+    return parser;
+  }
   // The current config's limits (config `limits`).
   RequestLimits request_limits() {
     const auto& l = worker_.current()->snapshot->config.limits;
@@ -792,7 +807,7 @@ class Session final : public server::Drainable {
   net::Stream down_;
   server::Worker& worker_;
   std::size_t listener_index_;
-  Watchdog watchdog_;  // the idle and header waits, then timeouts.request
+  Watchdog watchdog_;  // a fragmented head's wait (and a TLS connection's idle wait), timeouts.request
   std::shared_ptr<const net::ServerTls> tls_;  // until the handshake is over
   prometheus::Counter* tls_errors_ = nullptr;
   beast::flat_buffer buffer_;

@@ -1,8 +1,9 @@
 // A deadline for a downstream connection that, when it passes, cancels the pending operations on
 // the sockets it watches instead of closing them as Beast's tcp_stream timeouts do, so the session
 // can still answer (408 for a request head or body that took too long, 504 for a response that did)
-// before it closes. One per session, re-armed for each phase: the idle wait and the request head
-// (config timeouts.idle, timeouts.request_header), then the whole exchange (timeouts.request).
+// before it closes. One per session, armed for the phases that need it: the rest of a request head
+// that did not arrive whole (timeouts.request_header), a TLS connection's idle wait
+// (timeouts.idle), the whole exchange (timeouts.request).
 #pragma once
 
 #include <chrono>
@@ -18,13 +19,13 @@ namespace cutover::http {
 
 class Watchdog {
  public:
-  // `downstream`'s socket is looked up when the watchdog fires: start_tls() moves it.
-  Watchdog(boost::asio::any_io_executor ex, net::Stream& downstream)
-      : timer_(std::move(ex)), state_(std::make_shared<State>()) {
-    state_->down = &downstream;
-  }
+  // `downstream`'s socket is looked up when the watchdog fires: start_tls() moves it. Nothing is
+  // allocated until the first arm(): most connections never need one (a head that arrives whole,
+  // no timeouts.request), and an idle connection then holds no timer.
+  explicit Watchdog(net::Stream& downstream) : down_(&downstream) {}
   // The timer's handler may already be queued: it finds the sockets gone and does nothing.
   ~Watchdog() {
+    if (!state_) return;
     state_->down = nullptr;
     state_->up = nullptr;
     ++state_->generation;
@@ -35,10 +36,17 @@ class Watchdog {
   // Fires `after` from now (a previous arming is forgotten).
   void arm(std::chrono::milliseconds after) { arm_at(std::chrono::steady_clock::now() + after); }
   void arm_at(std::chrono::steady_clock::time_point at) {
+    if (!state_) {
+      timer_ = std::make_unique<boost::asio::steady_timer>(down_->get_executor());
+      state_ = std::make_shared<State>();
+      state_->down = down_;
+      state_->up = up_;
+    }
     const auto generation = ++state_->generation;
     state_->fired = false;
-    timer_.expires_at(at);
-    timer_.async_wait([state = state_, generation](const boost::system::error_code& ec) {
+    armed_ = true;
+    timer_->expires_at(at);
+    timer_->async_wait([state = state_, generation](const boost::system::error_code& ec) {
       if (ec || state->generation != generation || !state->down) return;  // re-armed, disarmed or gone
       state->fired = true;
       boost::system::error_code ignored;
@@ -47,15 +55,20 @@ class Watchdog {
     });
   }
   void disarm() {
+    if (!state_) return;
     ++state_->generation;
     state_->fired = false;
-    timer_.cancel();
+    if (armed_) timer_->cancel();
+    armed_ = false;
   }
   // Whether the armed deadline passed (the operations pending then ended with operation_aborted).
-  bool fired() const { return state_->fired; }
+  bool fired() const { return state_ && state_->fired; }
 
   // Also cancels the operations of `upstream` (null: none) when it fires.
-  void watch_upstream(net::Stream* upstream) { state_->up = upstream; }
+  void watch_upstream(net::Stream* upstream) {
+    up_ = upstream;
+    if (state_) state_->up = upstream;
+  }
 
  private:
   struct State {
@@ -64,8 +77,11 @@ class Watchdog {
     std::uint64_t generation = 0;
     bool fired = false;
   };
-  boost::asio::steady_timer timer_;
+  net::Stream* down_;
+  net::Stream* up_ = nullptr;
+  std::unique_ptr<boost::asio::steady_timer> timer_;  // with state_, from the first arm()
   std::shared_ptr<State> state_;
+  bool armed_ = false;
 };
 
 }  // namespace cutover::http
