@@ -1,6 +1,7 @@
 // The shadow side of a mirrored request: see shadow_client.hpp.
 #include "proxy/shadow/shadow_client.hpp"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <chrono>
@@ -45,63 +46,98 @@ asio::awaitable<std::string> run(MirrorExchange& ex, MirrorExchange::Part part, 
                                  std::unique_ptr<upstream::Connection>& up) {
   const auto timeout = ex.policy().timeout;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto lease = co_await pool.acquire(cluster, /*fresh=*/false, endpoint);
-  if (!lease.connection) {
-    if (lease.tls_failed) co_return "connect to " + lease.endpoint->text + ": " + lease.reason;
-    co_return describe(lease.ec, "connect to " + lease.endpoint->text, cluster.connect_timeout);
-  }
-  up = std::move(lease.connection);
 
-  // A pooled connection the upstream closed shows only when the write or the read fails; the
-  // shadow gives up then instead of retrying: it is a sample, not a user's request.
-  auto head = ex.request_head();
+  // The request head as the target sees it, serialized once (copied only to set Content-Length).
+  const auto& original = ex.request_head();
   const std::string_view body = ex.request_body.kept();
-  if (ex.request_has_body()) head.set(bhttp::field::content_length, std::to_string(body.size()));
   std::string head_text;
-  http::append_head(head, head_text);
-  std::array<asio::const_buffer, 2> out{asio::buffer(head_text), asio::buffer(body.data(), body.size())};
-  up->stream.expires_at(deadline);
-  auto [wec, wn] = co_await asio::async_write(up->stream, out, as_tuple(use_awaitable));
-  if (wec) {
+  if (ex.request_has_body()) {
+    auto head = original;
+    head.set(bhttp::field::content_length, std::to_string(body.size()));
+    http::append_head(head, head_text);
+  } else {
+    http::append_head(original, head_text);
+  }
+  const bool head_request = original.method() == bhttp::verb::head;
+  // As for primary requests (RFC 9112 §9.3.1): an idempotent request without a body is sent again
+  // on a new connection when a pooled one turns out closed before any response byte, so the pool
+  // need not look at it first; any other request is sent on a connection the pool looked at.
+  const auto m = original.method();
+  const bool may_retry = !ex.request_has_body() &&
+                         (m == bhttp::verb::get || m == bhttp::verb::head || m == bhttp::verb::options ||
+                          m == bhttp::verb::trace || m == bhttp::verb::put || m == bhttp::verb::delete_);
+
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> p;
+  for (int attempt = 0;; ++attempt) {
+    auto lease = co_await pool.acquire(cluster, /*fresh=*/attempt > 0, endpoint,
+                                       may_retry ? upstream::ReuseCheck::retry_instead : upstream::ReuseCheck::peek);
+    if (!lease.connection) {
+      if (lease.tls_failed) co_return "connect to " + lease.endpoint->text + ": " + lease.reason;
+      co_return describe(lease.ec, "connect to " + lease.endpoint->text, cluster.connect_timeout);
+    }
+    up = std::move(lease.connection);
+    const bool retry_if_closed = may_retry && up->reused && attempt == 0;
+
+    up->stream.expires_at(deadline);
+    error_code wec;
+    if (body.empty()) {
+      auto [ec, wn] = co_await asio::async_write(up->stream, asio::buffer(head_text), as_tuple(use_awaitable));
+      wec = ec;
+    } else {
+      std::array<asio::const_buffer, 2> out{asio::buffer(head_text), asio::buffer(body.data(), body.size())};
+      auto [ec, wn] = co_await asio::async_write(up->stream, out, as_tuple(use_awaitable));
+      wec = ec;
+    }
+    if (wec) {
+      up.reset();
+      if (retry_if_closed) continue;
+      co_return describe(wec, "send", timeout);
+    }
+
+    error_code rec;
+    for (;;) {  // interim 1xx responses are read past
+      p.emplace();
+      p->header_limit(kHeaderLimit);
+      p->body_limit(boost::none);
+      if (head_request) p->skip(true);
+      auto [ec, n] = co_await bhttp::async_read_header(up->stream, up->buffer, *p, as_tuple(use_awaitable));
+      if (ec) {
+        rec = ec;
+        break;
+      }
+      const unsigned status = p->get().result_int();
+      if (status == 101) {
+        up.reset();
+        co_return std::string("response: 101 Switching Protocols is not mirrored");
+      }
+      if (status >= 200) break;
+    }
+    if (!rec) break;
+    const bool closed_before_any_byte = up->buffer.size() == 0 &&
+                                        (rec == bhttp::error::end_of_stream || rec == asio::error::connection_reset);
     up.reset();
-    co_return describe(wec, "send", timeout);
+    if (retry_if_closed && closed_before_any_byte) continue;
+    co_return describe(rec, "response", timeout);
   }
 
   CapturedResponse& response = ex.response(part);
-  const bool head_request = head.method() == bhttp::verb::head;
-  std::optional<bhttp::response_parser<bhttp::buffer_body>> p;
-  for (;;) {  // interim 1xx responses are read past
-    p.emplace();
-    p->header_limit(kHeaderLimit);
-    p->body_limit(boost::none);
-    if (head_request) p->skip(true);
-    auto [ec, n] = co_await bhttp::async_read_header(up->stream, up->buffer, *p, as_tuple(use_awaitable));
-    if (ec) {
-      up.reset();
-      co_return describe(ec, "response", timeout);
-    }
-    const unsigned status = p->get().result_int();
-    if (status == 101) {
-      up.reset();
-      co_return std::string("response: 101 Switching Protocols is not mirrored");
-    }
-    if (status >= 200) break;
-  }
   auto& parser = *p;
   capture_head(parser.get().base(), response);
 
-  std::unique_ptr<char[]> buffer(new char[kReadChunk]);  // not zero-filled: read into
+  // Not zero-filled: read into. No larger than a known Content-Length.
+  const std::size_t chunk = std::max<std::size_t>(1, std::min<std::uint64_t>(kReadChunk, parser.content_length().value_or(kReadChunk)));
+  std::unique_ptr<char[]> buffer(new char[chunk]);
   auto& b = parser.get().body();
   while (!parser.is_done()) {
     b.data = buffer.get();
-    b.size = kReadChunk;
+    b.size = chunk;
     auto [ec, n] = co_await bhttp::async_read_some(up->stream, up->buffer, parser, as_tuple(use_awaitable));
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       up.reset();
       co_return describe(ec, "response body", timeout);
     }
-    const std::size_t got = kReadChunk - b.size;
+    const std::size_t got = chunk - b.size;
     if (got > 0) response.body.append({buffer.get(), got});
   }
   up->stream.expires_never();
