@@ -87,7 +87,7 @@ for g, v in by_group.most_common():
     print(f"| {g} | {v // n} | {100 * v / total:.1f} % |")
 print("\n| function (self cost, top 15) | instructions per request |\n|---|---:|")
 for f, v in own.most_common(15):
-    f = re.sub(r'\(.*', '', f)[:110].replace('|', '\\|')
+    f = re.sub(r'\(.*', '', f.replace('(anonymous namespace)', '{anon}'))[:110].replace('|', '\\|')
     print(f"| `{f}` | {v // n} |")
 EOF
 

@@ -1,6 +1,8 @@
 // One mirrored request and its verdict: see mirror_exchange.hpp.
 #include "proxy/shadow/mirror_exchange.hpp"
 
+#include <iterator>
+
 #include <chrono>
 
 #include <spdlog/spdlog.h>
@@ -122,6 +124,7 @@ void MirrorExchange::conclude() {
 void capture_head(const bhttp::response_header<>& head, CapturedResponse& out) {
   out.status = head.result_int();
   out.headers.clear();
+  out.headers.reserve(static_cast<std::size_t>(std::distance(head.begin(), head.end())));
   for (const auto& f : head) out.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
   auto ct = head.find(bhttp::field::content_type);
   out.json = ct != head.end() && is_json_media_type(ct->value());
