@@ -35,13 +35,23 @@ class ShadowBackend:
       /slowprimary    the same text everywhere, after 2 s on the source only
     Every request is recorded (method, path, headers, body size and sha256)."""
 
-    def __init__(self, side: str, instance: str, delay_s: float = 0.0):
+    def __init__(self, side: str, instance: str, delay_s: float = 0.0, idle_close_s: float | None = None):
+        """`idle_close_s`: close a keep-alive connection idle that long (a short upstream keep-alive
+        timeout), without saying so in the answer."""
         self.side, self.instance, self.delay_s = side, instance, delay_s
         self.lock = threading.Lock()
         self.events: list[dict] = []
+        self.connections = 0
         backend = self
 
         class Handler(QuickHandler):
+            timeout = idle_close_s  # socketserver: the wait for the next request on the connection
+
+            def setup(self):
+                super().setup()
+                with backend.lock:
+                    backend.connections += 1
+
             def handle_one(self):
                 nbytes, digest, _ = read_body(self.rfile, self.headers)
                 with backend.lock:
@@ -119,12 +129,13 @@ class MirrorTest(CutoverTestCase):
         cls.src_a = ShadowBackend("source", "a")
         cls.src_b = ShadowBackend("source", "b")
         cls.tgt = ShadowBackend("target", "t")
+        cls.stale = ShadowBackend("target", "stale", idle_close_s=0.2)
         # In its own process: its threads must not take the GIL from the clients and the source
         # while the primary's latency is measured.
         cls.slow = subprocess.Popen([sys.executable, __file__, "--serve-slow-target"], stdout=subprocess.PIPE,
                                     stdin=subprocess.DEVNULL, text=True)
         slow_addr = cls.slow.stdout.readline().strip()
-        cls.servers = [cls.src_a, cls.src_b, cls.tgt]
+        cls.servers = [cls.src_a, cls.src_b, cls.tgt, cls.stale]
         routes = [
             route("plain", path_prefix="/plain/", weight=0),
             route("get", path_prefix="/get/", weight=0, mirror=mirror()),
@@ -137,10 +148,12 @@ class MirrorTest(CutoverTestCase):
             route("slowplain", target="slow", path_prefix="/slowplain/", weight=0),
             route("slow", target="slow", path_prefix="/slow/", weight=0, mirror=mirror(max_in_flight=20)),
             route("flipped", path_prefix="/flipped/", weight=100, mirror=mirror()),
+            route("stale", target="stale", path_prefix="/stale/", weight=0, mirror=mirror()),
+            route("stalesrc", source="stale", path_prefix="/stalesrc/", weight=0),
         ]
         cfg = make_config(
             {"src": cluster(cls.src_a.addr), "src2": cluster(cls.src_a.addr, cls.src_b.addr),
-             "tgt": cluster(cls.tgt.addr), "slow": cluster(slow_addr),
+             "tgt": cluster(cls.tgt.addr), "slow": cluster(slow_addr), "stale": cluster(cls.stale.addr),
              "dead": cluster(f"{LOCALHOST}:{closed_port()}", connect_timeout="500ms")},
             [{"name": "public", "address": f"{LOCALHOST}:0", "protocol": "http", "routes": routes}])
         cfg["mirror_log"] = {"path": "mismatch.jsonl", "max_size": "4KiB", "max_files": 2}
@@ -310,6 +323,32 @@ class MirrorTest(CutoverTestCase):
         self.assertEqual(view["errors"], 20, view)
         self.assertIn("connect", view["last_error"]["reason"])
         self.assertEqual(self.mirror_metric("down", "error"), 20)
+
+    def test_pooled_connections_the_upstream_closed_while_idle_are_not_errors(self):
+        # The "stale" backend closes a keep-alive connection idle for 0.2 s. A GET (primary or
+        # mirrored) reuses the pooled connection without looking at it first and is sent again on a
+        # new one when it turns out closed before any answer byte (RFC 9112 section 9.3.1); a POST,
+        # which may not be sent twice, gets a connection the pool looked at. None of them may fail.
+        before = self.shadow("stale")
+        conns_before = self.stale.connections
+        for i in range(3):
+            st, body, _ = get(self.port, f"/stale/same/{i}")
+            self.assertEqual((st, body), (200, f"same answer for /stale/same/{i}".encode()))
+            st, body, _ = get(self.port, f"/stalesrc/same/{i}")
+            self.assertEqual((st, body), (200, f"same answer for /stalesrc/same/{i}".encode()))
+            st, body, _ = get(self.port, f"/stalesrc/upload", method="POST", body=b"x" * 100)
+            self.assertEqual(st, 200, body)
+            self.assertEqual(json.loads(body)["bytes"], 100)
+            time.sleep(0.5)  # the backend closes the idle connections meanwhile
+        view = self.settled("stale", self.total(before) + 3)
+        self.assertEqual(view["errors"] - before["errors"], 0, view)
+        self.assertEqual(view["matched"] - before["matched"], 3, view)
+        # 3 shadow GETs, 3 primary GETs and 3 POSTs, each exactly once, on fresh connections after
+        # each idle gap (so the closes did happen and were recovered from).
+        self.assertEqual(len(self.stale.snapshot("/stale/same/")), 3)
+        self.assertEqual(len(self.stale.snapshot("/stalesrc/same/")), 3)
+        self.assertEqual(len(self.stale.snapshot("/stalesrc/upload")), 3)
+        self.assertGreaterEqual(self.stale.connections - conns_before, 6)
 
     def test_noise_between_source_endpoints_is_not_a_mismatch(self):
         for _ in range(20):
