@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Load benchmark, eight stages, all run by default (about 8 minutes):
+# Load benchmark, eight stages, all run by default (about 15 minutes):
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
-#            backend alone as a reference. Also drawn as a PNG chart (gnuplot).
+#            backend alone as a reference; PROXIES_ROUNDS (3) interleaved rounds, medians. Also
+#            drawn as a PNG chart (gnuplot).
 #   mirror:  "mirror 100 %": cutover at weight 0 mirroring every GET to target, cutover at weight 0
 #            without mirror, and nginx with its mirror directive, same backends, same wrk run,
 #            MIRROR_ROUNDS (3) interleaved rounds, medians reported.
