@@ -95,22 +95,15 @@ HeadStep parse_first_read(const boost::system::error_code& ec, boost::beast::fla
 
 // Reads until `parser` has a complete head, from `buffer` first, then from `stream` (whose expiry
 // the caller sets). The head's bytes are consumed from `buffer`; bytes after it stay there.
-// Requests get limits.request_line on their first line. `on_started()` is called once when the
-// first byte of the head arrives in a `buffer` that was empty (the caller's idle wait for a
-// request ends there and the time the head may take begins).
-template <bool isRequest, class Body, class OnStarted = void (*)()>
+// Requests get limits.request_line on their first line.
+template <bool isRequest, class Body>
 boost::asio::awaitable<HeadRead> read_head(net::Stream& stream, boost::beast::flat_buffer& buffer,
                                            boost::beast::http::parser<isRequest, Body>& parser,
-                                           const HeadLimits& limits, OnStarted on_started = [] {}) {
+                                           const HeadLimits& limits) {
   namespace asio = boost::asio;
   namespace bhttp = boost::beast::http;
   HeadScanner scan;
-  bool started = buffer.size() > 0;
   for (;;) {
-    if (!started && buffer.size() > 0) {
-      started = true;
-      on_started();
-    }
     auto step = parse_buffered_head(buffer, parser, limits, scan);
     if (!step.need_more) co_return step.result;
     const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536),

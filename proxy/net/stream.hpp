@@ -60,7 +60,6 @@ class Stream {
   void expires_after(std::chrono::steady_clock::duration d) { tcp().expires_after(d); }
   void expires_at(std::chrono::steady_clock::time_point t) { tcp().expires_at(t); }
   void expires_never() { tcp().expires_never(); }
-  void release_timer() { tcp().release_timer(); }  // expires_never(), the timer's wait cancelled (idle)
 
   template <class Token>
   auto async_connect(const asio::ip::tcp::endpoint& ep, Token&& token) {

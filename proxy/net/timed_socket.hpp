@@ -56,18 +56,10 @@ class TimedSocket {
     s_->deadline = t;
     s_->expired = false;
   }
+  // No deadline. A wait already armed is left to fire by itself (and then finds none).
   void expires_never() {
     s_->deadline = clock::time_point::max();
     s_->expired = false;
-  }
-  // As expires_never(), and the timer's pending wait, if any, is cancelled too (expires_never()
-  // leaves it to end by itself), so a connection that goes idle holds no timer operation.
-  void release_timer() {
-    expires_never();
-    if (s_->armed_until != clock::time_point::max()) {
-      s_->armed_until = clock::time_point::max();
-      s_->timer.cancel();
-    }
   }
 
   template <class Token>
