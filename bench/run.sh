@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Load benchmark, eight stages, all run by default (about 15 minutes):
+# Load benchmark, nine stages, all run by default (about 18 minutes):
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
 #            backend alone as a reference; PROXIES_ROUNDS (3) interleaved rounds, medians. Also
 #            drawn as a PNG chart (gnuplot).
+#   workers2: stage proxies again with two workers each (cutover `workers: 2`, HAProxy `nbthread 2`,
+#            nginx `worker_processes 2`); on a 2-CPU machine the second worker shares the CPUs with
+#            wrk and the backends.
 #   mirror:  "mirror 100 %": cutover at weight 0 mirroring every GET to target, cutover at weight 0
 #            without mirror, and nginx with its mirror directive, same backends, same wrk run,
 #            MIRROR_ROUNDS (3) interleaved rounds, medians reported.
@@ -49,7 +52,7 @@ LARGE_MIB=${LARGE_MIB:-1024}              # large stage: size of the download
 LARGE_ROUNDS=${LARGE_ROUNDS:-3}           # large stage: downloads per proxy (median reported)
 FLIP_ROUNDS=${FLIP_ROUNDS:-200}           # flip stage: weight changes measured
 MICRO_MIN_TIME=${MICRO_MIN_TIME:-0.2}     # micro stage: seconds per benchmark and repetition
-ALL_STAGES=(proxies mirror tcp close idle large flip micro)
+ALL_STAGES=(proxies workers2 mirror tcp close idle large flip micro)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -133,7 +136,6 @@ split_share() {
          END { if (s + t) printf "%.1f\n", 100 * t / (s + t); else print "-" }'
 }
 
-names=() rps=() p99=() errs=() shares=() pruns=()
 # Stage proxies' contenders, all started before the first run and measured in PROXIES_ROUNDS
 # interleaved rounds (the order rotating), so drift of this shared machine hits each alike.
 pnames=() purls=() psplit=() prps=() pp99=() perrs=() pstarted=()
@@ -144,7 +146,7 @@ contender() {
 # measure_round I ROUND: warm up contender I, run wrk, keep the result.
 measure_round() {
   local i=$1 round=$2 name=${pnames[$1]} url=${purls[$1]} out r p e
-  out=$work/wrk-$((i + 1))-${name%% *}-$round.txt
+  out=$work/wrk-$((i + 1))-${name%% *}$wrk_tag-$round.txt
   say "bench: round $round/$PROXIES_ROUNDS: $name: warm-up $WARMUP, then ${WRK[*]} $url/"
   wrk -t1 -c64 -d"$WARMUP" "$url/" > /dev/null 2>&1 || true
   "${WRK[@]}" "$url/" > "$out" 2>&1 || true
@@ -152,47 +154,54 @@ measure_round() {
   prps[i]+="$r " pp99[i]+="$p " perrs[i]+="$e "
 }
 
-# --- stage "proxies": backend direct, cutover, HAProxy, nginx at 90/10 -----------------------------
-if want proxies; then
-say "bench: stage proxies: backend direct, cutover, HAProxy, nginx (90/10 split), $PROXIES_ROUNDS rounds"
-ppids=()
+# --- stages "proxies" and "workers2": backend direct, cutover, HAProxy, nginx at 90/10 ------------
+# proxies_stage WORKERS OUT: the contenders with WORKERS workers each (cutover `workers`, HAProxy
+# `nbthread`, nginx `worker_processes`), PROXIES_ROUNDS interleaved rounds; the medians go to the
+# arrays ${OUT}names, ${OUT}rps, ${OUT}p99, ${OUT}errs, ${OUT}shares, ${OUT}pruns.
+proxies_stage() {
+local workers=$1
+local -n o_names=${2}names o_rps=${2}rps o_p99=${2}p99 o_errs=${2}errs o_shares=${2}shares o_pruns=${2}pruns
+local kv=("${ports_kv[@]}" WORKERS="$workers") ppids=() cutover_pid="" i j round vals r p e runs pid
+wrk_tag=""; [ "$workers" = 1 ] || wrk_tag="-${workers}workers"
+pnames=() purls=() psplit=() prps=() pp99=() perrs=() pstarted=()
+say "bench: stage ${3}: backend direct, cutover, HAProxy, nginx (90/10 split), $workers worker(s) each, $PROXIES_ROUNDS rounds"
 contender "backend direct (reference)" "http://127.0.0.1:$SOURCE_PORT" nosplit
 
-mkdir -p "$work/cutover"
-render "$conf/cutover.yaml" "$work/cutover/cutover.yaml" "${ports_kv[@]}"
-if start_cutover "$work/cutover" "$work/cutover/cutover.yaml" "$work/cutover/cutover.log" bench; then
+mkdir -p "$work/cutover$wrk_tag"
+render "$conf/cutover.yaml" "$work/cutover$wrk_tag/cutover.yaml" "${kv[@]}"
+if start_cutover "$work/cutover$wrk_tag" "$work/cutover$wrk_tag/cutover.yaml" "$work/cutover$wrk_tag/cutover.log" bench; then
   contender "cutover" "http://$CUTOVER_LISTEN"
   ppids+=("$CUTOVER_PID") cutover_pid=$CUTOVER_PID
 else
-  say "bench: cutover did not start (log $work/cutover/cutover.log)" >&2
+  say "bench: cutover did not start (log $work/cutover$wrk_tag/cutover.log)" >&2
   contender "cutover" ""
 fi
 
-mkdir -p "$work/haproxy"
-render "$conf/haproxy.cfg" "$work/haproxy/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
-spawn "$work/haproxy/out.log" haproxy -db -f "$work/haproxy/haproxy.cfg"
+mkdir -p "$work/haproxy$wrk_tag"
+render "$conf/haproxy.cfg" "$work/haproxy$wrk_tag/haproxy.cfg" "${kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
+spawn "$work/haproxy$wrk_tag/out.log" haproxy -db -f "$work/haproxy$wrk_tag/haproxy.cfg"
 ppids+=("$SPAWNED_PID")
 hname="HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p')"
 if wait_http "http://127.0.0.1:$HAPROXY_PORT/" 10 "$SPAWNED_PID"; then
   contender "$hname" "http://127.0.0.1:$HAPROXY_PORT"
 else
-  say "bench: HAProxy did not start: $(tail -n 3 "$work/haproxy/out.log" | tr '\n' ' ')" >&2
+  say "bench: HAProxy did not start: $(tail -n 3 "$work/haproxy$wrk_tag/out.log" | tr '\n' ' ')" >&2
   contender "$hname" ""
 fi
 
-mkdir -p "$work/nginx-proxy"
-render "$conf/nginx-proxy.conf" "$work/nginx-proxy/nginx.conf" DIR="$work/nginx-proxy" "${ports_kv[@]}" PROXY_PORT="$NGINX_PORT" MAXCONN=1024 NOFILE=4096
-start_nginx "$work/nginx-proxy" "$work/nginx-proxy/nginx.conf" "$work/nginx-proxy/out.log"
+mkdir -p "$work/nginx-proxy$wrk_tag"
+render "$conf/nginx-proxy.conf" "$work/nginx-proxy$wrk_tag/nginx.conf" DIR="$work/nginx-proxy$wrk_tag" "${kv[@]}" PROXY_PORT="$NGINX_PORT" MAXCONN=1024 NOFILE=4096
+start_nginx "$work/nginx-proxy$wrk_tag" "$work/nginx-proxy$wrk_tag/nginx.conf" "$work/nginx-proxy$wrk_tag/out.log"
 ppids+=("$SPAWNED_PID")
 if wait_http "http://127.0.0.1:$NGINX_PORT/" 10 "$SPAWNED_PID"; then
   contender "nginx $nginx_version" "http://127.0.0.1:$NGINX_PORT"
 else
-  say "bench: nginx did not start (see $work/nginx-proxy)" >&2
+  say "bench: nginx did not start (see $work/nginx-proxy$wrk_tag)" >&2
   contender "nginx $nginx_version" ""
 fi
 
 for i in "${!pnames[@]}"; do  # the split, once, before any load
-  if [ -z "${purls[i]}" ]; then shares+=("-"); elif [ "${psplit[i]}" = nosplit ]; then shares+=("n/a"); else shares+=("$(split_share "${purls[i]}")"); fi
+  if [ -z "${purls[i]}" ]; then o_shares+=("-"); elif [ "${psplit[i]}" = nosplit ]; then o_shares+=("n/a"); else o_shares+=("$(split_share "${purls[i]}")"); fi
 done
 for ((round = 1; round <= PROXIES_ROUNDS; round++)); do
   for ((j = 0; j < ${#pnames[@]}; j++)); do
@@ -200,8 +209,8 @@ for ((round = 1; round <= PROXIES_ROUNDS; round++)); do
     if [ -n "${purls[i]}" ]; then measure_round "$i" "$round"; fi
   done
 done
-[ -z "${cutover_pid:-}" ] || kill -0 "$cutover_pid" 2> /dev/null ||
-  say "bench: cutover exited during the runs; log: $work/cutover/cutover.log" >&2
+[ -z "$cutover_pid" ] || kill -0 "$cutover_pid" 2> /dev/null ||
+  say "bench: cutover exited during the runs; log: $work/cutover$wrk_tag/cutover.log" >&2
 for pid in "${ppids[@]}"; do stop_pid "$pid"; done
 for i in "${!pnames[@]}"; do
   read -r -a vals <<< "${prps[i]}"; r=$(num %.0f "$(median "${vals[@]}")")
@@ -209,9 +218,15 @@ for i in "${!pnames[@]}"; do
   read -r -a vals <<< "${pp99[i]}"; p=$(num %.2f "$(median "${vals[@]}")")
   read -r -a vals <<< "${perrs[i]}"
   e=$(printf '%s\n' "${vals[@]}" | awk '$1 ~ /^[0-9]+$/ { s += $1; n++ } END { print n ? s : "-" }')
-  names+=("${pnames[i]}") rps+=("$r") p99+=("$p") errs+=("$e") pruns+=("${runs:--}")
+  o_names+=("${pnames[i]}") o_rps+=("$r") o_p99+=("$p") o_errs+=("$e") o_pruns+=("${runs:--}")
 done
-fi
+}
+# shellcheck disable=SC2034  # filled and read through namerefs (proxies_stage, proxies_table)
+names=() rps=() p99=() errs=() shares=() pruns=()
+# shellcheck disable=SC2034
+w2names=() w2rps=() w2p99=() w2errs=() w2shares=() w2pruns=()
+if want proxies; then proxies_stage 1 "" proxies; fi
+if want workers2; then proxies_stage 2 w2 workers2; fi
 
 # --- stage "mirror": mirror 100 % ----------------------------------------------------------------
 # Three contenders in front of the same backends, all sending every primary request to source:
@@ -383,7 +398,7 @@ up_proxy() {
   UP_NAME="" UP_URL="" UP_PID="" UP_RSS_PIDS="" UP_MAXCONN=$maxconn
   case $kind in
     cutover)
-      render "$conf/cutover.yaml" "$dir/cutover.yaml" "${ports_kv[@]}" || return 1
+      render "$conf/cutover.yaml" "$dir/cutover.yaml" "${ports_kv[@]}" WORKERS=1 || return 1
       start_cutover "$dir" "$dir/cutover.yaml" "$dir/cutover.log" bench || return 1
       UP_NAME=cutover UP_URL=http://$CUTOVER_LISTEN UP_PID=$CUTOVER_PID UP_RSS_PIDS=$CUTOVER_PID
       UP_MAXCONN=$((nofile - 100))
@@ -391,7 +406,7 @@ up_proxy() {
     haproxy)
       port=$(free_ports 1)
       [ "$maxconn" -le $(((nofile - 100) / 2)) ] || maxconn=$(((nofile - 100) / 2)) UP_MAXCONN=$(((nofile - 100) / 2))
-      render "$conf/haproxy.cfg" "$dir/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="$port" MAXCONN="$maxconn" NOFILE="$nofile" || return 1
+      render "$conf/haproxy.cfg" "$dir/haproxy.cfg" "${ports_kv[@]}" WORKERS=1 PROXY_PORT="$port" MAXCONN="$maxconn" NOFILE="$nofile" || return 1
       spawn "$dir/out.log" haproxy -db -f "$dir/haproxy.cfg"
       UP_PID=$SPAWNED_PID
       wait_http "http://127.0.0.1:$port/" 10 "$UP_PID" || return 1
@@ -403,7 +418,7 @@ up_proxy() {
       # are free: twice the wanted connections (within the descriptor limit) keeps it from that.
       i=$((2 * maxconn)); [ "$i" -le "$nofile" ] || i=$nofile
       [ "$maxconn" -le $((i * 15 / 16 - 100)) ] || UP_MAXCONN=$((i * 15 / 16 - 100))
-      render "$conf/nginx-proxy.conf" "$dir/nginx.conf" DIR="$dir" "${ports_kv[@]}" PROXY_PORT="$port" \
+      render "$conf/nginx-proxy.conf" "$dir/nginx.conf" DIR="$dir" "${ports_kv[@]}" WORKERS=1 PROXY_PORT="$port" \
         MAXCONN="$i" NOFILE="$nofile" || return 1
       start_nginx "$dir" "$dir/nginx.conf" "$dir/out.log"
       UP_PID=$SPAWNED_PID
@@ -538,24 +553,29 @@ fi
 fi
 
 # --- report ------------------------------------------------------------------------------------
-rps_of() { local i; for i in "${!names[@]}"; do [[ ${names[i]} == "$1"* ]] && echo "${rps[i]}" && return; done; echo -; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'; }
-haproxy_rps=$(rps_of HAProxy) nginx_rps=$(rps_of nginx)
 
-table=$work/table.md
-: > "$table"
-if want proxies; then
-  {
-    echo "| proxy | requests/s | p99 ms | vs HAProxy | vs nginx | target share | requests/s per run | errors |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-    for i in "${!names[@]}"; do
-      share=${shares[i]}
-      [[ $share == [0-9]* ]] && share="$share %"
-      printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${names[i]}" "${rps[i]}" "${p99[i]}" \
-        "$(ratio "${rps[i]}" "$haproxy_rps")" "$(ratio "${rps[i]}" "$nginx_rps")" "$share" "${pruns[i]}" "${errs[i]}"
-    done
-  } > "$table"
-fi
+# proxies_table OUT: the markdown table of proxies_stage's results in the arrays ${OUT}names...
+proxies_table() {
+  local -n t_names=${1}names t_rps=${1}rps t_p99=${1}p99 t_errs=${1}errs t_shares=${1}shares t_pruns=${1}pruns
+  local i share h=- n=-
+  for i in "${!t_names[@]}"; do
+    [[ ${t_names[i]} == HAProxy* ]] && h=${t_rps[i]}
+    [[ ${t_names[i]} == nginx* ]] && n=${t_rps[i]}
+  done
+  echo "| proxy | requests/s | p99 ms | vs HAProxy | vs nginx | target share | requests/s per run | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for i in "${!t_names[@]}"; do
+    share=${t_shares[i]}
+    [[ $share == [0-9]* ]] && share="$share %"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${t_names[i]}" "${t_rps[i]}" "${t_p99[i]}" \
+      "$(ratio "${t_rps[i]}" "$h")" "$(ratio "${t_rps[i]}" "$n")" "$share" "${t_pruns[i]}" "${t_errs[i]}"
+  done
+}
+table=$work/table.md w2table=$work/workers2-table.md
+: > "$table"; : > "$w2table"
+if want proxies; then proxies_table "" > "$table"; fi
+if want workers2; then proxies_table w2 > "$w2table"; fi
 
 # Mirror stage: per contender the median requests/s and the median p99 over its runs (each median
 # taken on its own), errors summed ("-" when a run gave no result).
@@ -741,6 +761,16 @@ mkdir -p "$results"
     echo "- target share: $SPLIT_REQUESTS sequential requests through the proxy before the load run"
     echo "- errors: wrk socket errors + non-2xx/3xx responses"
   fi
+  if want workers2; then
+    echo
+    echo "## Two workers"
+    echo
+    cat "$w2table"
+    echo
+    echo "- as stage proxies (same load, backends and rounds), every proxy with two workers (cutover \`workers: 2\`,"
+    echo "  HAProxy \`nbthread 2\`, nginx \`worker_processes 2\`); the machine's $(nproc) CPUs also run wrk and the backends,"
+    echo "  so a second worker competes with them rather than getting a CPU of its own"
+  fi
   if want tcp; then
     echo
     echo "## TCP relay (tcp listener vs HAProxy mode tcp)"
@@ -812,6 +842,7 @@ mv "$results/latest.md.tmp" "$results/latest.md"
 
 echo
 [ -s "$table" ] && { cat "$table"; echo; }
+[ -s "$w2table" ] && { echo "two workers:"; cat "$w2table"; echo; }
 [ -s "$mtable" ] && { cat "$mtable"; echo; printf '%s\n' "${mnotes[@]}"; echo; }
 [ -s "$ttable" ] && { cat "$ttable"; echo; }
 for t in "$ctable" "$itable" "$ltable" "$ftable" "$utable"; do [ -s "$t" ] && { cat "$t"; echo; }; done
@@ -822,6 +853,9 @@ for i in "${!tnames[@]}"; do
 done
 for i in "${!names[@]}"; do
   [ "${errs[i]}" = 0 ] || { say "bench: ${names[i]}: ${errs[i]} errors (or no result); raw output in bench/results/latest.md" >&2; rc=1; }
+done
+for i in "${!w2names[@]}"; do
+  [ "${w2errs[i]}" = 0 ] || { say "bench: workers2 ${w2names[i]}: ${w2errs[i]} errors (or no result); raw output in bench/results/latest.md" >&2; rc=1; }
 done
 if want mirror; then
   for i in "${!mnames[@]}"; do
