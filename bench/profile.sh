@@ -4,7 +4,8 @@
 #      (one worker, 90/10, the bench's nginx backends), wrk -c16 for PROFILE_SECONDS after a warm-up,
 #      counters zeroed in between; the total and where it goes (self cost by group and function);
 #   2. system calls per request, cutover and HAProxy side by side: strace -c over a wrk run.
-# Usage: ./bench/profile.sh   (installs valgrind and strace with scripts/setup.sh --bench).
+# Usage: ./bench/profile.sh   (installs valgrind and strace with scripts/setup.sh --bench);
+#        PROFILE_TOP=40 lists 40 functions instead of 15.
 # Prints plain text; writes nothing into the repository. See bench/README.md, "Profile".
 set -euo pipefail
 
@@ -13,6 +14,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$repo/scripts/lib.sh"
 conf=$repo/bench/config
 PROFILE_SECONDS=${PROFILE_SECONDS:-5}
+PROFILE_TOP=${PROFILE_TOP:-15}   # functions listed by self cost
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'profile: %s\n' "$*" >&2; exit 1; }
@@ -51,9 +53,9 @@ callgrind_control -d "$vg_pid" > /dev/null
 sleep 1
 stop_pid "$CUTOVER_PID"
 dump=$(ls -t "$work"/callgrind.out.* | head -n 1)
-python3 - "$dump" "$requests" << 'EOF'
+python3 - "$dump" "$requests" "$PROFILE_TOP" << 'EOF'
 import collections, re, sys
-path, n = sys.argv[1], int(sys.argv[2])
+path, n, top = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 # Self cost per function: cost lines not right after a calls= line (those are inclusive call costs).
 own, fn, after_call = collections.Counter(), None, False
 for line in open(path):
@@ -85,8 +87,8 @@ for f, v in own.items():
 print("| where (self cost) | instructions per request | share |\n|---|---:|---:|")
 for g, v in by_group.most_common():
     print(f"| {g} | {v // n} | {100 * v / total:.1f} % |")
-print("\n| function (self cost, top 15) | instructions per request |\n|---|---:|")
-for f, v in own.most_common(15):
+print(f"\n| function (self cost, top {top}) | instructions per request |\n|---|---:|")
+for f, v in own.most_common(top):
     f = re.sub(r'\(.*', '', f.replace('(anonymous namespace)', '{anon}'))[:110].replace('|', '\\|')
     print(f"| `{f}` | {v // n} |")
 EOF
