@@ -25,8 +25,9 @@ inline constexpr std::size_t kSampleBytes = 512;
 // complete() turns false for good.
 //
 // Memory: the kept bytes grow with the data (never reserved up front; std::string's geometric
-// growth, so at most about 2 x min(size(), keep_limit) bytes), plus one xxHash state (~600 bytes)
-// from the first append() until finish(). Movable, not copyable; a moved-from capture is only fit
+// growth, so at most about 2 x min(size(), keep_limit) bytes), plus one xxHash streaming state
+// (~600 bytes) from the append() that takes the body past keep_limit until finish(); a body that
+// stays within keep_limit is hashed in one go by finish(), without that state. Movable, not copyable; a moved-from capture is only fit
 // to be assigned to or destroyed.
 class BodyCapture {
  public:
@@ -69,7 +70,7 @@ class BodyCapture {
   bool complete_ = true;
   bool finished_ = false;
   std::string kept_;
-  std::unique_ptr<XXH3_state_s, StateDeleter> state_;  // created by the first append()
+  std::unique_ptr<XXH3_state_s, StateDeleter> state_;  // created once the body passes keep_limit
   std::array<std::uint64_t, 2> digest_{};
 };
 
