@@ -5,7 +5,7 @@
 #      counters zeroed in between; the total and where it goes (self cost by group and function);
 #   2. system calls per request, cutover and HAProxy side by side: strace -c over a wrk run.
 # Usage: ./bench/profile.sh   (installs valgrind and strace with scripts/setup.sh --bench);
-#        PROFILE_TOP=40 lists 40 functions instead of 15.
+#        PROFILE_TOP=40 lists 40 functions instead of 15; PROFILE_MIRROR=1 profiles mirroring.
 # Prints plain text; writes nothing into the repository. See bench/README.md, "Profile".
 set -euo pipefail
 
@@ -15,6 +15,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 conf=$repo/bench/config
 PROFILE_SECONDS=${PROFILE_SECONDS:-5}
 PROFILE_TOP=${PROFILE_TOP:-15}   # functions listed by self cost
+# PROFILE_MIRROR=1: part 1 profiles the mirror stage's cutover (every GET of /same/ mirrored and compared)
+PROFILE_MIRROR=${PROFILE_MIRROR:-0}
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'profile: %s\n' "$*" >&2; exit 1; }
@@ -33,6 +35,11 @@ render "$conf/backends.nginx.conf" "$work/backends/nginx.conf" DIR="$work/backen
 start_nginx "$work/backends" "$work/backends/nginx.conf" "$work/backends/out.log"
 wait_http "http://127.0.0.1:$SOURCE_PORT/" 10 "$SPAWNED_PID" || die "backend nginx did not start"
 render "$conf/cutover.yaml" "$work/cutover.yaml" "${ports_kv[@]}" WORKERS=1
+profiled_config=$work/cutover.yaml path=/
+if [ "$PROFILE_MIRROR" = 1 ]; then
+  render "$conf/cutover-mirror.yaml" "$work/cutover-mirror.yaml" "${ports_kv[@]}"
+  profiled_config=$work/cutover-mirror.yaml path=/same/
+fi
 
 # --- 1. instructions per request under callgrind ------------------------------------------------
 real_bin=$CUTOVER_BIN
@@ -43,12 +50,12 @@ exec valgrind --tool=callgrind --callgrind-out-file=$work/callgrind.out --compre
 EOF
 chmod +x "$work/cutover-callgrind"
 CUTOVER_BIN=$work/cutover-callgrind
-start_cutover "$work" "$work/cutover.yaml" "$work/cutover-callgrind.log" bench || die "cutover under callgrind did not start"
+start_cutover "$work" "$profiled_config" "$work/cutover-callgrind.log" bench || die "cutover under callgrind did not start"
 vg_pid=$(pgrep -f "callgrind.*$real_bin" | head -n 1)
-say "profile: cutover under callgrind at $CUTOVER_LISTEN; warm-up 3 s, then wrk -t1 -c16 -d${PROFILE_SECONDS}s"
-wrk -t1 -c16 -d3s "http://$CUTOVER_LISTEN/" > /dev/null
+say "profile: cutover under callgrind at $CUTOVER_LISTEN$path ($(basename "$profiled_config")); warm-up 3 s, then wrk -t1 -c16 -d${PROFILE_SECONDS}s"
+wrk -t1 -c16 -d3s "http://$CUTOVER_LISTEN$path" > /dev/null
 callgrind_control -z "$vg_pid" > /dev/null
-requests=$(wrk -t1 -c16 -d"${PROFILE_SECONDS}s" "http://$CUTOVER_LISTEN/" | awk '/ requests in / { print $1 }')
+requests=$(wrk -t1 -c16 -d"${PROFILE_SECONDS}s" "http://$CUTOVER_LISTEN$path" | awk '/ requests in / { print $1 }')
 callgrind_control -d "$vg_pid" > /dev/null
 sleep 1
 stop_pid "$CUTOVER_PID"

@@ -16,10 +16,12 @@ void append_version(unsigned version, std::string& out) {
   out += static_cast<char>('0' + version % 10);
 }
 
-// One resize for the whole field section, then plain copies (no capacity check per piece).
-void append_fields(const bhttp::fields& f, std::string& out) {
-  std::size_t size = 2;
-  for (const auto& field : f) size += field.name_string().size() + field.value().size() + 4;
+// One resize for the whole field section, then plain copies (no capacity check per piece). The
+// fields `keep` accepts (all when null); the empty line after them when `close`.
+void append_fields(const bhttp::fields& f, std::string& out, FieldFilter keep = nullptr, bool close = true) {
+  std::size_t size = close ? 2 : 0;
+  for (const auto& field : f)
+    if (!keep || keep(field)) size += field.name_string().size() + field.value().size() + 4;
   const std::size_t at = out.size();
   out.resize(at + size);
   char* p = out.data() + at;
@@ -28,17 +30,16 @@ void append_fields(const bhttp::fields& f, std::string& out) {
     p += n;
   };
   for (const auto& field : f) {
+    if (keep && !keep(field)) continue;
     put(field.name_string().data(), field.name_string().size());
     put(": ", 2);
     put(field.value().data(), field.value().size());
     put("\r\n", 2);
   }
-  put("\r\n", 2);
+  if (close) put("\r\n", 2);
 }
 
-}  // namespace
-
-void append_head(const bhttp::request_header<>& h, std::string& out) {
+void append_request_line(const bhttp::request_header<>& h, std::string& out) {
   auto method = h.method_string();
   out.append(method.data(), method.size());
   out += ' ';
@@ -46,7 +47,18 @@ void append_head(const bhttp::request_header<>& h, std::string& out) {
   out += ' ';
   append_version(h.version(), out);
   out += "\r\n";
+}
+
+}  // namespace
+
+void append_head(const bhttp::request_header<>& h, std::string& out) {
+  append_request_line(h, out);
   append_fields(h, out);
+}
+
+void append_open_head(const bhttp::request_header<>& h, FieldFilter keep, std::string& out) {
+  append_request_line(h, out);
+  append_fields(h, out, keep, /*close=*/false);
 }
 
 void append_head(const bhttp::response_header<>& h, std::string& out) {

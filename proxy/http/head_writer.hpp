@@ -14,4 +14,11 @@ namespace cutover::http {
 void append_head(const boost::beast::http::request_header<>& h, std::string& out);
 void append_head(const boost::beast::http::response_header<>& h, std::string& out);
 
+// Says whether a field is written.
+using FieldFilter = bool (*)(const boost::beast::http::fields::value_type& field);
+
+// Appends the request line of `h` and those of its fields that `keep` accepts, and not the empty
+// line that ends the head: the caller appends fields of its own, then "\r\n".
+void append_open_head(const boost::beast::http::request_header<>& h, FieldFilter keep, std::string& out);
+
 }  // namespace cutover::http

@@ -70,8 +70,7 @@ class Differences {
 void compare_headers(const CapturedResponse& a, const CapturedResponse& b, const CompareOptions& options,
                      Differences& out) {
   // The common case first, without allocating: the same fields in the same order once framing and
-  // ignored ones are left out, so no name can differ. (Names are lower-case as captured; a name
-  // in other case is only compared here, never skipped, which can only send it to the full pass.)
+  // ignored ones are left out, so no name can differ. (Names are lower-case as captured.)
   const auto skipped = [&](std::string_view name) {
     if (std::find(kFramingHeaders.begin(), kFramingHeaders.end(), name) != kFramingHeaders.end()) return true;
     return std::any_of(options.ignore_headers.begin(), options.ignore_headers.end(),
@@ -82,8 +81,8 @@ void compare_headers(const CapturedResponse& a, const CapturedResponse& b, const
     const auto& hb = b.headers;
     std::size_t i = 0, j = 0;
     for (;;) {
-      while (i < ha.size() && skipped(ha[i].first)) ++i;
-      while (j < hb.size() && skipped(hb[j].first)) ++j;
+      while (i < ha.size() && skipped(ha[i].name)) ++i;
+      while (j < hb.size() && skipped(hb[j].name)) ++j;
       if (i == ha.size() || j == hb.size() || ha[i] != hb[j]) break;
       ++i, ++j;
     }
@@ -95,20 +94,20 @@ void compare_headers(const CapturedResponse& a, const CapturedResponse& b, const
   for (const auto& name : options.ignore_headers) ignored.push_back(lower(name));
 
   // name -> the values in a, the values in b, each in received order. std::map gives the sorted
-  // order of the result.
-  std::map<std::string, std::array<std::vector<std::string_view>, 2>> values;
+  // order of the result. The names are lower-case as captured.
+  std::map<std::string_view, std::array<std::vector<std::string_view>, 2>> values;
   auto collect = [&](const CapturedResponse& response, std::size_t side) {
-    for (const auto& [name, value] : response.headers) {
-      std::string key = lower(name);
-      if (std::find(kFramingHeaders.begin(), kFramingHeaders.end(), key) != kFramingHeaders.end()) continue;
-      if (contains(ignored, key)) continue;
-      values[std::move(key)][side].push_back(value);
+    for (std::size_t i = 0; i < response.headers.size(); ++i) {
+      const auto [name, value] = response.headers[i];
+      if (std::find(kFramingHeaders.begin(), kFramingHeaders.end(), name) != kFramingHeaders.end()) continue;
+      if (contains(ignored, name)) continue;
+      values[name][side].push_back(value);
     }
   };
   collect(a, 0);
   collect(b, 1);
   for (const auto& [name, sides] : values) {
-    if (sides[0] != sides[1] && !out.add("header:" + name)) return;
+    if (sides[0] != sides[1] && !out.add("header:" + std::string(name))) return;
   }
 }
 

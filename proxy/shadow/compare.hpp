@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proxy/shadow/body_capture.hpp"
+#include "proxy/shadow/header_list.hpp"
 
 namespace cutover::shadow {
 
@@ -16,7 +17,7 @@ namespace cutover::shadow {
 struct CapturedResponse {
   unsigned status = 0;
   // Header fields in received order, name lower-cased, value as received.
-  std::vector<std::pair<std::string, std::string>> headers;
+  HeaderList headers;
   // finish()ed before comparing.
   BodyCapture body{0};
   bool json = false;  // Content-Type is JSON (is_json_media_type)

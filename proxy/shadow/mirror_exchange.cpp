@@ -5,8 +5,10 @@
 
 #include <chrono>
 
+#include <boost/beast/core/string.hpp>
 #include <spdlog/spdlog.h>
 
+#include "proxy/http/head_writer.hpp"
 #include "proxy/shadow/mismatch_log.hpp"
 #include "proxy/shadow/shadow_record.hpp"
 #include "proxy/stats/window.hpp"
@@ -35,10 +37,16 @@ MirrorExchange::~MirrorExchange() {
 }
 
 void MirrorExchange::copy_request_head(const bhttp::request_header<>& forwarded, bool has_body) {
-  request_head_ = forwarded;
-  request_head_.set("X-Cutover-Shadow", "1");
-  request_head_.erase(bhttp::field::transfer_encoding);
-  request_head_.erase(bhttp::field::content_length);
+  request_head_.clear();
+  http::append_open_head(
+      forwarded,
+      [](const bhttp::fields::value_type& f) {
+        return f.name() != bhttp::field::content_length && f.name() != bhttp::field::transfer_encoding &&
+               !boost::beast::iequals(f.name_string(), "X-Cutover-Shadow");
+      },
+      request_head_);
+  request_head_ += "X-Cutover-Shadow: 1\r\n\r\n";
+  request_method_ = forwarded.method();
   request_has_body_ = has_body;
 }
 
@@ -124,10 +132,18 @@ void MirrorExchange::conclude() {
 void capture_head(const bhttp::response_header<>& head, CapturedResponse& out) {
   out.status = head.result_int();
   out.headers.clear();
-  out.headers.reserve(static_cast<std::size_t>(std::distance(head.begin(), head.end())));
-  for (const auto& f : head) out.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
-  auto ct = head.find(bhttp::field::content_type);
-  out.json = ct != head.end() && is_json_media_type(ct->value());
+  std::size_t fields = 0, bytes = 0;
+  for (const auto& f : head) ++fields, bytes += f.name_string().size() + f.value().size();
+  out.headers.reserve(fields, bytes);
+  bool content_type_seen = false;
+  out.json = false;
+  for (const auto& f : head) {
+    out.headers.add(f.name_string(), f.value());
+    if (f.name() == bhttp::field::content_type && !content_type_seen) {  // the first one, as find() would
+      content_type_seen = true;
+      out.json = is_json_media_type(f.value());
+    }
+  }
 }
 
 }  // namespace cutover::shadow

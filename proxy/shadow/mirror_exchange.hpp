@@ -49,10 +49,13 @@ class MirrorExchange {
   router::Side primary_side() const { return primary_side_; }
   router::Side shadow_side() const { return router::other(primary_side_); }
 
-  // The request head as forwarded upstream (hop-by-hop removed, forwarding headers added); copy()
-  // also marks it with X-Cutover-Shadow: 1 and drops its body framing (set again on send).
+  // The request head as forwarded upstream (hop-by-hop removed, forwarding headers added),
+  // serialized once: the request line, the fields without Content-Length, Transfer-Encoding and
+  // any X-Cutover-Shadow, then "X-Cutover-Shadow: 1\r\n" and the empty line "\r\n" (a sender
+  // of a body puts its Content-Length before those last 2 bytes).
   void copy_request_head(const boost::beast::http::request_header<>& forwarded, bool has_body);
-  const boost::beast::http::request_header<>& request_head() const { return request_head_; }
+  const std::string& request_head_text() const { return request_head_; }
+  boost::beast::http::verb request_method() const { return request_method_; }
   bool request_has_body() const { return request_has_body_; }
   BodyCapture request_body{0};  // sized to max_body by the constructor
 
@@ -79,7 +82,8 @@ class MirrorExchange {
   std::string method_;
   std::string path_;
   std::size_t worker_;
-  boost::beast::http::request_header<> request_head_;
+  std::string request_head_;
+  boost::beast::http::verb request_method_ = boost::beast::http::verb::unknown;
   bool request_has_body_ = false;
   CapturedResponse responses_[3];  // [Part]
   std::string errors_[3];          // [Part]

@@ -12,12 +12,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <fmt/format.h>
 
-#include "proxy/http/head_writer.hpp"
+#include "proxy/shadow/shadow_response_parser.hpp"
 #include "proxy/upstream/pool.hpp"
 
 namespace cutover::shadow {
@@ -32,7 +30,6 @@ using asio::use_awaitable;
 using boost::system::error_code;
 
 constexpr std::size_t kHeaderLimit = 64 * 1024;  // bytes of a shadow response header section
-constexpr std::size_t kReadChunk = 16 * 1024;    // bytes per body read
 
 std::string describe(const error_code& ec, std::string_view stage, std::chrono::milliseconds timeout) {
   if (ec == beast::error::timeout) return fmt::format("{}: mirror timeout after {} ms", stage, timeout.count());
@@ -47,27 +44,25 @@ asio::awaitable<std::string> run(MirrorExchange& ex, MirrorExchange::Part part, 
   const auto timeout = ex.policy().timeout;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
 
-  // The request head as the target sees it, serialized once (copied only to set Content-Length).
-  const auto& original = ex.request_head();
+  // The request head as the target sees it, serialized once by the exchange: written as it is
+  // (one buffer, one send) or, with a body, with Content-Length put before its empty line.
+  const std::string_view head = ex.request_head_text();
   const std::string_view body = ex.request_body.kept();
-  std::string head_text;
-  if (ex.request_has_body()) {
-    auto head = original;
-    head.set(bhttp::field::content_length, std::to_string(body.size()));
-    http::append_head(head, head_text);
-  } else {
-    http::append_head(original, head_text);
-  }
-  const bool head_request = original.method() == bhttp::verb::head;
+  std::string length_line;
+  if (ex.request_has_body()) length_line = fmt::format("Content-Length: {}\r\n\r\n", body.size());
+  const std::array<asio::const_buffer, 3> with_body{asio::buffer(head.data(), head.size() - 2), asio::buffer(length_line),
+                                                    asio::buffer(body.data(), body.size())};
+  const auto m = ex.request_method();
+  const bool head_request = m == bhttp::verb::head;
   // As for primary requests (RFC 9112 §9.3.1): an idempotent request without a body is sent again
   // on a new connection when a pooled one turns out closed before any response byte, so the pool
   // need not look at it first; any other request is sent on a connection the pool looked at.
-  const auto m = original.method();
   const bool may_retry = !ex.request_has_body() &&
                          (m == bhttp::verb::get || m == bhttp::verb::head || m == bhttp::verb::options ||
                           m == bhttp::verb::trace || m == bhttp::verb::put || m == bhttp::verb::delete_);
 
-  std::optional<bhttp::response_parser<bhttp::buffer_body>> p;
+  CapturedResponse& response = ex.response(part);
+  std::optional<ShadowResponseParser> p;
   for (int attempt = 0;; ++attempt) {
     auto lease = co_await pool.acquire(cluster, /*fresh=*/attempt > 0, endpoint,
                                        may_retry ? upstream::ReuseCheck::retry_instead : upstream::ReuseCheck::peek);
@@ -80,12 +75,11 @@ asio::awaitable<std::string> run(MirrorExchange& ex, MirrorExchange::Part part, 
 
     up->stream.expires_at(deadline);
     error_code wec;
-    if (body.empty()) {
-      auto [ec, wn] = co_await asio::async_write(up->stream, asio::buffer(head_text), as_tuple(use_awaitable));
+    if (ex.request_has_body()) {
+      auto [ec, wn] = co_await asio::async_write(up->stream, with_body, as_tuple(use_awaitable));
       wec = ec;
     } else {
-      std::array<asio::const_buffer, 2> out{asio::buffer(head_text), asio::buffer(body.data(), body.size())};
-      auto [ec, wn] = co_await asio::async_write(up->stream, out, as_tuple(use_awaitable));
+      auto [ec, wn] = co_await asio::async_write(up->stream, asio::buffer(head.data(), head.size()), as_tuple(use_awaitable));
       wec = ec;
     }
     if (wec) {
@@ -96,7 +90,7 @@ asio::awaitable<std::string> run(MirrorExchange& ex, MirrorExchange::Part part, 
 
     error_code rec;
     for (;;) {  // interim 1xx responses are read past
-      p.emplace();
+      p.emplace(response);
       p->header_limit(kHeaderLimit);
       p->body_limit(boost::none);
       if (head_request) p->skip(true);
@@ -105,12 +99,11 @@ asio::awaitable<std::string> run(MirrorExchange& ex, MirrorExchange::Part part, 
         rec = ec;
         break;
       }
-      const unsigned status = p->get().result_int();
-      if (status == 101) {
+      if (response.status == 101) {
         up.reset();
         co_return std::string("response: 101 Switching Protocols is not mirrored");
       }
-      if (status >= 200) break;
+      if (response.status >= 200) break;
     }
     if (!rec) break;
     const bool closed_before_any_byte = up->buffer.size() == 0 &&
@@ -120,28 +113,17 @@ asio::awaitable<std::string> run(MirrorExchange& ex, MirrorExchange::Part part, 
     co_return describe(rec, "response", timeout);
   }
 
-  CapturedResponse& response = ex.response(part);
+  // The body goes into response.body as the parser meets it (ShadowResponseParser).
   auto& parser = *p;
-  capture_head(parser.get().base(), response);
-
-  // Not zero-filled: read into. No larger than a known Content-Length.
-  const std::size_t chunk = std::max<std::size_t>(1, std::min<std::uint64_t>(kReadChunk, parser.content_length().value_or(kReadChunk)));
-  std::unique_ptr<char[]> buffer(new char[chunk]);
-  auto& b = parser.get().body();
   while (!parser.is_done()) {
-    b.data = buffer.get();
-    b.size = chunk;
     auto [ec, n] = co_await bhttp::async_read_some(up->stream, up->buffer, parser, as_tuple(use_awaitable));
-    if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       up.reset();
       co_return describe(ec, "response body", timeout);
     }
-    const std::size_t got = chunk - b.size;
-    if (got > 0) response.body.append({buffer.get(), got});
   }
   up->stream.expires_never();
-  const bool reusable = parser.get().keep_alive() && (parser.chunked() || parser.content_length()) &&
+  const bool reusable = parser.keep_alive() && (parser.chunked() || parser.content_length()) &&
                         up->buffer.size() == 0;
   if (reusable)
     pool.release(std::move(up));

@@ -15,7 +15,7 @@ class ConnectionPool;
 
 namespace cutover::shadow {
 
-// Sends exchange->request_head() (Content-Length set to the captured body when the request had a
+// Sends exchange->request_head_text() (Content-Length set to the captured body when the request had a
 // body) and the body to `cluster` — at `endpoint` when given, else the pool's next endpoint —
 // then reads the response head and body (stream-captured; HEAD reads no body), all within
 // policy().timeout from the start. Reports to exchange->done(part, error) exactly once. A

@@ -77,5 +77,24 @@ TEST(HeadWriter, AppendsWithoutClearing) {
   EXPECT_EQ(out, "prefix|HTTP/1.1 204 No Content\r\n\r\n");
 }
 
+TEST(HeadWriter, OpenHeadKeepsTheFieldsTheFilterAcceptsAndLeavesTheHeadOpen) {
+  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, "/a?b", 11};
+  req.set(bhttp::field::host, "h");
+  req.set(bhttp::field::content_length, "3");
+  req.set("X-Keep", "1");
+  std::string out = "|";
+  append_open_head(
+      req.base(), [](const bhttp::fields::value_type& f) { return f.name() != bhttp::field::content_length; }, out);
+  EXPECT_EQ(out, "|GET /a?b HTTP/1.1\r\nHost: h\r\nX-Keep: 1\r\n");
+  // Closed by the caller, it is what append_head writes for the head without the dropped field.
+  out += "\r\n";
+  req.erase(bhttp::field::content_length);
+  EXPECT_EQ(out, "|" + beast_head(req));
+  // No field accepted: the request line alone.
+  std::string bare;
+  append_open_head(req.base(), [](const bhttp::fields::value_type&) { return false; }, bare);
+  EXPECT_EQ(bare, "GET /a?b HTTP/1.1\r\n");
+}
+
 }  // namespace
 }  // namespace cutover::http

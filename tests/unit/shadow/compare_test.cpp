@@ -12,7 +12,7 @@
 namespace cutover::shadow {
 namespace {
 
-using Headers = std::vector<std::pair<std::string, std::string>>;
+using Headers = HeaderList;
 using Strings = std::vector<std::string>;
 
 constexpr std::size_t kLimit = 1 << 20;
@@ -200,8 +200,8 @@ TEST(ShadowCompare, DifferencesStopAtKMaxDifferences) {
   // Status and header differences count against the same bound, and come first.
   Headers ha, hb;
   for (int i = 0; i < 40; ++i) {
-    ha.emplace_back("x-h" + std::to_string(100 + i), "a");
-    hb.emplace_back("x-h" + std::to_string(100 + i), "b");
+    ha.add("x-h" + std::to_string(100 + i), "a");
+    hb.add("x-h" + std::to_string(100 + i), "b");
   }
   const Comparison h = compare(response(200, ha, "x", false), response(500, hb, "y", false), {});
   ASSERT_EQ(h.differences.size(), kMaxDifferences);
