@@ -94,6 +94,12 @@ int run(const config::Config& cfg, const std::string& config_path) {
     workers.push_back(std::make_unique<server::Worker>(i, snapshots));
     contexts.push_back(&workers.back()->io());
   }
+  std::vector<server::Worker*> peers;
+  for (auto& w : workers) peers.push_back(w.get());
+  for (auto& w : workers) {
+    w->set_peers(peers);
+    w->set_connections_gauge(&metrics.worker_connections.Add({{"worker", std::to_string(w->id())}}));
+  }
 
   for (std::size_t i = 0; i < snap->listeners.size(); ++i) {
     const auto& l = snap->listeners[i];

@@ -1,7 +1,10 @@
 // A data-plane worker thread: see worker.hpp.
 #include "proxy/server/worker.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <memory>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,6 +16,7 @@
 
 #include "proxy/http/session.hpp"
 #include "proxy/l4/tcp_session.hpp"
+#include "proxy/server/balance.hpp"
 
 namespace cutover::server {
 
@@ -36,14 +40,19 @@ asio::awaitable<void> accept_loop(Worker& worker, std::shared_ptr<tcp::acceptor>
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    // The protocol of a listener never changes in a reload (admin/reload.cpp refuses it).
-    const auto pinned = worker.current();
-    const auto& listeners = pinned->snapshot->listeners;
-    if (listener_index < listeners.size() && listeners[listener_index].is_tcp)
-      asio::co_spawn(worker.io(), l4::serve_tcp(std::move(socket), worker, listener_index), asio::detached);
-    else
-      asio::co_spawn(worker.io(), http::serve_downstream(std::move(socket), peer, worker, listener_index), asio::detached);
+    worker.dispatch(std::move(socket), peer, listener_index);
   }
+}
+
+// Starts serving `socket` on `worker` (its thread) as listener `listener_index`.
+void serve(Worker& worker, tcp::socket socket, const tcp::endpoint& peer, std::size_t listener_index) {
+  // The protocol of a listener never changes in a reload (admin/reload.cpp refuses it).
+  const auto pinned = worker.current();
+  const auto& listeners = pinned->snapshot->listeners;
+  if (listener_index < listeners.size() && listeners[listener_index].is_tcp)
+    asio::co_spawn(worker.io(), l4::serve_tcp(std::move(socket), worker, listener_index), asio::detached);
+  else
+    asio::co_spawn(worker.io(), http::serve_downstream(std::move(socket), peer, worker, listener_index), asio::detached);
 }
 
 }  // namespace
@@ -64,6 +73,38 @@ void Worker::add_acceptor(tcp::acceptor acceptor, std::size_t listener_index) {
   auto a = std::make_shared<tcp::acceptor>(std::move(acceptor));
   acceptors_.push_back(a);
   asio::co_spawn(io_, accept_loop(*this, a, listener_index), asio::detached);
+}
+
+void Worker::dispatch(tcp::socket socket, const tcp::endpoint& peer, std::size_t listener_index) {
+  if (peers_.size() > 1 && !draining_) {
+    for (std::size_t i = 0; i < peers_.size(); ++i) peer_loads_[i] = peers_[i]->load();
+    const std::size_t to = pick_worker(peer_loads_, id_);
+    boost::system::error_code ec;
+    // Out of this io_context's reactor and into the peer's: the descriptor moves before a byte
+    // was read. (Should release() fail, the socket is still ours and is served here.)
+    const int fd = to != id_ ? socket.release(ec) : -1;
+    if (to != id_ && !ec) {
+      Worker& to_worker = *peers_[to];
+      to_worker.incoming_.fetch_add(1, std::memory_order_relaxed);
+      // The descriptor is closed if the handler is destroyed without running (the peer stopped).
+      auto owned = std::unique_ptr<int, void (*)(int*)>(new int(fd), [](int* f) {
+        if (*f >= 0) ::close(*f);
+        delete f;
+      });
+      asio::post(to_worker.io_, [&to_worker, owned = std::move(owned), peer, listener_index]() mutable {
+        to_worker.incoming_.fetch_sub(1, std::memory_order_relaxed);
+        if (to_worker.draining_) return;  // it stopped accepting: `owned` closes the connection
+        tcp::socket adopted(to_worker.io_);
+        boost::system::error_code aec;
+        adopted.assign(peer.protocol(), *owned, aec);
+        if (aec) return;
+        *owned = -1;  // the socket owns it now
+        serve(to_worker, std::move(adopted), peer, listener_index);
+      });
+      return;
+    }
+  }
+  serve(*this, std::move(socket), peer, listener_index);
 }
 
 void Worker::start() {
@@ -152,11 +193,13 @@ void Worker::close_target_connections(const runtime::RouteRuntime* route, std::c
 void Worker::add_session(Drainable* session) {
   sessions_.insert(session);
   active_.fetch_add(1, std::memory_order_acq_rel);
+  if (connections_gauge_) connections_gauge_->Increment();
 }
 
 void Worker::remove_session(Drainable* session) {
   sessions_.erase(session);
   active_.fetch_sub(1, std::memory_order_acq_rel);
+  if (connections_gauge_) connections_gauge_->Decrement();
 }
 
 void Worker::drain() {

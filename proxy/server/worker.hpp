@@ -1,6 +1,8 @@
 // A data-plane worker: one thread, one io_context (unlocked socket I/O, see io_), its own acceptors on the
-// shared SO_REUSEPORT listener addresses, its own upstream pool and random source. Connections
-// stay on the worker that accepted them, so per-connection state needs no synchronisation.
+// shared SO_REUSEPORT listener addresses, its own upstream pool and random source. A connection is
+// served by one worker from its first byte to its close (the one that accepted it, or the less
+// loaded peer it handed it to before reading anything, balance.hpp), so per-connection state
+// needs no synchronisation.
 #pragma once
 
 #include <chrono>
@@ -17,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <prometheus/gauge.h>
 
 #include "proxy/runtime/snapshot.hpp"
 #include "proxy/upstream/pool.hpp"
@@ -79,6 +82,24 @@ class Worker {
   // connections are served as listener `listener_index` of the snapshot.
   void add_acceptor(asio::ip::tcp::acceptor acceptor, std::size_t listener_index);
 
+  // Before start(): the workers that share the listeners, this one included (in id order). A
+  // connection accepted here while this worker serves more than the least loaded of them (by more
+  // than kBalanceSlack, balance.hpp) is handed to that one. None set: no hand-over.
+  void set_peers(std::vector<Worker*> peers) {
+    peers_ = std::move(peers);
+    peer_loads_.assign(peers_.size(), 0);
+  }
+  // Before start(): the gauge of this worker's open downstream connections
+  // (cutover_worker_connections_active{worker}); none by default.
+  void set_connections_gauge(prometheus::Gauge* gauge) { connections_gauge_ = gauge; }
+  // Any thread: open downstream connections plus those handed over and not yet taken up.
+  std::size_t load() const {
+    return active_.load(std::memory_order_relaxed) + incoming_.load(std::memory_order_relaxed);
+  }
+  // Worker thread only: serves `socket`, accepted on listener `listener_index` from `peer`, here or
+  // on a less loaded peer.
+  void dispatch(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& peer, std::size_t listener_index);
+
   // Worker thread only: relay buffers of kScratchBytes, lent for one exchange and given back, so
   // idle connections hold none and the steady state allocates none (at most kSpareScratch kept).
   static constexpr std::size_t kScratchBytes = 64 * 1024;
@@ -125,6 +146,10 @@ class Worker {
   // suspended in it, and their destructors deregister here.
   std::unordered_set<Drainable*> sessions_;
   std::atomic<std::size_t> active_{0};
+  std::atomic<std::size_t> incoming_{0};  // handed over by a peer, not yet taken up by this thread
+  std::vector<Worker*> peers_;
+  std::vector<std::size_t> peer_loads_;  // dispatch()'s scratch, one per peer
+  prometheus::Gauge* connections_gauge_ = nullptr;
   bool draining_ = false;
   std::unordered_map<std::uint64_t, HeldWrite*> held_writes_;
   std::vector<std::unique_ptr<char[]>> spare_scratch_;  // sessions give theirs back when destroyed

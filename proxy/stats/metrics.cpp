@@ -126,7 +126,12 @@ Metrics::Metrics()
       upstream_tls_resumed(BuildCounter()
                                .Name("cutover_upstream_tls_sessions_resumed_total")
                                .Help("Upstream TLS connections that resumed an earlier session, by cluster.")
-                               .Register(*registry_)) {}
+                               .Register(*registry_)),
+      worker_connections(BuildGauge()
+                             .Name("cutover_worker_connections_active")
+                             .Help("Open downstream connections served by each data-plane worker (connections are "
+                                   "balanced between workers, see server/balance.hpp).")
+                             .Register(*registry_)) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

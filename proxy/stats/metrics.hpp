@@ -58,6 +58,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& downstream_tls_errors;  // cutover_downstream_tls_handshake_errors_total{listener}
   prometheus::Family<prometheus::Counter>& upstream_tls_errors;    // cutover_upstream_tls_handshake_errors_total{cluster}
   prometheus::Family<prometheus::Counter>& upstream_tls_resumed;   // cutover_upstream_tls_sessions_resumed_total{cluster}
+  prometheus::Family<prometheus::Gauge>& worker_connections;       // cutover_worker_connections_active{worker}
 };
 
 }  // namespace cutover::stats
