@@ -2,8 +2,8 @@
 // accept queues): each worker accepts on its own SO_REUSEPORT socket, and the kernel spreads new
 // connections over those by a hash of the addresses, not by load. With few long-lived keep-alive
 // clients one worker can end up serving many more connections than another, and the busier one's
-// queue sets the latency tail. A worker that accepts a connection while it serves more than the least loaded one hands the
-// connection over.
+// queue sets the latency tail. A worker that accepts a connection while it serves more than the
+// least loaded one hands the connection over.
 #pragma once
 
 #include <cstddef>

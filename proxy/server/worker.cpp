@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <memory>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -43,6 +43,18 @@ asio::awaitable<void> accept_loop(Worker& worker, std::shared_ptr<tcp::acceptor>
     worker.dispatch(std::move(socket), peer, listener_index);
   }
 }
+
+// A connection's descriptor on its way to another worker: closed unless adopted, also when the
+// posted handler is destroyed without running (the worker stopped).
+struct HandedFd {
+  int fd;
+  explicit HandedFd(int f) : fd(f) {}
+  HandedFd(HandedFd&& other) noexcept : fd(std::exchange(other.fd, -1)) {}
+  HandedFd& operator=(HandedFd&&) = delete;
+  ~HandedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
 
 // Starts serving `socket` on `worker` (its thread) as listener `listener_index`.
 void serve(Worker& worker, tcp::socket socket, const tcp::endpoint& peer, std::size_t listener_index) {
@@ -86,19 +98,14 @@ void Worker::dispatch(tcp::socket socket, const tcp::endpoint& peer, std::size_t
     if (to != id_ && !ec) {
       Worker& to_worker = *peers_[to];
       to_worker.incoming_.fetch_add(1, std::memory_order_relaxed);
-      // The descriptor is closed if the handler is destroyed without running (the peer stopped).
-      auto owned = std::unique_ptr<int, void (*)(int*)>(new int(fd), [](int* f) {
-        if (*f >= 0) ::close(*f);
-        delete f;
-      });
-      asio::post(to_worker.io_, [&to_worker, owned = std::move(owned), peer, listener_index]() mutable {
+      asio::post(to_worker.io_, [&to_worker, owned = HandedFd(fd), peer, listener_index]() mutable {
         to_worker.incoming_.fetch_sub(1, std::memory_order_relaxed);
         if (to_worker.draining_) return;  // it stopped accepting: `owned` closes the connection
         tcp::socket adopted(to_worker.io_);
         boost::system::error_code aec;
-        adopted.assign(peer.protocol(), *owned, aec);
+        adopted.assign(peer.protocol(), owned.fd, aec);
         if (aec) return;
-        *owned = -1;  // the socket owns it now
+        owned.fd = -1;  // the socket owns it now
         serve(to_worker, std::move(adopted), peer, listener_index);
       });
       return;
