@@ -307,6 +307,12 @@ bool is_json_media_type(std::string_view content_type) {
   return !name.empty() && name.find('/') == std::string_view::npos;
 }
 
+bool has_json_content_type(const HeaderList& headers) {
+  for (std::size_t i = 0; i < headers.size(); ++i)
+    if (headers[i].name == "content-type") return is_json_media_type(headers[i].value);
+  return false;
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), lower_char);

@@ -67,6 +67,10 @@ std::vector<std::string> without_noise(const std::vector<std::string>& primary, 
 // surrounding whitespace ignored (RFC 9110 §8.3.1).
 bool is_json_media_type(std::string_view content_type);
 
+// Whether the first Content-Type field of `headers` (names lower-case) names JSON
+// (is_json_media_type); false without one.
+bool has_json_content_type(const HeaderList& headers);
+
 // Lower-cased copy (ASCII only), for header names.
 std::string lower(std::string_view s);
 

@@ -1,7 +1,6 @@
 // One mirrored request and its verdict: see mirror_exchange.hpp.
 #include "proxy/shadow/mirror_exchange.hpp"
 
-#include <iterator>
 
 #include <chrono>
 
@@ -36,16 +35,20 @@ MirrorExchange::~MirrorExchange() {
   policy_.record->release_slot();
 }
 
-void MirrorExchange::copy_request_head(const bhttp::request_header<>& forwarded, bool has_body) {
-  request_head_.clear();
+void append_shadow_request_head(const bhttp::request_header<>& forwarded, std::string& out) {
   http::append_open_head(
       forwarded,
       [](const bhttp::fields::value_type& f) {
         return f.name() != bhttp::field::content_length && f.name() != bhttp::field::transfer_encoding &&
                !boost::beast::iequals(f.name_string(), "X-Cutover-Shadow");
       },
-      request_head_);
-  request_head_ += "X-Cutover-Shadow: 1\r\n\r\n";
+      out);
+  out += "X-Cutover-Shadow: 1\r\n\r\n";
+}
+
+void MirrorExchange::copy_request_head(const bhttp::request_header<>& forwarded, bool has_body) {
+  request_head_.clear();
+  append_shadow_request_head(forwarded, request_head_);
   request_method_ = forwarded.method();
   request_has_body_ = has_body;
 }
@@ -135,15 +138,8 @@ void capture_head(const bhttp::response_header<>& head, CapturedResponse& out) {
   std::size_t fields = 0, bytes = 0;
   for (const auto& f : head) ++fields, bytes += f.name_string().size() + f.value().size();
   out.headers.reserve(fields, bytes);
-  bool content_type_seen = false;
-  out.json = false;
-  for (const auto& f : head) {
-    out.headers.add(f.name_string(), f.value());
-    if (f.name() == bhttp::field::content_type && !content_type_seen) {  // the first one, as find() would
-      content_type_seen = true;
-      out.json = is_json_media_type(f.value());
-    }
-  }
+  for (const auto& f : head) out.headers.add(f.name_string(), f.value());
+  out.json = has_json_content_type(out.headers);
 }
 
 }  // namespace cutover::shadow

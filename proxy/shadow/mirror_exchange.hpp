@@ -29,6 +29,12 @@ struct Endpoint;
 
 namespace cutover::shadow {
 
+// The head of a mirrored copy of `forwarded` (the request as sent upstream), appended to `out`: the
+// request line, the fields without Content-Length, Transfer-Encoding and any X-Cutover-Shadow,
+// then "X-Cutover-Shadow: 1\r\n" and the empty line "\r\n" (a sender of a body puts its
+// Content-Length before those last 2 bytes).
+void append_shadow_request_head(const boost::beast::http::request_header<>& forwarded, std::string& out);
+
 // Status, headers (names lower-cased) and JSON-ness of a response head into `out` (body untouched).
 void capture_head(const boost::beast::http::response_header<>& head, CapturedResponse& out);
 
@@ -50,9 +56,7 @@ class MirrorExchange {
   router::Side shadow_side() const { return router::other(primary_side_); }
 
   // The request head as forwarded upstream (hop-by-hop removed, forwarding headers added),
-  // serialized once: the request line, the fields without Content-Length, Transfer-Encoding and
-  // any X-Cutover-Shadow, then "X-Cutover-Shadow: 1\r\n" and the empty line "\r\n" (a sender
-  // of a body puts its Content-Length before those last 2 bytes).
+  // serialized once as append_shadow_request_head() writes it.
   void copy_request_head(const boost::beast::http::request_header<>& forwarded, bool has_body);
   const std::string& request_head_text() const { return request_head_; }
   boost::beast::http::verb request_method() const { return request_method_; }

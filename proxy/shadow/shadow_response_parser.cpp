@@ -18,20 +18,18 @@ void ShadowResponseParser::on_response_impl(int code, sv, int, error_code&) {
   out_.headers.clear();
   out_.headers.reserve(kTypicalFields, kTypicalFieldBytes);
   out_.json = false;
-  content_type_seen_ = false;
 }
 
-void ShadowResponseParser::on_field_impl(field name, sv name_string, sv value, error_code& ec) {
+void ShadowResponseParser::on_field_impl(field, sv name_string, sv value, error_code& ec) {
   try {
     out_.headers.add(std::string_view(name_string.data(), name_string.size()), std::string_view(value.data(), value.size()));
   } catch (const std::bad_alloc&) {
     ec = boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
-    return;
   }
-  if (name == field::content_type && !content_type_seen_) {  // the first one decides, as for the primary
-    content_type_seen_ = true;
-    out_.json = is_json_media_type(std::string_view(value.data(), value.size()));
-  }
+}
+
+void ShadowResponseParser::on_header_impl(error_code&) {
+  out_.json = has_json_content_type(out_.headers);  // the first Content-Type decides, as for the primary
 }
 
 std::size_t ShadowResponseParser::on_body_impl(sv body, error_code& ec) {

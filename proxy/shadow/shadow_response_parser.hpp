@@ -35,7 +35,7 @@ class ShadowResponseParser : public boost::beast::http::basic_parser<false> {
   void on_request_impl(boost::beast::http::verb, sv, sv, int, error_code&) override {}
   void on_response_impl(int code, sv reason, int version, error_code& ec) override;
   void on_field_impl(field name, sv name_string, sv value, error_code& ec) override;
-  void on_header_impl(error_code&) override {}
+  void on_header_impl(error_code&) override;
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
   std::size_t on_body_impl(sv body, error_code& ec) override;
   void on_chunk_header_impl(std::uint64_t, sv, error_code&) override {}
@@ -43,7 +43,6 @@ class ShadowResponseParser : public boost::beast::http::basic_parser<false> {
   void on_finish_impl(error_code&) override {}
 
   CapturedResponse& out_;
-  bool content_type_seen_ = false;
 };
 
 }  // namespace cutover::shadow

@@ -210,6 +210,14 @@ TEST(ShadowCompare, DifferencesStopAtKMaxDifferences) {
   EXPECT_EQ(h.differences.back(), "header:x-h130");
 }
 
+TEST(ShadowCompare, TheFirstContentTypeSaysWhetherTheBodyIsJson) {
+  EXPECT_TRUE(has_json_content_type({{"ETag", "1"}, {"Content-Type", "application/problem+json"}}));
+  EXPECT_FALSE(has_json_content_type({{"content-type", "text/html"}, {"content-type", "application/json"}}));
+  EXPECT_TRUE(has_json_content_type({{"content-type", "Application/JSON; charset=utf-8"}, {"content-type", "text/html"}}));
+  EXPECT_FALSE(has_json_content_type({{"x-content-type", "application/json"}}));
+  EXPECT_FALSE(has_json_content_type({}));
+}
+
 // ---- byte-wise bodies --------------------------------------------------------------------------
 
 TEST(ShadowCompare, NonJsonBodiesCompareByDigest) {
