@@ -16,6 +16,7 @@
 #include "admin/ramp.hpp"
 #include "admin/shadow_json.hpp"
 #include "config/units.hpp"
+#include "proxy/router/sticky.hpp"
 
 namespace cutover::admin {
 
@@ -24,7 +25,7 @@ namespace {
 namespace json = boost::json;
 namespace bhttp = boost::beast::http;
 
-// The longest grace a rollback gives open L4 target connections.
+// The longest grace a rollback or release gives the connections it closes.
 constexpr std::chrono::milliseconds kMaxCloseGrace{3600 * 1000};
 
 AdminResponse json_response(bhttp::status status, const json::value& body) {
@@ -58,7 +59,29 @@ json::object route_state(const runtime::Route& route, Control& control) {
     o["mirror"] = {{"percent", route.mirror->percent_bp / 100.0}, {"in_flight", route.mirror->record->in_flight()}};
   else
     o["mirror"] = nullptr;
+  if (route.tunnel_metrics)
+    o["tunnels"] = {{"source", route.runtime->tunnels_open[static_cast<int>(router::Side::source)].load()},
+                    {"target", route.runtime->tunnels_open[static_cast<int>(router::Side::target)].load()}};
   return o;
+}
+
+// An optional "grace" (a duration string, at most kMaxCloseGrace) that only goes with `allowed`
+// (`needs` names what it needs in the error). 0 when absent.
+std::optional<std::chrono::milliseconds> grace_value(const json::object& body, bool allowed, std::string_view needs,
+                                                     std::optional<AdminResponse>& fail) {
+  auto* g = body.if_contains("grace");
+  if (!g) return std::chrono::milliseconds{0};
+  std::optional<std::chrono::milliseconds> d;
+  if (g->is_string()) d = config::parse_duration(g->as_string());
+  if (!d || *d > kMaxCloseGrace) {
+    fail = error(bhttp::status::unprocessable_entity, "grace must be a duration string like \"2s\", at most 1h");
+    return std::nullopt;
+  }
+  if (!allowed) {
+    fail = error(bhttp::status::unprocessable_entity, fmt::format("grace needs {}", needs));
+    return std::nullopt;
+  }
+  return d;
 }
 
 // A weight in a JSON body: a number, percent 0..100 in 0.01 steps.
@@ -286,7 +309,7 @@ class Router {
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
     if (auto bad = check_fields(*body, {"drain"}, route)) return std::move(*bad);
-    double drain_s = 10;  // issue 4: default 10 s
+    double drain_s = 10;  // seconds: long enough for ordinary writes to finish, short enough to notice a stuck one
     if (auto* d = body->if_contains("drain")) {
       std::optional<double> v;
       if (d->is_number()) v = d->to_number<double>();
@@ -311,17 +334,38 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (auto bad = check_fields(*body, {"write_weight"}, route)) return std::move(*bad);
+    if (auto bad = check_fields(*body, {"write_weight", "close_tunnels", "grace"}, route)) return std::move(*bad);
     auto w = route.runtime->weights();
     if (auto* v = body->if_contains("write_weight")) {
       auto bp = weight_value(*v);
       if (!bp) return error(bhttp::status::unprocessable_entity, "write_weight must be a number from 0 to 100 in steps of 0.01");
       w.write_bp = *bp;
     }
+    // "close_tunnels": the side that lost the writes; its upgrade tunnels still open would carry
+    // writes there, so they end (after "grace") and their clients reconnect by the new weights.
+    std::optional<router::Side> close_side;
+    if (auto* c = body->if_contains("close_tunnels")) {
+      if (c->is_string()) close_side = router::parse_side(std::string_view(c->as_string()));
+      if (!close_side)
+        return error(bhttp::status::unprocessable_entity, "close_tunnels must be \"source\" or \"target\"");
+    }
+    auto grace = grace_value(*body, close_side.has_value(), "\"close_tunnels\"", fail);
+    if (!grace) return std::move(*fail);
     if (!route.runtime->writes_held()) return error(bhttp::status::conflict, "writes are not held on this route");
-    auto released = control_.commit(route, w, false, "release", actor_);
+    json::object extra;
+    if (close_side) {
+      extra["close_tunnels"] = router::name(*close_side);
+      extra["grace_ms"] = static_cast<std::int64_t>(grace->count());
+    }
+    auto released = control_.commit(route, w, false, "release", actor_, std::move(extra));
+    std::int64_t closing = 0;
+    if (close_side) {
+      closing = route.runtime->tunnels_open[static_cast<int>(*close_side)].load();
+      control_.close_connections(route, *close_side, *grace);
+    }
     auto state = route_state(route, control_);
     state["released"] = released;
+    if (close_side) state["tunnels_closing"] = closing;
     return json_response(bhttp::status::ok, state);
   }
 
@@ -335,26 +379,18 @@ class Router {
       if (!c->is_bool()) return error(bhttp::status::unprocessable_entity, "close_target_connections must be a boolean");
       close_target = c->as_bool();
     }
-    // "grace": how long open L4 target connections may go on before they are closed (issue 7).
-    std::chrono::milliseconds grace{0};
-    if (auto* g = body->if_contains("grace")) {
-      std::optional<std::chrono::milliseconds> d;
-      if (g->is_string()) d = config::parse_duration(g->as_string());
-      if (!d || *d > kMaxCloseGrace)
-        return error(bhttp::status::unprocessable_entity, "grace must be a duration string like \"2s\", at most 1h");
-      if (!close_target)
-        return error(bhttp::status::unprocessable_entity, "grace needs \"close_target_connections\": true");
-      grace = *d;
-    }
+    // "grace": how long open target connections (tcp routes) and tunnels may go on before they close.
+    auto grace = grace_value(*body, close_target, "\"close_target_connections\": true", fail);
+    if (!grace) return std::move(*fail);
     // A running ramp ends (aborted) first, so no tick moves the weights up again.
     control_.ramps().on_manual_rollback(route.name, actor_);
     // Held writes are released too, to source: the weights are 0 before any of them moves.
     json::object extra{{"close_target_connections", close_target}};
-    if (close_target) extra["grace_ms"] = static_cast<std::int64_t>(grace.count());
+    if (close_target) extra["grace_ms"] = static_cast<std::int64_t>(grace->count());
     control_.commit(route, {0, 0}, false, "rollback", actor_, std::move(extra));
     if (close_target) {
       control_.close_pooled_connections(route.cluster(router::Side::target));
-      control_.close_l4_target_connections(route, grace);
+      control_.close_connections(route, router::Side::target, *grace);
     }
     return json_response(bhttp::status::ok, route_state(route, control_));
   }

@@ -66,12 +66,13 @@ class Control {
   // Closes pooled connections to `cluster` on every worker (they are not reused).
   void close_pooled_connections(const runtime::Cluster& cluster) { cluster.runtime->bump_pool_epoch(); }
 
-  // Closes the L4 (tcp route) target connections of `route` open now on every worker, after
-  // `grace` (0: at once). Set by main: `closer` posts to each worker's io_context (issue 7).
-  using L4Closer = std::function<void(const runtime::RouteRuntime*, std::chrono::milliseconds)>;
-  void set_l4_closer(L4Closer closer) { l4_closer_ = std::move(closer); }
-  void close_l4_target_connections(const runtime::Route& route, std::chrono::milliseconds grace) {
-    if (route.tcp_metrics && l4_closer_) l4_closer_(route.runtime.get(), grace);
+  // Closes the long-lived connections of `route` to `side` (a tcp route's connections, an HTTP
+  // route's upgrade tunnels) open now on every worker, after `grace` (0: at once); later ones stay.
+  // Set by main: `closer` posts to each worker's io_context.
+  using ConnectionCloser = std::function<void(const runtime::RouteRuntime*, router::Side, std::chrono::milliseconds)>;
+  void set_connection_closer(ConnectionCloser closer) { closer_ = std::move(closer); }
+  void close_connections(const runtime::Route& route, router::Side side, std::chrono::milliseconds grace) {
+    if (closer_) closer_(route.runtime.get(), side, grace);
   }
 
   // Re-raises holds restored from the state file (their hold_max starts again now).
@@ -107,7 +108,7 @@ class Control {
   std::string config_path_;                        // reload(): the file to read again
   runtime::RuntimeRegistry* registry_ = nullptr;   // reload(): null until enable_reload()
   bool ready_ = false;
-  L4Closer l4_closer_;
+  ConnectionCloser closer_;
   RampController ramps_;  // after the members it refers to
   HealthChecker health_;
 };

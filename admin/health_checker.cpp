@@ -15,7 +15,7 @@
 
 #include "proxy/net/stream.hpp"
 #include "proxy/net/tls_context.hpp"
-#include "proxy/upstream/endpoint_health.hpp"
+#include "proxy/runtime/endpoint_health.hpp"
 
 namespace cutover::admin {
 
@@ -91,7 +91,7 @@ asio::awaitable<void> check_loop(std::shared_ptr<const runtime::Snapshot> snapsh
       else
         spdlog::warn("health: cluster {} endpoint {} is unhealthy after {} failed checks ({})", cluster->name,
                      endpoint->text, h.unhealthy_threshold, p.detail);
-      endpoint->healthy_gauge->Set(endpoint->health->available(upstream::steady_ms()) ? 1 : 0);
+      endpoint->healthy_gauge->Set(endpoint->health->available(runtime::steady_ms()) ? 1 : 0);
     }
     timer.expires_at(started + h.interval);
     co_await timer.async_wait(as_tuple(use_awaitable));
@@ -116,7 +116,7 @@ void HealthChecker::apply(std::shared_ptr<const runtime::Snapshot> snapshot) {
 }
 
 void HealthChecker::refresh_gauges() {
-  const auto now = upstream::steady_ms();
+  const auto now = runtime::steady_ms();
   for (const auto& c : snapshot_->clusters)
     for (const auto& e : c.endpoints) e.healthy_gauge->Set(e.health->available(now) ? 1 : 0);
   gauges_.expires_after(std::chrono::seconds(1));

@@ -157,6 +157,8 @@ struct RouteConfig {
   ForceConfig force;
   WritesConfig writes;
   MirrorConfig mirror;
+  // HTTP Upgrade protocols (RFC 9110 §7.8) tunnelled, lower-case tokens; [] refuses every upgrade.
+  std::vector<std::string> upgrade{"websocket"};
   Mark mark;
 };
 
@@ -228,6 +230,8 @@ struct TimeoutsConfig {
   // connection is closed (the client sees the truncation). A write hold's wait is not counted
   // (writes.hold_timeout bounds it).
   Millis request{0};
+  // An upgraded connection (a WebSocket tunnel) with no byte moved either way this long is closed.
+  Millis tunnel_idle{3600 * 1000};
 };
 
 struct Config {

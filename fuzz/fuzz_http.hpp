@@ -1,11 +1,12 @@
 // What the HTTP fuzz targets share: the proxy's reading of a message, replayed synchronously over
-// the fuzz input. read_head() is proxy/http/head_reader.hpp's loop and relay_body() is
+// the fuzz input. read_head() is proxy/codec/head_reader.hpp's loop and relay_body() is
 // proxy/http/relay.hpp's, step for step, with the socket replaced by InputStream; then
 // expect_one_message() parses what the proxy would have sent and aborts when the next hop would
 // read it differently (the definition of a desync).
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -26,9 +27,11 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "proxy/http/head_reader.hpp"
-#include "proxy/http/framing.hpp"
-#include "proxy/http/head_writer.hpp"
+#include "proxy/codec/head_reader.hpp"
+#include "proxy/codec/framing.hpp"
+#include "proxy/codec/head_writer.hpp"
+#include "proxy/codec/headers.hpp"
+#include "proxy/codec/message_writer.hpp"
 
 namespace cutover::fuzz {
 
@@ -109,18 +112,18 @@ inline std::size_t segment_for(std::string_view input) {
   return segment;
 }
 
-using HeadRead = http::HeadRead;
+using HeadRead = codec::HeadRead;
 
-// proxy/http/head_reader.hpp read_head(), synchronous: its own parse_buffered_head() between reads
+// proxy/codec/head_reader.hpp read_head(), synchronous: its own parse_buffered_head() between reads
 // of the same sizes.
 template <bool isRequest, class Body>
 HeadRead read_head(InputStream& stream, boost::beast::flat_buffer& buffer, bhttp::parser<isRequest, Body>& parser,
-                   const http::HeadLimits& limits) {
-  http::HeadScanner scan;
+                   const codec::HeadLimits& limits) {
+  codec::HeadScanner scan;
   for (int guard = 0;; ++guard) {
     // The proxy's loop has no bound of its own; one that spins without reading is a hang there.
     if (guard > (1 << 22)) fail("read_head: no progress");
-    auto step = http::parse_buffered_head(buffer, parser, limits, scan);
+    auto step = codec::parse_buffered_head(buffer, parser, limits, scan);
     if (!step.need_more) return step.result;
     const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536),
                                             limits.header_bytes + 1 - std::min(buffer.size(), limits.header_bytes));
@@ -133,7 +136,7 @@ HeadRead read_head(InputStream& stream, boost::beast::flat_buffer& buffer, bhttp
   }
 }
 
-// What proxy/http/relay.hpp relay_message() writes to the other side, as bytes.
+// What the proxy writes to the other side for one relayed message, as bytes.
 struct Relayed {
   std::string wire;     // head as rewritten, then the body framed again
   std::string body;     // the body bytes as the proxy read them
@@ -141,19 +144,20 @@ struct Relayed {
   error_code ec;
 };
 
-// relay_message() without sockets: the head is serialized with append_head() as the caller rewrote
-// it, the body is read through `scratch` (Beast's buffer_body) and framed again: chunked when the
+// codec::Http1BodyReader and codec::write_message without sockets: the head is serialized with
+// append_head() as the caller rewrote it, the body is read through `scratch` (Beast's buffer_body,
+// the reader's loop) and framed by the writer's own codec::frame_body_piece(): chunked when the
 // rewritten head says so, else passed through.
 template <bool isRequest>
 Relayed relay_body(InputStream& in, boost::beast::flat_buffer& in_buffer,
                    bhttp::parser<isRequest, bhttp::buffer_body>& parser, std::span<char> scratch) {
   Relayed out;
   auto& msg = parser.get();
-  const bool chunked = msg.chunked();
-  http::append_head(msg.base(), out.wire);
+  const bool chunked = codec::ends_chunked(msg);
+  codec::append_head(msg.base(), out.wire);
   if (!parser.is_done() && in_buffer.capacity() < scratch.size())
     in_buffer.reserve(std::min(scratch.size(), in_buffer.max_size()));
-  bool header_sent = false;
+  std::array<char, 20> size_line{};
   for (int guard = 0;; ++guard) {
     if (guard > (1 << 22)) fail("relay_body: no progress");
     std::size_t got = 0;
@@ -171,20 +175,9 @@ Relayed relay_body(InputStream& in, boost::beast::flat_buffer& in_buffer,
       out.body.append(scratch.data(), got);
     }
     const bool last = parser.is_done();
-    if (got == 0 && !last && header_sent) continue;
-    if (got > 0) {
-      if (chunked) {
-        char line[24];
-        const int k = std::snprintf(line, sizeof line, "%zx\r\n", got);
-        out.wire.append(line, static_cast<std::size_t>(k));
-        out.wire.append(scratch.data(), got);
-        out.wire += "\r\n";
-      } else {
-        out.wire.append(scratch.data(), got);
-      }
-    }
-    if (last && chunked) out.wire += "0\r\n\r\n";
-    header_sent = true;
+    if (got == 0 && !last) continue;  // framing bytes only (Http1BodyReader::next)
+    const auto framed = codec::frame_body_piece({scratch.data(), got}, last, chunked, size_line);
+    for (const auto& b : framed.parts) out.wire.append(static_cast<const char*>(b.data()), b.size());
     if (last) break;
   }
   out.complete = true;

@@ -14,8 +14,8 @@
 #include <boost/beast/core/string.hpp>
 
 #include "fuzz/fuzz_http.hpp"
-#include "proxy/http/headers.hpp"
-#include "proxy/http/request_target.hpp"
+#include "proxy/codec/headers.hpp"
+#include "proxy/codec/request_target.hpp"
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/sticky.hpp"
 
@@ -36,14 +36,14 @@ constexpr std::uint64_t kMaxBody = 1 << 20;  // limits.max_request_body: over it
 constexpr std::string_view kClientIp = "192.0.2.10";
 
 void check_raw_helpers(std::string_view raw) {
-  const auto end = http::head_end(raw);
+  const auto end = codec::head_end(raw);
   if (end != std::string_view::npos && (end < 4 || raw.substr(end - 4, 4) != "\r\n\r\n"))
     fail("head_end: not just past an empty line", raw);
-  const auto line = http::first_line_length(raw);
+  const auto line = codec::first_line_length(raw);
   if (line != std::string_view::npos && (line >= raw.size() || (raw[line] != '\r' && raw[line] != '\n')))
     fail("first_line_length: not at a line end", raw);
-  (void)http::has_obs_fold(raw);
-  (void)http::has_bare_lf(raw);
+  (void)codec::has_obs_fold(raw);
+  (void)codec::has_bare_lf(raw);
 }
 
 void check_route(std::string_view host, std::string_view target, std::string_view path) {
@@ -59,7 +59,7 @@ void check_route(std::string_view host, std::string_view target, std::string_vie
   }
 }
 
-// What assign_side() reads from a request (proxy/http/assign.cpp): cheap, pure, so all of it.
+// What assign_side() reads from a request (proxy/exchange/assign.cpp): cheap, pure, so all of it.
 void check_assignment_inputs(const bhttp::fields& req) {
   const std::string_view cookies = req[bhttp::field::cookie];
   for (std::string_view name : {"uid", "cutover_bucket", "cutover_force"}) {
@@ -90,9 +90,9 @@ bool exchange(InputStream& stream, boost::beast::flat_buffer& buffer,
   const bool req_keep_alive = req.keep_alive();
   const bool body_pending = !parser.is_done();
   const bool keep_after_error = req_keep_alive && !body_pending;
-  if (http::check_request_framing(req)) return false;  // 400 and close
+  if (codec::check_request_framing(req)) return false;  // 400 and close
   const bool absolute_form = req.target().find("://") != std::string_view::npos && !req.target().starts_with("/");
-  if (http::absolute_form_to_origin_form(req)) return false;  // 400 and close
+  if (codec::absolute_form_to_origin_form(req)) return false;  // 400 and close
   if (absolute_form && !req.target().starts_with("/")) fail("absolute-form target not made origin-form", req.target());
 
   const auto host_it = req.find(bhttp::field::host);
@@ -110,7 +110,7 @@ bool exchange(InputStream& stream, boost::beast::flat_buffer& buffer,
   const std::string target(req.target());
   const bool expect_continue = boost::beast::iequals(req[bhttp::field::expect], "100-continue");
   const bool chunked_body = parser.chunked();
-  http::prepare_upstream_request(req, chunked_body, expect_continue, kClientIp, "http");
+  codec::prepare_upstream_request(req, chunked_body, expect_continue, kClientIp, "http");
 
   std::array<char, 256> scratch;  // the relay's 64 KiB buffer, small so the loop turns
   const Relayed sent = relay_body(stream, buffer, parser, scratch);
@@ -119,7 +119,7 @@ bool exchange(InputStream& stream, boost::beast::flat_buffer& buffer,
 
   // The upstream's view: one request, the same body, sound framing, and what the rewrite promises.
   const auto up = expect_one_message<true>(sent.wire, sent.body, false, false, "request");
-  if (auto problem = http::check_request_framing(up))
+  if (auto problem = codec::check_request_framing(up))
     fail(("forwarded request fails the proxy's own framing check: " + *problem).c_str(), sent.wire);
   if (up.method_string() != method || up.target() != target) fail("request line changed", sent.wire);
   if (!original_host.empty() && up[bhttp::field::host] != original_host) fail("Host not kept", sent.wire);
@@ -129,8 +129,8 @@ bool exchange(InputStream& stream, boost::beast::flat_buffer& buffer,
   if (expect_continue && up.count(bhttp::field::expect)) fail("Expect forwarded", sent.wire);
   if (!up["X-Forwarded-For"].ends_with(kClientIp)) fail("X-Forwarded-For lacks the client", sent.wire);
   if (up["X-Cutover-Side"] != "") fail("force header forwarded", sent.wire);
-  const std::string_view head(sent.wire.data(), http::head_end(sent.wire));
-  if (http::has_obs_fold(head) || http::has_bare_lf(head)) fail("forwarded head breaks the raw checks", head);
+  const std::string_view head(sent.wire.data(), codec::head_end(sent.wire));
+  if (codec::has_obs_fold(head) || codec::has_bare_lf(head)) fail("forwarded head breaks the raw checks", head);
   return req_keep_alive;
 }
 
@@ -142,7 +142,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   InputStream stream(input, segment_for(input));
   boost::beast::flat_buffer buffer;
-  const http::HeadLimits limits;  // the config defaults: 64 KiB head, 8 KiB request line
+  const codec::HeadLimits limits;  // the config defaults: 64 KiB head, 8 KiB request line
   for (int message = 0; message < 4; ++message) {
     bhttp::request_parser<bhttp::buffer_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));

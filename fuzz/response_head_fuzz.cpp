@@ -12,7 +12,7 @@
 #include <boost/beast/http/empty_body.hpp>
 
 #include "fuzz/fuzz_http.hpp"
-#include "proxy/http/headers.hpp"
+#include "proxy/codec/headers.hpp"
 
 namespace {
 
@@ -20,23 +20,23 @@ using namespace cutover;
 using namespace cutover::fuzz;
 
 constexpr std::size_t kResponseHeaderLimit = 64 * 1024;  // session.cpp's limit for upstream heads
-const http::HeadLimits kResponseHeadLimits{kResponseHeaderLimit, kResponseHeaderLimit};
+const codec::HeadLimits kResponseHeadLimits{kResponseHeaderLimit, kResponseHeaderLimit};
 
 void check_raw_helpers(std::string_view raw) {
-  const auto end = http::head_end(raw);
+  const auto end = codec::head_end(raw);
   if (end != std::string_view::npos && (end < 4 || raw.substr(end - 4, 4) != "\r\n\r\n"))
     fail("head_end: not just past an empty line", raw);
-  (void)http::has_obs_fold(raw);
-  (void)http::has_bare_lf(raw);
-  (void)http::first_line_length(raw);
+  (void)codec::has_obs_fold(raw);
+  (void)codec::has_bare_lf(raw);
+  (void)codec::first_line_length(raw);
 }
 
 // An interim response as the session passes it on: hop-by-hop fields removed, written as it came.
 void check_interim(const bhttp::response_header<>& h) {
   bhttp::response<bhttp::empty_body> interim{h};
-  http::remove_hop_by_hop(interim);
+  codec::remove_hop_by_hop(interim);
   std::string wire;
-  http::append_head(interim.base(), wire);
+  codec::append_head(interim.base(), wire);
   const auto seen = expect_one_message<false>(wire, {}, false, false, "interim response");
   if (seen.result_int() != h.result_int()) fail("interim status changed", wire);
 }
@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (head_request) rp->skip(true);
     const auto got = read_head(stream, buffer, *rp, kResponseHeadLimits);
     if (!got.ok()) return 0;                                 // 502 (or 504)
-    if (http::check_response_framing(rp->get())) return 0;  // 502
+    if (codec::check_response_framing(rp->get())) return 0;  // 502
     const unsigned status = rp->get().result_int();
     if (status < 100 || status >= 200 || status == 101) break;
     if (status != 100 && req_version >= 11) check_interim(rp->get().base());
@@ -74,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto& res = rp->get();
   const unsigned status = res.result_int();
   const bool no_body = head_request || status == 204 || status == 304 || status < 200;
-  const bool keep_alive = http::prepare_downstream_response(res, rp->chunked(), rp->content_length().has_value(),
+  const bool keep_alive = codec::prepare_downstream_response(res, rp->chunked(), rp->content_length().has_value(),
                                                             no_body, req_version, req_keep_alive && status != 101);
   if (pin_cookie)
     res.insert(bhttp::field::set_cookie, "cutover_bucket=4242; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax");
@@ -86,14 +86,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The client's view: one response, the same status and body, sound framing, and a connection
   // that ends where the proxy thinks (a close-delimited body only when the proxy closes).
   const auto seen = expect_one_message<false>(sent.wire, sent.body, head_request, !keep_alive, "response");
-  if (auto problem = http::check_response_framing(seen))
+  if (auto problem = codec::check_response_framing(seen))
     fail(("forwarded response fails the proxy's own framing check: " + *problem).c_str(), sent.wire);
   if (seen.result_int() != status) fail("status changed", sent.wire);
   if (seen.keep_alive() != keep_alive) fail("keep-alive differs from the proxy's decision", sent.wire);
   if (seen.count(bhttp::field::te) || seen.count(bhttp::field::upgrade) || seen.count(bhttp::field::trailer) ||
       seen.count(bhttp::field::proxy_connection))
     fail("hop-by-hop field forwarded", sent.wire);
-  const std::string_view head(sent.wire.data(), http::head_end(sent.wire));
-  if (http::has_obs_fold(head) || http::has_bare_lf(head)) fail("forwarded head breaks the raw checks", head);
+  const std::string_view head(sent.wire.data(), codec::head_end(sent.wire));
+  if (codec::has_obs_fold(head) || codec::has_bare_lf(head)) fail("forwarded head breaks the raw checks", head);
   return 0;
 }

@@ -16,10 +16,10 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "proxy/http/assign.hpp"
-#include "proxy/http/head_reader.hpp"
-#include "proxy/http/head_writer.hpp"
-#include "proxy/http/headers.hpp"
+#include "proxy/exchange/assign.hpp"
+#include "proxy/codec/head_reader.hpp"
+#include "proxy/codec/head_writer.hpp"
+#include "proxy/codec/headers.hpp"
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/split.hpp"
 #include "proxy/router/sticky.hpp"
@@ -179,7 +179,7 @@ BENCHMARK(BM_match_route);
 // ---- request-head parsing: a fresh parser per request, as the session does ---------------------
 void parse_bench(benchmark::State& state, std::string_view raw) {
   boost::beast::flat_buffer buffer;
-  const http::HeadLimits limits;
+  const codec::HeadLimits limits;
   AllocScope a(state);
   for (auto _ : state) {
     auto mb = buffer.prepare(raw.size());
@@ -187,8 +187,8 @@ void parse_bench(benchmark::State& state, std::string_view raw) {
     buffer.commit(raw.size());
     bhttp::request_parser<bhttp::buffer_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
-    http::HeadScanner scan;
-    auto step = http::parse_buffered_head(buffer, parser, limits, scan);
+    codec::HeadScanner scan;
+    auto step = codec::parse_buffered_head(buffer, parser, limits, scan);
     if (step.need_more || !step.result.ok()) state.SkipWithError("parse failed");
     benchmark::DoNotOptimize(parser);
   }
@@ -215,7 +215,7 @@ void upstream_bench(benchmark::State& state, std::string_view raw) {
   AllocScope a(state);
   for (auto _ : state) {
     auto req = orig;
-    http::prepare_upstream_request(req, false, false, "127.0.0.1", "http");
+    codec::prepare_upstream_request(req, false, false, "127.0.0.1", "http");
     benchmark::DoNotOptimize(req);
   }
 }
@@ -239,7 +239,7 @@ void BM_prepare_downstream(benchmark::State& state) {
   AllocScope a(state);
   for (auto _ : state) {
     auto res = orig;
-    benchmark::DoNotOptimize(http::prepare_downstream_response(res, false, true, false, 11, true));
+    benchmark::DoNotOptimize(codec::prepare_downstream_response(res, false, true, false, 11, true));
     benchmark::DoNotOptimize(res);
   }
 }
@@ -248,12 +248,12 @@ BENCHMARK(BM_prepare_downstream);
 // ---- head serialization into a reused buffer (the relay keeps its string between messages) ----
 void BM_append_head_request(benchmark::State& state) {
   auto req = parse_head<true>(kBrowserRequest);
-  http::prepare_upstream_request(req, false, false, "127.0.0.1", "http");
+  codec::prepare_upstream_request(req, false, false, "127.0.0.1", "http");
   std::string out;
   AllocScope a(state);
   for (auto _ : state) {
     out.clear();
-    http::append_head(req, out);
+    codec::append_head(req, out);
     benchmark::DoNotOptimize(out);
   }
 }
@@ -261,12 +261,12 @@ BENCHMARK(BM_append_head_request);
 
 void BM_append_head_response(benchmark::State& state) {
   auto res = parse_head<false>(kNginxResponse);
-  http::prepare_downstream_response(res, false, true, false, 11, true);
+  codec::prepare_downstream_response(res, false, true, false, 11, true);
   std::string out;
   AllocScope a(state);
   for (auto _ : state) {
     out.clear();
-    http::append_head(res, out);
+    codec::append_head(res, out);
     benchmark::DoNotOptimize(out);
   }
 }

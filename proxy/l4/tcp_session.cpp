@@ -12,10 +12,10 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <spdlog/spdlog.h>
 
+#include "proxy/exchange/retry.hpp"
 #include "proxy/l4/proxy_protocol.hpp"
-#include "proxy/l4/relay.hpp"
+#include "proxy/net/byte_relay.hpp"
 #include "proxy/router/sticky.hpp"
-#include "proxy/server/worker.hpp"
 #include "proxy/stats/window.hpp"
 #include "proxy/upstream/failover.hpp"
 
@@ -23,15 +23,13 @@ namespace cutover::l4 {
 
 namespace {
 
+namespace asio = boost::asio;
 namespace beast = boost::beast;
+using boost::system::error_code;
 using asio::as_tuple;
 using asio::use_awaitable;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-// Connect attempts per connection: the picked endpoint and, after a failure, the next ones of the
-// cluster (never more than it has). Nothing was sent yet, so a retry is always safe.
-constexpr std::size_t kMaxConnectAttempts = 3;
 
 // Keeps a gauge one higher for as long as it lives.
 class GaugeHold {
@@ -51,19 +49,19 @@ class GaugeHold {
   prometheus::Gauge* gauge_ = nullptr;
 };
 
-class TcpSession final : public server::Drainable, public server::TargetConnection {
+class TcpSession final : public runtime::Drainable, public runtime::Closable {
  public:
-  TcpSession(tcp::socket socket, server::Worker& worker, std::shared_ptr<const server::PinnedSnapshot> pinned,
+  TcpSession(tcp::socket socket, exchange::WorkerContext& worker, std::shared_ptr<const runtime::PinnedSnapshot> pinned,
              const runtime::Listener& listener, const runtime::Route& route)
       : down_(std::move(socket)), up_(down_.get_executor()), worker_(worker), pinned_(std::move(pinned)),
         listener_(listener), route_(route) {
-    worker_.add_session(this);
+    worker_.connections.add(this);
   }
   ~TcpSession() {
-    if (registered_) worker_.remove_target_connection(route_.runtime.get(), this);
-    worker_.give_back_scratch(std::move(down_buffer_));
-    worker_.give_back_scratch(std::move(up_buffer_));
-    worker_.remove_session(this);
+    if (registered_) worker_.connections.remove_closable(route_.runtime.get(), side_, this);
+    worker_.buffers.give_back_scratch(std::move(down_buffer_));
+    worker_.buffers.give_back_scratch(std::move(up_buffer_));
+    worker_.connections.remove(this);
   }
   TcpSession(const TcpSession&) = delete;
   TcpSession& operator=(const TcpSession&) = delete;
@@ -71,12 +69,12 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
   // A byte stream has no safe point to stop at: it runs on until drain_timeout (tcp_session.hpp).
   void close_if_idle() override {}
 
-  void close_target() override {
+  void close_now() override {
     if (closed_by_admin_) return;
     closed_by_admin_ = true;
-    route_.tcp_metrics->target_closed->Increment();
-    close_stream(down_);
-    close_stream(up_);
+    if (side_ == router::Side::target) route_.tcp_metrics->target_closed->Increment();
+    net::close_stream(down_);
+    net::close_stream(up_);
   }
 
   asio::awaitable<void> run() {
@@ -107,23 +105,21 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
     }
 
     GaugeHold active(metrics.active[s]);
-    if (side_ == router::Side::target) {
-      worker_.add_target_connection(route_.runtime.get(), this);
-      registered_ = true;
-    }
-    down_buffer_ = worker_.take_scratch();
-    up_buffer_ = worker_.take_scratch();
-    RelayBytes bytes;
+    worker_.connections.add_closable(route_.runtime.get(), side_, this);
+    registered_ = true;
+    down_buffer_ = worker_.buffers.take_scratch();
+    up_buffer_ = worker_.buffers.take_scratch();
+    net::RelayBytes bytes;
     auto* to_upstream = metrics.bytes[s][0];
     auto* to_downstream = metrics.bytes[s][1];
-    const auto end = co_await relay(down_, up_, {down_buffer_.get(), server::Worker::kScratchBytes},
-                                    {up_buffer_.get(), server::Worker::kScratchBytes}, listener_.idle_timeout, bytes,
+    const auto end = co_await net::relay(down_, up_, {down_buffer_.get(), runtime::BufferLender::kScratchBytes},
+                                         {up_buffer_.get(), runtime::BufferLender::kScratchBytes}, listener_.idle_timeout, bytes,
                                     [to_upstream, to_downstream](bool up, std::size_t n) {
                                       (up ? to_upstream : to_downstream)->Increment(static_cast<double>(n));
                                     });
-    if (end == RelayEnd::idle) metrics.idle_timeouts->Increment();
-    close_stream(down_);
-    close_stream(up_);
+    if (end == net::RelayEnd::idle) metrics.idle_timeouts->Increment();
+    net::close_stream(down_);
+    net::close_stream(up_);
   }
 
  private:
@@ -144,9 +140,8 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
   // Connects up_ to an endpoint of `cluster`, each attempt within connect_timeout; a failure
   // counts towards outlier detection and moves on to the next endpoint.
   asio::awaitable<bool> connect(const runtime::Cluster& cluster) {
-    const std::size_t attempts = std::min(cluster.endpoints.size(), kMaxConnectAttempts);
-    for (std::size_t i = 0; i < attempts; ++i) {
-      const runtime::Endpoint& endpoint = worker_.pool().next_endpoint(cluster);
+    for (int attempt = 0;; ++attempt) {
+      const runtime::Endpoint& endpoint = worker_.pool.next_endpoint(cluster);
       beast::tcp_stream stream(down_.get_executor());
       stream.expires_after(cluster.connect_timeout);
       auto [ec] = co_await stream.async_connect(endpoint.address, as_tuple(use_awaitable));
@@ -160,9 +155,11 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
       cluster.connect_errors->Increment();
       spdlog::warn("route {}: {} endpoint {}: connect failed: {}", route_.name, cluster.name, endpoint.text,
                    ec == beast::error::timeout ? std::string("connect timeout") : ec.message());
-      upstream::note_outlier(cluster, endpoint, endpoint.health->record_connect_failure(cluster.outlier, upstream::steady_ms()));
-      if (i + 1 < attempts) cluster.retries->Increment();
-      if (closed_by_admin_) break;
+      upstream::note_outlier(cluster, endpoint, endpoint.health->record_connect_failure(cluster.outlier, runtime::steady_ms()));
+      const exchange::AttemptFacts facts{exchange::Outcome::connect_failed, attempt, false, false,
+                                         cluster.endpoints.size(), exchange::kTcpConnectAttempts};
+      if (closed_by_admin_ || exchange::resend(facts) != exchange::Resend::next_endpoint) break;
+      cluster.retries->Increment();
     }
     co_return false;
   }
@@ -171,7 +168,7 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
   asio::awaitable<bool> send_header(const std::string& header, const runtime::Cluster& cluster) {
     asio::steady_timer timer(up_.get_executor(), cluster.connect_timeout);
     timer.async_wait([this](const error_code& ec) {
-      if (!ec) close_stream(up_);
+      if (!ec) net::close_stream(up_);
     });
     auto [ec, n] = co_await asio::async_write(up_, asio::buffer(header), as_tuple(use_awaitable));
     timer.cancel();
@@ -183,7 +180,7 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
 
   void record_window(bool connected, Clock::duration took) {
     const auto now = Clock::now();
-    route_.runtime->windows.at(worker_.id(), side_)
+    route_.runtime->windows.at(worker_.id, side_)
         .record(stats::steady_seconds(now), connected ? 200 : 502,
                 static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()),
                 connected ? stats::Outcome::response : stats::Outcome::connect_error);
@@ -191,8 +188,8 @@ class TcpSession final : public server::Drainable, public server::TargetConnecti
 
   net::Stream down_;  // TLS-terminated when the listener has `tls`
   tcp::socket up_;
-  server::Worker& worker_;
-  std::shared_ptr<const server::PinnedSnapshot> pinned_;  // keeps listener_ and route_ alive
+  exchange::WorkerContext& worker_;
+  std::shared_ptr<const runtime::PinnedSnapshot> pinned_;  // keeps listener_ and route_ alive
   const runtime::Listener& listener_;
   const runtime::Route& route_;
   router::Side side_ = router::Side::source;
@@ -210,8 +207,8 @@ router::Side choose_connection_side(std::uint16_t weight_bp, bool sticky_client_
   return router::choose_side(weight_bp, bucket);
 }
 
-asio::awaitable<void> serve_tcp(tcp::socket socket, server::Worker& worker, std::size_t listener_index) {
-  auto pinned = worker.current();
+asio::awaitable<void> serve_tcp(tcp::socket socket, exchange::WorkerContext& worker, std::size_t listener_index) {
+  auto pinned = worker.snapshots.current();
   const auto& listeners = pinned->snapshot->listeners;
   if (listener_index >= listeners.size() || listeners[listener_index].routes.empty()) co_return;
   const runtime::Listener& listener = listeners[listener_index];

@@ -1,7 +1,7 @@
-// One downstream connection of a tcp listener (issue 7): its side is chosen once, by the route's
+// One downstream connection of a tcp listener: its side is chosen once, by the route's
 // weight (sticky by client IP when configured), an upstream endpoint of that side's cluster is
 // connected (retrying another endpoint on failure), an optional PROXY protocol header is sent,
-// then bytes are relayed both ways (relay.hpp) until both sides closed, an error, or the
+// then bytes are relayed both ways (net/byte_relay.hpp) until both sides closed, an error, or the
 // listener's idle_timeout.
 //
 // Choices, documented here because they are not HTTP's:
@@ -22,11 +22,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "proxy/exchange/worker_context.hpp"
 #include "proxy/router/split.hpp"
-
-namespace cutover::server {
-class Worker;
-}
 
 namespace cutover::l4 {
 
@@ -38,7 +35,7 @@ router::Side choose_connection_side(std::uint16_t weight_bp, bool sticky_client_
 
 // Serves `socket`, accepted on listener `listener_index` of the worker's snapshot (a tcp listener),
 // until the relay ends. Never throws for network errors.
-boost::asio::awaitable<void> serve_tcp(boost::asio::ip::tcp::socket socket, server::Worker& worker,
+boost::asio::awaitable<void> serve_tcp(boost::asio::ip::tcp::socket socket, exchange::WorkerContext& worker,
                                        std::size_t listener_index);
 
 }  // namespace cutover::l4

@@ -1,4 +1,4 @@
-// Sticky and forced assignment (issue 4) as pure functions: the bucket a user key hashes to, the
+// Sticky and forced assignment as pure functions: the bucket a user key hashes to, the
 // cookie lookup, and the forced-side rules. The session supplies the request's values.
 #pragma once
 

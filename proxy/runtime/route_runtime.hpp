@@ -3,6 +3,7 @@
 // weights with one atomic load per request and never takes a lock.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -19,7 +20,7 @@
 #include "proxy/shadow/mismatch_log.hpp"
 #include "proxy/shadow/shadow_record.hpp"
 #include "proxy/stats/window.hpp"
-#include "proxy/upstream/endpoint_health.hpp"
+#include "proxy/runtime/endpoint_health.hpp"
 
 namespace cutover::runtime {
 
@@ -39,7 +40,7 @@ class RouteRuntime {
   // Control thread only: bumped by every change, compared against "if_generation" (SPEC).
   std::uint64_t generation = 0;
 
-  // Write hold (issue 4). A write exchange announces itself in writes_in_flight *before* it looks
+  // Write hold. A write exchange announces itself in writes_in_flight *before* it looks
   // at writes_held(), and the control thread sets the hold *before* it reads writes_in_flight:
   // with sequentially consistent atomics, either the request sees the hold or the hold call
   // sees (and waits for) the request. Never both missed.
@@ -105,13 +106,16 @@ class RouteRuntime {
     if (!out.empty()) std::make_shared<ReleaseChain>(std::move(out))->advance();
   }
 
+  // Upgrade tunnels open now per side (router::Side index): the hold and route answers report them.
+  std::array<std::atomic<std::int64_t>, 2> tunnels_open{};
+
   // Control thread only: when the current hold began.
   std::chrono::steady_clock::time_point hold_since{};
 
-  // Shadow comparison findings and the in-flight mirror count (issue 3).
+  // Shadow comparison findings and the in-flight mirror count.
   shadow::ShadowRecord shadow;
 
-  // Per-second request statistics of the last 15 min per side, per worker (issue 5).
+  // Per-second request statistics of the last 15 min per side, per worker.
   stats::RouteWindows windows;
 
  private:
@@ -181,9 +185,9 @@ class RuntimeRegistry {
 
   // The health of endpoint `endpoint` (as configured) of cluster `cluster`: kept for the process,
   // so a reload keeps what checks and outlier detection found.
-  std::shared_ptr<upstream::EndpointHealth> endpoint_health(const std::string& cluster, const std::string& endpoint) {
+  std::shared_ptr<EndpointHealth> endpoint_health(const std::string& cluster, const std::string& endpoint) {
     auto& slot = endpoints_[cluster + '\n' + endpoint];
-    if (!slot) slot = std::make_shared<upstream::EndpointHealth>();
+    if (!slot) slot = std::make_shared<EndpointHealth>();
     return slot;
   }
 
@@ -198,7 +202,7 @@ class RuntimeRegistry {
   std::size_t workers_;
   std::map<std::string, std::shared_ptr<RouteRuntime>> routes_;
   std::map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
-  std::map<std::string, std::shared_ptr<upstream::EndpointHealth>> endpoints_;
+  std::map<std::string, std::shared_ptr<EndpointHealth>> endpoints_;
   std::map<std::string, std::weak_ptr<shadow::MismatchLog>> mismatch_logs_;  // by path
 };
 

@@ -14,6 +14,25 @@ prometheus::Labels route_labels(const std::string& route, router::Side side) {
   return {{"route", route}, {"side", std::string(router::name(side))}};
 }
 
+// The children of `family` for `route`, one per side ([router::Side]).
+template <class Metric>
+std::array<Metric*, 2> per_side(prometheus::Family<Metric>& family, const std::string& route) {
+  return {&family.Add(route_labels(route, router::Side::source)), &family.Add(route_labels(route, router::Side::target))};
+}
+
+// The byte counters of `family` for `route`: [side][0 upstream (client to backend), 1 downstream].
+std::array<std::array<prometheus::Counter*, 2>, 2> per_side_direction(prometheus::Family<prometheus::Counter>& family,
+                                                                     const std::string& route) {
+  std::array<std::array<prometheus::Counter*, 2>, 2> out{};
+  for (auto side : {router::Side::source, router::Side::target})
+    for (int d = 0; d < 2; ++d) {
+      auto labels = route_labels(route, side);
+      labels["direction"] = d == 0 ? "upstream" : "downstream";
+      out[static_cast<int>(side)][d] = &family.Add(labels);
+    }
+  return out;
+}
+
 }  // namespace
 
 const Route* Snapshot::find_route(std::string_view name) const {
@@ -66,6 +85,7 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     c.health_check = cc.health_check;
     c.outlier = cc.outlier_detection;
     c.retries = &metrics.upstream_retries.Add({{"cluster", cc.name}});
+    c.stale_resends = &metrics.upstream_stale_resends.Add({{"cluster", cc.name}});
     c.ejections = &metrics.outlier_ejections.Add({{"cluster", cc.name}});
     c.connect_timeout = cc.connect_timeout;
     c.proxy_protocol = cc.send_proxy_protocol;
@@ -147,8 +167,7 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
         if (ec) throw std::runtime_error("route " + rc.name + ": invalid allow_cidrs entry '" + cidr + "'");
       }
       r.writes = rc.writes;
-      for (auto side : {router::Side::source, router::Side::target})
-        r.forced[static_cast<int>(side)] = &metrics.forced_requests.Add(route_labels(rc.name, side));
+      r.forced = per_side(metrics.forced_requests, rc.name);
       prometheus::Labels by_route{{"route", rc.name}};
       r.failovers = &metrics.failovers.Add(by_route);
       r.hold_metrics = {&metrics.writes_held.Add(by_route), &metrics.writes_released.Add(by_route),
@@ -172,18 +191,15 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
       }
       if (lc.tcp()) {
         auto& t = r.tcp_metrics.emplace();
-        for (auto side : {router::Side::source, router::Side::target}) {
-          const int s = static_cast<int>(side);
-          t.connections[s] = &metrics.tcp_connections.Add(route_labels(rc.name, side));
-          t.active[s] = &metrics.tcp_active.Add(route_labels(rc.name, side));
-          for (int d = 0; d < 2; ++d) {
-            auto labels = route_labels(rc.name, side);
-            labels["direction"] = d == 0 ? "upstream" : "downstream";
-            t.bytes[s][d] = &metrics.tcp_bytes.Add(labels);
-          }
-        }
+        t.connections = per_side(metrics.tcp_connections, rc.name);
+        t.active = per_side(metrics.tcp_active, rc.name);
+        t.bytes = per_side_direction(metrics.tcp_bytes, rc.name);
         t.idle_timeouts = &metrics.tcp_idle_timeouts.Add(by_route);
         t.target_closed = &metrics.tcp_target_closed.Add(by_route);
+      } else {
+        r.upgrades = rc.upgrade;
+        r.tunnel_metrics = TunnelMetrics{per_side(metrics.tunnels_active, rc.name), per_side(metrics.tunnels_total, rc.name),
+                                         per_side_direction(metrics.tunnel_bytes, rc.name)};
       }
       l.matches.push_back(r.match);
       l.routes.push_back(&r);

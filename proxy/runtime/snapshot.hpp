@@ -23,7 +23,7 @@
 #include "proxy/router/split.hpp"
 #include "proxy/runtime/route_runtime.hpp"
 #include "proxy/shadow/mirror_policy.hpp"
-#include "proxy/upstream/endpoint_health.hpp"
+#include "proxy/runtime/endpoint_health.hpp"
 #include "proxy/stats/metrics.hpp"
 
 namespace cutover::runtime {
@@ -34,7 +34,7 @@ struct Endpoint {
   tcp::endpoint address;
   std::string text;  // as configured, for logs and error bodies
   std::string host;  // as configured, without the port: the TLS name to verify when the cluster has no sni
-  std::shared_ptr<upstream::EndpointHealth> health;  // the registry's: shared by workers, kept across reloads
+  std::shared_ptr<EndpointHealth> health;  // the registry's: shared by workers, kept across reloads
   prometheus::Gauge* healthy_gauge = nullptr;        // cutover_endpoint_healthy{cluster,endpoint}
 };
 
@@ -46,10 +46,11 @@ struct Cluster {
   std::shared_ptr<ClusterRuntime> runtime;
   prometheus::Counter* connect_errors = nullptr;
   prometheus::Counter* timeouts = nullptr;
-  config::HealthCheckConfig health_check;  // issue 6
+  config::HealthCheckConfig health_check;
   config::OutlierConfig outlier;
   prometheus::Counter* retries = nullptr;    // cutover_upstream_retries_total{cluster}
-  config::ProxyProtocol proxy_protocol = config::ProxyProtocol::none;  // sent first by tcp routes (issue 7)
+  prometheus::Counter* stale_resends = nullptr;  // cutover_upstream_stale_resends_total{cluster}
+  config::ProxyProtocol proxy_protocol = config::ProxyProtocol::none;  // sent first by tcp routes
   prometheus::Counter* ejections = nullptr;  // cutover_outlier_ejections_total{cluster}
   std::shared_ptr<const net::ClientTls> tls;  // null: plain TCP to the endpoints
   prometheus::Counter* tls_errors = nullptr;   // cutover_upstream_tls_handshake_errors_total{cluster}
@@ -80,7 +81,7 @@ struct RouteMetrics {
   }
 };
 
-// Sticky and forced assignment of a route, compiled from config (issue 4).
+// Sticky and forced assignment of a route, compiled from config.
 struct RouteSticky {
   std::vector<config::StickySource> sources;  // in config order; empty = per-request random
   std::string pin_cookie;                     // empty = do not pin
@@ -102,13 +103,20 @@ struct WriteHoldMetrics {
   prometheus::Counter* rejected = nullptr;   // cutover_writes_rejected_total{route}: max_held, 503
 };
 
-// The metrics of a tcp route (issue 7); [side] indexes by router::Side.
+// The metrics of a tcp route; [side] indexes by router::Side.
 struct TcpRouteMetrics {
   std::array<prometheus::Counter*, 2> connections{};  // cutover_tcp_connections_total
   std::array<prometheus::Gauge*, 2> active{};         // cutover_tcp_connections_active
   std::array<std::array<prometheus::Counter*, 2>, 2> bytes{};  // [side][0 upstream, 1 downstream]
   prometheus::Counter* idle_timeouts = nullptr;
   prometheus::Counter* target_closed = nullptr;
+};
+
+// The metrics of an HTTP route's upgrade tunnels; [side] indexes by router::Side.
+struct TunnelMetrics {
+  std::array<prometheus::Gauge*, 2> active{};                  // cutover_tunnels_active
+  std::array<prometheus::Counter*, 2> total{};                 // cutover_tunnels_total
+  std::array<std::array<prometheus::Counter*, 2>, 2> bytes{};  // [side][0 upstream, 1 downstream]
 };
 
 struct Route {
@@ -125,8 +133,10 @@ struct Route {
   std::array<prometheus::Counter*, 2> forced{};  // [side] cutover_forced_requests_total
   WriteHoldMetrics hold_metrics;
   prometheus::Counter* failovers = nullptr;  // cutover_failovers_total{route}
-  std::optional<shadow::MirrorPolicy> mirror;  // issue 3; none without a `mirror` block
-  std::optional<TcpRouteMetrics> tcp_metrics;  // issue 7; set exactly for the routes of tcp listeners
+  std::optional<shadow::MirrorPolicy> mirror;  // none without a `mirror` block
+  std::optional<TcpRouteMetrics> tcp_metrics;  // set exactly for the routes of tcp listeners
+  std::vector<std::string> upgrades;  // lower-case protocol names tunnelled (config `upgrade`)
+  std::optional<TunnelMetrics> tunnel_metrics;  // set exactly for the routes of http listeners
 
   const Cluster& cluster(router::Side s) const { return *clusters[static_cast<int>(s)]; }
 };
@@ -134,7 +144,7 @@ struct Route {
 struct Listener {
   std::string name;
   tcp::endpoint address;                   // as configured (port may be 0)
-  bool is_tcp = false;                     // protocol tcp (issue 7): one route, bytes relayed
+  bool is_tcp = false;                     // protocol tcp: one route, bytes relayed
   config::Millis idle_timeout{};           // tcp only
   std::vector<router::RouteMatch> matches;  // parallel to routes
   std::vector<const Route*> routes;

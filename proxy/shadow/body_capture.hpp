@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/codec/body.hpp"
+
 // xxHash's streaming state (xxhash.h's XXH3_state_t), declared here so that xxhash.h stays out
 // of this header.
 struct XXH3_state_s;
@@ -29,16 +31,17 @@ inline constexpr std::size_t kSampleBytes = 512;
 // (~600 bytes) from the append() that takes the body past keep_limit until finish(); a body that
 // stays within keep_limit is hashed in one go by finish(), without that state. Movable, not copyable; a moved-from capture is only fit
 // to be assigned to or destroyed.
-class BodyCapture {
+class BodyCapture final : public codec::BodyTap {
  public:
   // keep_limit in bytes; 0 keeps only the sample of any non-empty body.
   explicit BodyCapture(std::size_t keep_limit);
   BodyCapture(BodyCapture&&) noexcept = default;
   BodyCapture& operator=(BodyCapture&&) noexcept = default;
+  ~BodyCapture() = default;
 
   // The next piece of the body; any number of times (empty pieces are fine). Ignored after
   // finish(). Throws only std::bad_alloc, like the std::string it fills.
-  void append(std::span<const char> data);
+  void append(std::span<const char> data) override;
 
   // Once, after the last append(): computes digest(). Further calls do nothing.
   void finish();

@@ -7,7 +7,7 @@
 #include <boost/beast/core/string.hpp>
 #include <spdlog/spdlog.h>
 
-#include "proxy/http/head_writer.hpp"
+#include "proxy/codec/head_writer.hpp"
 #include "proxy/shadow/mismatch_log.hpp"
 #include "proxy/shadow/shadow_record.hpp"
 #include "proxy/stats/window.hpp"
@@ -36,7 +36,7 @@ MirrorExchange::~MirrorExchange() {
 }
 
 void append_shadow_request_head(const bhttp::request_header<>& forwarded, std::string& out) {
-  http::append_open_head(
+  codec::append_open_head(
       forwarded,
       [](const bhttp::fields::value_type& f) {
         return f.name() != bhttp::field::content_length && f.name() != bhttp::field::transfer_encoding &&

@@ -1,4 +1,4 @@
-// One mirrored request (issue 3): the copy of the request as it went upstream, the responses to
+// One mirrored request: the copy of the request as it went upstream, the responses to
 // compare, and the verdict. Owned jointly (shared_ptr) by the primary exchange and the detached
 // shadow coroutines, all on one worker thread, so nothing here is locked. The primary never waits
 // for it: the verdict is reached by whichever part finishes last.

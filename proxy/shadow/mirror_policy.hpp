@@ -1,5 +1,5 @@
 // A route's mirror settings as the data plane reads them (compiled from config::MirrorConfig into
-// the snapshot), and the pure decision of which requests are mirrored (issue 3, SPEC "Routing
+// the snapshot), and the pure decision of which requests are mirrored (SPEC "Routing
 // semantics": a copy goes to the side that did not serve the request).
 #pragma once
 

@@ -1,4 +1,4 @@
-// The optional JSONL log of shadow mismatches (issue 3, config `mirror_log`): one
+// The optional JSONL log of shadow mismatches (config `mirror_log`): one
 // MismatchSample::to_json() object per line, rotated by size (spdlog's rotating file sink:
 // FILE, FILE.1 .. FILE.<max_files>). Lines are written by a background thread from a bounded
 // queue, so a worker never waits on the disk; when the queue is full the oldest line is dropped

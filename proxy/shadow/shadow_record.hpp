@@ -1,4 +1,4 @@
-// What the shadow comparison of one route has found (issue 3): the recent mismatch samples and
+// What the shadow comparison of one route has found: the recent mismatch samples and
 // the fields seen to be noisy, shared by every worker and read by `GET /v1/shadow`. The counts
 // themselves are the cutover_mirror_requests_total counters. Workers take the mutex only when a
 // comparison ends in a mismatch or a noise sample, never on a request's path.

@@ -131,7 +131,25 @@ Metrics::Metrics()
                              .Name("cutover_worker_connections_active")
                              .Help("Open downstream connections served by each data-plane worker (connections are "
                                    "balanced between workers, see server/balance.hpp).")
-                             .Register(*registry_)) {}
+                             .Register(*registry_)),
+      upstream_stale_resends(BuildCounter()
+                                 .Name("cutover_upstream_stale_resends_total")
+                                 .Help("Requests sent again on a new connection because a pooled one turned out "
+                                       "closed by the upstream before any response byte, by cluster.")
+                                 .Register(*registry_)),
+      tunnels_active(BuildGauge()
+                         .Name("cutover_tunnels_active")
+                         .Help("Open upgrade tunnels (WebSocket), by route and side.")
+                         .Register(*registry_)),
+      tunnels_total(BuildCounter()
+                        .Name("cutover_tunnels_total")
+                        .Help("Upgrade tunnels opened (a 101 relayed), by route and side.")
+                        .Register(*registry_)),
+      tunnel_bytes(BuildCounter()
+                       .Name("cutover_tunnel_bytes_total")
+                       .Help("Bytes relayed through upgrade tunnels, by route, side and direction (upstream: "
+                             "client to backend, downstream: backend to client).")
+                       .Register(*registry_)) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

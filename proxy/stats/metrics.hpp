@@ -49,7 +49,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& downstream_rejected;  // cutover_downstream_rejected_total{listener,code}
   prometheus::Family<prometheus::Gauge>& mirror_log_dropped;      // cutover_mirror_log_dropped: lines lost to a full queue
   prometheus::Family<prometheus::Gauge>& ramp_step;           // cutover_ramp_step{route}: 1-based, 0 = no active ramp
-  // TCP routes (issue 7). direction = upstream (client to backend) | downstream (backend to client).
+  // TCP routes. direction = upstream (client to backend) | downstream (backend to client).
   prometheus::Family<prometheus::Counter>& tcp_connections;   // cutover_tcp_connections_total{route,side}
   prometheus::Family<prometheus::Gauge>& tcp_active;          // cutover_tcp_connections_active{route,side}
   prometheus::Family<prometheus::Counter>& tcp_bytes;         // cutover_tcp_bytes_total{route,side,direction}
@@ -59,6 +59,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& upstream_tls_errors;    // cutover_upstream_tls_handshake_errors_total{cluster}
   prometheus::Family<prometheus::Counter>& upstream_tls_resumed;   // cutover_upstream_tls_sessions_resumed_total{cluster}
   prometheus::Family<prometheus::Gauge>& worker_connections;       // cutover_worker_connections_active{worker}
+  prometheus::Family<prometheus::Counter>& upstream_stale_resends; // cutover_upstream_stale_resends_total{cluster}
+  // Upgrade tunnels (WebSocket). direction as for tcp routes.
+  prometheus::Family<prometheus::Gauge>& tunnels_active;           // cutover_tunnels_active{route,side}
+  prometheus::Family<prometheus::Counter>& tunnels_total;          // cutover_tunnels_total{route,side}
+  prometheus::Family<prometheus::Counter>& tunnel_bytes;           // cutover_tunnel_bytes_total{route,side,direction}
 };
 
 }  // namespace cutover::stats

@@ -5,12 +5,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "proxy/upstream/endpoint_health.hpp"
+#include "proxy/runtime/endpoint_health.hpp"
 
 namespace cutover::upstream {
 
 router::Side fail_over_if_target_down(const runtime::Route& route) {
-  const auto now = steady_ms();
+  const auto now = runtime::steady_ms();
   if (route.cluster(router::Side::target).any_available(now) || !route.cluster(router::Side::source).any_available(now))
     return router::Side::target;
   route.failovers->Increment();
@@ -27,7 +27,7 @@ void note_outlier(const runtime::Cluster& cluster, const runtime::Endpoint& endp
   if (!ejected) return;
   cluster.ejections->Increment();
   endpoint.healthy_gauge->Set(0);
-  const auto ms = endpoint.health->ejected_until_ms() - steady_ms();
+  const auto ms = endpoint.health->ejected_until_ms() - runtime::steady_ms();
   spdlog::warn("outlier detection: cluster {} endpoint {} ejected for {} ms (ejection {})", cluster.name, endpoint.text,
                ms, endpoint.health->ejections());
 }

@@ -1,5 +1,5 @@
 // What the HTTP session and the L4 session share when an upstream side or endpoint is unwell:
-// target-to-source failover and the record of an outlier ejection (issue 6, issue 7).
+// target-to-source failover and the record of an outlier ejection.
 #pragma once
 
 #include "proxy/router/split.hpp"

@@ -29,7 +29,7 @@ const runtime::Endpoint& ConnectionPool::pick(const runtime::Cluster& cluster) {
   const std::size_t n = cluster.endpoints.size();
   if (n == 1) return cluster.endpoints[0];
   auto& next = round_robin_[cluster.runtime.get()];
-  const auto now = steady_ms();
+  const auto now = runtime::steady_ms();
   // The next endpoint in turn that may take requests; when none may, the next in turn anyway
   // (the caller decided this cluster must serve: better a try than a certain error).
   for (std::size_t i = 0; i < n; ++i) {

@@ -71,7 +71,7 @@ class ConnectionPool {
   // open, or a new one connected (and, to a TLS cluster, handshaken, resuming the endpoint's last
   // session) within cluster.connect_timeout. `fresh` skips the idle list
   // (used to retry after a reused connection turned out to be closed). `at`, one of the cluster's
-  // endpoints, picks it instead of the round robin (the shadow's noise copy, issue 3). `check`: see
+  // endpoints, picks it instead of the round robin (the shadow's noise copy). `check`: see
   // ReuseCheck.
   asio::awaitable<Lease> acquire(const runtime::Cluster& cluster, bool fresh = false,
                                  const runtime::Endpoint* at = nullptr, ReuseCheck check = ReuseCheck::peek);
@@ -83,7 +83,7 @@ class ConnectionPool {
   std::size_t idle_count() const;
 
   // The endpoint acquire() would connect to next (the same round robin and health rules), for
-  // callers that open their own, unpooled connection (tcp routes, issue 7).
+  // callers that open their own, unpooled connection (tcp routes).
   const runtime::Endpoint& next_endpoint(const runtime::Cluster& cluster) { return pick(cluster); }
 
  private:

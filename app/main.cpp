@@ -1,0 +1,239 @@
+// cutover: the process. Loads the config, binds listeners on every worker, runs the admin API on
+// the main (control) thread, reloads the config on SIGHUP, and stops on SIGTERM/SIGINT.
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "admin/audit_log.hpp"
+#include "admin/auth.hpp"
+#include "admin/control.hpp"
+#include "admin/server.hpp"
+#include "admin/state_file.hpp"
+#include "config/loader.hpp"
+#include "proxy/runtime/snapshot.hpp"
+#include "proxy/server/listener.hpp"
+#include "proxy/server/worker.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace cutover;
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
+                              : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+// Restores weights and generations saved by an earlier run, before the config is compiled, so
+// the runtime state wins over the config's initial weights for routes that still exist. A state
+// file that cannot be read is reported and moved aside (kept for the operator, not overwritten);
+// the config's weights apply then.
+// Returns what was read, for the ramps (restored once the control plane exists).
+admin::StateMap restore_state(const config::Config& cfg, runtime::RuntimeRegistry& registry) {
+  if (cfg.state_file.empty()) return {};
+  admin::StateMap state;
+  try {
+    state = admin::read_state_file(cfg.state_file);
+  } catch (const std::exception& e) {
+    auto aside = fmt::format("{}.corrupt-{}", cfg.state_file,
+                             std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count());
+    std::error_code ec;
+    std::filesystem::rename(cfg.state_file, aside, ec);
+    spdlog::error("{}; starting from the config's weights; the unreadable file is kept as {}{}", e.what(), aside,
+                  ec ? " (move failed: " + ec.message() + ")" : "");
+    return {};
+  }
+  for (const auto& [name, s] : state) {
+    auto rt = registry.route(name, s.weights);
+    rt->generation = s.generation;
+    if (s.writes_held) {
+      rt->hold_seq.store(1);
+      rt->set_writes_held(true);
+    }
+    spdlog::info("state: route {} restored: read_weight {:.2f} write_weight {:.2f} generation {}", name,
+                 s.weights.read_bp / 100.0, s.weights.write_bp / 100.0, s.generation);
+  }
+  return state;
+}
+
+int run(const config::Config& cfg, const std::string& config_path) {
+  stats::Metrics metrics;
+  const unsigned n_workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  runtime::RuntimeRegistry registry(n_workers);
+  const admin::StateMap restored = restore_state(cfg, registry);
+  runtime::SnapshotSource snapshots;
+  snapshots.publish(runtime::compile(cfg, registry, metrics));
+  auto snap = snapshots.load();
+  // Saved state of a route the config no longer has is dropped, as a reload drops a removed
+  // route's: if the route comes back later, it starts from its config weights.
+  registry.retain_routes([&](const std::string& name) {
+    if (snap->find_route(name)) return true;
+    spdlog::warn("state: route {} is not in the config; its saved state is dropped", name);
+    return false;
+  });
+
+  std::vector<std::unique_ptr<server::Worker>> workers;
+  std::vector<asio::io_context*> contexts;
+  for (unsigned i = 0; i < n_workers; ++i) {
+    workers.push_back(std::make_unique<server::Worker>(i, snapshots));
+    contexts.push_back(&workers.back()->io());
+  }
+  std::vector<server::Worker*> peers;
+  for (auto& w : workers) peers.push_back(w.get());
+  for (auto& w : workers) {
+    w->set_peers(peers);
+    w->set_connections_gauge(&metrics.worker_connections.Add({{"worker", std::to_string(w->id())}}));
+  }
+
+  for (std::size_t i = 0; i < snap->listeners.size(); ++i) {
+    const auto& l = snap->listeners[i];
+    boost::system::error_code ec;
+    auto acceptors = server::bind_reuseport(contexts, l.address, ec);
+    if (ec) throw std::runtime_error(fmt::format("listener {}: cannot listen on {}: {}", l.name, endpoint_text(l.address), ec.message()));
+    auto bound = acceptors.front().local_endpoint();
+    for (unsigned w = 0; w < n_workers; ++w) workers[w]->add_acceptor(std::move(acceptors[w]), i);
+    spdlog::info("listening listener={} address={} workers={}", l.name, endpoint_text(bound), n_workers);
+  }
+
+  asio::io_context control_io{1};
+  // Registered before anything is announced: a SIGHUP right after readiness must reload, not
+  // terminate (its default action); signals that arrive before the wait below are queued.
+  asio::signal_set signals(control_io, SIGINT, SIGTERM, SIGHUP);
+  tcp::acceptor admin_acceptor(control_io);
+  {
+    auto address = runtime::resolve(cfg.admin.listen);
+    boost::system::error_code ec;
+    admin_acceptor.open(address.protocol(), ec);
+    if (!ec) admin_acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) admin_acceptor.bind(address, ec);
+    if (!ec) admin_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error(fmt::format("admin: cannot listen on {}: {}", cfg.admin.listen.text, ec.message()));
+    spdlog::info("listening admin address={}", endpoint_text(admin_acceptor.local_endpoint()));
+  }
+
+  admin::Tokens tokens = cfg.admin.tokens_file.empty() ? admin::Tokens{} : admin::Tokens::load(cfg.admin.tokens_file);
+  admin::Control control(control_io, snapshots, metrics, std::move(tokens),
+                         std::make_unique<admin::AuditLog>(cfg.audit_log), cfg.state_file);
+  control.enable_reload(config_path, registry);
+  control.set_connection_closer(
+      [&workers](const runtime::RouteRuntime* route, router::Side side, std::chrono::milliseconds grace) {
+        for (auto& w : workers) w->close_connections(route, side, grace);
+      });
+  control.resume_holds();
+  for (const auto& [name, s] : restored) {
+    if (!snap->find_route(name)) continue;
+    if (auto problem = control.ramps().restore(name, s.ramp))
+      spdlog::error("state: route {}: {}; the ramp is not restored", name, *problem);
+  }
+  control.ramps().start_ticking();
+  control.health().apply(snapshots.load());
+  control.persist();  // the state file exists from the first start on, and is known writable
+  admin::start_admin_server(control_io, admin_acceptor, control);
+  for (auto& w : workers) w->start();
+  control.set_ready(true);
+  spdlog::info("cutover {} ready: {} listener(s), {} worker(s)", CUTOVER_VERSION, snap->listeners.size(), n_workers);
+  snap.reset();  // the start-up snapshot lives only as long as workers use it
+
+  asio::steady_timer drain_timer(control_io);
+  std::function<void(const boost::system::error_code&)> drain_poll;
+  std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      // The same reload as POST /v1/config/reload, on this (the control) thread; it logs its result.
+      spdlog::info("SIGHUP: reloading {}", config_path);
+      control.reload("SIGHUP");
+      signals.async_wait(on_signal);
+      return;
+    }
+    // Drain: stop accepting, close idle keep-alives, let exchanges in flight finish (their
+    // responses carry Connection: close), then stop once no connection is left or at drain_timeout
+    // (of the running config: a reload may have changed it).
+    const auto drain_timeout = snapshots.load()->config.drain_timeout;
+    spdlog::info("signal {}: draining (up to {} ms)", sig, drain_timeout.count());
+    control.set_ready(false);
+    for (auto& w : workers) w->drain();
+    auto deadline = std::chrono::steady_clock::now() + drain_timeout;
+    drain_poll = [&, deadline](const boost::system::error_code&) {
+      std::size_t open = 0;
+      for (auto& w : workers) open += w->active_connections();
+      if (open == 0 || std::chrono::steady_clock::now() >= deadline) {
+        if (open) spdlog::warn("drain_timeout reached with {} connection(s) open; closing them", open);
+        boost::system::error_code ignored;
+        admin_acceptor.close(ignored);
+        control_io.stop();
+        return;
+      }
+      drain_timer.expires_after(std::chrono::milliseconds(20));
+      drain_timer.async_wait(drain_poll);
+    };
+    drain_poll({});
+    signals.async_wait([&](const boost::system::error_code& e, int) {  // a second signal: stop now
+      if (!e) control_io.stop();
+    });
+  };
+  signals.async_wait(on_signal);
+  control_io.run();
+
+  runtime::RouteRuntime::ReleaseChain::stop_all();  // frames destroyed with the workers pass no batons
+  for (auto& w : workers) w->stop();
+  for (auto& w : workers) w->join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cutover: layer-7 traffic-shifting proxy for migrations (source -> target)"};
+  std::string config_path;
+  bool check = false;
+  app.add_option("-c,--config", config_path, "YAML config file")->required();
+  app.add_flag("--check", check, "validate the config and exit: 0 when valid, 1 with FILE:LINE:COL errors");
+  app.set_version_flag("--version", std::string("cutover ") + CUTOVER_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  auto loaded = config::load_file(config_path);
+  for (const auto& w : loaded.warnings) std::fprintf(stderr, "%s (warning)\n", w.str().c_str());
+  for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+  if (!loaded.errors.empty()) return 1;
+  // The files the config names are read at start-up; --check reads them too so it predicts it.
+  if (!loaded.config->admin.tokens_file.empty()) {
+    try {
+      admin::Tokens::load(loaded.config->admin.tokens_file);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n",
+                   config::Diagnostic{config_path, loaded.config->admin.tokens_file_mark, e.what()}.str().c_str());
+      return 1;
+    }
+  }
+  if (check) {
+    std::printf("%s: ok\n", config_path.c_str());
+    return 0;
+  }
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("cutover"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return run(*loaded.config, config_path);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,154 @@
+// A message body as the side it comes from delivers it, piece by piece, whatever its framing
+// (Content-Length, chunked, delimited by the close; later HTTP/2 DATA frames): what an exchange
+// moves from one side to the other without ever holding a whole body. The HTTP/1 reader is a
+// Beast parser with a buffer_body over the connection, reading into a fixed scratch buffer.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <span>
+#include <string_view>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "proxy/net/stream.hpp"
+
+namespace cutover::codec {
+
+struct BodyPiece {
+  std::span<const char> data;  // valid until the next call to next()
+  bool last = false;           // the body ends with this piece
+  // The read failed: beast::error::timeout after the read timeout, a Beast parse error (a bad
+  // chunk, http::error::body_limit over the configured limit, partial_message for a peer that
+  // closed mid-body), or the socket's error.
+  boost::system::error_code ec;
+};
+
+// Sees every body byte as it passes (the mirror's copy of a request or response body).
+class BodyTap {
+ public:
+  virtual void append(std::span<const char> bytes) = 0;
+
+ protected:
+  ~BodyTap() = default;
+};
+
+class BodySource {
+ public:
+  // The next piece of the body: bytes, the end (possibly with bytes), or a failure. After the end
+  // or a failure it is not called again. Never returns an empty piece that is not the end.
+  virtual boost::asio::awaitable<BodyPiece> next() = 0;
+  // Whether next() may answer without waiting for the peer (bytes are buffered, or the body is
+  // complete): a writer then sends the head together with the first piece, else the head first.
+  virtual bool ready() const = 0;
+  // Whether the whole body has been read.
+  virtual bool done() const = 0;
+  // From now on `tap` (null: none) sees every byte read.
+  virtual void set_tap(BodyTap* tap) = 0;
+
+ protected:
+  ~BodySource() = default;
+};
+
+// Whether the unparsed bytes of a chunked body hold a line ended by a bare LF. Beast waits for CRLF
+// there (RFC 9112 §7.1), so such a line would stall the body until the idle timeout; with the
+// parser asking for more, what is left unparsed is only framing (chunk data is handed over as it
+// arrives), so any LF not after a CR ends a malformed chunk line.
+inline bool chunk_framing_has_bare_lf(std::string_view unparsed) {
+  for (std::size_t i = unparsed.find('\n'); i != std::string_view::npos; i = unparsed.find('\n', i + 1))
+    if (i == 0 || unparsed[i - 1] != '\r') return true;
+  return false;
+}
+
+// Reads body bytes into `parser` until it makes progress, like http::async_read_some, but refuses
+// a chunk line ended by a bare LF at once (http::error::bad_chunk) instead of waiting for a CRLF.
+// Returns need_buffer when the body buffer is full, as Beast does.
+template <class Stream, bool isRequest>
+boost::asio::awaitable<boost::system::error_code> read_body_some(
+    Stream& in, boost::beast::flat_buffer& buffer,
+    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser) {
+  namespace asio = boost::asio;
+  namespace bhttp = boost::beast::http;
+  for (;;) {
+    if (buffer.size() > 0) {
+      boost::system::error_code ec;
+      buffer.consume(parser.put(buffer.data(), ec));
+      if (ec != bhttp::error::need_more) co_return ec;
+      const std::string_view unparsed(static_cast<const char*>(buffer.data().data()), buffer.size());
+      if (parser.chunked() && chunk_framing_has_bare_lf(unparsed)) co_return bhttp::error::bad_chunk;
+      if (buffer.size() >= buffer.max_size()) co_return bhttp::error::buffer_overflow;
+    }
+    const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536), buffer.max_size() - buffer.size());
+    auto [ec, n] = co_await in.async_read_some(buffer.prepare(want), asio::as_tuple(asio::use_awaitable));
+    buffer.commit(n);
+    if (ec == asio::error::eof) {
+      // The peer closed: the end of a close-delimited body, else a truncated message.
+      boost::system::error_code put_ec;
+      parser.put_eof(put_ec);
+      co_return put_ec;
+    }
+    if (ec) co_return ec;
+  }
+}
+
+// The body of an HTTP/1 message whose head `parser` has read from `in` (leftover bytes in
+// `buffer`). Each read waits at most `read_timeout`; pieces are read into `scratch`. `tap`, when
+// set, sees every byte read.
+template <bool isRequest>
+class Http1BodyReader final : public BodySource {
+ public:
+  using Parser = boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>;
+
+  Http1BodyReader(net::Stream& in, boost::beast::flat_buffer& buffer, Parser& parser, std::span<char> scratch,
+                  std::chrono::milliseconds read_timeout)
+      : in_(in), buffer_(buffer), parser_(parser), scratch_(scratch), read_timeout_(read_timeout) {
+    // Beast sizes each read by the buffer's free capacity; a body passes through without growing
+    // the buffer, so without this every read would be as small as the header buffer (512 bytes).
+    if (!parser_.is_done() && buffer_.capacity() < scratch_.size())
+      buffer_.reserve(std::min(scratch_.size(), buffer_.max_size()));
+  }
+
+  void set_tap(BodyTap* tap) override { tap_ = tap; }
+  bool done() const override { return parser_.is_done(); }
+  bool ready() const override { return parser_.is_done() || buffer_.size() > 0; }
+
+  boost::asio::awaitable<BodyPiece> next() override {
+    namespace bhttp = boost::beast::http;
+    for (;;) {
+      if (parser_.is_done()) co_return BodyPiece{{}, true, {}};
+      auto& body = parser_.get().body();
+      body.data = scratch_.data();
+      body.size = scratch_.size();
+      in_.expires_after(read_timeout_);
+      auto ec = co_await read_body_some(in_, buffer_, parser_);
+      if (ec == bhttp::error::need_buffer) ec = {};  // the scratch buffer is full: hand it on
+      if (ec) {
+        in_.expires_never();
+        co_return BodyPiece{{}, false, ec};
+      }
+      const std::size_t got = scratch_.size() - body.size;
+      const bool last = parser_.is_done();
+      if (last) in_.expires_never();
+      if (got == 0 && !last) continue;  // framing bytes only
+      if (tap_ && got > 0) tap_->append({scratch_.data(), got});
+      co_return BodyPiece{{scratch_.data(), got}, last, {}};
+    }
+  }
+
+ private:
+  net::Stream& in_;
+  boost::beast::flat_buffer& buffer_;
+  Parser& parser_;
+  std::span<char> scratch_;
+  std::chrono::milliseconds read_timeout_;
+  BodyTap* tap_ = nullptr;
+};
+
+}  // namespace cutover::codec

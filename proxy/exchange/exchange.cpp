@@ -1,0 +1,342 @@
+// One request through routing, the hold, the upstream and back: see exchange.hpp.
+#include "proxy/exchange/exchange.hpp"
+
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/methods.hpp"
+#include "common/text.hpp"
+#include "proxy/codec/errors.hpp"
+#include "proxy/codec/headers.hpp"
+#include "proxy/exchange/admission.hpp"
+#include "proxy/exchange/assign.hpp"
+#include "proxy/exchange/mirror.hpp"
+#include "proxy/exchange/retry.hpp"
+#include "proxy/exchange/upgrade.hpp"
+#include "proxy/exchange/write_hold.hpp"
+#include "proxy/router/route_match.hpp"
+#include "proxy/upstream/failover.hpp"
+
+namespace cutover::exchange {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+
+// Ends the request deadline's watch however the exchange ends.
+struct DeadlineScope {
+  Downstream& down;
+  ~DeadlineScope() {
+    down.watch_upstream(nullptr);
+    down.disarm_deadline();
+  }
+};
+
+// Reports the primary part of a mirrored request as failed unless the exchange reported it first
+// (every early end of an exchange: 502, 504, the client leaving).
+struct MirrorPrimaryGuard {
+  std::shared_ptr<shadow::MirrorExchange>& mirror;
+  ~MirrorPrimaryGuard() {
+    if (mirror) mirror->done(shadow::MirrorExchange::Part::primary, "no complete response");
+  }
+};
+
+// Ends the upstream attempt: unless the exchange said the connection may be kept, it is closed.
+struct ChannelScope {
+  UpstreamChannel& channel;
+  bool clean = false;
+  ~ChannelScope() { channel.finish(clean); }
+};
+
+}  // namespace
+
+bool Exchange::request_complete() const { return req_->body == nullptr || req_->body->done(); }
+
+void Exchange::record(unsigned status, stats::Outcome window) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto took = now - started_;
+  route_->metrics.record(side_, kind_, status, std::chrono::duration<double>(took).count());
+  route_->runtime->windows.at(worker_.id, side_)
+      .record(stats::steady_seconds(now), status,
+              static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()), window);
+}
+
+void Exchange::account_attempt(Outcome o, const runtime::Endpoint& endpoint, unsigned status) {
+  const Verdict v = verdict(o);
+  if (v.connect_error) cluster_->connect_errors->Increment();
+  const auto now = runtime::steady_ms();
+  switch (v.outlier) {
+    case OutlierRecord::none:
+      break;
+    case OutlierRecord::connect_failure:
+      upstream::note_outlier(*cluster_, endpoint, endpoint.health->record_connect_failure(cluster_->outlier, now));
+      break;
+    case OutlierRecord::status:
+      upstream::note_outlier(*cluster_, endpoint,
+                             endpoint.health->record_status(v.status ? v.status : status, cluster_->outlier, now));
+      break;
+  }
+}
+
+asio::awaitable<bool> Exchange::conclude(Outcome o, std::string_view reason, unsigned status) {
+  outcome_ = o;
+  const Verdict v = verdict(o);
+  const unsigned answered = v.status ? v.status : status;
+  if (v.cluster_timeout && cluster_) cluster_->timeouts->Increment();
+  if (v.recorded && route_) record(answered, v.window);
+  if (v.listener_rejected && listener_)
+    if (auto* c = listener_->rejected_counter(answered)) c->Increment();
+  if (v.answer == Answer::none) co_return false;
+  Reply reply;
+  reply.status = answered;
+  reply.kind = v.answer;
+  reply.reason = reason;
+  reply.keep_alive = v.keep == Keep::if_request_complete && req_->keep_alive && request_complete();
+  if (v.answer == Answer::held) {
+    reply.route = route_->name;
+    reply.code = o == Outcome::hold_timeout ? "hold_timeout" : "max_held";
+  }
+  co_return co_await down_.reply(reply);
+}
+
+asio::awaitable<bool> Exchange::run(Request& req) {
+  req_ = &req;
+  started_ = std::chrono::steady_clock::now();
+  const runtime::Snapshot& snap = *pinned_->snapshot;
+  if (listener_index_ >= snap.listeners.size())  // the listener went away in a reload
+    co_return co_await conclude(Outcome::listener_gone, "listener removed");
+  listener_ = &snap.listeners[listener_index_];
+  auto& head = req.head;
+
+  // Admission, then routing: the route, the hold, the side.
+  if (auto refusal = admit(head, req.content_length, snap.config.limits))
+    co_return co_await conclude(refusal->outcome, refusal->reason);
+  auto host_it = head.find(bhttp::field::host);
+  const std::string_view host = host_it == head.end() ? std::string_view{} : router::host_without_port(host_it->value());
+  const int route_index = router::match_route(listener_->matches, host, router::path_of_target(head.target()));
+  if (route_index < 0) co_return co_await conclude(Outcome::no_route, "no route for this host and path");
+  route_ = listener_->routes[route_index];
+  const runtime::Route& route = *route_;
+
+  const bool has_body = req.chunked || (req.content_length && *req.content_length > 0);
+  // An upgrade is write traffic: the tunnel that follows may carry writes of any kind.
+  const std::optional<std::string> upgrade =
+      route.upgrades.empty() ? std::nullopt : requested_upgrade(head, route.upgrades, has_body);
+  kind_ = upgrade || !common::is_safe_method(head.method()) ? router::Kind::write : router::Kind::read;
+  std::optional<WriteInFlight> write_in_flight;
+  ReleaseBaton baton;  // a released write passes it on once its request head is upstream
+  if (kind_ == router::Kind::write) {
+    switch (co_await pass_write_hold(route, worker_.held_writes, worker_.executor, down_, write_in_flight, baton)) {
+      case HoldOutcome::pass:
+        break;
+      case HoldOutcome::client_left:
+        co_return co_await conclude(Outcome::hold_client_left);
+      case HoldOutcome::expired: {
+        const std::string reason = fmt::format(
+            "writes are held for a write-path flip; not released within {} ms", route.writes.hold_timeout.count());
+        co_return co_await conclude(Outcome::hold_timeout, reason);
+      }
+      case HoldOutcome::rejected: {
+        const std::string reason =
+            fmt::format("writes are held for a write-path flip and {} requests already wait", route.writes.max_held);
+        co_return co_await conclude(Outcome::hold_full, reason);
+      }
+    }
+  }
+
+  // timeouts.request runs from here: a write hold's wait is bounded by its own hold_timeout.
+  const auto& timeouts = snap.config.timeouts;
+  if (timeouts.request.count()) down_.arm_deadline(timeouts.request);
+  DeadlineScope deadline_scope{down_};
+
+  // The split: one atomic load of the route's weights, then force, sticky bucket or a random draw.
+  const ClientInfo& client = down_.client();
+  const auto assignment =
+      assign_side(route, kind_, route.runtime->weights(), head, client.ip, client.address, worker_.random());
+  side_ = assignment.side;
+  if (side_ == router::Side::target) side_ = upstream::fail_over_if_target_down(route);
+  if (assignment.forced) route.forced[static_cast<int>(side_)]->Increment();
+  if (!route.force.header.empty()) head.erase(route.force.header);  // never forwarded, honoured or not
+  cluster_ = &route.cluster(side_);
+  const runtime::Cluster& cluster = *cluster_;
+
+  // The request head as the upstream sees it (RFC 9110 §7.6). Expect: 100-continue is answered
+  // here, so the upstream gets a plain request.
+  const bool expect_continue = common::iequals(head[bhttp::field::expect], "100-continue");
+  codec::prepare_upstream_request(head, req.chunked, expect_continue, client.ip, client.tls ? "https" : "http");
+  if (upgrade) forward_upgrade(head, *upgrade);
+  const bool head_request = head.method() == bhttp::verb::head;
+
+  // Shadow traffic: picked now, sent once the request body went through. Upgrades never are.
+  std::shared_ptr<shadow::MirrorExchange> mirror =
+      route.mirror && !upgrade ? pick_mirror(worker_, route, side_, pinned_, head, req.content_length, has_body) : nullptr;
+  MirrorPrimaryGuard mirror_guard{mirror};
+  bool mirror_launched = false;
+
+  ChannelScope channel_scope{channel_};
+  const bool resendable = req.body == nullptr && common::is_idempotent(head.method());
+  bool sent_continue = false;
+  const runtime::Endpoint* served_by = nullptr;
+  for (int attempt = 0;; ++attempt) {
+    attempts_ = attempt + 1;
+    channel_.finish(false);  // a previous attempt's connection, if any
+    const auto connected = co_await channel_.connect(cluster, /*fresh=*/attempt > 0, resendable);
+    served_by = connected.endpoint;
+    if (!connected.ok) {
+      spdlog::warn("route {}: cluster {} endpoint {}: {}{}", route.name, cluster.name, served_by->text,
+                   connected.tls_failed ? "" : "connect failed: ", connected.reason);
+      account_attempt(Outcome::connect_failed, *served_by);
+      if (resend({Outcome::connect_failed, attempt, false, resendable, cluster.endpoints.size()}) ==
+          Resend::next_endpoint) {
+        cluster.retries->Increment();
+        continue;
+      }
+      const std::string reason = fmt::format("upstream connect failed (cluster {}, endpoint {}): {}", cluster.name,
+                                             served_by->text, connected.reason);
+      co_return co_await conclude(Outcome::connect_failed, reason);
+    }
+    if (!connected.reused) served_by->health->record_connect_success();
+    down_.watch_upstream(&channel_.stream());
+    if (down_.deadline_passed()) {  // timeouts.request ran out while connecting
+      const std::string reason = fmt::format("request timeout: no response within {} ms (timeouts.request, cluster {})",
+                                             timeouts.request.count(), cluster.name);
+      co_return co_await conclude(Outcome::request_timeout, reason);
+    }
+
+    if (expect_continue && req.body && !req.body->done() && !sent_continue) {
+      if (!co_await down_.send_continue()) co_return co_await conclude(Outcome::client_gone);
+      sent_continue = true;
+    }
+
+    if (req.body) req.body->set_tap(mirror && !mirror_launched ? &mirror->request_body : nullptr);
+    const auto sent = co_await channel_.send(head, req.body, baton.chain ? &baton : nullptr);
+    if (req.body) req.body->set_tap(nullptr);
+    if (sent.failed == codec::WriteOutcome::Failed::read) {
+      // The client left mid-body, or its body broke the framing or the size limit: the upstream
+      // connection (holding part of a request) is dropped either way.
+      if (down_.deadline_passed()) {
+        const std::string reason =
+            fmt::format("request timeout: not complete within {} ms (timeouts.request)", timeouts.request.count());
+        co_return co_await conclude(Outcome::request_body_timeout, reason);
+      }
+      if (codec::peer_gone(sent.ec) || codec::is_timeout(sent.ec)) co_return co_await conclude(Outcome::client_gone);
+      if (sent.ec == bhttp::error::body_limit) {
+        const std::string reason =
+            fmt::format("request body over the limit of {} bytes", snap.config.limits.max_request_body);
+        co_return co_await conclude(Outcome::request_body_too_large, reason);
+      }
+      const std::string reason = "malformed request body: " + sent.ec.message();
+      co_return co_await conclude(Outcome::bad_request_body, reason);
+    }
+    if (sent.failed == codec::WriteOutcome::Failed::write) {
+      if (down_.deadline_passed()) {
+        const std::string reason = fmt::format("request timeout: not sent upstream within {} ms (timeouts.request, cluster {})",
+                                               timeouts.request.count(), cluster.name);
+        co_return co_await conclude(Outcome::request_timeout, reason);
+      }
+      if (resend({Outcome::upstream_send_failed, attempt, connected.reused, resendable, cluster.endpoints.size()}) ==
+          Resend::new_connection) {
+        cluster.stale_resends->Increment();
+        continue;
+      }
+      const std::string reason = fmt::format("upstream write failed (cluster {}): {}", cluster.name, sent.ec.message());
+      co_return co_await conclude(Outcome::upstream_send_failed, reason);
+    }
+    if (mirror && !mirror_launched) {
+      mirror_launched = true;
+      launch_mirror(worker_, mirror, route, side_, served_by);
+    }
+
+    // The response head, interim responses passed on, within response_timeout.
+    const auto got = co_await channel_.read_head(head_request, down_);
+    if (got.outcome == Outcome::response) break;
+    if (got.outcome == Outcome::client_gone) co_return co_await conclude(Outcome::client_gone);
+    if (got.outcome == Outcome::response_timeout || down_.deadline_passed()) {
+      account_attempt(Outcome::response_timeout, *served_by);
+      const std::string reason =
+          down_.deadline_passed()
+              ? fmt::format("request timeout: no response within {} ms (timeouts.request, cluster {})",
+                            timeouts.request.count(), cluster.name)
+              : fmt::format("upstream response timeout after {} ms (cluster {})", cluster.response_timeout.count(),
+                            cluster.name);
+      co_return co_await conclude(Outcome::response_timeout, reason);
+    }
+    if (resend({got.outcome, attempt, connected.reused, resendable, cluster.endpoints.size()}) ==
+        Resend::new_connection) {
+      cluster.stale_resends->Increment();
+      continue;  // closed while idle in the pool, before any response byte: safe to send again
+    }
+    if (!got.problem.empty()) {
+      spdlog::warn("route {}: {} sent an invalid response: {}", route.name, cluster.name, got.problem);
+      const std::string reason = fmt::format("invalid response from upstream (cluster {}): {}", cluster.name, got.problem);
+      co_return co_await conclude(got.outcome, reason);
+    }
+    const std::string reason =
+        fmt::format("invalid or no response from upstream (cluster {}): {}", cluster.name, got.ec.message());
+    co_return co_await conclude(got.outcome, reason);
+  }
+
+  // The response head as the client sees it.
+  auto& res = channel_.response();
+  const unsigned status = res.result_int();
+  account_attempt(Outcome::response, *served_by, status);
+  if (status == 101) {
+    if (!upgrade || !switches_to(res, *upgrade)) {
+      const std::string reason = fmt::format(
+          "invalid response from upstream (cluster {}): 101 Switching Protocols to a protocol the request did not ask "
+          "for",
+          cluster.name);
+      co_return co_await conclude(Outcome::invalid_response, reason);
+    }
+    // The switch is done: a tunnel from here, counted once, as the upgrade's success (its latency
+    // is the time to the 101). The write in flight ended with the upgrade itself: a hold does not
+    // wait for tunnels (it reports them), and timeouts.request does not bound one.
+    outcome_ = Outcome::tunnel;
+    record(status, verdict(Outcome::tunnel).window);
+    write_in_flight.reset();
+    baton.pass();
+    down_.watch_upstream(nullptr);
+    down_.disarm_deadline();
+    co_await down_.tunnel(res, channel_.stream(), channel_.buffered(), {route_, side_, timeouts.tunnel_idle});
+    co_return false;
+  }
+  if (mirror) mirror->capture_primary_head(res);
+  const bool no_body = head_request || status == 204 || status == 304 || status < 200;
+  if (assignment.pin_bucket)  // the bucket, not the side: later weight changes still apply to this client
+    res.insert(bhttp::field::set_cookie,
+               fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax", route.sticky.pin_cookie,
+                           *assignment.pin_bucket, route.sticky.pin_max_age_s));
+  Response response{res, channel_.framing(), no_body, no_body ? nullptr : channel_.response_body(),
+                    req.keep_alive && !worker_.connections.draining()};
+  if (response.body) response.body->set_tap(mirror ? &mirror->primary().body : nullptr);
+  const auto sent = co_await down_.send_response(response);
+  if (sent.write.failed != codec::WriteOutcome::Failed::none) {
+    const bool timed_out = codec::is_timeout(sent.write.ec);
+    if (sent.write.failed == codec::WriteOutcome::Failed::read) {
+      spdlog::warn("route {}: {} response body interrupted: {}", route.name, cluster.name, sent.write.ec.message());
+      if (!sent.write.head_sent) {
+        const std::string reason =
+            fmt::format("upstream response failed (cluster {}): {}", cluster.name, sent.write.ec.message());
+        co_return co_await conclude(timed_out ? Outcome::response_failed_timeout : Outcome::response_failed, reason);
+      }
+      // Mid-body: the connection closes without a final chunk, so the client sees the truncation.
+      co_return co_await conclude(
+          timed_out ? Outcome::response_cut_upstream_timeout : Outcome::response_cut_upstream, {}, status);
+    }
+    co_return co_await conclude(timed_out ? Outcome::response_cut_client_timeout : Outcome::response_cut_client, {},
+                                status);
+  }
+  co_await conclude(Outcome::response, {}, status);
+  if (mirror) {
+    mirror->done(shadow::MirrorExchange::Part::primary, {});
+    mirror.reset();
+  }
+  channel_scope.clean = true;
+  co_return sent.keep_alive;
+}
+
+}  // namespace cutover::exchange

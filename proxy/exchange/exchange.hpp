@@ -1,0 +1,87 @@
+// One request, from admission to the end of its response or tunnel, whatever the protocol on
+// either side: admission (framing and limits) → routing (route match, the write-hold gate, the
+// side) → upstream attempts under one retry policy (retry.hpp), each ending in a typed outcome →
+// one mapping of the outcome to the client's status, the metrics and the outlier record
+// (outcome.hpp) → the response relayed, or a tunnel after a 101. The protocol lives in the
+// Downstream (the client's connection or stream) and the UpstreamChannel; the exchange only
+// decides (Envoy's router filter, for which a stream is just another request).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+
+#include "proxy/codec/body.hpp"
+#include "proxy/exchange/downstream.hpp"
+#include "proxy/exchange/outcome.hpp"
+#include "proxy/exchange/upstream_channel.hpp"
+#include "proxy/exchange/worker_context.hpp"
+#include "proxy/router/split.hpp"
+#include "proxy/runtime/pinned_snapshot.hpp"
+
+namespace cutover::exchange {
+
+// The request as the downstream parsed it.
+struct Request {
+  boost::beast::http::request_header<>& head;  // rewritten in place for the upstream
+  codec::BodySource* body = nullptr;  // null: no body, or all of it read with the head (none to send)
+  bool chunked = false;               // the body has no Content-Length (it is re-framed chunked upstream)
+  std::optional<std::uint64_t> content_length;
+  bool keep_alive = false;            // the client asked to keep the connection open
+};
+
+class Exchange {
+ public:
+  // `pinned`: the snapshot the exchange runs on to its end (a reload meanwhile applies to the
+  // next one); `listener_index` indexes its listeners.
+  Exchange(WorkerContext& worker, std::shared_ptr<const runtime::PinnedSnapshot> pinned, std::size_t listener_index,
+           Downstream& down, UpstreamChannel& channel)
+      : worker_(worker), pinned_(std::move(pinned)), listener_index_(listener_index), down_(down), channel_(channel) {}
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  // Runs the request to its end. Returns whether the client connection stays open. Never throws
+  // for network errors.
+  boost::asio::awaitable<bool> run(Request& req);
+
+  // How it ended (for logs and tests); set when run() returns.
+  Outcome outcome() const { return outcome_; }
+  // Attempts at an upstream endpoint (0 when it ended before any).
+  int attempts() const { return attempts_; }
+  // The side that served it (meaningful once a route was found).
+  router::Side side() const { return side_; }
+
+ private:
+  // Applies the exchange part of `o`'s verdict (metrics, window statistics, rejection counter),
+  // sends cutover's answer when it has one, and returns whether the connection stays open.
+  // `status`: the upstream's status for outcomes that relay one.
+  boost::asio::awaitable<bool> conclude(Outcome o, std::string_view reason = {}, unsigned status = 0);
+  // The attempt part of `o`'s verdict for `endpoint` (connect error counter, outlier record).
+  void account_attempt(Outcome o, const runtime::Endpoint& endpoint, unsigned status = 0);
+  void record(unsigned status, stats::Outcome window);
+  bool request_complete() const;
+
+  WorkerContext& worker_;
+  std::shared_ptr<const runtime::PinnedSnapshot> pinned_;
+  std::size_t listener_index_;
+  Downstream& down_;
+  UpstreamChannel& channel_;
+
+  Request* req_ = nullptr;
+  std::chrono::steady_clock::time_point started_{};
+  const runtime::Listener* listener_ = nullptr;
+  const runtime::Route* route_ = nullptr;
+  const runtime::Cluster* cluster_ = nullptr;
+  router::Kind kind_ = router::Kind::read;
+  router::Side side_ = router::Side::source;
+  Outcome outcome_ = Outcome::client_gone;
+  int attempts_ = 0;
+};
+
+}  // namespace cutover::exchange

@@ -1,0 +1,408 @@
+// One downstream HTTP/1.1 connection and the exchanges on it: see connection.hpp.
+#include "proxy/http/connection.hpp"
+
+#include <poll.h>
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/codec/body.hpp"
+#include "proxy/codec/errors.hpp"
+#include "proxy/codec/head_reader.hpp"
+#include "proxy/codec/head_writer.hpp"
+#include "proxy/codec/headers.hpp"
+#include "proxy/codec/message_writer.hpp"
+#include "proxy/exchange/downstream.hpp"
+#include "proxy/exchange/exchange.hpp"
+#include "proxy/exchange/tunnel.hpp"
+#include "proxy/http/http1_channel.hpp"
+#include "proxy/http/watchdog.hpp"
+#include "proxy/net/stream.hpp"
+#include "proxy/net/tls_context.hpp"
+
+namespace cutover::http {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::as_tuple;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using boost::system::error_code;
+using std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+constexpr std::size_t kReadBufferMax = 128 * 1024;  // per-connection parse buffer
+constexpr std::size_t kFirstReadBytes = 512;        // the read that waits for a request (held while idle)
+constexpr milliseconds kTlsShutdownTimeout = 1s;    // close_notify out and the client's back, at the end
+
+using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
+
+// Keeps cutover_downstream_connections_active right on every exit path of a connection.
+class ActiveConnection {
+ public:
+  explicit ActiveConnection(prometheus::Gauge* g) : gauge_(g) {
+    if (gauge_) gauge_->Increment();
+  }
+  ~ActiveConnection() {
+    if (gauge_) gauge_->Decrement();
+  }
+  ActiveConnection(const ActiveConnection&) = delete;
+  ActiveConnection& operator=(const ActiveConnection&) = delete;
+
+ private:
+  prometheus::Gauge* gauge_;
+};
+
+class Connection final : public runtime::Drainable, public exchange::Downstream {
+ public:
+  // `tls`, when given, is the listener's TLS termination: run() handshakes first.
+  // `active` is the listener's cutover_downstream_connections_active (null: none).
+  Connection(tcp::socket socket, const tcp::endpoint& peer, exchange::WorkerContext& worker,
+             std::size_t listener_index, std::shared_ptr<const net::ServerTls> tls, prometheus::Counter* tls_errors,
+             prometheus::Gauge* active)
+      : active_(active),
+        down_(std::move(socket)),
+        worker_(worker),
+        listener_index_(listener_index),
+        watchdog_(down_),
+        tls_(std::move(tls)),
+        tls_errors_(tls_errors),
+        channel_(worker.pool) {
+    client_.address = peer.address();
+    client_.ip = client_.address.to_string();
+    client_.tls = tls_ != nullptr;
+    buffer_.max_size(kReadBufferMax);
+    worker_.connections.add(this);
+  }
+  ~Connection() {
+    worker_.buffers.give_back_scratch(std::move(scratch_));
+    worker_.connections.remove(this);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void close_if_idle() override {
+    if (in_exchange_) return;
+    error_code ignored;
+    down_.socket().close(ignored);  // the pending header read completes with operation_aborted
+  }
+
+  // Serves the connection to its end. `owner` owns this connection: the coroutine's frame keeps
+  // it, so an idle connection costs one frame, not also one of a caller awaiting this.
+  asio::awaitable<void> run([[maybe_unused]] std::unique_ptr<Connection> owner) {
+    if (tls_ && !co_await handshake()) co_return;
+    for (;;) {
+      // The current config's limits and timeouts, by value: an idle connection holds no snapshot.
+      std::uint64_t max_body = 0;  // 0: none
+      codec::HeadLimits limits;
+      {
+        const auto& config = worker_.snapshots.current()->snapshot->config;
+        limits = {static_cast<std::size_t>(config.limits.max_header_bytes),
+                  static_cast<std::size_t>(config.limits.max_request_line)};
+        max_body = config.limits.max_request_body;
+        timeouts_ = config.timeouts;
+      }
+      // The idle wait is a read of this frame's own, not read_head's: an idle connection holds no
+      // read_head frame (bench stage idle: memory per idle connection), and a head that arrives
+      // whole is parsed here without one. Its timeout (timeouts.idle) is the stream's own deadline
+      // on a plain connection: one that idles out is closed without an answer, and the deadline
+      // costs no timer operation per request. A TLS connection waits on the watchdog instead, which
+      // cancels rather than closes, so close_notify can still go out.
+      const bool idle_wait = buffer_.size() == 0;
+      error_code first_ec;
+      if (idle_wait) {
+        if (down_.is_tls())
+          watchdog_.arm(timeouts_.idle);
+        else
+          down_.expires_after(timeouts_.idle);
+        auto [ec, n] = co_await down_.async_read_some(buffer_.prepare(kFirstReadBytes), as_tuple(use_awaitable));
+        buffer_.commit(n);
+        down_.expires_never();
+        first_ec = watchdog_.fired() && ec == asio::error::operation_aborted ? error_code(beast::error::timeout) : ec;
+        watchdog_.disarm();
+      }
+      // Made once the wait is over, so an idle connection holds no parser either.
+      auto parser = std::make_unique<RequestParser>();
+      parser->header_limit(static_cast<std::uint32_t>(limits.header_bytes));
+      // Bodies are streamed, never held; the limit (0: none) is the operator's (413).
+      if (max_body)
+        parser->body_limit(max_body);
+      else
+        parser->body_limit(boost::none);
+      codec::HeadStep step{true, {}};
+      if (idle_wait) step = codec::parse_first_read(first_ec, buffer_, *parser, limits);
+      codec::HeadRead head = step.result;
+      if (step.need_more) {
+        // The rest of the head within request_header from its first byte (slowloris: 408). The
+        // watchdog cancels the read rather than closing the socket, so the 408 can still be sent.
+        watchdog_.arm(timeouts_.request_header);
+        head = co_await codec::read_head(down_, buffer_, *parser, limits);
+        if (watchdog_.fired() && head.ec == asio::error::operation_aborted) head.ec = beast::error::timeout;
+        watchdog_.disarm();
+      }
+      if (!head.ok()) {
+        co_await reject_unreadable_request(head);
+        break;
+      }
+      down_.expires_never();
+      in_exchange_ = true;
+      const bool keep_alive = co_await exchange(*parser);
+      in_exchange_ = false;
+      if (!keep_alive || worker_.connections.draining()) break;
+      // An idle connection holds no buffer (its stream's one timer wait serves timeouts.idle).
+      if (buffer_.size() == 0) buffer_.shrink_to_fit();
+    }
+    error_code ignored;
+    if (down_.is_tls() && down_.socket().is_open()) {
+      // close_notify (RFC 8446 §6.1), so the client can tell the end from a truncation; the
+      // wait for its answer is short, and any error is the end anyway.
+      down_.expires_after(kTlsShutdownTimeout);
+      co_await down_.async_shutdown(as_tuple(use_awaitable));
+    }
+    down_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (linger_) co_await linger();
+    down_.socket().close(ignored);
+  }
+
+  // ---- exchange::Downstream ----------------------------------------------------------------
+
+  const exchange::ClientInfo& client() const override { return client_; }
+
+  // Callers pass named strings, never temporaries: GCC 12 destroys temporaries of a co_await
+  // full-expression twice (found by ASan here), so every reason is built in a local first.
+  asio::awaitable<bool> reply(const exchange::Reply& r) override {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), req_version_ < 11 ? 10u : 11u};
+    if (r.kind == exchange::Answer::held) {
+      // A write refused by a hold: the client may retry once the flip is done. Route names are
+      // [A-Za-z0-9_.-] (the config loader) and the rest is ours: nothing to escape.
+      res.set(bhttp::field::content_type, "application/json");
+      res.set(bhttp::field::retry_after, "1");
+      res.body() = fmt::format("{{\"error\":\"{}\",\"route\":\"{}\",\"reason\":\"{}\"}}\n", r.reason, r.route, r.code);
+    } else {
+      res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+      res.body() = fmt::format("cutover: {}\n", r.reason);
+    }
+    co_return co_await write_reply(res, r.keep_alive);
+  }
+
+  asio::awaitable<bool> send_continue() override {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    down_.expires_after(timeouts_.body_idle);
+    auto [ec, n] = co_await asio::async_write(down_, asio::buffer(kContinue), as_tuple(use_awaitable));
+    down_.expires_never();
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> send_interim(bhttp::response_header<>& head) override {
+    if (req_version_ < 11) co_return true;  // an HTTP/1.0 client does not expect 1xx (RFC 9110 §15.2)
+    bhttp::response<bhttp::empty_body> interim{head};
+    codec::remove_hop_by_hop(interim);
+    down_.expires_after(timeouts_.body_idle);
+    auto [ec, n] = co_await bhttp::async_write(down_, interim, as_tuple(use_awaitable));
+    down_.expires_never();
+    co_return !ec;
+  }
+
+  asio::awaitable<exchange::ResponseSent> send_response(exchange::Response& r) override {
+    auto& res = r.head;
+    exchange::ResponseSent out;
+    out.keep_alive = codec::prepare_downstream_response(res, r.framing.chunked, r.framing.has_content_length,
+                                                        r.no_body, req_version_, r.keep_alive);
+    head_buf_.clear();
+    codec::append_head(res, head_buf_);
+    out.write = co_await codec::write_message(down_, head_buf_, codec::ends_chunked(res), r.body, timeouts_.body_idle);
+    co_return out;
+  }
+
+  asio::awaitable<void> tunnel(bhttp::response_header<>& head, net::Stream& upstream, beast::flat_buffer& buffered,
+                               const exchange::TunnelSpec& spec) override {
+    // The 101 as the upstream sent it: its Upgrade and Connection fields are the switch itself.
+    head_buf_.clear();
+    codec::append_head(head, head_buf_);
+    down_.expires_after(timeouts_.body_idle);
+    auto [ec, n] = co_await asio::async_write(down_, asio::buffer(head_buf_), as_tuple(use_awaitable));
+    down_.expires_never();
+    if (ec) co_return;
+    co_await exchange::run_tunnel(worker_, spec, down_, buffer_, upstream, buffered);
+  }
+
+  // Whether the client closed or reset its side (POLLRDHUP), without reading what it sent.
+  bool closed() override {
+    pollfd p{down_.socket().native_handle(), POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
+
+  void arm_deadline(milliseconds after) override { watchdog_.arm(after); }
+  void disarm_deadline() override { watchdog_.disarm(); }
+  bool deadline_passed() const override { return watchdog_.fired(); }
+  void watch_upstream(net::Stream* upstream) override { watchdog_.watch_upstream(upstream); }
+
+ private:
+  // One request and its response, through the exchange. Returns whether the connection stays open.
+  asio::awaitable<bool> exchange(RequestParser& parser) {
+    if (!scratch_) scratch_ = worker_.buffers.take_scratch();
+    head_buf_ = worker_.buffers.take_head_buffer();
+    const std::span<char> scratch{scratch_.get(), runtime::BufferLender::kScratchBytes};
+    channel_.begin(scratch, head_buf_);
+    auto& head = parser.get();
+    req_version_ = head.version();
+    std::optional<codec::Http1BodyReader<true>> body;
+    if (!parser.is_done()) body.emplace(down_, buffer_, parser, scratch, timeouts_.body_idle);
+    std::optional<std::uint64_t> length;
+    if (auto l = parser.content_length()) length = *l;
+    exchange::Request req{head, body ? &*body : nullptr, parser.chunked(), length, head.keep_alive()};
+    exchange::Exchange ex(worker_, worker_.snapshots.current(), listener_index_, *this, channel_);
+    const bool keep_alive = co_await ex.run(req);
+    worker_.buffers.give_back_scratch(std::move(scratch_));
+    worker_.buffers.give_back_head_buffer(std::move(head_buf_));
+    head_buf_ = std::string();
+    co_return keep_alive;
+  }
+
+  // After an answer that ends the connection while the client may still be sending (a refused or
+  // timed-out request): the send side is shut already; read and discard for at most kLingerTime or
+  // kLingerBytes, so the close does not become a reset that destroys the answer in the client's
+  // receive queue before it reads it (RFC 9112 §9.6; nginx's lingering_close).
+  asio::awaitable<void> linger() {
+    static constexpr auto kLingerTime = 2s;
+    static constexpr std::size_t kLingerBytes = 1024 * 1024;
+    std::array<char, 2048> sink;
+    std::size_t discarded = 0;
+    down_.expires_after(kLingerTime);
+    while (discarded < kLingerBytes) {
+      auto [ec, n] = co_await down_.async_read_some(asio::buffer(sink), as_tuple(use_awaitable));
+      if (ec) break;
+      discarded += n;
+    }
+  }
+
+  // The TLS handshake, within timeouts.request_header (a client that connects and stalls is treated like
+  // one that stalls in its request head). Failures are counted and logged at debug level only:
+  // scanners and clients with old TLS versions make them routine.
+  asio::awaitable<bool> handshake() {
+    down_.start_tls(tls_->context());
+    down_.expires_after(worker_.snapshots.current()->snapshot->config.timeouts.request_header);
+    auto [ec] = co_await down_.async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
+    down_.expires_never();
+    tls_.reset();  // the SNI callback is done with it; the SSL keeps its SSL_CTX itself
+    if (!ec) co_return true;
+    if (tls_errors_) tls_errors_->Increment();
+    spdlog::debug("TLS handshake with {} failed: {}", client_.ip, codec::is_timeout(ec) ? std::string("timeout") : ec.message());
+    error_code ignored;
+    down_.socket().close(ignored);
+    co_return false;
+  }
+
+  // A request head that could not be read: silent close when the client left or idled out
+  // between requests; otherwise a status naming the problem, then close (anything pipelined
+  // after it is dropped with the connection).
+  asio::awaitable<void> reject_unreadable_request(const codec::HeadRead& head) {
+    using Problem = codec::HeadRead::Problem;
+    bhttp::status status = bhttp::status::bad_request;
+    std::string reason;
+    if (head.problem == Problem::obs_fold) {
+      reason = "malformed request: obs-fold (a header line starting with whitespace, RFC 9112 section 5.2)";
+    } else if (head.problem == Problem::request_line_too_long) {
+      status = bhttp::status::uri_too_long;
+      reason = "request line too long";
+    } else if (head.problem == Problem::header_too_large) {
+      status = bhttp::status::request_header_fields_too_large;
+      reason = "request header section too large";
+    } else if (codec::peer_gone(head.ec)) {
+      co_return;
+    } else if (codec::is_timeout(head.ec)) {
+      if (buffer_.size() == 0) co_return;  // idle between requests: a plain close
+      status = bhttp::status::request_timeout;
+      reason = "request header timeout";
+    } else if (head.ec == bhttp::error::body_limit) {  // a Content-Length over limits.max_request_body
+      status = bhttp::status::payload_too_large;
+      reason = "request body over the configured limit";
+    } else {
+      reason = "malformed request: " + head.ec.message();
+    }
+    count_rejected(status);
+    req_version_ = 11;
+    const exchange::Reply r{static_cast<unsigned>(status), exchange::Answer::text, reason, {}, {}, false};
+    co_await reply(r);
+  }
+
+  // cutover_downstream_rejected_total{listener,code}: requests refused before any route saw them.
+  void count_rejected(bhttp::status status) {
+    auto pinned = worker_.snapshots.current();
+    const auto& listeners = pinned->snapshot->listeners;
+    if (listener_index_ >= listeners.size()) return;
+    if (auto* c = listeners[listener_index_].rejected_counter(static_cast<unsigned>(status))) c->Increment();
+  }
+
+  // Writes a response produced by the proxy itself. Returns keep_alive when the write succeeded.
+  asio::awaitable<bool> write_reply(bhttp::response<bhttp::string_body>& res, bool keep_alive) {
+    if (!keep_alive) linger_ = true;
+    res.set(bhttp::field::server, "cutover");
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    down_.expires_after(timeouts_.body_idle);
+    auto [ec, n] = co_await bhttp::async_write(down_, res, as_tuple(use_awaitable));
+    down_.expires_never();
+    co_return !ec && keep_alive;
+  }
+
+  ActiveConnection active_;
+  net::Stream down_;
+  exchange::WorkerContext& worker_;
+  std::size_t listener_index_;
+  Watchdog watchdog_;  // a fragmented head's wait (and a TLS connection's idle wait), timeouts.request
+  std::shared_ptr<const net::ServerTls> tls_;  // until the handshake is over
+  prometheus::Counter* tls_errors_ = nullptr;
+  beast::flat_buffer buffer_;
+  exchange::ClientInfo client_;
+  std::unique_ptr<char[]> scratch_;
+  bool in_exchange_ = false;
+  bool linger_ = false;  // an answer ended the connection: linger() before the close
+  unsigned req_version_ = 11;  // of the request being answered (10 or 11)
+  config::TimeoutsConfig timeouts_;  // the current config's, taken before each request
+  std::string head_buf_;  // serialized head of the message being written, lent by the worker per exchange
+  Http1Channel channel_;
+};
+
+}  // namespace
+
+asio::awaitable<void> serve_http1(tcp::socket socket, tcp::endpoint peer, exchange::WorkerContext& worker,
+                                  std::size_t listener_index) {
+  prometheus::Gauge* gauge = nullptr;
+  std::shared_ptr<const net::ServerTls> tls;  // the current snapshot's: a reload's certificates apply to new connections
+  prometheus::Counter* tls_errors = nullptr;
+  {
+    auto pinned = worker.snapshots.current();
+    if (listener_index < pinned->snapshot->listeners.size()) {
+      const auto& l = pinned->snapshot->listeners[listener_index];
+      gauge = l.active_connections;
+      tls = l.tls;
+      tls_errors = l.tls_errors;
+    }
+  }
+  // Not a coroutine itself: the connection's run() is its only frame.
+  auto connection =
+      std::make_unique<Connection>(std::move(socket), peer, worker, listener_index, std::move(tls), tls_errors, gauge);
+  Connection& c = *connection;
+  return c.run(std::move(connection));
+}
+
+}  // namespace cutover::http
