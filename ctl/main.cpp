@@ -270,8 +270,9 @@ int main(int argc, char** argv) {
   });
   rollback->add_option("route", rollback_route, "route name")->required();
   auto* close_flag = rollback->add_flag("--close-target-connections", close_target,
-                                        "also drop pooled connections to the target and close a tcp route's target connections");
-  rollback->add_option("--grace", grace, "with --close-target-connections: let tcp target connections run this long first (e.g. 2s)")
+                                        "also drop pooled connections to the target and close the target connections of a "
+                                        "tcp route and the target tunnels (WebSocket) of an HTTP route");
+  rollback->add_option("--grace", grace, "with --close-target-connections: let those connections run this long first (e.g. 2s)")
       ->needs(close_flag);
 
   // hold ROUTE [--drain SECONDS]
@@ -290,18 +291,26 @@ int main(int argc, char** argv) {
   hold->add_option("--drain", drain_s, "seconds to wait for writes in flight (server default 10)")
       ->check(CLI::Range(0.0, 3600.0));
 
-  // release ROUTE [--write-weight N]
-  std::string release_route;
+  // release ROUTE [--write-weight N] [--close-tunnels SIDE [--grace DURATION]]
+  std::string release_route, close_tunnels, release_grace;
   std::optional<double> release_weight;
   auto* release = command("release", "send held writes out in arrival order", [&](const Ctl& ctl) {
     json::object body;
     if (release_weight) body["write_weight"] = weight_json(*release_weight);
+    if (!close_tunnels.empty()) body["close_tunnels"] = close_tunnels;
+    if (!release_grace.empty()) body["grace"] = release_grace;  // checked by the server (422)
     json::value v = std::move(body);
     return ctl.run(verb::post, api_target(route_path(release_route, {"writes", "release"})), &v, release_view);
   });
   release->add_option("route", release_route, "route name")->required();
   release->add_option("--write-weight", release_weight, "write weight applied before the release")
       ->check(CLI::Range(0.0, 100.0));
+  auto* close_tunnels_opt =
+      release->add_option("--close-tunnels", close_tunnels,
+                          "end the tunnels (WebSocket) still open to this side, which lost the writes: source or target")
+          ->check(CLI::IsMember({"source", "target"}));
+  release->add_option("--grace", release_grace, "with --close-tunnels: let those tunnels run this long first (e.g. 2s)")
+      ->needs(close_tunnels_opt);
 
   // ramp ROUTE --steps ... --interval ... [gates] [--max-wait] [--webhook URL [--webhook-timeout]]
   std::string ramp_route, ramp_interval, apply_to = "both", max_wait, webhook, webhook_timeout;

@@ -178,6 +178,12 @@ std::string writes_cell(const json::value& writes) {
   return "flowing";
 }
 
+// Open upgrade tunnels as "SOURCE/TARGET" ("3/0"); "-" for a route without them (tcp).
+std::string tunnels_cell(const json::value& tunnels) {
+  if (!tunnels.is_object()) return "-";
+  return count(at(tunnels, "source")) + "/" + count(at(tunnels, "target"));
+}
+
 // The stats entry of `route` in a GET /v1/stats response, or null.
 const json::value& stats_route(const json::value& stats, std::string_view route) {
   const auto& routes = at(stats, "routes");
@@ -268,11 +274,11 @@ std::string status_view(const json::value& response) {
   if (routes.is_array())
     for (const auto& r : routes.as_array())
       rows.push_back({str(at(r, "name")), str(at(r, "source")), str(at(r, "target")), percent(at(r, "read_weight")),
-                      percent(at(r, "write_weight")), writes_cell(at(r, "writes")), ramp_cell(at(r, "ramp")),
-                      count(at(r, "generation"))});
+                      percent(at(r, "write_weight")), writes_cell(at(r, "writes")), tunnels_cell(at(r, "tunnels")),
+                      ramp_cell(at(r, "ramp")), count(at(r, "generation"))});
   if (rows.empty()) return "no routes\n";
-  return format_table({"ROUTE", "SOURCE", "TARGET", "READ %", "WRITE %", "WRITES", "RAMP", "GEN"}, rows,
-                      {false, false, false, true, true, false, false, true});
+  return format_table({"ROUTE", "SOURCE", "TARGET", "READ %", "WRITE %", "WRITES", "TUNNELS", "RAMP", "GEN"}, rows,
+                      {false, false, false, true, true, false, true, false, true});
 }
 
 std::string route_line(const json::value& r) {
@@ -294,11 +300,17 @@ std::string hold_view(const json::value& r) {
                        remaining);
   else
     out += "writes held\n";
+  if (at(r, "tunnels").is_object())  // tunnels are not drained: they may carry writes until closed
+    out += fmt::format("tunnels open: {} to source, {} to target\n", count(at(at(r, "tunnels"), "source")),
+                       count(at(at(r, "tunnels"), "target")));
   return out;
 }
 
 std::string release_view(const json::value& r) {
-  return fmt::format("released {} held writes\n", count(at(r, "released"))) + route_line(r);
+  std::string out = fmt::format("released {} held writes\n", count(at(r, "released")));
+  if (at(r, "tunnels_closing").is_number())
+    out += fmt::format("closing {} tunnels of the side that lost the writes\n", count(at(r, "tunnels_closing")));
+  return out + route_line(r);
 }
 
 std::string ramp_view(const json::value& ramp) {

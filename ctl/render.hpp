@@ -28,7 +28,8 @@ std::string progress_bar(std::size_t done, std::size_t total, std::size_t width 
 // "[###-------]": a fraction 0..1 (clamped) of `width` cells.
 std::string fraction_bar(double fraction, std::size_t width = 10);
 
-// GET /v1/routes {"routes":[...]}: ROUTE SOURCE TARGET READ % WRITE % WRITES RAMP GEN.
+// GET /v1/routes {"routes":[...]}: ROUTE SOURCE TARGET READ % WRITE % WRITES TUNNELS RAMP GEN
+// (TUNNELS: open upgrade tunnels to source/target).
 std::string status_view(const boost::json::value& routes);
 // One route object (PUT weights, rollback): "app: read 10 %, write 0 %, writes flowing, generation 3".
 std::string route_line(const boost::json::value& route);

@@ -126,10 +126,10 @@ class CtlTest(CtlCase):
     def test_status_lists_the_route_and_its_weights(self):
         out = self.ok("status")
         lines = out.splitlines()
-        self.assertEqual(lines[0].split(), ["ROUTE", "SOURCE", "TARGET", "READ", "%", "WRITE", "%", "WRITES", "RAMP",
-                                            "GEN"], out)
+        self.assertEqual(lines[0].split(), ["ROUTE", "SOURCE", "TARGET", "READ", "%", "WRITE", "%", "WRITES", "TUNNELS",
+                                            "RAMP", "GEN"], out)
         gen = self.get_route()["generation"]
-        self.assertRegex(out, rf"(?m)^app\s+src\s+tgt\s+5\s+5\s+flowing\s+\S.*\s{gen}$")
+        self.assertRegex(out, rf"(?m)^app\s+src\s+tgt\s+5\s+5\s+flowing\s+0/0\s+\S.*\s{gen}$")
         one = self.ok("status", "app")
         self.assertRegex(one, r"(?m)^app\s+src\s+tgt\s+5\s+5\s")
         r = self.fails(1, "status", "nope")

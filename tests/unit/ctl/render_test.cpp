@@ -19,7 +19,7 @@ constexpr const char* kRoutes = R"({"routes":[
    "writes":{"held":false,"held_requests":0,"in_flight":0},"ramp":null,"mirror":null},
   {"name":"api","listener":"public","match":{"host":"*","path_prefix":"/api"},"source":"legacy","target":"cloud",
    "read_weight":100,"write_weight":25.25,"generation":12,
-   "writes":{"held":true,"held_requests":3,"in_flight":1},
+   "writes":{"held":true,"held_requests":3,"in_flight":1},"tunnels":{"source":3,"target":0},
    "ramp":{"route":"api","state":"running","steps":[1,5,25,50,100],"step":1,"step_weight":5},"mirror":{"percent":10,"in_flight":0}}
 ]})";
 
@@ -81,16 +81,16 @@ TEST(CtlRender, TableAlignsColumnsWithoutTrailingSpaces) {
 TEST(CtlRender, StatusTable) {
   auto out = status_view(parse(kRoutes));
   EXPECT_EQ(out,
-            "ROUTE  SOURCE  TARGET  READ %  WRITE %  WRITES   RAMP         GEN\n"
-            "app    legacy  cloud     12.5        0  flowing  -              7\n"
-            "api    legacy  cloud      100    25.25  held 3   running 2/5   12\n");
+            "ROUTE  SOURCE  TARGET  READ %  WRITE %  WRITES   TUNNELS  RAMP         GEN\n"
+            "app    legacy  cloud     12.5        0  flowing        -  -              7\n"
+            "api    legacy  cloud      100    25.25  held 3       3/0  running 2/5   12\n");
 }
 
 TEST(CtlRender, StatusToleratesMissingFieldsAndNoRoutes) {
   EXPECT_EQ(status_view(parse(R"({"routes":[]})")), "no routes\n");
   EXPECT_EQ(status_view(parse("null")), "no routes\n");
   auto out = status_view(parse(R"({"routes":[{"name":"x","read_weight":null}]})"));
-  EXPECT_THAT(out, HasSubstr("x      -       -            -        -  -       -       -"));
+  EXPECT_THAT(out, HasSubstr("x      -       -            -        -  -             -  -       -"));
 }
 
 TEST(CtlRender, RouteLineHoldAndRelease) {
@@ -106,10 +106,14 @@ TEST(CtlRender, RouteLineHoldAndRelease) {
   held["in_flight_remaining"] = 2;
   held["drained"] = false;
   EXPECT_THAT(hold_view(held), HasSubstr("2 still in flight when the drain ended"));
+  EXPECT_THAT(hold_view(held), HasSubstr("tunnels open: 3 to source, 0 to target\n"));
+  EXPECT_THAT(hold_view(routes[0]), Not(HasSubstr("tunnels"))) << "a route without tunnels (tcp)";
 
   auto released = routes[0].as_object();
   released["released"] = 50;
   EXPECT_EQ(release_view(released), "released 50 held writes\napp: read 12.5 %, write 0 %, writes flowing, generation 7\n");
+  released["tunnels_closing"] = 2;
+  EXPECT_THAT(release_view(released), HasSubstr("closing 2 tunnels of the side that lost the writes\n"));
 }
 
 TEST(CtlRender, RampViewShowsStepGatesAndVerdict) {
