@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The include rules of README.md "Layout": each folder includes only itself and the folders
+listed for it (its own includes with quotes; libraries with angle brackets are not ours). A folder
+not listed here fails the test, so a new one gets its rule when it is made."""
+import pathlib
+import re
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# folder -> the folders of ours it may include (besides itself and common/). Lower layers first.
+RULES = {
+    "common": set(),
+    "config": set(),
+    "proxy/net": {"config"},
+    "proxy/router": set(),
+    "proxy/stats": {"proxy/router"},
+    "proxy/codec": {"proxy/net"},
+    "proxy/shadow": {"config", "proxy/codec", "proxy/router", "proxy/stats"},
+    "proxy/runtime": {"config", "proxy/net", "proxy/router", "proxy/stats", "proxy/shadow"},
+    "proxy/upstream": {"config", "proxy/net", "proxy/router", "proxy/runtime"},
+    "proxy/exchange": {"config", "proxy/codec", "proxy/net", "proxy/router", "proxy/stats", "proxy/shadow",
+                       "proxy/runtime", "proxy/upstream"},
+    "proxy/http": {"config", "proxy/codec", "proxy/net", "proxy/router", "proxy/stats", "proxy/shadow",
+                   "proxy/runtime", "proxy/upstream", "proxy/exchange"},
+    "proxy/l4": {"config", "proxy/net", "proxy/router", "proxy/stats", "proxy/runtime", "proxy/upstream",
+                 "proxy/exchange"},
+    "proxy/server": {"config", "proxy/net", "proxy/router", "proxy/stats", "proxy/runtime", "proxy/upstream",
+                     "proxy/exchange", "proxy/http", "proxy/l4"},
+    # The control plane reads runtime state and metrics; it never reaches into sessions or workers.
+    "admin": {"config", "proxy/net", "proxy/router", "proxy/stats", "proxy/shadow", "proxy/runtime"},
+    "ctl": {"config"},
+    # The composition root wires everything together.
+    "app": {"config", "admin", "proxy/runtime", "proxy/server", "proxy/stats"},
+}
+SOURCES = ("*.hpp", "*.cpp")
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def folder_of(path: pathlib.Path) -> str:
+    return str(path.parent.relative_to(ROOT))
+
+
+def main() -> int:
+    problems = []
+    seen = set()
+    for top in ("common", "config", "proxy", "admin", "ctl", "app"):
+        for pattern in SOURCES:
+            for f in (ROOT / top).rglob(pattern):
+                folder = folder_of(f)
+                seen.add(folder)
+                if folder not in RULES:
+                    problems.append(f"{f.relative_to(ROOT)}: folder {folder} has no include rule in tests/layout_test.py")
+                    continue
+                allowed = RULES[folder] | {folder, "common"}
+                for n, line in enumerate(f.read_text().splitlines(), 1):
+                    m = INCLUDE.match(line)
+                    if not m:
+                        continue
+                    target = str(pathlib.PurePosixPath(m.group(1)).parent)
+                    if target not in allowed:
+                        problems.append(f"{f.relative_to(ROOT)}:{n}: {folder} may not include {m.group(1)}")
+    for folder in sorted(set(RULES) - seen):
+        problems.append(f"tests/layout_test.py: rule for {folder}, which has no sources")
+    for p in problems:
+        print(p)
+    print(f"layout: {len(seen)} folders, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
