@@ -1,6 +1,6 @@
 // What the HTTP fuzz targets share: the proxy's reading of a message, replayed synchronously over
 // the fuzz input. read_head() is proxy/codec/head_reader.hpp's loop and relay_body() is
-// proxy/http/relay.hpp's, step for step, with the socket replaced by InputStream; then
+// codec::Http1BodyReader's with codec::write_message's framing, with the socket replaced by InputStream; then
 // expect_one_message() parses what the proxy would have sent and aborts when the next hop would
 // read it differently (the definition of a desync).
 #pragma once

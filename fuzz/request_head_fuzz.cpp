@@ -1,8 +1,8 @@
 // libFuzzer target: the bytes a client sends, through what cutover does with a request before and
-// while it goes upstream (proxy/http/session.cpp exchange()): read the head as head_reader.hpp does,
+// while it goes upstream (proxy/http/connection.cpp and the exchange): read the head as head_reader.hpp does,
 // refuse unsafe framing, match a route, read the sticky/force inputs, rewrite the head, relay the
 // body; then the bytes the upstream would get must parse as exactly that one request.
-// Pipelined requests after the first are handled the same way, as the session's loop does.
+// Pipelined requests after the first are handled the same way, as the connection's loop does.
 #include <array>
 #include <cstdint>
 #include <string>
@@ -73,7 +73,7 @@ void check_assignment_inputs(const bhttp::fields& req) {
   }
   if (router::sticky_bucket(req["X-User-Id"]) >= 10000) fail("sticky_bucket: out of range");
   (void)router::parse_side(req["X-Cutover-Side"]);
-  // The allow list with an address from the request (the session uses the socket's).
+  // The allow list with an address from the request (the connection uses the socket's).
   static const std::array<boost::asio::ip::network_v4, 2> v4{boost::asio::ip::make_network_v4("127.0.0.0/8"),
                                                              boost::asio::ip::make_network_v4("10.1.2.0/23")};
   static const std::array<boost::asio::ip::network_v6, 2> v6{boost::asio::ip::make_network_v6("::1/128"),

@@ -1,5 +1,5 @@
 // libFuzzer target: the bytes an upstream answers with, through what cutover does with a response
-// (proxy/http/session.cpp exchange(), from the response head on): interim 1xx heads passed on,
+// (proxy/http/http1_channel.cpp read_head() and the exchange from the response head on): interim 1xx heads passed on,
 // the final head read as head_reader.hpp does and checked (unsafe framing is a 502), rewritten,
 // its body relayed through a small scratch buffer and framed again; then the bytes the client
 // would get must parse as exactly that one response, with the same body.
@@ -19,7 +19,7 @@ namespace {
 using namespace cutover;
 using namespace cutover::fuzz;
 
-constexpr std::size_t kResponseHeaderLimit = 64 * 1024;  // session.cpp's limit for upstream heads
+constexpr std::size_t kResponseHeaderLimit = 64 * 1024;  // http1_channel.hpp kResponseHeaderLimit
 const codec::HeadLimits kResponseHeadLimits{kResponseHeaderLimit, kResponseHeaderLimit};
 
 void check_raw_helpers(std::string_view raw) {
@@ -31,7 +31,7 @@ void check_raw_helpers(std::string_view raw) {
   (void)codec::first_line_length(raw);
 }
 
-// An interim response as the session passes it on: hop-by-hop fields removed, written as it came.
+// An interim response as the connection passes it on: hop-by-hop fields removed, written as it came.
 void check_interim(const bhttp::response_header<>& h) {
   bhttp::response<bhttp::empty_body> interim{h};
   codec::remove_hop_by_hop(interim);

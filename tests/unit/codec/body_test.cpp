@@ -1,4 +1,4 @@
-// The framing check of the body relay (relay.hpp).
+// The chunk framing check of the HTTP/1 body reader (codec/body.hpp).
 #include "proxy/codec/body.hpp"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Unit tests for the byte relay template (tcp routes and tunnels) (proxy/net/byte_relay.hpp) over real loopback sockets, with
+// Unit tests for the byte relay template of tcp routes and tunnels (proxy/net/byte_relay.hpp) over real loopback sockets, with
 // a beast::tcp_stream downstream (not the tcp::socket the tcp listener uses) to show the template
 // takes other stream types: half-close both ways, byte counts, errors and the idle timeout.
 #include "proxy/net/byte_relay.hpp"

@@ -1,4 +1,4 @@
-// Sticky and forced assignment as pure functions (issue 4): bucket shares over 100,000 users,
+// Sticky and forced assignment as pure functions: bucket shares over 100,000 users,
 // monotone raises, golden buckets, pin cookies, Cookie header parsing, forced-side allow lists.
 #include "proxy/router/sticky.hpp"
 
