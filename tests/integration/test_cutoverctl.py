@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""cutoverctl (issue 5), the operator CLI, run as a subprocess against the real cutover binary.
+"""cutoverctl, the operator CLI, run as a subprocess against the real cutover binary.
 
 Checks the commands against what the admin API then reports (status, set with and without
 --if-generation, rollback, hold with a write in flight, release, shadow, --json), the global

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""docs/runbook.md, run (issue 9): the runbook's own commands, in the order written, against a
+"""docs/runbook.md run end to end: the runbook's own commands, in the order written, against a
 cutover started from the runbook's own config, in front of real backends under steady load.
 
 The runbook marks its blocks: a ```yaml block whose first line is `# runbook-config` is the config

@@ -1,4 +1,4 @@
-"""TCP listeners (issue 7): the side per connection by weight (and sticky by client IP), the byte
+"""TCP listeners: the side per connection by weight (and sticky by client IP), the byte
 relay (100 MiB both ways byte-exact, half-close), rollback closing target connections after a
 grace, weight changes for new connections only, connect retry, outlier ejection and failover,
 the idle timeout, PROXY protocol v1/v2 headers byte for byte, metrics, reload and drain.
