@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The keep-alive path's costs in numbers that do not drift with a noisy machine (issue 8):
+# The keep-alive path's costs in numbers that do not drift with a noisy machine:
 #   1. user-space instructions per proxied request: cutover under callgrind, stage proxies' setup
 #      (one worker, 90/10, the bench's nginx backends), wrk -c16 for PROFILE_SECONDS after a warm-up,
 #      counters zeroed in between; the total and where it goes (self cost by group and function);

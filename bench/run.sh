@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark, nine stages, all run by default (about 15 minutes):
+# Load benchmark, ten stages, all run by default (about 16 minutes):
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
 #            backend alone as a reference; PROXIES_ROUNDS (3) interleaved rounds, medians. Also
@@ -14,6 +14,10 @@
 #            front of two echo backends (build/cutover_tcp_load): a throughput run (TCP_CONNS
 #            connections each echoing TCP_MIB MiB) and a connection-rate run (TCP_CONNS loops of
 #            connect + 64-byte round trip + close for TCP_RATE_SECONDS). Well under a minute.
+#   websocket: WS_CONNS (64) WebSocket tunnels each with one WS_BYTES (64) byte message in flight
+#            (ping-pong, echoed by one build/cutover_ws_load echo backend): backend direct, cutover
+#            (route with `upgrade: [websocket]`, weight 0), HAProxy and nginx, one worker each,
+#            WS_ROUNDS (3) interleaved rounds of WS_SECONDS (5) s, median messages/s and p99 round trip.
 #   close:   a new connection per request (wrk -H 'Connection: close'), the three proxies of stage
 #            proxies, CLOSE_ROUNDS (3) runs of CLOSE_DURATION (5s) each, medians.
 #   idle:    IDLE_CONNS (10,000) idle keep-alive connections, each after one request, held against
@@ -45,6 +49,10 @@ MIRROR_PATH=/same/    # answered identically by both backends, so mirrored copie
 TCP_CONNS=${TCP_CONNS:-16}                # tcp stage: concurrent connections of each run
 TCP_MIB=${TCP_MIB:-64}                    # tcp stage: MiB each connection writes (and reads back)
 TCP_RATE_SECONDS=${TCP_RATE_SECONDS:-3}   # tcp stage: length of the connection-rate run
+WS_CONNS=${WS_CONNS:-64}                  # websocket stage: tunnels at once
+WS_BYTES=${WS_BYTES:-64}                  # websocket stage: size of each message
+WS_SECONDS=${WS_SECONDS:-5}               # websocket stage: length of each measured run
+WS_ROUNDS=${WS_ROUNDS:-3}                 # websocket stage: interleaved rounds (medians reported)
 CLOSE_ROUNDS=${CLOSE_ROUNDS:-3}           # close stage: wrk runs per proxy (median reported)
 CLOSE_DURATION=${CLOSE_DURATION:-5s}      # close stage: length of each run
 IDLE_CONNS=${IDLE_CONNS:-10000}           # idle stage: connections held open against each proxy
@@ -52,7 +60,7 @@ LARGE_MIB=${LARGE_MIB:-1024}              # large stage: size of the download
 LARGE_ROUNDS=${LARGE_ROUNDS:-3}           # large stage: downloads per proxy (median reported)
 FLIP_ROUNDS=${FLIP_ROUNDS:-200}           # flip stage: weight changes measured
 MICRO_MIN_TIME=${MICRO_MIN_TIME:-0.2}     # micro stage: seconds per benchmark and repetition
-ALL_STAGES=(proxies workers2 mirror tcp close idle large flip micro)
+ALL_STAGES=(proxies workers2 mirror tcp websocket close idle large flip micro)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -63,7 +71,7 @@ for stage in "${stages[@]}"; do
   [[ " ${ALL_STAGES[*]} " == *" $stage "* ]] || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]}; default all)"
 done
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
-for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS; do
+for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS WS_CONNS WS_BYTES WS_SECONDS WS_ROUNDS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 
@@ -97,6 +105,7 @@ for port in "$SOURCE_PORT" "$TARGET_PORT"; do
   wait_http "http://127.0.0.1:$port/" 10 "$SPAWNED_PID" || die "backend nginx did not start (see $work/backends)"
 done
 nginx_version=$(nginx -v 2>&1 | sed -n 's|.*nginx/\([^ ]*\).*|\1|p')
+haproxy_version=$(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p')
 
 # wrk_parse FILE: print "REQUESTS_PER_S P99_MS ERRORS" from wrk --latency output (errors = socket
 # errors + non-2xx/3xx responses); "- - -" when the output has no Requests/sec line.
@@ -125,6 +134,9 @@ median() {
     awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# sum_or_dash COUNT...: the sum of the counts, or "-" when one is not a number (a run without a result).
+sum_or_dash() { printf '%s\n' "$@" | awk '$1 !~ /^[0-9]+$/ { bad = 1 } { n += $1 } END { if (bad || !NR) print "-"; else print n }'; }
+
 # num FORMAT VALUE: printf FORMAT VALUE when VALUE is a number, else VALUE as it is ("-").
 # shellcheck disable=SC2059  # the format is the argument
 num() { if [[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]]; then printf -- "$1" "$2"; else printf '%s' "$2"; fi; }
@@ -136,6 +148,24 @@ split_share() {
          END { if (s + t) printf "%.1f\n", 100 * t / (s + t); else print "-" }'
 }
 
+# rounds N COUNT FN: N rounds over contenders 0..COUNT-1, each round in an order rotated by one, so
+# that no contender always runs first on a warming or cooling machine: FN INDEX ROUND each.
+rounds() {
+  local n=$1 count=$2 fn=$3 round j
+  for ((round = 1; round <= n; round++)); do
+    for ((j = 0; j < count; j++)); do "$fn" $(((j + round - 1) % count)) "$round"; done
+  done
+}
+# stop_all STAGE PID...: stop the stage's processes, saying which had exited during its runs.
+stop_all() {
+  local stage=$1 pid
+  shift
+  for pid in "$@"; do
+    kill -0 "$pid" 2> /dev/null || say "bench: $stage: a process (pid $pid) exited during the runs; see $work" >&2
+    stop_pid "$pid"
+  done
+}
+
 # Stage proxies' contenders, all started before the first run and measured in PROXIES_ROUNDS
 # interleaved rounds (the order rotating), so drift of this shared machine hits each alike.
 pnames=() purls=() psplit=() prps=() pp99=() perrs=() pstarted=()
@@ -143,9 +173,10 @@ pnames=() purls=() psplit=() prps=() pp99=() perrs=() pstarted=()
 contender() {
   pnames+=("$1") purls+=("$2") psplit+=("${3:-split}") prps+=("") pp99+=("") perrs+=("") pstarted+=("$2")
 }
-# measure_round I ROUND: warm up contender I, run wrk, keep the result.
+# measure_round I ROUND: warm up contender I, run wrk, keep the result (nothing if it did not start).
 measure_round() {
   local i=$1 round=$2 name=${pnames[$1]} url=${purls[$1]} out r p e
+  [ -n "$url" ] || return 0
   out=$work/wrk-$((i + 1))-${name%% *}$wrk_tag-$round.txt
   say "bench: round $round/$PROXIES_ROUNDS: $name: warm-up $WARMUP, then ${WRK[*]} $url/"
   wrk -t1 -c64 -d"$WARMUP" "$url/" > /dev/null 2>&1 || true
@@ -161,7 +192,7 @@ measure_round() {
 proxies_stage() {
 local workers=$1
 local -n o_names=${2}names o_rps=${2}rps o_p99=${2}p99 o_errs=${2}errs o_shares=${2}shares o_pruns=${2}pruns
-local kv=("${ports_kv[@]}" WORKERS="$workers") ppids=() cutover_pid="" i j round vals r p e runs pid
+local kv=("${ports_kv[@]}" WORKERS="$workers") ppids=() cutover_pid="" i vals r p e runs pid
 wrk_tag=""; [ "$workers" = 1 ] || wrk_tag="-${workers}workers"
 pnames=() purls=() psplit=() prps=() pp99=() perrs=() pstarted=()
 say "bench: stage ${3}: backend direct, cutover, HAProxy, nginx (90/10 split), $workers worker(s) each, $PROXIES_ROUNDS rounds"
@@ -181,7 +212,7 @@ mkdir -p "$work/haproxy$wrk_tag"
 render "$conf/haproxy.cfg" "$work/haproxy$wrk_tag/haproxy.cfg" "${kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
 spawn "$work/haproxy$wrk_tag/out.log" haproxy -db -f "$work/haproxy$wrk_tag/haproxy.cfg"
 ppids+=("$SPAWNED_PID")
-hname="HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p')"
+hname="HAProxy $haproxy_version"
 if wait_http "http://127.0.0.1:$HAPROXY_PORT/" 10 "$SPAWNED_PID"; then
   contender "$hname" "http://127.0.0.1:$HAPROXY_PORT"
 else
@@ -203,12 +234,7 @@ fi
 for i in "${!pnames[@]}"; do  # the split, once, before any load
   if [ -z "${purls[i]}" ]; then o_shares+=("-"); elif [ "${psplit[i]}" = nosplit ]; then o_shares+=("n/a"); else o_shares+=("$(split_share "${purls[i]}")"); fi
 done
-for ((round = 1; round <= PROXIES_ROUNDS; round++)); do
-  for ((j = 0; j < ${#pnames[@]}; j++)); do
-    i=$(((j + round - 1) % ${#pnames[@]}))
-    if [ -n "${purls[i]}" ]; then measure_round "$i" "$round"; fi
-  done
-done
+rounds "$PROXIES_ROUNDS" ${#pnames[@]} measure_round
 [ -z "$cutover_pid" ] || kill -0 "$cutover_pid" 2> /dev/null ||
   say "bench: cutover exited during the runs; log: $work/cutover$wrk_tag/cutover.log" >&2
 for pid in "${ppids[@]}"; do stop_pid "$pid"; done
@@ -258,10 +284,12 @@ mirror_settle() {
   done
   return 1
 }
-# mirror_measure INDEX ROUND: warm up and run wrk against contender INDEX on MIRROR_PATH; for the
-# cutover mirror contender, add the mirror counter deltas of the measured run to mcounts.
+# mirror_measure INDEX ROUND: warm up and run wrk against contender INDEX on MIRROR_PATH (nothing if
+# it did not start); for the cutover mirror contender, add the mirror counter deltas of the measured
+# run to mcounts.
 mirror_measure() {
   local i=$1 round=$2 name=${mnames[$1]} url=${murls[$1]} out r p e before after k
+  [ -n "$url" ] || return 0
   out=$work/mirror-$round-$i-${name// /-}.txt
   say "bench: mirror round $round/$MIRROR_ROUNDS: $name: warm-up $WARMUP, then ${WRK[*]} $url$MIRROR_PATH"
   wrk -t1 -c64 -d"$WARMUP" "$url$MIRROR_PATH" > /dev/null 2>&1 || true
@@ -320,40 +348,47 @@ else
   mirror_missing "nginx $nginx_version mirror" "did not start (see $work/nginx-mirror)"
 fi
 
-for ((round = 1; round <= MIRROR_ROUNDS; round++)); do
-  for ((j = 0; j < ${#mnames[@]}; j++)); do
-    i=$(((j + round - 1) % ${#mnames[@]}))   # rotate the order: no contender always runs first
-    if [ -n "${murls[i]}" ]; then mirror_measure "$i" "$round"; fi
-  done
-done
-for pid in "${mpids[@]}"; do
-  kill -0 "$pid" 2> /dev/null || say "bench: a mirror-stage proxy (pid $pid) exited during the runs; see $work" >&2
-  stop_pid "$pid"
-done
+rounds "$MIRROR_ROUNDS" ${#mnames[@]} mirror_measure
+stop_all mirror "${mpids[@]}"
 if [ -s "$work/nginx-mirror/nginx-error.log" ]; then
   say "bench: nginx mirror logged errors: $(tail -n 3 "$work/nginx-mirror/nginx-error.log" | tr '\n' ' ')" >&2
 fi
 fi
 
+# --- helpers of the stages tcp and websocket: a load tool of bench/ and its echo backend ---------
+# load_tool VAR TARGET: VAR (unless the caller set it) = build/TARGET, built first if missing.
+load_tool() {
+  [ -n "${!1:-}" ] || printf -v "$1" '%s' "$repo/build/$2"
+  [ -x "${!1}" ] && return 0
+  (cd "$repo" && cmake --build build -j2 --target "$2") > "$work/$2-build.log" 2>&1 ||
+    die "could not build $2 (log $work/$2-build.log)"
+}
+# echo_backend VAR TOOL: start `TOOL serve`, an echo server that prints its port first; the port in VAR.
+echo_backend() {
+  local log=$work/echo-backend-$1.log i
+  spawn "$log" "$2" serve
+  for ((i = 0; i < 50; i++)); do [ -s "$log" ] && break; sleep 0.1; done
+  printf -v "$1" '%s' "$(head -n 1 "$log")"
+  [[ ${!1} =~ ^[0-9]+$ ]] || die "$2 serve did not start (log $log)"
+}
+# wait_port PORT PID: wait up to 5 s until 127.0.0.1:PORT accepts a connection; fail at once when PID exits.
+wait_port() {
+  local i
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$2" 2> /dev/null || return 1
+    (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # --- stage "tcp": the L4 relay against HAProxy mode tcp ----------------------------------------
 tnames=() tthr=() trate=() terrs=()
 if want tcp; then
 say "bench: stage tcp: backend direct, cutover tcp listener, HAProxy mode tcp (90/10 split)"
-TCP_LOAD=${TCP_LOAD:-$repo/build/cutover_tcp_load}
-if [ ! -x "$TCP_LOAD" ]; then
-  (cd "$repo" && cmake --build build -j2 --target cutover_tcp_load) > "$work/tcp_load-build.log" 2>&1 ||
-    die "could not build cutover_tcp_load (log $work/tcp_load-build.log)"
-fi
-# tcp_backend VAR: start an echo backend; its port in VAR.
-tcp_backend() {
-  local log=$work/tcp-backend-$1.log i
-  spawn "$log" "$TCP_LOAD" serve
-  for ((i = 0; i < 50; i++)); do [ -s "$log" ] && break; sleep 0.1; done
-  printf -v "$1" '%s' "$(head -n 1 "$log")"
-  [[ ${!1} =~ ^[0-9]+$ ]] || die "tcp_load serve did not start (log $log)"
-}
-tcp_backend TCP_SOURCE_PORT
-tcp_backend TCP_TARGET_PORT
+load_tool TCP_LOAD cutover_tcp_load
+echo_backend TCP_SOURCE_PORT "$TCP_LOAD"
+echo_backend TCP_TARGET_PORT "$TCP_LOAD"
 tcp_kv=(SOURCE_PORT="$TCP_SOURCE_PORT" TARGET_PORT="$TCP_TARGET_PORT")
 # tcp_measure NAME HOST:PORT: both runs; append one row (errors summed over both).
 tcp_measure() {
@@ -379,9 +414,68 @@ mkdir -p "$work/haproxy-tcp"
 render "$conf/haproxy-tcp.cfg" "$work/haproxy-tcp/haproxy.cfg" "${tcp_kv[@]}" PROXY_PORT="${tports[0]}"
 spawn "$work/haproxy-tcp/out.log" haproxy -db -f "$work/haproxy-tcp/haproxy.cfg"
 hpid=$SPAWNED_PID
-for ((i = 0; i < 50; i++)); do (exec 3<> "/dev/tcp/127.0.0.1/${tports[0]}") 2> /dev/null && break; sleep 0.1; done
-tcp_measure "HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p') mode tcp" "127.0.0.1:${tports[0]}"
+wait_port "${tports[0]}" "$hpid" || true   # a proxy that is not up shows as errors
+tcp_measure "HAProxy $haproxy_version mode tcp" "127.0.0.1:${tports[0]}"
 stop_pid "$hpid"
+fi
+
+# --- stage "websocket": WebSocket ping-pong through each proxy -----------------------------------
+# All contenders in front of one ws_load echo backend, started first and measured in WS_ROUNDS
+# interleaved rounds (the order rotating), each run after a 1 s warm-up; medians per contender.
+wnames=() waddrs=() wrps=() wp99=() werrs=() wruns=()
+if want websocket; then
+say "bench: stage websocket: $WS_CONNS tunnels, $WS_BYTES-byte ping-pong, backend direct, cutover, HAProxy, nginx; $WS_ROUNDS rounds of ${WS_SECONDS}s"
+load_tool WS_LOAD cutover_ws_load
+echo_backend WS_PORT "$WS_LOAD"
+mapfile -t wports < <(free_ports 2)
+ws_kv=(SOURCE_PORT="$WS_PORT" TARGET_PORT="$WS_PORT")
+wpids=()
+# ws_contender NAME HOST:PORT: one more contender ("" when it did not start).
+ws_contender() { wnames+=("$1") waddrs+=("$2") wrps+=("") wp99+=("") werrs+=("") wruns+=(""); }
+ws_contender "backend direct (reference)" "127.0.0.1:$WS_PORT"
+mkdir -p "$work/cutover-ws"
+render "$conf/cutover-ws.yaml" "$work/cutover-ws/cutover.yaml" "${ws_kv[@]}"
+if start_cutover "$work/cutover-ws" "$work/cutover-ws/cutover.yaml" "$work/cutover-ws/cutover.log" bench; then
+  ws_contender "cutover" "$CUTOVER_LISTEN"
+  wpids+=("$CUTOVER_PID")
+else
+  say "bench: websocket: cutover did not start (log $work/cutover-ws/cutover.log)" >&2
+  ws_contender "cutover" ""
+fi
+mkdir -p "$work/haproxy-ws"
+render "$conf/haproxy-ws.cfg" "$work/haproxy-ws/haproxy.cfg" "${ws_kv[@]}" PROXY_PORT="${wports[0]}"
+spawn "$work/haproxy-ws/out.log" haproxy -db -f "$work/haproxy-ws/haproxy.cfg"
+wpids+=("$SPAWNED_PID")
+if wait_port "${wports[0]}" "$SPAWNED_PID"; then
+  ws_contender "HAProxy $haproxy_version" "127.0.0.1:${wports[0]}"
+else
+  say "bench: websocket: HAProxy did not start: $(tail -n 3 "$work/haproxy-ws/out.log" | tr '\n' ' ')" >&2
+  ws_contender "HAProxy $haproxy_version" ""
+fi
+mkdir -p "$work/nginx-ws"
+render "$conf/nginx-ws.conf" "$work/nginx-ws/nginx.conf" DIR="$work/nginx-ws" "${ws_kv[@]}" PROXY_PORT="${wports[1]}"
+start_nginx "$work/nginx-ws" "$work/nginx-ws/nginx.conf" "$work/nginx-ws/out.log"
+wpids+=("$SPAWNED_PID")
+if wait_port "${wports[1]}" "$SPAWNED_PID"; then
+  ws_contender "nginx $nginx_version" "127.0.0.1:${wports[1]}"
+else
+  say "bench: websocket: nginx did not start (see $work/nginx-ws)" >&2
+  ws_contender "nginx $nginx_version" ""
+fi
+# ws_measure I ROUND: warm up contender I, then one measured run; keep its figures (nothing if it
+# did not start).
+ws_measure() {
+  local i=$1 out=$work/ws-$(($1 + 1))-${wnames[$1]%% *}-$2.txt r p50 p99 n e
+  [ -n "${waddrs[i]}" ] || return 0
+  say "bench: websocket round $2/$WS_ROUNDS: ${wnames[i]}: warm-up 1s, then $WS_CONNS tunnels for ${WS_SECONDS}s"
+  timeout 30 "$WS_LOAD" run "${waddrs[i]}" /ws "$WS_CONNS" 1 "$WS_BYTES" > /dev/null 2>&1 || true
+  read -r r p50 p99 n e < <(timeout $((WS_SECONDS + 30)) "$WS_LOAD" run "${waddrs[i]}" /ws "$WS_CONNS" "$WS_SECONDS" "$WS_BYTES" ||
+    echo "- - - - -")
+  printf 'messages/s %s, round trip p50 %s us, p99 %s us, %s messages, %s errors\n' "$r" "$p50" "$p99" "$n" "$e" > "$out"
+  wrps[i]+="$r " wp99[i]+="$p99 " werrs[i]+="$e " wruns[i]+="${wruns[i]:+ / }$r"
+}
+rounds "$WS_ROUNDS" ${#wnames[@]} ws_measure
+stop_all websocket "${wpids[@]}"
 fi
 
 # --- helpers of the stages close, idle, large: one 90/10 proxy of stage proxies at a time --------
@@ -428,7 +522,6 @@ up_proxy() {
       ;;
   esac
 }
-haproxy_version=$(haproxy -v | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p')
 CONTENDERS=(cutover haproxy nginx)
 
 # --- stage "close": a new connection per request -------------------------------------------------
@@ -588,8 +681,7 @@ if want mirror; then
     [ -n "${murls[i]}" ] || continue
     read -r -a vals <<< "${mrps[$i]}"; m_r[i]=$(num %.0f "$(median "${vals[@]}")")
     read -r -a vals <<< "${mp99[$i]}"; m_p[i]=$(num %.2f "$(median "${vals[@]}")")
-    read -r -a vals <<< "${merrs[$i]}"
-    m_e[i]=$(printf '%s\n' "${vals[@]}" | awk '$1 !~ /^[0-9]+$/ { bad = 1 } { n += $1 } END { if (bad || !NR) print "-"; else print n }')
+    read -r -a vals <<< "${merrs[$i]}"; m_e[i]=$(sum_or_dash "${vals[@]}")
   done
   mi() { local i; for i in "${!mnames[@]}"; do [ "${mnames[i]}" = "$1" ] && echo "$i" && return; done; echo -1; }
   i_base=$(mi "cutover no-mirror") i_mir=$(mi "cutover mirror") i_ngx=$(mi "nginx $nginx_version mirror")
@@ -619,9 +711,9 @@ if want mirror; then
   q_base=$(ratio "$r_mir" "$r_base") q_ngx=$(ratio "$r_mir" "$r_ngx")
   mnotes+=("- cutover mirror, over its $MIRROR_ROUNDS measured runs: ${mcounts[4]} requests answered to wrk; mirrored copies by result: match ${mcounts[0]}, mismatch ${mcounts[1]}, error ${mcounts[2]}, dropped ${mcounts[3]} (\`cutover_mirror_requests_total{route=\"app\"}\` before and after each run, once no mirror was in flight; requests still in flight when wrk stopped were mirrored but not counted by wrk)${mirror_fail:+; NOT TRUSTED: $mirror_fail}")
   if [ -n "$mirror_fail" ] || [ "${mcounts[0]}" -eq 0 ]; then
-    mnotes+=("- issue 8 targets: not assessed: no matching mirror was counted")
+    mnotes+=("- mirroring targets: not assessed: no matching mirror was counted")
   else
-    mnotes+=("- issue 8 targets: cutover mirror / cutover no-mirror = $q_base (≥ 0.60: $(met "$q_base" ">=" 0.6)); cutover mirror / nginx mirror = $q_ngx (≥ 3: $(met "$q_ngx" ">=" 3)); cutover mirror p99 = $p_mir ms (≤ 5: $(met "$p_mir" "<=" 5))")
+    mnotes+=("- mirroring targets (copying every request costs at most 40 % of the throughput, is 3x nginx's mirror, keeps p99 within 5 ms): cutover mirror / cutover no-mirror = $q_base (≥ 0.60: $(met "$q_base" ">=" 0.6)); cutover mirror / nginx mirror = $q_ngx (≥ 3: $(met "$q_ngx" ">=" 3)); cutover mirror p99 = $p_mir ms (≤ 5: $(met "$p_mir" "<=" 5))")
   fi
 fi
 
@@ -661,6 +753,25 @@ if want close; then
         "$(ratio "${crps[i]}" "$c_h")" "$(ratio "${crps[i]}" "$c_n")" "${cruns[i]}" "${cerrs[i]}"
     done
   } > "$ctable"
+fi
+wtable=$work/websocket-table.md
+: > "$wtable"
+if want websocket; then
+  w_r=() w_p=() w_e=()
+  for i in "${!wnames[@]}"; do
+    read -r -a vals <<< "${wrps[i]}"; w_r[i]=$(num %.0f "$(median "${vals[@]}")")
+    read -r -a vals <<< "${wp99[i]}"; w_p[i]=$(num %.0f "$(median "${vals[@]}")")
+    read -r -a vals <<< "${werrs[i]}"; w_e[i]=$(sum_or_dash "${vals[@]}")
+  done
+  w_h=$(of wnames w_r HAProxy) w_n=$(of wnames w_r nginx)
+  {
+    echo "| websocket ping-pong ($WS_CONNS tunnels, $WS_BYTES B) | messages/s | p99 round trip µs | vs HAProxy | vs nginx | messages/s per run | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for i in "${!wnames[@]}"; do
+      printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${wnames[i]}" "${w_r[i]}" "${w_p[i]}" "$(ratio "${w_r[i]}" "$w_h")" \
+        "$(ratio "${w_r[i]}" "$w_n")" "${wruns[i]:--}" "${w_e[i]}"
+    done
+  } > "$wtable"
 fi
 if want idle; then
   i_h=$(of inames iper HAProxy) i_n=$(of inames iper nginx)
@@ -782,6 +893,15 @@ mkdir -p "$results"
     echo "- one worker each (cutover \`workers: 1\`, HAProxy \`nbthread 1\`), 90/10 split per connection; backends: two"
     echo "  single-threaded \`build/cutover_tcp_load serve\` echo servers; client: \`build/cutover_tcp_load\` (one thread)"
   fi
+  if [ -s "$wtable" ]; then
+    echo; echo "## WebSocket tunnels"; echo; cat "$wtable"; echo
+    echo "- load: \`build/cutover_ws_load run HOST:PORT /ws $WS_CONNS $WS_SECONDS $WS_BYTES\` after a 1 s run as warm-up: $WS_CONNS tunnels,"
+    echo "  each with one $WS_BYTES-byte binary message in flight, echoed by the backend (messages/s = round trips a second);"
+    echo "  $WS_ROUNDS interleaved rounds (all contenders up, the order rotating), medians of messages/s and p99 each on its own"
+    echo "- one worker each: cutover \`workers: 1\`, route \`upgrade: [websocket]\` at weight 0 (\`bench/config/cutover-ws.yaml\`);"
+    echo "  HAProxy \`nbthread 1\`, mode http (\`haproxy-ws.cfg\`); nginx \`worker_processes 1\`, \`Upgrade\` and \`Connection: upgrade\`"
+    echo "  passed on (\`nginx-ws.conf\`); backend: one single-threaded \`build/cutover_ws_load serve\` (Beast), client: the same tool, one thread"
+  fi
   if want mirror; then
     echo
     echo "## Mirror 100 %"
@@ -829,7 +949,7 @@ mkdir -p "$results"
   echo
   echo "<details><summary>raw wrk output</summary>"
   echo
-  for f in "$work"/wrk-*.txt "${mfiles[@]}" "$work"/tcp-[0-9]*.txt; do
+  for f in "$work"/wrk-*.txt "${mfiles[@]}" "$work"/tcp-[0-9]*.txt "$work"/ws-[0-9]*.txt; do
     [ -e "$f" ] || continue
     echo "### $(basename "$f" .txt | sed -e 's/^wrk-[0-9]*-//' -e 's/^mirror-\([0-9]*\)-[0-9]*-\(.*\)/\2, mirror round \1/')"
     echo '```'
@@ -845,11 +965,15 @@ echo
 [ -s "$w2table" ] && { echo "two workers:"; cat "$w2table"; echo; }
 [ -s "$mtable" ] && { cat "$mtable"; echo; printf '%s\n' "${mnotes[@]}"; echo; }
 [ -s "$ttable" ] && { cat "$ttable"; echo; }
+[ -s "$wtable" ] && { cat "$wtable"; echo; }
 for t in "$ctable" "$itable" "$ltable" "$ftable" "$utable"; do [ -s "$t" ] && { cat "$t"; echo; }; done
 say "bench: written to ${results#"$repo"/}/latest.md"
 rc=0
 for i in "${!tnames[@]}"; do
   [ "${terrs[i]}" = 0 ] || { say "bench: tcp ${tnames[i]}: ${terrs[i]} errors (or no result)" >&2; rc=1; }
+done
+for i in "${!wnames[@]}"; do
+  [ "${w_e[i]}" = 0 ] || { say "bench: websocket ${wnames[i]}: ${w_e[i]} errors (or no result)" >&2; rc=1; }
 done
 for i in "${!names[@]}"; do
   [ "${errs[i]}" = 0 ] || { say "bench: ${names[i]}: ${errs[i]} errors (or no result); raw output in bench/results/latest.md" >&2; rc=1; }

@@ -19,6 +19,8 @@
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "load_common.hpp"
+
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
@@ -45,15 +47,6 @@ asio::awaitable<void> echo(tcp::socket s) {
       co_return;
     }
     if (ec) co_return;
-  }
-}
-
-asio::awaitable<void> serve(tcp::acceptor& a) {
-  for (;;) {
-    auto [ec, s] = co_await a.async_accept(asio::as_tuple(asio::use_awaitable));
-    if (ec) continue;
-    s.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(a.get_executor(), echo(std::move(s)), asio::detached);
   }
 }
 
@@ -140,11 +133,6 @@ asio::awaitable<void> rate_loop(tcp::endpoint ep, Clock::time_point until, Total
   }
 }
 
-tcp::endpoint parse(const std::string& hp) {
-  auto colon = hp.rfind(':');
-  return {asio::ip::make_address(hp.substr(0, colon)), static_cast<unsigned short>(std::stoi(hp.substr(colon + 1)))};
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,18 +140,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: tcp_load serve | throughput HOST:PORT C MIB | rate HOST:PORT C SECONDS\n");
     return 2;
   }
-  asio::io_context io{1};
   const std::string mode = argv[1];
-  if (mode == "serve") {
-    tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
-    std::printf("%u\n", a.local_endpoint().port());
-    std::fflush(stdout);
-    asio::co_spawn(io, serve(a), asio::detached);
-    io.run();
-    return 0;
-  }
+  if (mode == "serve") return bench::serve_forever(echo);
   if (argc != 5) return 2;
-  const auto ep = parse(argv[2]);
+  asio::io_context io{1};
+  const auto ep = bench::parse_endpoint(argv[2]);
   const int conns = std::atoi(argv[3]);
   Totals t;
   const auto start = Clock::now();

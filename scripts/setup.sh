@@ -10,8 +10,9 @@ build_pkgs=(
   libgtest-dev libgmock-dev libcli11-dev libxxhash-dev libmimalloc-dev
 )
 # What the demo and the integration tests drive: real servers and real clients (openssl: the TLS
-# test makes its certificates and speaks old TLS versions with it).
-run_pkgs=(python3 curl openssl nginx-light procps jq)
+# test makes its certificates and speaks old TLS versions with it; python3-websockets: the WebSocket
+# servers and clients of test_websocket.py, run with /usr/bin/python3).
+run_pkgs=(python3 python3-websockets curl openssl nginx-light procps jq)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=(wrk haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace); fi

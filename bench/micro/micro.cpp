@@ -1,4 +1,4 @@
-// Micro-benchmarks of the per-request pure functions of the data plane (issue 8): the split and
+// Micro-benchmarks of the pure functions every request runs through in the data plane: the split and
 // sticky bucket, request-head parsing, header rewriting, head serialization, the window statistics
 // and the Prometheus updates of one exchange. Each reports ns per operation and, through the
 // counting operator new below, heap allocations per operation ("allocs/op").

@@ -43,6 +43,14 @@ def cutover_bin() -> str:
     return path
 
 
+def cutoverctl_bin() -> str:
+    """Path of the CLI under test: $CUTOVERCTL_BIN, else <repo>/build/cutoverctl."""
+    path = os.environ.get("CUTOVERCTL_BIN") or str(_REPO / "build" / "cutoverctl")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"cutoverctl not found or not executable: {path!r} (set CUTOVERCTL_BIN)")
+    return path
+
+
 # --------------------------------------------------------------------------------------------
 # Deterministic bytes: 1 MiB pseudo-random base block; block i is the base with its first
 # 8 bytes replaced by i (little endian), so no two blocks are equal and reordering is detected.

@@ -1,4 +1,4 @@
-"""Strict HTTP/1.1 framing (issue 6, RFC 9112): malformed, ambiguous and smuggling-shaped requests
+"""Strict HTTP/1.1 framing (RFC 9112): malformed, ambiguous and smuggling-shaped requests
 over raw sockets, each with the exact status cutover must answer, the connection closed after it,
 and no request reaching the upstream. Plus the same strictness for upstream responses (502).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""cutoverctl (issue 5), the operator CLI, run as a subprocess against the real cutover binary.
+"""cutoverctl, the operator CLI, run as a subprocess against the real cutover binary.
 
 Checks the commands against what the admin API then reports (status, set with and without
 --if-generation, rollback, hold with a write in flight, release, shadow, --json), the global
@@ -31,15 +31,6 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
-_REPO = Path(__file__).resolve().parents[2]
-
-
-def ctl_bin() -> str:
-    """Path of cutoverctl: $CUTOVERCTL_BIN, else <repo>/build/cutoverctl."""
-    path = os.environ.get("CUTOVERCTL_BIN") or str(_REPO / "build" / "cutoverctl")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"cutoverctl not found or not executable: {path!r} (set CUTOVERCTL_BIN)")
-    return path
 
 
 def clean_env(**extra) -> dict:
@@ -51,7 +42,7 @@ def clean_env(**extra) -> dict:
 
 def run_ctl(*args: str, env: dict | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:
     """cutoverctl ARGS with stdout/stderr captured as text (stdout is a pipe: no ANSI redraws)."""
-    return subprocess.run([ctl_bin(), *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+    return subprocess.run([h.cutoverctl_bin(), *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout, env=env if env is not None else clean_env())
 
 

@@ -1,4 +1,4 @@
-"""Faults (issue 6) with real servers and clients: an upstream that resets in the middle of a
+"""Faults with real servers and clients: an upstream that resets in the middle of a
 response body, a slowloris crowd of 500 connections trickling their heads while a normal client is
 served, and SIGTERM under load (in-flight requests complete, exit 0 within drain_timeout).
 Refused connections (502), hanging upstreams (504) and a truncated state file are in test_http.py

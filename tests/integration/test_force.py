@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Forced side for internal testers (issue 4) against the real binary.
+"""Forced side for internal testers against the real binary.
 
 Acceptance: `X-Cutover-Side: target` from an allowed CIDR (127.0.0.0/8, the test client is
 127.0.0.1) goes to target at weight 0, and `source` goes to source at weight 100; from a client

@@ -1,4 +1,4 @@
-"""Health (issue 6): active health checks, passive outlier detection with ejection, retry of a
+"""Health: active health checks, passive outlier detection with ejection, retry of a
 failed connect on another endpoint, and failover of the target's share to source when no target
 endpoint is available (never the reverse).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write hold and release (issue 4) against the real binary and real backends.
+"""Write hold and release against the real binary and real backends.
 
 Acceptance (test_acceptance_hold_and_release_under_load): 8 keep-alive readers and 8 keep-alive
 writers run continuously; POST writes/hold answers once the writes in flight have completed; 50

@@ -1,4 +1,4 @@
-"""Shadow traffic (issue 3): mirrored copies reach the other side, their answers are compared and
+"""Shadow traffic: mirrored copies reach the other side, their answers are compared and
 never returned, and nothing about the shadow side can slow or fail the primary.
 
 One cutover, several routes (one per scenario, told apart by path prefix), in front of shadow-aware

@@ -1,4 +1,4 @@
-"""Automated ramps (issue 5): steps applied on an interval, gates on the target's error rate and
+"""Automated ramps: steps applied on an interval, gates on the target's error rate and
 latency evaluated on the window statistics, rollback on a failed gate, pause/resume/abort,
 webhook gates, restart in the middle of a ramp, and GET /v1/stats.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Config reload (issue 6), against the real binary: POST /v1/config/reload and SIGHUP keep the
+"""Config reload, against the real binary: POST /v1/config/reload and SIGHUP keep the
 runtime weights of routes that still exist, add and remove routes, apply endpoint changes to the
 next request; an invalid file (YAML syntax, unknown key, an endpoint that does not resolve) is a
 422 with FILE:LINE:COL errors while the running config keeps serving; a listener change is refused

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Sticky, monotone assignment (issue 4) against the real binary.
+"""Sticky, monotone assignment against the real binary.
 
 Acceptance: 200 users with X-User-Id, 20 requests each on keep-alive connections at weight 30 ->
 every user saw one side only and 30 +- 8 % of the users are on target; raise to 60 -> nobody moved

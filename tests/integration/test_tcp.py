@@ -1,4 +1,4 @@
-"""TCP listeners (issue 7): the side per connection by weight (and sticky by client IP), the byte
+"""TCP listeners: the side per connection by weight (and sticky by client IP), the byte
 relay (100 MiB both ways byte-exact, half-close), rollback closing target connections after a
 grace, weight changes for new connections only, connect retry, outlier ejection and failover,
 the idle timeout, PROXY protocol v1/v2 headers byte for byte, metrics, reload and drain.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import socket
 import struct
@@ -23,8 +22,8 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (LOCALHOST, MiB, Cutover, CutoverTestCase, closed_port, cluster, expected_sha256,  # noqa: E402
-                     gen_bytes, main, make_config, metric_values, to_yaml, wait_for)
+from harness import (LOCALHOST, MiB, Cutover, CutoverTestCase, closed_port, cluster, cutoverctl_bin,  # noqa: E402
+                     expected_sha256, gen_bytes, main, make_config, metric_values, to_yaml, wait_for)
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -367,7 +366,7 @@ class TcpTest(CutoverTestCase):
             c.close()
 
     def test_cutoverctl_rollback_with_grace(self):
-        ctl = os.environ.get("CUTOVERCTL_BIN") or str(Path(__file__).resolve().parents[2] / "build" / "cutoverctl")
+        ctl = cutoverctl_bin()
         self.admin.set_weight("pg", weight=100)
         c, side = open_conn(self.p("db"))
         try:

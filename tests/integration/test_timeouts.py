@@ -1,4 +1,4 @@
-"""Downstream timeouts (issue 6), configured in the top-level `timeouts` block, with real sockets:
+"""Downstream timeouts, configured in the top-level `timeouts` block, with real sockets:
 the idle wait between requests (a silent close), the request-header timeout counted from the
 head's first byte (408, the slowloris defence), and the total request timeout (408 while the body
 comes in, 504 while the response head is awaited, a truncating close mid-response). Durations are

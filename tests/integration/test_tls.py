@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TLS (issue 7), against the real binary with certificates made here by the openssl CLI (a test
+"""TLS, against the real binary with certificates made here by the openssl CLI (a test
 CA, a.test and b.test for the listener, upstream.test for a TLS backend): the listener presents
 the certificate SNI asks for (wildcards included, a.test by default), refuses TLS 1.1, selects ALPN
 http/1.1 and refuses a client offering only h2, tells the backend X-Forwarded-Proto: https, and
