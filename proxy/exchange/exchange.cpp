@@ -183,7 +183,8 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   const runtime::Endpoint* served_by = nullptr;
   for (int attempt = 0;; ++attempt) {
     attempts_ = attempt + 1;
-    channel_.finish(false);  // a previous attempt's connection, if any
+    down_.watch_upstream(nullptr);  // the deadline must not reach for a connection about to close
+    channel_.finish(false);         // a previous attempt's connection, if any
     const auto connected = co_await channel_.connect(cluster, /*fresh=*/attempt > 0, resendable);
     served_by = connected.endpoint;
     if (!connected.ok) {
