@@ -143,7 +143,7 @@ void assign_bench(benchmark::State& state, const runtime::Route& route, std::str
   AllocScope a(state);
   for (auto _ : state) {
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    auto r = http::assign_side(route, router::Kind::read, router::Weights{1000, 1000}, req, "127.0.0.1", client, x);
+    auto r = exchange::assign_side(route, router::Kind::read, router::Weights{1000, 1000}, req, "127.0.0.1", client, x);
     benchmark::DoNotOptimize(r);
   }
 }
