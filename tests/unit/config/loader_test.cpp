@@ -218,8 +218,8 @@ TEST(LoadString, SecondDocumentIsAnError) {
   EXPECT_NE(r.errors[0].message.find("single YAML document"), std::string::npos);
 }
 
-// yaml-cpp 0.7's LoadAll() never returns on these (issue 1040; fuzz/crashes/config): the loader
-// must answer with an error instead.
+// yaml-cpp 0.7's LoadAll() never returns on these (upstream bug jbeder/yaml-cpp#1040, found by
+// fuzz/config_fuzz.cpp): the loader must answer with an error instead.
 TEST(LoadString, InputsThatHangYamlCppLoadAllAreErrors) {
   for (const char* text : {",", "a: 1\n,", "[1]\n,\n"}) {
     LoadResult r = load_string(text, "hang.yaml");
@@ -445,7 +445,7 @@ TEST(BadConfigInline, WildcardListenerCollidesWithSpecificAddressAndAdmin) {
   EXPECT_NE(r.errors[1].message.find("already used by the admin API"), std::string::npos);
 }
 
-// ---- sticky, force, writes (issue 4) ---------------------------------------------------------------
+// ---- sticky, force, writes ------------------------------------------------------------------------
 
 // The first error's "LINE:COL message" for one route extra, or "" when it loads.
 std::string first_error_of(const std::string& route_extra) {
@@ -515,7 +515,7 @@ TEST(GoodConfig, SpecStickyExamplesLoad) {
   EXPECT_EQ(r.sticky.sources[0].name, "x-a!#$%&'*+.^_`|~9");
 }
 
-TEST(GoodConfig, Issue4KeysAreOffByDefault) {
+TEST(GoodConfig, StickyForceAndWritesAreOffByDefault) {
   const RouteConfig r = must_load(config_with("")).listeners[0].routes[0];
   EXPECT_FALSE(r.sticky.enabled());
   EXPECT_TRUE(r.sticky.pin_cookie.empty());
@@ -693,7 +693,7 @@ TEST(BadConfigInline, WritesValues) {
   for (const auto& [extra, expected] : cases) EXPECT_EQ(first_error_of(extra), expected) << extra;
 }
 
-// ---- mirror and mirror_log (issue 3) ---------------------------------------------------------------
+// ---- mirror and mirror_log ------------------------------------------------------------------------
 
 // "LINE:COL message" of every warning for one route extra (and top-level extra); no errors allowed.
 std::vector<std::string> warnings_with(const std::string& route_extra, const std::string& top_extra = "") {
@@ -1016,7 +1016,7 @@ TEST(Warnings, MirrorLogWithoutAnyMirrorHasNoEffect) {
   EXPECT_TRUE(warnings_with("        mirror: {percent: 0}\n", "mirror_log: {path: m.jsonl}\n").empty());
 }
 
-// ---- TLS (issue 7) ------------------------------------------------------------------------------
+// ---- TLS ----------------------------------------------------------------------------------------
 
 const std::string kTlsDir = kTestData + "/config/tls";
 
@@ -1234,7 +1234,7 @@ TEST(Robustness, DeepNestingIsAnErrorNotACrash) {
 namespace cutover::config {
 namespace {
 
-// ---- limits (issue 6) ---------------------------------------------------------------------------
+// ---- limits -------------------------------------------------------------------------------------
 
 TEST(Limits, DefaultsAndValues) {
   Config d = must_load(config_with(""));
@@ -1291,7 +1291,7 @@ TEST(Timeouts, ErrorsHavePositions) {
 namespace cutover::config {
 namespace {
 
-// ---- health checks and outlier detection (issue 6) ----------------------------------------------
+// ---- health checks and outlier detection ---------------------------------------------------------
 
 TEST(Health, BlocksParseWithDefaults) {
   Config c = must_load(
@@ -1329,7 +1329,7 @@ TEST(Health, TimeoutLongerThanIntervalIsAnError) {
 namespace cutover::config {
 namespace {
 
-// ---- tcp listeners (issue 7) ------------------------------------------------------------------
+// ---- tcp listeners -------------------------------------------------------------------------------
 
 std::string tcp_config(const std::string& listener_extra, const std::string& route_extra,
                        const std::string& cloud_extra = "") {
