@@ -231,6 +231,9 @@ struct TimeoutsConfig {
   // connection is closed (the client sees the truncation). A write hold's wait is not counted
   // (writes.hold_timeout bounds it).
   Millis request{0};
+  // An upgraded connection (a WebSocket tunnel) with no byte moved either way for this long is
+  // closed. Hours are allowed here (`1h`, the default): tunnels are long-lived on purpose.
+  Millis tunnel_idle{3600 * 1000};
 };
 
 struct Config {

@@ -29,7 +29,7 @@ const Key<Limits> kLimitsKeys[] = {
      }},
 };
 
-// timeouts.KEY into `field`; only `request` may be 0 (no total timeout).
+// timeouts.KEY into `field` (no hours); only `request` may be 0 (no total timeout).
 void read_timeout(Reader& r, const Entry& e, Millis& field, bool allow_zero) {
   if (auto v = r.read_duration(e, "timeouts." + e.key, allow_zero)) field = *v;
 }
@@ -39,6 +39,14 @@ const Key<TimeoutsConfig> kTimeoutsKeys[] = {
     {"request_header", [](Reader& r, const Entry& e, TimeoutsConfig& t) { read_timeout(r, e, t.request_header, false); }},
     {"body_idle", [](Reader& r, const Entry& e, TimeoutsConfig& t) { read_timeout(r, e, t.body_idle, false); }},
     {"request", [](Reader& r, const Entry& e, TimeoutsConfig& t) { read_timeout(r, e, t.request, true); }},
+    // A tunnel idles for long stretches by design (a WebSocket waiting for events), so this one
+    // timeout takes hours: "1h" is its default, where "5h" for the others is a typo.
+    {"tunnel_idle",
+     [](Reader& r, const Entry& e, TimeoutsConfig& t) {
+       if (auto v = r.read_long_duration(e, "timeouts.tunnel_idle", "a duration like 30s, 10m or 1h",
+                                         /*allow_zero=*/false))
+         t.tunnel_idle = *v;
+     }},
 };
 
 }  // namespace
@@ -55,10 +63,10 @@ void read_limits(Reader& r, const Entry& section, LimitsConfig& limits) {
             "limits.max_request_line must not be larger than limits.max_header_bytes");
 }
 
-// timeouts: {idle: 60s, request_header: 30s, body_idle: 60s, request: 0s}.
+// timeouts: {idle: 60s, request_header: 30s, body_idle: 60s, request: 0s, tunnel_idle: 1h}.
 void read_timeouts(Reader& r, const Entry& section, TimeoutsConfig& timeouts) {
   if (!r.expect_map(section.value, section.value_mark(), "timeouts",
-                    " with 'idle', 'request_header', 'body_idle' or 'request'"))
+                    " with 'idle', 'request_header', 'body_idle', 'request' or 'tunnel_idle'"))
     return;
   r.read_keys(section.value, "timeouts", kTimeoutsKeys, timeouts);
 }

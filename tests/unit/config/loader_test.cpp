@@ -118,6 +118,7 @@ const BadCase kBadCases[] = {
     {"mirror_compare_unknown_key.yaml", "18:21",
      "unknown key 'ignore_header' in mirror.compare of route 'app' (did you mean 'ignore_headers'?)"},
     {"mirror_log_no_path.yaml", "2:1", "mirror_log.path is required"},
+    {"tunnel_idle_zero.yaml", "3:16", "timeouts.tunnel_idle: must be greater than 0"},
 };
 
 class BadConfig : public ::testing::TestWithParam<BadCase> {};
@@ -1415,6 +1416,46 @@ TEST(TcpConfig, UnknownProtocolIsAnError) {
   r = load_string(yaml, "t.yaml");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
   EXPECT_NE(r.errors[0].message.find("protocol: expected http or tcp, got 'udp'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cutover::config
+
+namespace cutover::config {
+namespace {
+
+// ---- timeouts.tunnel_idle -------------------------------------------------------------------------
+
+TEST(Timeouts, TunnelIdleDefaultsToAnHourAndTakesHours) {
+  EXPECT_EQ(must_load(config_with("")).timeouts.tunnel_idle, Millis(3600 * 1000));
+  for (auto [text, ms] : std::vector<std::pair<std::string, long long>>{
+           {"1h", 3600000}, {"60m", 3600000}, {"90s", 90000}, {"1500ms", 1500}, {"12h", 12LL * 3600000}, {"1d", 86400000}}) {
+    const Config c = must_load(config_with("", "timeouts: {tunnel_idle: " + text + "}\n"));
+    EXPECT_EQ(c.timeouts.tunnel_idle, Millis(ms)) << text;
+    EXPECT_EQ(c.timeouts.idle, Millis(60000)) << text;  // the others keep their defaults
+  }
+}
+
+TEST(Timeouts, TunnelIdleErrorsHavePositions) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"timeouts: {tunnel_idle: 0s}\n", "1:25 timeouts.tunnel_idle: must be greater than 0"},
+      {"timeouts: {tunnel_idle: 0h}\n", "1:25 timeouts.tunnel_idle: must be greater than 0"},
+      {"timeouts: {tunnel_idle: soon}\n", "1:25 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts: {tunnel_idle: 3600}\n", "1:25 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts: {tunnel_idle: 1.5h}\n", "1:25 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts: {tunnel_idle: [1h]}\n", "1:25 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts:\n  tunnel_idle:\n", "2:3 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts: {tunel_idle: 1h}\n", "1:12 unknown key 'tunel_idle' in timeouts (did you mean 'tunnel_idle'?)"},
+      // Hours stay a typo for the request timeouts.
+      {"timeouts: {idle: 1h}\n", "1:18 timeouts.idle: expected a duration like 500ms, 5s or 1m"},
+      {"timeouts: 1h\n", "1:11 timeouts: expected a mapping with 'idle', 'request_header', 'body_idle', 'request' or "
+                          "'tunnel_idle'"},
+  };
+  for (const auto& [top, expected] : cases) {
+    LoadResult r = load_string(config_with("", top), "t.yaml");
+    ASSERT_EQ(r.errors.size(), 1u) << top << dump(r.errors);
+    EXPECT_EQ(pos(r.errors[0]) + " " + r.errors[0].message, expected) << top;
+  }
 }
 
 }  // namespace
