@@ -158,6 +158,10 @@ struct RouteConfig {
   ForceConfig force;
   WritesConfig writes;
   MirrorConfig mirror;
+  // HTTP Upgrade protocols (RFC 9110 §7.8) the route tunnels: a request asking to upgrade to one
+  // of them becomes a byte tunnel to the side that serves it. RFC 9110 §5.6.2 tokens, lower-case
+  // (they compare case-insensitively); no "h2c" (RFC 9113 §3.1 deprecates it). Empty = no tunnels.
+  std::vector<std::string> upgrade{"websocket"};
   Mark mark;
 };
 

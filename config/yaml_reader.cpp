@@ -324,6 +324,11 @@ std::optional<std::vector<std::string>> Reader::read_string_list(const Entry& e,
       continue;
     }
     if (how.token) name = common::to_lower(name);
+    if (const char* why = how.refuse ? how.refuse(name) : nullptr) {
+      error(at, label + ": " + why);
+      ok = false;
+      continue;
+    }
     if (std::find(out.begin(), out.end(), name) != out.end()) {
       warn(at, label + ": " + q(item.Scalar()) + " is listed twice");
       continue;

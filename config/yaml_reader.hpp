@@ -137,6 +137,9 @@ class Reader {
     std::string what;          // one item in messages: "header name"
     std::string_view example;  // completes "expected a list of WHATs": " like [date, server]"
     bool token = false;        // items are RFC 9110 tokens, compared and stored lower-case
+    // For items that are valid names but not allowed: the message after "LABEL: " for `item`
+    // (lower-cased when `token`), or nullptr to accept it.
+    const char* (*refuse)(std::string_view item) = nullptr;
   };
   // A list of names. An empty list is allowed; a name given twice is a warning and kept once;
   // std::nullopt when any item was an error.

@@ -235,6 +235,14 @@ void read_writes(Reader& r, const Entry& section, WritesConfig& w, const std::st
   }
 }
 
+// ---- upgrade: [websocket]
+
+// RFC 9113 §3.1 deprecates the h2c upgrade; a tunnel of it would also carry whole HTTP/2
+// connections past the route's per-request split, sticky and mirror.
+const char* refuse_upgrade(std::string_view protocol) {
+  return protocol == "h2c" ? "h2c is not supported as an upgrade (RFC 9113 deprecates it)" : nullptr;
+}
+
 // ---- the route
 
 struct Route {
@@ -307,6 +315,17 @@ const Key<Route> kRouteKeys[] = {
      [](Reader& r, const Entry& e, Route& s) {
        http_only(e, s);
        read_mirror(r, e, s.r.mirror, s.marks, s.context);
+     }},
+    {"upgrade",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       // Upgrade protocol names compare case-insensitively (RFC 9110 §7.8): stored lower-case.
+       if (auto v = r.read_string_list(e, "upgrade",
+                                       {.what = "protocol name",
+                                        .example = " like [websocket]",
+                                        .token = true,
+                                        .refuse = refuse_upgrade}))
+         s.r.upgrade = std::move(*v);
      }},
 };
 

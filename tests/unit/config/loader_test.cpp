@@ -118,6 +118,8 @@ const BadCase kBadCases[] = {
     {"mirror_compare_unknown_key.yaml", "18:21",
      "unknown key 'ignore_header' in mirror.compare of route 'app' (did you mean 'ignore_headers'?)"},
     {"mirror_log_no_path.yaml", "2:1", "mirror_log.path is required"},
+    {"upgrade_h2c.yaml", "16:13", "upgrade: h2c is not supported as an upgrade (RFC 9113 deprecates it)"},
+    {"tcp_upgrade.yaml", "15:9", "'upgrade' is HTTP-only and not allowed in route 'pg' of tcp listener 'db'"},
     {"tunnel_idle_zero.yaml", "3:16", "timeouts.tunnel_idle: must be greater than 0"},
 };
 
@@ -1424,7 +1426,71 @@ TEST(TcpConfig, UnknownProtocolIsAnError) {
 namespace cutover::config {
 namespace {
 
-// ---- timeouts.tunnel_idle -------------------------------------------------------------------------
+// ---- upgrade tunnels: route upgrade and timeouts.tunnel_idle --------------------------------------
+
+TEST(Upgrade, DefaultIsWebsocketOnly) {
+  const RouteConfig r = must_load(config_with("")).listeners[0].routes[0];
+  EXPECT_EQ(r.upgrade, std::vector<std::string>{"websocket"});
+}
+
+TEST(Upgrade, ListedTokensAreStoredLowerCaseAndReplaceTheDefault) {
+  auto upgrade_of = [](const std::string& value) {
+    return must_load(config_with("        upgrade: " + value + "\n")).listeners[0].routes[0].upgrade;
+  };
+  EXPECT_EQ(upgrade_of("[websocket]"), std::vector<std::string>{"websocket"});
+  EXPECT_EQ(upgrade_of("[WebSocket]"), std::vector<std::string>{"websocket"});
+  // Any RFC 9110 token is a protocol name; the list keeps its order.
+  EXPECT_EQ(upgrade_of("[My-Proto.v2, websocket]"), (std::vector<std::string>{"my-proto.v2", "websocket"}));
+  // An empty list refuses every tunnel.
+  EXPECT_TRUE(upgrade_of("[]").empty());
+  // Block style.
+  EXPECT_EQ(must_load(config_with("        upgrade:\n          - websocket\n")).listeners[0].routes[0].upgrade,
+            std::vector<std::string>{"websocket"});
+}
+
+TEST(Upgrade, ATokenListedTwiceIsAWarningAndKeptOnce) {
+  // Protocol names compare case-insensitively, so WebSocket is websocket again.
+  EXPECT_EQ(warnings_with("        upgrade: [websocket, WebSocket]\n"),
+            std::vector<std::string>{"11:30 upgrade: 'WebSocket' is listed twice"});
+  EXPECT_EQ(must_load(config_with("        upgrade: [websocket, WebSocket]\n")).listeners[0].routes[0].upgrade,
+            std::vector<std::string>{"websocket"});
+}
+
+TEST(Upgrade, BadValuesAreErrorsAtTheirPosition) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"        upgrade: websocket\n", "11:18 upgrade: expected a list of protocol names like [websocket]"},
+      {"        upgrade:\n", "11:9 upgrade: expected a list of protocol names like [websocket]"},
+      {"        upgrade: {websocket: true}\n", "11:18 upgrade: expected a list of protocol names like [websocket]"},
+      {"        upgrade: [h2c]\n", "11:19 upgrade: h2c is not supported as an upgrade (RFC 9113 deprecates it)"},
+      {"        upgrade: [websocket, H2c]\n",
+       "11:30 upgrade: h2c is not supported as an upgrade (RFC 9113 deprecates it)"},
+      {"        upgrade: [\"web socket\"]\n",
+       "11:19 upgrade: 'web socket' is not a valid protocol name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        upgrade: [websocket/13]\n",
+       "11:19 upgrade: 'websocket/13' is not a valid protocol name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        upgrade: [\"\"]\n",
+       "11:19 upgrade: '' is not a valid protocol name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        upgrade: [[websocket]]\n", "11:19 upgrade: expected a protocol name"},
+      {"        upgrades: [websocket]\n", "11:9 unknown key 'upgrades' in route 'app' (did you mean 'upgrade'?)"},
+  };
+  for (const auto& [extra, expected] : cases) EXPECT_EQ(first_error_of(extra), expected) << extra;
+}
+
+TEST(Upgrade, IsHttpOnlyOnATcpRoute) {
+  LoadResult r = load_string(tcp_config("", "        upgrade: []\n"), "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_EQ(pos(r.errors[0]), "12:9");
+  EXPECT_EQ(r.errors[0].message,
+            "'upgrade' is HTTP-only and not allowed in route 'pg' of tcp listener 'db'; a tcp route takes name, "
+            "source, target, weight and sticky: {client_ip: true}");
+}
+
+TEST(Upgrade, TheExampleFileWritesOutTheDefaults) {
+  LoadResult r = load_file(kExample);
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  EXPECT_EQ(r.config->listeners[0].routes[0].upgrade, std::vector<std::string>{"websocket"});
+  EXPECT_EQ(r.config->timeouts.tunnel_idle, Millis(3600 * 1000));
+}
 
 TEST(Timeouts, TunnelIdleDefaultsToAnHourAndTakesHours) {
   EXPECT_EQ(must_load(config_with("")).timeouts.tunnel_idle, Millis(3600 * 1000));
