@@ -286,7 +286,9 @@ class Router {
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
     if (auto bad = check_fields(*body, {"drain"}, route)) return std::move(*bad);
-    double drain_s = 10;  // issue 4: default 10 s
+    // How long the answer waits for the writes in flight to finish (the documented default is
+    // 10 s); the hold itself starts at once either way.
+    double drain_s = 10;
     if (auto* d = body->if_contains("drain")) {
       std::optional<double> v;
       if (d->is_number()) v = d->to_number<double>();
@@ -335,7 +337,7 @@ class Router {
       if (!c->is_bool()) return error(bhttp::status::unprocessable_entity, "close_target_connections must be a boolean");
       close_target = c->as_bool();
     }
-    // "grace": how long open L4 target connections may go on before they are closed (issue 7).
+    // "grace": how long open L4 target connections may go on before they are closed.
     std::chrono::milliseconds grace{0};
     if (auto* g = body->if_contains("grace")) {
       std::optional<std::chrono::milliseconds> d;

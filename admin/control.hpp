@@ -67,7 +67,8 @@ class Control {
   void close_pooled_connections(const runtime::Cluster& cluster) { cluster.runtime->bump_pool_epoch(); }
 
   // Closes the L4 (tcp route) target connections of `route` open now on every worker, after
-  // `grace` (0: at once). Set by main: `closer` posts to each worker's io_context (issue 7).
+  // `grace` (0: at once). Set by main: `closer` posts to each worker's io_context, as the
+  // connections belong to the workers' threads.
   using L4Closer = std::function<void(const runtime::RouteRuntime*, std::chrono::milliseconds)>;
   void set_l4_closer(L4Closer closer) { l4_closer_ = std::move(closer); }
   void close_l4_target_connections(const runtime::Route& route, std::chrono::milliseconds grace) {

@@ -1,6 +1,6 @@
-// Automated ramps (issue 5, SPEC `POST /v1/routes/{route}/ramp`): what a ramp request asks for,
-// and the pure evaluation of its gates on the window statistics of the current step. The state
-// machine that applies steps and rolls back lives in ramp_controller.hpp.
+// Automated ramps (SPEC `POST /v1/routes/{route}/ramp`): what a ramp request asks for, and the
+// pure evaluation of its gates on the window statistics of the current step. The state machine
+// that applies steps and rolls back lives in ramp_controller.hpp.
 #pragma once
 
 #include <chrono>
@@ -24,7 +24,7 @@ struct RampGates {
   std::optional<double> max_error_rate;     // target 5xx / target requests
   std::optional<double> max_p99_ms;         // target p99, ms
   std::optional<double> max_p99_ratio;      // target p99 / source p99 in the same window
-  std::optional<double> max_mismatch_rate;  // shadow mismatches / comparisons (issue 3)
+  std::optional<double> max_mismatch_rate;  // shadow mismatches / comparisons of the mirror
   std::uint64_t min_requests = 10;          // target requests a step needs before any gate counts
 };
 

@@ -1,4 +1,4 @@
-// The ramp state machine (issue 5): applies a ramp's steps through Control::commit, evaluates its
+// The ramp state machine: applies a ramp's steps through Control::commit, evaluates its
 // gates once a second on the current step's window statistics, and rolls back at once when a gate
 // fails. Control thread only. States: running -> completed | rolled_back | aborted, and
 // running <-> paused. A ramp is persisted with the route's state and resumes at its step after a

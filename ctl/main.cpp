@@ -1,4 +1,4 @@
-// cutoverctl: the operator CLI over cutover's admin API (SPEC "Binaries", issue 5). Flags and
+// cutoverctl: the operator CLI over cutover's admin API (SPEC "Binaries"). Flags and
 // subcommands are CLI11's; each command is one or more calls of ctl::AdminClient and a view from
 // ctl/render.hpp. Exit codes: 0 done, 1 the API answered with an error, 2 usage, 3 the admin
 // endpoint could not be reached, 4 a watched ramp rolled back.

@@ -1,4 +1,4 @@
-// Ramp requests and gate evaluation (admin/ramp.hpp): the pure parts of issue 5's ramps.
+// Ramp requests and gate evaluation (admin/ramp.hpp): the pure parts of automated ramps.
 #include "admin/ramp.hpp"
 
 #include <boost/json/parse.hpp>
