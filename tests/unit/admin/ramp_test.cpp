@@ -150,5 +150,25 @@ TEST(RampGates, JsonNamesEveryGate) {
   EXPECT_TRUE(j.at("passed").as_bool());
 }
 
+// One shape for a gate wherever it is shown: in evaluations (plus "passed") and as a failed gate.
+TEST(RampGates, GateResultJsonHasGateThresholdAndValueOrNull) {
+  GateResult measured{"max_p99_ms", 812.5, 500, false};
+  auto j = measured.to_json();
+  EXPECT_EQ(j.size(), 3u);
+  EXPECT_EQ(j.at("gate").as_string(), "max_p99_ms");
+  EXPECT_EQ(j.at("threshold").as_double(), 500.0);
+  EXPECT_EQ(j.at("value").as_double(), 812.5);
+  const GateResult unmeasured{"max_p99_ratio", std::nullopt, 2, true};
+  EXPECT_TRUE(unmeasured.to_json().at("value").is_null());
+
+  RampGates g;
+  g.max_p99_ms = 1;
+  auto e = evaluate_gates(g, side(10, 0, 1000), side(20, 0, 1000), 7).to_json();
+  for (const auto& gate : e.at("gates").as_array()) {
+    EXPECT_TRUE(gate.as_object().contains("value"));
+    EXPECT_TRUE(gate.as_object().contains("passed"));
+  }
+}
+
 }  // namespace
 }  // namespace cutover::admin
