@@ -71,12 +71,26 @@ RampController::Answer RampController::start(const runtime::Route& route, RampSp
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 
-RampController::Answer RampController::pause(const runtime::Route& route, const Actor& actor) {
+RampController::Ramp* RampController::ramp_in(const runtime::Route& route, std::initializer_list<RampState> allowed,
+                                              std::string_view conflict, Answer& refused) {
   auto it = ramps_.find(route.name);
-  if (it == ramps_.end()) return {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
-  auto& r = it->second;
-  if (r.state != RampState::running)
-    return {bhttp::status::conflict, error_body(fmt::format("the ramp is {}, not running", name(r.state)))};
+  if (it == ramps_.end()) {
+    refused = {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
+    return nullptr;
+  }
+  Ramp& r = it->second;
+  if (std::find(allowed.begin(), allowed.end(), r.state) == allowed.end()) {
+    refused = {bhttp::status::conflict, error_body(fmt::format(fmt::runtime(conflict), name(r.state)))};
+    return nullptr;
+  }
+  return &r;
+}
+
+RampController::Answer RampController::pause(const runtime::Route& route, const Actor& actor) {
+  Answer refused;
+  Ramp* ramp = ramp_in(route, {RampState::running}, "the ramp is {}, not running", refused);
+  if (!ramp) return refused;
+  auto& r = *ramp;
   r.state = RampState::paused;
   ++r.generation;
   r.webhook_pending = false;
@@ -86,22 +100,20 @@ RampController::Answer RampController::pause(const runtime::Route& route, const 
 }
 
 RampController::Answer RampController::resume(const runtime::Route& route, const Actor& actor) {
-  auto it = ramps_.find(route.name);
-  if (it == ramps_.end()) return {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
-  auto& r = it->second;
-  if (r.state != RampState::paused)
-    return {bhttp::status::conflict, error_body(fmt::format("the ramp is {}, not paused", name(r.state)))};
+  Answer refused;
+  Ramp* ramp = ramp_in(route, {RampState::paused}, "the ramp is {}, not paused", refused);
+  if (!ramp) return refused;
+  auto& r = *ramp;
   r.state = RampState::running;
   apply_step(route, r, "ramp_resume", actor);
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 
 RampController::Answer RampController::abort(const runtime::Route& route, const Actor& actor) {
-  auto it = ramps_.find(route.name);
-  if (it == ramps_.end()) return {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
-  auto& r = it->second;
-  if (r.state != RampState::running && r.state != RampState::paused)
-    return {bhttp::status::conflict, error_body(fmt::format("the ramp has ended ({})", name(r.state)))};
+  Answer refused;
+  Ramp* ramp = ramp_in(route, {RampState::running, RampState::paused}, "the ramp has ended ({})", refused);
+  if (!ramp) return refused;
+  auto& r = *ramp;
   finish(route, r, RampState::aborted, fmt::format("aborted by {}", actor.name));
   control_.record_change(route, "ramp_abort", actor, {{"ramp_step", r.step + 1}});
   return {bhttp::status::ok, view_of(route.name, r)};

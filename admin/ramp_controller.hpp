@@ -83,6 +83,10 @@ class RampController {
     std::uint64_t generation = 0;  // bumped on every transition; stale webhook answers are ignored
   };
 
+  // The ramp of `route` when its state is one of `allowed`; otherwise nullptr with `refused` set:
+  // 404 without a ramp, 409 with `conflict` ("{}" takes the state's name) in any other state.
+  Ramp* ramp_in(const runtime::Route& route, std::initializer_list<RampState> allowed, std::string_view conflict,
+                Answer& refused);
   void tick();
   void evaluate(const runtime::Route& route, Ramp& ramp);
   void apply_step(const runtime::Route& route, Ramp& ramp, std::string_view action, const Actor& actor);
