@@ -1,5 +1,5 @@
-// Who made an admin change, as the audit log records it (issue 6: time, token name, client
-// address, route, before, after, reason).
+// Who made an admin change, as the audit log records it (time, token name, client address,
+// route, before, after, reason), so a change can be traced to a person after the fact.
 #pragma once
 
 #include <string>

@@ -15,6 +15,7 @@
 #include "admin/json_text.hpp"
 #include "admin/ramp.hpp"
 #include "admin/shadow_json.hpp"
+#include "common/json_number.hpp"
 #include "config/units.hpp"
 #include "proxy/router/sticky.hpp"
 
@@ -86,16 +87,9 @@ std::optional<std::chrono::milliseconds> grace_value(const json::object& body, b
 
 // A weight in a JSON body: a number, percent 0..100 in 0.01 steps.
 std::optional<std::uint16_t> weight_value(const json::value& v) {
-  double d;
-  if (v.is_int64())
-    d = static_cast<double>(v.as_int64());
-  else if (v.is_uint64())
-    d = static_cast<double>(v.as_uint64());
-  else if (v.is_double())
-    d = v.as_double();
-  else
-    return std::nullopt;
-  auto bp = config::percent_to_bp(d);
+  auto d = common::json_number(v);
+  if (!d) return std::nullopt;
+  auto bp = config::percent_to_bp(*d);
   if (!bp) return std::nullopt;
   return static_cast<std::uint16_t>(*bp);
 }
@@ -125,12 +119,12 @@ std::optional<AdminResponse> check_body(const json::object& body, std::initializ
     if (!known) return error(bhttp::status::unprocessable_entity, fmt::format("unknown field '{}'", std::string_view(kv.key())));
   }
   if (auto* g = body.if_contains("if_generation")) {
-    if (!g->is_int64() || g->as_int64() < 0)
-      return error(bhttp::status::unprocessable_entity, "if_generation must be a non-negative integer");
-    if (static_cast<std::uint64_t>(g->as_int64()) != route.runtime->generation) {
+    auto expected = common::json_int(*g, 0);
+    if (!expected) return error(bhttp::status::unprocessable_entity, "if_generation must be a non-negative integer");
+    if (static_cast<std::uint64_t>(*expected) != route.runtime->generation) {
       auto res = json_response(bhttp::status::conflict,
                                json::object{{"error", fmt::format("generation is {}, not {}", route.runtime->generation,
-                                                                  g->as_int64())},
+                                                                  *expected)},
                                             {"generation", static_cast<std::int64_t>(route.runtime->generation)}});
       return res;
     }
@@ -309,10 +303,11 @@ class Router {
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
     if (auto bad = check_fields(*body, {"drain"}, route)) return std::move(*bad);
-    double drain_s = 10;  // seconds: long enough for ordinary writes to finish, short enough to notice a stuck one
+    // How long the answer waits for the writes in flight to finish (the documented default is
+    // 10 s); the hold itself starts at once either way.
+    double drain_s = 10;
     if (auto* d = body->if_contains("drain")) {
-      std::optional<double> v;
-      if (d->is_number()) v = d->to_number<double>();
+      std::optional<double> v = common::json_number(*d);
       if (d->is_string())
         if (auto ms = config::parse_duration(std::string_view(d->as_string()))) v = ms->count() / 1000.0;
       if (!v || *v < 0 || *v > 3600)

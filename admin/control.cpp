@@ -4,22 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include "admin/state_file.hpp"
+#include "common/json_number.hpp"
 
 namespace cutover::admin {
 
 namespace json = boost::json;
 
-namespace {
-
-json::value percent_json(std::uint16_t bp) {
-  if (bp % 100 == 0) return json::value(static_cast<std::int64_t>(bp / 100));
-  return json::value(bp / 100.0);
-}
-
-}  // namespace
-
 json::object weights_json(router::Weights w) {
-  return {{"read_weight", percent_json(w.read_bp)}, {"write_weight", percent_json(w.write_bp)}};
+  return {{"read_weight", common::percent_json_bp(w.read_bp)}, {"write_weight", common::percent_json_bp(w.write_bp)}};
 }
 
 std::uint32_t Control::commit(const runtime::Route& route, router::Weights weights, bool held,

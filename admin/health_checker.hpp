@@ -1,4 +1,4 @@
-// Active HTTP health checks (issue 6, SPEC cluster `health_check`): on the control thread, one
+// Active HTTP health checks (SPEC cluster `health_check`): on the control thread, one
 // probe loop per endpoint of every cluster that has a health_check: GET path with the endpoint as
 // Host, `Connection: close`, a 2xx or 3xx head within `timeout` is a pass. Verdicts go to the
 // endpoint's EndpointHealth (read by every worker's pool); cutover_endpoint_healthy{cluster,

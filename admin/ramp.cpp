@@ -7,6 +7,7 @@
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
+#include "common/json_number.hpp"
 #include "config/units.hpp"
 
 namespace cutover::admin {
@@ -21,26 +22,14 @@ constexpr milliseconds kMinInterval{1000};
 constexpr milliseconds kMaxInterval{24LL * 3600 * 1000};
 constexpr milliseconds kMaxWebhookTimeout{60000};
 
-std::optional<double> number(const json::value& v) {
-  if (v.is_int64()) return static_cast<double>(v.as_int64());
-  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
-  if (v.is_double() && std::isfinite(v.as_double())) return v.as_double();
-  return std::nullopt;
-}
-
 // A duration: "60s"/"500ms"/"2m", "1h" too for long steps, or a number of seconds.
 std::optional<milliseconds> duration(const json::value& v) {
   if (v.is_string()) return config::parse_long_duration(std::string_view(v.as_string()));
-  if (auto s = number(v); s && *s >= 0 && *s <= 1e9) return milliseconds(static_cast<std::int64_t>(std::llround(*s * 1000)));
+  if (auto s = common::json_number(v); s && *s >= 0 && *s <= 1e9) return milliseconds(static_cast<std::int64_t>(std::llround(*s * 1000)));
   return std::nullopt;
 }
 
 double seconds(milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
-
-json::value percent_json(std::uint16_t bp) {
-  if (bp % 100 == 0) return json::value(static_cast<std::int64_t>(bp / 100));
-  return json::value(bp / 100.0);
-}
 
 bool unknown_keys(const json::object& o, std::initializer_list<std::string_view> known, std::string_view where,
                   std::string& error) {
@@ -77,7 +66,7 @@ std::optional<RampSpec> parse_ramp_spec(const json::object& body, std::string& e
     return std::nullopt;
   }
   for (const auto& s : steps->as_array()) {
-    auto v = number(s);
+    auto v = common::json_number(s);
     auto bp = v ? config::percent_to_bp(*v) : std::nullopt;
     if (!bp) {
       error = "'steps' must hold numbers from 0 to 100 in steps of 0.01";
@@ -135,7 +124,7 @@ std::optional<RampSpec> parse_ramp_spec(const json::object& body, std::string& e
                           Limit{"max_mismatch_rate", &spec.gates.max_mismatch_rate, 0, 1}}) {
       auto* v = o.if_contains(l.key);
       if (!v) continue;
-      auto d = number(*v);
+      auto d = common::json_number(*v);
       if (!d || *d < l.lo || *d > l.hi) {
         error = fmt::format("gates.{} must be a number from {} to {}", l.key, l.lo, l.hi);
         return std::nullopt;
@@ -143,11 +132,12 @@ std::optional<RampSpec> parse_ramp_spec(const json::object& body, std::string& e
       *l.out = *d;
     }
     if (auto* m = o.if_contains("min_requests")) {
-      if (!m->is_int64() || m->as_int64() < 1 || m->as_int64() > 100000000) {
+      auto n = common::json_int(*m, 1, 100000000);
+      if (!n) {
         error = "gates.min_requests must be an integer from 1 to 100000000 (a step never passes on no data)";
         return std::nullopt;
       }
-      spec.gates.min_requests = static_cast<std::uint64_t>(m->as_int64());
+      spec.gates.min_requests = static_cast<std::uint64_t>(*n);
     }
   }
   if (auto* w = body.if_contains("webhook")) {
@@ -181,17 +171,11 @@ std::optional<RampSpec> parse_ramp_spec(const json::object& body, std::string& e
 
 json::object ramp_spec_json(const RampSpec& spec) {
   json::array steps;
-  for (auto bp : spec.steps_bp) steps.push_back(percent_json(bp));
-  json::object gates;
-  if (spec.gates.max_error_rate) gates["max_error_rate"] = *spec.gates.max_error_rate;
-  if (spec.gates.max_p99_ms) gates["max_p99_ms"] = *spec.gates.max_p99_ms;
-  if (spec.gates.max_p99_ratio) gates["max_p99_ratio"] = *spec.gates.max_p99_ratio;
-  if (spec.gates.max_mismatch_rate) gates["max_mismatch_rate"] = *spec.gates.max_mismatch_rate;
-  gates["min_requests"] = spec.gates.min_requests;
+  for (auto bp : spec.steps_bp) steps.push_back(common::percent_json_bp(bp));
   json::object o{{"steps", std::move(steps)},
                  {"interval_s", seconds(spec.interval)},
                  {"apply_to", name(spec.apply_to)},
-                 {"gates", std::move(gates)},
+                 {"gates", common::ramp_gates_json(spec.gates)},
                  {"max_wait_s", seconds(spec.max_wait)}};
   if (spec.webhook)
     o["webhook"] = {{"url", spec.webhook->url}, {"timeout_s", seconds(spec.webhook->timeout)}};
@@ -200,14 +184,20 @@ json::object ramp_spec_json(const RampSpec& spec) {
   return o;
 }
 
+json::object GateResult::to_json() const {
+  json::object o{{"gate", gate}, {"threshold", threshold}};
+  if (value)
+    o["value"] = *value;
+  else
+    o["value"] = nullptr;
+  return o;
+}
+
 json::object GateEvaluation::to_json() const {
   json::array list;
   for (const auto& g : gates) {
-    json::object o{{"gate", g.gate}, {"threshold", g.threshold}, {"passed", g.passed}};
-    if (g.value)
-      o["value"] = *g.value;
-    else
-      o["value"] = nullptr;
+    json::object o = g.to_json();
+    o["passed"] = g.passed;
     list.push_back(std::move(o));
   }
   return {{"window_s", window_s},

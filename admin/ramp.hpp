@@ -1,6 +1,6 @@
-// Automated ramps (issue 5, SPEC `POST /v1/routes/{route}/ramp`): what a ramp request asks for,
-// and the pure evaluation of its gates on the window statistics of the current step. The state
-// machine that applies steps and rolls back lives in ramp_controller.hpp.
+// Automated ramps (SPEC `POST /v1/routes/{route}/ramp`): what a ramp request asks for, and the
+// pure evaluation of its gates on the window statistics of the current step. The state machine
+// that applies steps and rolls back lives in ramp_controller.hpp.
 #pragma once
 
 #include <chrono>
@@ -12,6 +12,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "common/ramp_gates.hpp"
 #include "proxy/stats/window.hpp"
 
 namespace cutover::admin {
@@ -19,14 +20,8 @@ namespace cutover::admin {
 enum class ApplyTo { read, write, both };
 std::string_view name(ApplyTo a);
 
-// Thresholds; an absent one is not checked. Rates are fractions (0.05 = 5 %).
-struct RampGates {
-  std::optional<double> max_error_rate;     // target 5xx / target requests
-  std::optional<double> max_p99_ms;         // target p99, ms
-  std::optional<double> max_p99_ratio;      // target p99 / source p99 in the same window
-  std::optional<double> max_mismatch_rate;  // shadow mismatches / comparisons (issue 3)
-  std::uint64_t min_requests = 10;          // target requests a step needs before any gate counts
-};
+// The gates' thresholds; cutoverctl builds the same struct from its flags.
+using common::RampGates;
 
 // Called before each step after the first; must answer 2xx within `timeout` (http:// only).
 struct RampWebhook {
@@ -58,6 +53,10 @@ struct GateResult {
   std::optional<double> value;  // measured; nullopt when it cannot be measured (no source traffic, no comparisons)
   double threshold = 0;
   bool passed = true;           // a gate without a value passes
+
+  // {"gate", "threshold", "value"} (value null when not measured), as evaluations and a rolled-back
+  // ramp's failed_gate show it; `passed` is the caller's to add.
+  boost::json::object to_json() const;
 };
 
 struct GateEvaluation {

@@ -1,6 +1,7 @@
 // The ramp state machine: see ramp_controller.hpp.
 #include "admin/ramp_controller.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <boost/json/array.hpp>
@@ -11,6 +12,7 @@
 
 #include "admin/control.hpp"
 #include "admin/webhook.hpp"
+#include "common/json_number.hpp"
 #include "proxy/stats/window.hpp"
 
 namespace cutover::admin {
@@ -30,15 +32,6 @@ std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
 }
 
 json::object error_body(std::string message) { return {{"error", std::move(message)}}; }
-
-json::object gate_json(const GateResult& g) {
-  json::object o{{"gate", g.gate}, {"threshold", g.threshold}};
-  if (g.value)
-    o["value"] = *g.value;
-  else
-    o["value"] = nullptr;
-  return o;
-}
 
 // A measured value for messages: rates and ratios with 4 significant digits, ms with 2 decimals.
 std::string value_text(const GateResult& g) {
@@ -78,12 +71,26 @@ RampController::Answer RampController::start(const runtime::Route& route, RampSp
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 
-RampController::Answer RampController::pause(const runtime::Route& route, const Actor& actor) {
+RampController::Ramp* RampController::ramp_in(const runtime::Route& route, std::initializer_list<RampState> allowed,
+                                              std::string_view conflict, Answer& refused) {
   auto it = ramps_.find(route.name);
-  if (it == ramps_.end()) return {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
-  auto& r = it->second;
-  if (r.state != RampState::running)
-    return {bhttp::status::conflict, error_body(fmt::format("the ramp is {}, not running", name(r.state)))};
+  if (it == ramps_.end()) {
+    refused = {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
+    return nullptr;
+  }
+  Ramp& r = it->second;
+  if (std::find(allowed.begin(), allowed.end(), r.state) == allowed.end()) {
+    refused = {bhttp::status::conflict, error_body(fmt::format(fmt::runtime(conflict), name(r.state)))};
+    return nullptr;
+  }
+  return &r;
+}
+
+RampController::Answer RampController::pause(const runtime::Route& route, const Actor& actor) {
+  Answer refused;
+  Ramp* ramp = ramp_in(route, {RampState::running}, "the ramp is {}, not running", refused);
+  if (!ramp) return refused;
+  auto& r = *ramp;
   r.state = RampState::paused;
   ++r.generation;
   r.webhook_pending = false;
@@ -93,22 +100,20 @@ RampController::Answer RampController::pause(const runtime::Route& route, const 
 }
 
 RampController::Answer RampController::resume(const runtime::Route& route, const Actor& actor) {
-  auto it = ramps_.find(route.name);
-  if (it == ramps_.end()) return {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
-  auto& r = it->second;
-  if (r.state != RampState::paused)
-    return {bhttp::status::conflict, error_body(fmt::format("the ramp is {}, not paused", name(r.state)))};
+  Answer refused;
+  Ramp* ramp = ramp_in(route, {RampState::paused}, "the ramp is {}, not paused", refused);
+  if (!ramp) return refused;
+  auto& r = *ramp;
   r.state = RampState::running;
   apply_step(route, r, "ramp_resume", actor);
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 
 RampController::Answer RampController::abort(const runtime::Route& route, const Actor& actor) {
-  auto it = ramps_.find(route.name);
-  if (it == ramps_.end()) return {bhttp::status::not_found, error_body(fmt::format("no ramp on route '{}'", route.name))};
-  auto& r = it->second;
-  if (r.state != RampState::running && r.state != RampState::paused)
-    return {bhttp::status::conflict, error_body(fmt::format("the ramp has ended ({})", name(r.state)))};
+  Answer refused;
+  Ramp* ramp = ramp_in(route, {RampState::running, RampState::paused}, "the ramp has ended ({})", refused);
+  if (!ramp) return refused;
+  auto& r = *ramp;
   finish(route, r, RampState::aborted, fmt::format("aborted by {}", actor.name));
   control_.record_change(route, "ramp_abort", actor, {{"ramp_step", r.step + 1}});
   return {bhttp::status::ok, view_of(route.name, r)};
@@ -180,7 +185,7 @@ void RampController::fail(const runtime::Route& route, Ramp& r, const GateResult
   finish(route, r, RampState::rolled_back, reason);
   // Weights 0 and any held writes released to source, through the same path as a manual rollback.
   control_.commit(route, {0, 0}, false, "ramp_rollback", "ramp",
-                  {{"ramp_step", r.step + 1}, {"failed_gate", gate_json(gate)}, {"reason", r.reason}});
+                  {{"ramp_step", r.step + 1}, {"failed_gate", gate.to_json()}, {"reason", r.reason}});
 }
 
 void RampController::finish(const runtime::Route& route, Ramp& r, RampState state, std::string reason) {
@@ -321,7 +326,7 @@ json::object RampController::view_of(const std::string& route, const Ramp& r) co
     o["ended"] = iso(r.ended);
   o["reason"] = r.reason;
   if (r.failed_gate)
-    o["failed_gate"] = gate_json(*r.failed_gate);
+    o["failed_gate"] = r.failed_gate->to_json();
   else
     o["failed_gate"] = nullptr;
   if (r.last_evaluation) {
@@ -341,17 +346,11 @@ json::value RampController::saved(const std::string& route) const {
   if (it == ramps_.end()) return nullptr;
   const auto& r = it->second;
   json::array steps;
-  for (auto bp : r.spec.steps_bp) steps.push_back(bp / 100.0);
-  json::object gates;
-  if (r.spec.gates.max_error_rate) gates["max_error_rate"] = *r.spec.gates.max_error_rate;
-  if (r.spec.gates.max_p99_ms) gates["max_p99_ms"] = *r.spec.gates.max_p99_ms;
-  if (r.spec.gates.max_p99_ratio) gates["max_p99_ratio"] = *r.spec.gates.max_p99_ratio;
-  if (r.spec.gates.max_mismatch_rate) gates["max_mismatch_rate"] = *r.spec.gates.max_mismatch_rate;
-  gates["min_requests"] = r.spec.gates.min_requests;
+  for (auto bp : r.spec.steps_bp) steps.push_back(common::percent_json_bp(bp));
   json::object spec{{"steps", std::move(steps)},
                     {"interval", r.spec.interval.count() / 1000.0},
                     {"apply_to", name(r.spec.apply_to)},
-                    {"gates", std::move(gates)},
+                    {"gates", common::ramp_gates_json(r.spec.gates)},
                     {"max_wait", r.spec.max_wait.count() / 1000.0}};
   if (r.spec.webhook) spec["webhook"] = {{"url", r.spec.webhook->url}, {"timeout", r.spec.webhook->timeout.count() / 1000.0}};
   json::object o{{"spec", std::move(spec)},
@@ -360,7 +359,7 @@ json::value RampController::saved(const std::string& route) const {
                  {"started_ms", epoch_ms(r.started)},
                  {"ended_ms", epoch_ms(r.ended)},
                  {"reason", r.reason}};
-  if (r.failed_gate) o["failed_gate"] = gate_json(*r.failed_gate);
+  if (r.failed_gate) o["failed_gate"] = r.failed_gate->to_json();
   return o;
 }
 
@@ -382,14 +381,14 @@ std::optional<std::string> RampController::restore(const std::string& route, con
   else if (s == "rolled_back") r.state = RampState::rolled_back;
   else if (s == "aborted") r.state = RampState::aborted;
   else return std::string("ramp: invalid 'state'");
-  const auto* step = o->if_contains("step");
-  if (!step || !step->is_int64() || step->as_int64() < 0 ||
-      static_cast<std::size_t>(step->as_int64()) >= r.spec.steps_bp.size())
-    return std::string("ramp: invalid 'step'");
-  r.step = static_cast<std::size_t>(step->as_int64());
+  const auto* step_v = o->if_contains("step");
+  const auto step = step_v ? common::json_int(*step_v, 0, static_cast<std::int64_t>(r.spec.steps_bp.size()) - 1)
+                           : std::nullopt;
+  if (!step) return std::string("ramp: invalid 'step'");
+  r.step = static_cast<std::size_t>(*step);
   auto wall = [&](const char* key) {
     const auto* v = o->if_contains(key);
-    return std::chrono::system_clock::time_point(milliseconds(v && v->is_int64() ? v->as_int64() : 0));
+    return std::chrono::system_clock::time_point(milliseconds(v ? common::json_int(*v).value_or(0) : 0));
   };
   r.started = wall("started_ms");
   r.ended = wall("ended_ms");
@@ -397,8 +396,9 @@ std::optional<std::string> RampController::restore(const std::string& route, con
   if (const auto* g = o->if_contains("failed_gate"); g && g->is_object()) {
     GateResult fg;
     if (const auto* n = g->as_object().if_contains("gate"); n && n->is_string()) fg.gate = n->as_string();
-    if (const auto* v = g->as_object().if_contains("value"); v && v->is_number()) fg.value = v->to_number<double>();
-    if (const auto* t = g->as_object().if_contains("threshold"); t && t->is_number()) fg.threshold = t->to_number<double>();
+    if (const auto* v = g->as_object().if_contains("value")) fg.value = common::json_number(*v);
+    if (const auto* t = g->as_object().if_contains("threshold"))
+      fg.threshold = common::json_number(*t).value_or(fg.threshold);
     fg.passed = false;
     r.failed_gate = fg;
   }

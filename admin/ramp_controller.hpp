@@ -1,4 +1,4 @@
-// The ramp state machine (issue 5): applies a ramp's steps through Control::commit, evaluates its
+// The ramp state machine: applies a ramp's steps through Control::commit, evaluates its
 // gates once a second on the current step's window statistics, and rolls back at once when a gate
 // fails. Control thread only. States: running -> completed | rolled_back | aborted, and
 // running <-> paused. A ramp is persisted with the route's state and resumes at its step after a
@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -81,6 +83,10 @@ class RampController {
     std::uint64_t generation = 0;  // bumped on every transition; stale webhook answers are ignored
   };
 
+  // The ramp of `route` when its state is one of `allowed`; otherwise nullptr with `refused` set:
+  // 404 without a ramp, 409 with `conflict` ("{}" takes the state's name) in any other state.
+  Ramp* ramp_in(const runtime::Route& route, std::initializer_list<RampState> allowed, std::string_view conflict,
+                Answer& refused);
   void tick();
   void evaluate(const runtime::Route& route, Ramp& ramp);
   void apply_step(const runtime::Route& route, Ramp& ramp, std::string_view action, const Actor& actor);

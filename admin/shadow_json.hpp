@@ -1,4 +1,4 @@
-// The `GET /v1/shadow` view of one route (SPEC "Admin API", issue 3): counts from
+// The `GET /v1/shadow` view of one route (SPEC "Admin API"): counts from
 // cutover_mirror_requests_total, in-flight mirrors, noisy fields and the recent mismatch samples.
 #pragma once
 

@@ -13,6 +13,8 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/json_number.hpp"
+
 namespace cutover::admin {
 
 namespace json = boost::json;
@@ -21,9 +23,9 @@ namespace {
 
 std::uint16_t weight_field(const json::object& o, std::string_view key, const std::string& where) {
   auto* v = o.if_contains(key);
-  if (!v || !v->is_int64() || v->as_int64() < 0 || v->as_int64() > router::kWeightScale)
-    throw std::runtime_error(where + ": '" + std::string(key) + "' must be an integer 0..10000");
-  return static_cast<std::uint16_t>(v->as_int64());
+  auto bp = v ? common::json_int(*v, 0, router::kWeightScale) : std::nullopt;
+  if (!bp) throw std::runtime_error(where + ": '" + std::string(key) + "' must be an integer 0..10000");
+  return static_cast<std::uint16_t>(*bp);
 }
 
 }  // namespace
@@ -50,8 +52,9 @@ StateMap read_state_file(const std::string& path) {
     s.weights.read_bp = weight_field(o, "read_weight_bp", where);
     s.weights.write_bp = weight_field(o, "write_weight_bp", where);
     auto* g = o.if_contains("generation");
-    if (!g || !g->is_int64() || g->as_int64() < 0) throw std::runtime_error(where + ": 'generation' must be a non-negative integer");
-    s.generation = static_cast<std::uint64_t>(g->as_int64());
+    auto generation = g ? common::json_int(*g, 0) : std::nullopt;
+    if (!generation) throw std::runtime_error(where + ": 'generation' must be a non-negative integer");
+    s.generation = static_cast<std::uint64_t>(*generation);
     if (auto* h = o.if_contains("writes_held")) {  // absent in files from before holds existed
       if (!h->is_bool()) throw std::runtime_error(where + ": 'writes_held' must be a boolean");
       s.writes_held = h->as_bool();

@@ -16,7 +16,7 @@ struct RouteState {
   router::Weights weights;
   std::uint64_t generation = 0;
   bool writes_held = false;  // a write hold survives a restart: writes stay held until released
-  boost::json::value ramp;   // RampController::saved(): the route's ramp, or null (issue 5)
+  boost::json::value ramp;   // RampController::saved(): the route's ramp, or null; a running ramp resumes
 };
 
 using StateMap = std::map<std::string, RouteState>;  // by route name

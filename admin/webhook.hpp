@@ -1,4 +1,4 @@
-// The webhook gate of a ramp (issue 5): before each step after the first, cutover POSTs
+// The webhook gate of a ramp: before each step after the first, cutover POSTs
 // {"route", "step", "weight"} to the ramp's URL and goes on only on a 2xx answer within the
 // timeout. For checks cutover cannot see itself: replication lag, row-count checksums.
 #pragma once

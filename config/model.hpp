@@ -26,7 +26,7 @@ struct HostPort {
   Mark mark;
 };
 
-// Active HTTP health checks of a cluster's endpoints (issue 6, SPEC `health_check`): GET `path`
+// Active HTTP health checks of a cluster's endpoints (SPEC `health_check`): GET `path`
 // every `interval`; 2xx or 3xx within `timeout` is a success. An endpoint turns unhealthy after
 // `unhealthy_threshold` failures in a row and healthy again after `healthy_threshold` successes.
 struct HealthCheckConfig {
@@ -38,7 +38,7 @@ struct HealthCheckConfig {
   std::uint32_t unhealthy_threshold = 3;
 };
 
-// Passive outlier detection (issue 6, SPEC `outlier_detection`, Envoy's shape): an endpoint that
+// Passive outlier detection (SPEC `outlier_detection`, Envoy's shape): an endpoint that
 // answers `consecutive_5xx` 5xx in a row, or fails `consecutive_connect_failures` connects in a
 // row, is ejected for ejection_time x (times ejected before, +1), at most max_ejection_time.
 struct OutlierConfig {
@@ -49,8 +49,8 @@ struct OutlierConfig {
   Millis max_ejection_time{300000};
 };
 
-// PROXY protocol header sent first on every upstream connection of a cluster (issue 7, the
-// HAProxy "PROXY protocol" v1 text or v2 binary form), so the backend sees the client's address.
+// PROXY protocol header sent first on every upstream connection of a cluster (the HAProxy
+// "PROXY protocol" v1 text or v2 binary form), so the backend sees the client's address.
 // Only clusters that serve tcp routes may send it: pooled HTTP connections carry many clients.
 enum class ProxyProtocol { none, v1, v2 };
 // Upstream TLS of a cluster (SPEC `tls: {sni, ca_file, verify}`). The peer certificate is
@@ -77,8 +77,8 @@ struct ClusterConfig {
   Mark mark;
 };
 
-// Sticky assignment (issue 4): where a request's key comes from, in configuration order; the first
-// source present in the request wins.
+// Sticky assignment, so a user keeps seeing one side while weights move: where a request's key
+// comes from, in configuration order; the first source present in the request wins.
 struct StickySource {
   enum class Kind { header, cookie, client_ip };
   Kind kind = Kind::header;
@@ -94,8 +94,8 @@ struct StickyConfig {
   bool enabled() const { return !sources.empty(); }
 };
 
-// Forced side for internal testers (issue 4): header/cookie value "source" or "target", honoured
-// only for clients inside allow_cidrs.
+// Forced side for internal testers: header/cookie value "source" or "target", honoured only for
+// clients inside allow_cidrs, so the public cannot pick a side that is not ready for them.
 struct ForceConfig {
   std::string header;                    // empty = no header
   std::string cookie;                    // empty = no cookie
@@ -105,14 +105,15 @@ struct ForceConfig {
   bool enabled() const { return !header.empty() || !cookie.empty(); }
 };
 
-// Write hold (issue 4, SPEC `writes`).
+// Write hold (SPEC `writes`): while the database behind the two sides is promoted, non-safe
+// requests wait instead of landing on a side that cannot take them.
 struct WritesConfig {
   Millis hold_timeout{5000};   // a request held longer gets 503 + Retry-After
   Millis hold_max{60000};      // a hold older than this releases itself to the current weights
   std::uint32_t max_held = 10000;  // held requests per route; beyond, 503 at once
 };
 
-// How a shadow response is compared with the primary one (issue 3, SPEC `mirror.compare`).
+// How a shadow response is compared with the primary one (SPEC `mirror.compare`).
 struct CompareConfig {
   // Header names (lower-case) left out of the comparison. Framing and hop-by-hop headers
   // (Content-Length, Transfer-Encoding, Connection, Keep-Alive, ...) never take part anyway.
@@ -126,7 +127,7 @@ struct CompareConfig {
   std::uint32_t noise_sample_bp = 0;
 };
 
-// Shadow traffic (issue 3, SPEC `mirror`): a copy of a share of the requests goes to the side that
+// Shadow traffic (SPEC `mirror`): a copy of a share of the requests goes to the side that
 // did not serve them; its response is compared with the primary's and discarded.
 struct MirrorConfig {
   bool enabled = false;                 // the route has a mirror block
@@ -142,8 +143,8 @@ struct MirrorConfig {
 };
 
 // Weights are in basis points of percent*100: 0..10000 means 0.00 % .. 100.00 % to target.
-// A route of a tcp listener (issue 7) takes only name, source, target, weight and
-// sticky: {client_ip: true}; the loader rejects the HTTP-only keys there. Its connections are
+// A route of a tcp listener takes only name, source, target, weight and sticky: {client_ip: true}
+// (a connection has no method, header or cookie to read); the loader rejects the HTTP-only keys there. Its connections are
 // split by `weight` (read and write weight are equal on a tcp route).
 struct RouteConfig {
   std::string name;
@@ -157,7 +158,9 @@ struct RouteConfig {
   ForceConfig force;
   WritesConfig writes;
   MirrorConfig mirror;
-  // HTTP Upgrade protocols (RFC 9110 §7.8) tunnelled, lower-case tokens; [] refuses every upgrade.
+  // HTTP Upgrade protocols (RFC 9110 §7.8) the route tunnels: a request asking to upgrade to one
+  // of them becomes a byte tunnel to the side that serves it. RFC 9110 §5.6.2 tokens, lower-case
+  // (they compare case-insensitively); no "h2c" (RFC 9113 §3.1 deprecates it). Empty = no tunnels.
   std::vector<std::string> upgrade{"websocket"};
   Mark mark;
 };
@@ -186,7 +189,7 @@ struct ListenerConfig {
   std::string name;
   HostPort address;
   // "http": requests are routed by host and path, one side per request.
-  // "tcp" (issue 7): exactly one route; each connection gets a side by weight (sticky by client
+  // "tcp": exactly one route; each connection gets a side by weight (sticky by client
   // IP when configured) and its bytes are relayed both ways until both sides closed.
   std::string protocol = "http";
   // tcp only (`idle_timeout: 1h`, the default): a connection with no byte relayed in either
@@ -204,14 +207,15 @@ struct AdminConfig {
   Mark tokens_file_mark;              // where tokens_file was given, for errors reading the file
 };
 
-// The optional JSONL log of shadow mismatches (issue 3), rotated by size.
+// The optional JSONL log of shadow mismatches, rotated by size so a noisy comparison cannot fill
+// the disk.
 struct MirrorLogConfig {
   std::string path;                        // empty = no log; resolved against the config dir
   std::uint64_t max_size = 10 * 1024 * 1024;  // bytes per file before it is rotated
   unsigned max_files = 3;                  // rotated files kept besides the current one
 };
 
-// Request limits of every HTTP listener (issue 6, RFC 9112 §3 and §5): over them a request is
+// Request limits of every HTTP listener (RFC 9112 §3 and §5): over them a request is
 // refused with 414, 431 or 413 and its connection closed.
 struct LimitsConfig {
   std::uint64_t max_request_line = 8 * 1024;    // bytes of method, target and version: 414 over it
@@ -219,8 +223,9 @@ struct LimitsConfig {
   std::uint64_t max_request_body = 0;           // bytes of a request body; 0 = no limit (bodies are streamed)
 };
 
-// Downstream HTTP timeouts (issue 6). Upstream ones are per cluster (connect_timeout,
-// response_timeout). Reloadable: each request reads the current snapshot's.
+// Downstream HTTP timeouts, so a slow or idle client cannot hold a connection for ever. Upstream
+// ones are per cluster (connect_timeout, response_timeout). Reloadable: each request reads the
+// current snapshot's.
 struct TimeoutsConfig {
   Millis idle{60000};            // keep-alive wait for the first byte of the next request: then a plain close
   Millis request_header{30000};  // from a request head's first byte to its end (slowloris): 408
@@ -230,7 +235,8 @@ struct TimeoutsConfig {
   // connection is closed (the client sees the truncation). A write hold's wait is not counted
   // (writes.hold_timeout bounds it).
   Millis request{0};
-  // An upgraded connection (a WebSocket tunnel) with no byte moved either way this long is closed.
+  // An upgraded connection (a WebSocket tunnel) with no byte moved either way for this long is
+  // closed. Hours are allowed here (`1h`, the default): tunnels are long-lived on purpose.
   Millis tunnel_idle{3600 * 1000};
 };
 

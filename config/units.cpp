@@ -12,20 +12,14 @@
 #include <limits>
 #include <string>
 
+#include "common/text.hpp"
+
 namespace cutover::config {
 namespace {
 
-// Only plain ASCII digits: from_chars alone would let "1e3" or "+5" through for floating types,
-// and we want "5 s" or "05s " rejected rather than guessed at.
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
-
+// Only plain ASCII digits, so "5 s", "+5" or "05s " are rejected rather than guessed at.
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
-  if (!all_digits(s)) return std::nullopt;
+  if (!common::all_digits(s)) return std::nullopt;
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
@@ -54,11 +48,10 @@ bool is_host_name(std::string_view host) {
     if (c == '.') {
       if (label_len == 0 || prev == '-') return false;
       label_len = 0;
-    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '-') {
+    } else if (common::is_alnum(c) || c == '-') {
       if (label_len == 0 && c == '-') return false;
       if (++label_len > 63) return false;
-      if (!(c >= '0' && c <= '9')) only_digits_and_dots = false;
+      if (!common::is_digit(c)) only_digits_and_dots = false;
     } else {
       return false;
     }
@@ -213,8 +206,7 @@ std::optional<Cidr> parse_cidr(std::string_view text) {
 }
 
 bool is_loopback_host(std::string_view host) {
-  std::string h(host);
-  for (auto& c : h) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  const std::string h = common::to_lower(host);
   if (h == "localhost" || h == "localhost.") return true;
   in_addr a4{};
   if (inet_pton(AF_INET, h.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;

@@ -1,4 +1,4 @@
-// cutoverctl: the operator CLI over cutover's admin API (SPEC "Binaries", issue 5). Flags and
+// cutoverctl: the operator CLI over cutover's admin API (SPEC "Binaries"). Flags and
 // subcommands are CLI11's; each command is one or more calls of ctl::AdminClient and a view from
 // ctl/render.hpp. Exit codes: 0 done, 1 the API answered with an error, 2 usage, 3 the admin
 // endpoint could not be reached, 4 a watched ramp rolled back.
@@ -19,12 +19,15 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_number.hpp"
+#include "common/ramp_gates.hpp"
 #include "config/units.hpp"
 #include "ctl/client.hpp"
 #include "ctl/render.hpp"
 
 namespace {
 
+namespace common = cutover::common;
 namespace json = boost::json;
 using boost::beast::http::verb;
 using namespace cutover::ctl;
@@ -54,12 +57,6 @@ const CLI::Validator kDuration(
       return duration_arg(text) ? std::string() : "'" + text + "' is not a duration like 500ms, 60s, 5m or seconds";
     },
     "DURATION");
-
-// A weight in percent as JSON: whole numbers as integers ("10", not "1E1").
-json::value weight_json(double percent) {
-  if (percent == std::floor(percent)) return static_cast<std::int64_t>(percent);
-  return percent;
-}
 
 struct Ctl {
   AdminClient client;
@@ -139,8 +136,8 @@ int watch(const Ctl& ctl, const WatchOptions& opt) {
 
     // The stats window covers the current step: at least 5 s, at most the server's 15 minutes.
     double elapsed = 0;
-    if (const auto* e = ramp_value.as_object().if_contains("step_elapsed_s"); e && e->is_number())
-      elapsed = e->to_number<double>();
+    if (const auto* e = ramp_value.as_object().if_contains("step_elapsed_s"))
+      elapsed = common::json_number(*e).value_or(0);
     auto window = std::clamp(static_cast<long long>(std::ceil(elapsed)), 5LL, 900LL);
     auto s = ctl.client.call(verb::get, api_target({"v1", "stats"}, {{"window", fmt::format("{}s", window)},
                                                                        {"route", opt.route}}));
@@ -240,9 +237,9 @@ int main(int argc, char** argv) {
   std::optional<std::uint64_t> if_generation;
   auto* set = command("set", "change a route's weights (percent to target)", [&](const Ctl& ctl) {
     json::object body;
-    if (weight) body["weight"] = weight_json(*weight);
-    if (read_weight) body["read_weight"] = weight_json(*read_weight);
-    if (write_weight) body["write_weight"] = weight_json(*write_weight);
+    if (weight) body["weight"] = common::percent_json(*weight);
+    if (read_weight) body["read_weight"] = common::percent_json(*read_weight);
+    if (write_weight) body["write_weight"] = common::percent_json(*write_weight);
     if (if_generation) body["if_generation"] = *if_generation;
     json::value v = std::move(body);
     return ctl.run(verb::put, api_target(route_path(set_route, {"weights"})), &v, route_line);
@@ -296,7 +293,7 @@ int main(int argc, char** argv) {
   std::optional<double> release_weight;
   auto* release = command("release", "send held writes out in arrival order", [&](const Ctl& ctl) {
     json::object body;
-    if (release_weight) body["write_weight"] = weight_json(*release_weight);
+    if (release_weight) body["write_weight"] = common::percent_json(*release_weight);
     if (!close_tunnels.empty()) body["close_tunnels"] = close_tunnels;
     if (!release_grace.empty()) body["grace"] = release_grace;  // checked by the server (422)
     json::value v = std::move(body);
@@ -321,17 +318,14 @@ int main(int argc, char** argv) {
                        [&](const Ctl& ctl) {
     json::object body;
     json::array list;
-    for (double s : steps) list.push_back(weight_json(s));
+    for (double s : steps) list.push_back(common::percent_json(s));
     body["steps"] = std::move(list);
     body["interval"] = duration_wire(*duration_arg(ramp_interval));
     body["apply_to"] = apply_to;
-    json::object gates;
-    if (max_error_rate) gates["max_error_rate"] = *max_error_rate;
-    if (max_p99_ms) gates["max_p99_ms"] = *max_p99_ms;
-    if (max_p99_ratio) gates["max_p99_ratio"] = *max_p99_ratio;
-    if (max_mismatch_rate) gates["max_mismatch_rate"] = *max_mismatch_rate;
-    if (min_requests) gates["min_requests"] = *min_requests;
-    if (!gates.empty()) body["gates"] = std::move(gates);
+    // The thresholds given; min_requests is RampGates' default (the server's too) unless given.
+    common::RampGates gates{max_error_rate, max_p99_ms, max_p99_ratio, max_mismatch_rate};
+    if (min_requests) gates.min_requests = *min_requests;
+    body["gates"] = common::ramp_gates_json(gates);
     if (!max_wait.empty()) body["max_wait"] = duration_wire(*duration_arg(max_wait));
     if (!webhook.empty()) {
       json::object hook{{"url", webhook}};

@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_number.hpp"
+
 namespace cutover::ctl {
 
 namespace json = boost::json;
@@ -22,16 +24,11 @@ const json::value& at(const json::value& v, std::string_view key) {
   return p ? *p : kNull;
 }
 
-std::optional<double> number(const json::value& v) {
-  if (v.is_int64()) return static_cast<double>(v.as_int64());
-  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
-  if (v.is_double()) return v.as_double();
-  return std::nullopt;
-}
+using common::json_number;
 
 std::string str(const json::value& v, std::string_view fallback = "-") {
   if (v.is_string()) return std::string(v.as_string());
-  if (auto d = number(v)) return plain_number(*d, 3);
+  if (auto d = json_number(v)) return plain_number(*d, 3);
   if (v.is_bool()) return v.as_bool() ? "true" : "false";
   return std::string(fallback);
 }
@@ -39,36 +36,36 @@ std::string str(const json::value& v, std::string_view fallback = "-") {
 bool flag(const json::value& v) { return v.is_bool() && v.as_bool(); }
 
 std::string count(const json::value& v) {
-  if (auto d = number(v)) return plain_number(*d, 0);
+  if (auto d = json_number(v)) return plain_number(*d, 0);
   return "-";
 }
 
 // A weight in percent: "12.25".
 std::string percent(const json::value& v) {
-  if (auto d = number(v)) return plain_number(*d, 2);
+  if (auto d = json_number(v)) return plain_number(*d, 2);
   return "-";
 }
 
 // A rate 0..1 as percent: 0.0123 -> "1.23%".
 std::string rate(const json::value& v) {
-  if (auto d = number(v)) return plain_number(*d * 100, 3) + "%";
+  if (auto d = json_number(v)) return plain_number(*d * 100, 3) + "%";
   return "-";
 }
 
 std::string ms(const json::value& v) {
-  if (auto d = number(v)) return plain_number(*d, 2);
+  if (auto d = json_number(v)) return plain_number(*d, 2);
   return "-";
 }
 
 std::string seconds(const json::value& v) {
-  if (auto d = number(v)) return duration_text(*d);
+  if (auto d = json_number(v)) return duration_text(*d);
   return "-";
 }
 
 // A gate's value or threshold in the gate's unit.
 std::string gate_value(std::string_view gate, const json::value& v) {
   if (gate == "webhook") return "-";  // a refusal of the step by the webhook: no measure
-  auto d = number(v);
+  auto d = json_number(v);
   if (!d) return "-";
   if (gate.ends_with("_rate")) return plain_number(*d * 100, 3) + "%";
   if (gate.ends_with("_ms")) return plain_number(*d, 2) + " ms";
@@ -88,7 +85,7 @@ std::size_t array_size(const json::value& v) { return v.is_array() ? v.as_array(
 std::size_t steps_done(const json::value& ramp) {
   auto total = array_size(at(ramp, "steps"));
   if (str(at(ramp, "state")) == "completed") return total;
-  auto step = number(at(ramp, "step"));
+  auto step = json_number(at(ramp, "step"));
   if (!step || *step < 0) return 0;
   return std::min(total, static_cast<std::size_t>(*step) + 1);
 }
@@ -111,7 +108,7 @@ void ramp_head(std::string& out, const json::value& ramp) {
                      done, total, percent(at(ramp, "step_weight")), progress_bar(done, total));
   std::string plan = fmt::format("steps {} % every {}, apply to {}", steps_list(at(ramp, "steps")),
                                  seconds(at(ramp, "interval_s")), str(at(ramp, "apply_to")));
-  if (number(at(ramp, "max_wait_s"))) plan += ", max wait " + seconds(at(ramp, "max_wait_s"));
+  if (json_number(at(ramp, "max_wait_s"))) plan += ", max wait " + seconds(at(ramp, "max_wait_s"));
   const auto& hook = at(ramp, "webhook");
   if (hook.is_object())
     plan += fmt::format(", webhook {} (timeout {})", str(at(hook, "url")), seconds(at(hook, "timeout_s")));
@@ -195,7 +192,7 @@ const json::value& stats_route(const json::value& stats, std::string_view route)
 
 // A stats "mirror" entry worth a line: some copies were compared in the window.
 bool mirror_seen(const json::value& m) {
-  return m.is_object() && number(at(m, "match")).value_or(0) + number(at(m, "mismatch")).value_or(0) > 0;
+  return m.is_object() && json_number(at(m, "match")).value_or(0) + json_number(at(m, "mismatch")).value_or(0) > 0;
 }
 
 std::vector<std::string> side_cells(const json::value& side) {
@@ -325,8 +322,8 @@ std::string watch_view(const json::value& ramp, const json::value& stats, std::s
   std::string out;
   ramp_head(out, ramp);
   // Only a running ramp's step clock moves; the server reports 0 otherwise.
-  auto elapsed = number(at(ramp, "step_elapsed_s"));
-  auto interval = number(at(ramp, "interval_s"));
+  auto elapsed = json_number(at(ramp, "step_elapsed_s"));
+  auto interval = json_number(at(ramp, "interval_s"));
   if (elapsed && str(at(ramp, "state")) == "running") {
     double fraction = interval && *interval > 0 ? *elapsed / *interval : 0;
     out += fmt::format("time in step {} / {}  {}\n", duration_text(*elapsed), seconds(at(ramp, "interval_s")),
@@ -407,7 +404,7 @@ std::string shadow_view(const json::value& shadow, std::size_t samples) {
     if (last.is_object()) out += fmt::format("  last error: {} ({})\n", str(at(last, "reason")), str(at(last, "time")));
     const auto& noise = at(r, "noise");
     const auto& fields = at(noise, "fields");
-    if (noise.is_object() && number(at(noise, "samples")).value_or(0) > 0) {
+    if (noise.is_object() && json_number(at(noise, "samples")).value_or(0) > 0) {
       std::string list;
       if (fields.is_array())
         for (const auto& f : fields.as_array())

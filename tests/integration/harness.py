@@ -37,7 +37,8 @@ _REPO = Path(__file__).resolve().parents[2]
 
 def cutover_bin() -> str:
     """Path of the binary under test: $CUTOVER_BIN, else <repo>/build/cutover."""
-    path = os.environ.get("CUTOVER_BIN") or str(_REPO / "build" / "cutover")
+    # Absolute: a test may start it from another working directory.
+    path = os.path.abspath(os.environ.get("CUTOVER_BIN") or str(_REPO / "build" / "cutover"))
     if not os.access(path, os.X_OK):
         raise RuntimeError(f"cutover binary not found or not executable: {path!r} (set CUTOVER_BIN)")
     return path
@@ -45,7 +46,7 @@ def cutover_bin() -> str:
 
 def cutoverctl_bin() -> str:
     """Path of the CLI under test: $CUTOVERCTL_BIN, else <repo>/build/cutoverctl."""
-    path = os.environ.get("CUTOVERCTL_BIN") or str(_REPO / "build" / "cutoverctl")
+    path = os.path.abspath(os.environ.get("CUTOVERCTL_BIN") or str(_REPO / "build" / "cutoverctl"))
     if not os.access(path, os.X_OK):
         raise RuntimeError(f"cutoverctl not found or not executable: {path!r} (set CUTOVERCTL_BIN)")
     return path

@@ -1,4 +1,4 @@
-// Ramp requests and gate evaluation (admin/ramp.hpp): the pure parts of issue 5's ramps.
+// Ramp requests and gate evaluation (admin/ramp.hpp): the pure parts of automated ramps.
 #include "admin/ramp.hpp"
 
 #include <boost/json/parse.hpp>
@@ -148,6 +148,26 @@ TEST(RampGates, JsonNamesEveryGate) {
   EXPECT_EQ(j.at("target_requests").as_uint64(), 20u);
   EXPECT_EQ(j.at("gates").as_array().size(), 2u);
   EXPECT_TRUE(j.at("passed").as_bool());
+}
+
+// One shape for a gate wherever it is shown: in evaluations (plus "passed") and as a failed gate.
+TEST(RampGates, GateResultJsonHasGateThresholdAndValueOrNull) {
+  GateResult measured{"max_p99_ms", 812.5, 500, false};
+  auto j = measured.to_json();
+  EXPECT_EQ(j.size(), 3u);
+  EXPECT_EQ(j.at("gate").as_string(), "max_p99_ms");
+  EXPECT_EQ(j.at("threshold").as_double(), 500.0);
+  EXPECT_EQ(j.at("value").as_double(), 812.5);
+  const GateResult unmeasured{"max_p99_ratio", std::nullopt, 2, true};
+  EXPECT_TRUE(unmeasured.to_json().at("value").is_null());
+
+  RampGates g;
+  g.max_p99_ms = 1;
+  auto e = evaluate_gates(g, side(10, 0, 1000), side(20, 0, 1000), 7).to_json();
+  for (const auto& gate : e.at("gates").as_array()) {
+    EXPECT_TRUE(gate.as_object().contains("value"));
+    EXPECT_TRUE(gate.as_object().contains("passed"));
+  }
 }
 
 }  // namespace

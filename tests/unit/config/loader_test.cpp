@@ -118,6 +118,9 @@ const BadCase kBadCases[] = {
     {"mirror_compare_unknown_key.yaml", "18:21",
      "unknown key 'ignore_header' in mirror.compare of route 'app' (did you mean 'ignore_headers'?)"},
     {"mirror_log_no_path.yaml", "2:1", "mirror_log.path is required"},
+    {"upgrade_h2c.yaml", "16:13", "upgrade: h2c is not supported as an upgrade (RFC 9113 deprecates it)"},
+    {"tcp_upgrade.yaml", "15:9", "'upgrade' is HTTP-only and not allowed in route 'pg' of tcp listener 'db'"},
+    {"tunnel_idle_zero.yaml", "3:16", "timeouts.tunnel_idle: must be greater than 0"},
 };
 
 class BadConfig : public ::testing::TestWithParam<BadCase> {};
@@ -218,8 +221,8 @@ TEST(LoadString, SecondDocumentIsAnError) {
   EXPECT_NE(r.errors[0].message.find("single YAML document"), std::string::npos);
 }
 
-// yaml-cpp 0.7's LoadAll() never returns on these (issue 1040; fuzz/crashes/config): the loader
-// must answer with an error instead.
+// yaml-cpp 0.7's LoadAll() never returns on these (upstream bug jbeder/yaml-cpp#1040, found by
+// fuzz/config_fuzz.cpp): the loader must answer with an error instead.
 TEST(LoadString, InputsThatHangYamlCppLoadAllAreErrors) {
   for (const char* text : {",", "a: 1\n,", "[1]\n,\n"}) {
     LoadResult r = load_string(text, "hang.yaml");
@@ -445,7 +448,7 @@ TEST(BadConfigInline, WildcardListenerCollidesWithSpecificAddressAndAdmin) {
   EXPECT_NE(r.errors[1].message.find("already used by the admin API"), std::string::npos);
 }
 
-// ---- sticky, force, writes (issue 4) ---------------------------------------------------------------
+// ---- sticky, force, writes ------------------------------------------------------------------------
 
 // The first error's "LINE:COL message" for one route extra, or "" when it loads.
 std::string first_error_of(const std::string& route_extra) {
@@ -515,7 +518,7 @@ TEST(GoodConfig, SpecStickyExamplesLoad) {
   EXPECT_EQ(r.sticky.sources[0].name, "x-a!#$%&'*+.^_`|~9");
 }
 
-TEST(GoodConfig, Issue4KeysAreOffByDefault) {
+TEST(GoodConfig, StickyForceAndWritesAreOffByDefault) {
   const RouteConfig r = must_load(config_with("")).listeners[0].routes[0];
   EXPECT_FALSE(r.sticky.enabled());
   EXPECT_TRUE(r.sticky.pin_cookie.empty());
@@ -693,7 +696,7 @@ TEST(BadConfigInline, WritesValues) {
   for (const auto& [extra, expected] : cases) EXPECT_EQ(first_error_of(extra), expected) << extra;
 }
 
-// ---- mirror and mirror_log (issue 3) ---------------------------------------------------------------
+// ---- mirror and mirror_log ------------------------------------------------------------------------
 
 // "LINE:COL message" of every warning for one route extra (and top-level extra); no errors allowed.
 std::vector<std::string> warnings_with(const std::string& route_extra, const std::string& top_extra = "") {
@@ -1016,7 +1019,7 @@ TEST(Warnings, MirrorLogWithoutAnyMirrorHasNoEffect) {
   EXPECT_TRUE(warnings_with("        mirror: {percent: 0}\n", "mirror_log: {path: m.jsonl}\n").empty());
 }
 
-// ---- TLS (issue 7) ------------------------------------------------------------------------------
+// ---- TLS ----------------------------------------------------------------------------------------
 
 const std::string kTlsDir = kTestData + "/config/tls";
 
@@ -1234,7 +1237,7 @@ TEST(Robustness, DeepNestingIsAnErrorNotACrash) {
 namespace cutover::config {
 namespace {
 
-// ---- limits (issue 6) ---------------------------------------------------------------------------
+// ---- limits -------------------------------------------------------------------------------------
 
 TEST(Limits, DefaultsAndValues) {
   Config d = must_load(config_with(""));
@@ -1291,7 +1294,7 @@ TEST(Timeouts, ErrorsHavePositions) {
 namespace cutover::config {
 namespace {
 
-// ---- health checks and outlier detection (issue 6) ----------------------------------------------
+// ---- health checks and outlier detection ---------------------------------------------------------
 
 TEST(Health, BlocksParseWithDefaults) {
   Config c = must_load(
@@ -1329,7 +1332,7 @@ TEST(Health, TimeoutLongerThanIntervalIsAnError) {
 namespace cutover::config {
 namespace {
 
-// ---- tcp listeners (issue 7) ------------------------------------------------------------------
+// ---- tcp listeners -------------------------------------------------------------------------------
 
 std::string tcp_config(const std::string& listener_extra, const std::string& route_extra,
                        const std::string& cloud_extra = "") {
@@ -1415,6 +1418,110 @@ TEST(TcpConfig, UnknownProtocolIsAnError) {
   r = load_string(yaml, "t.yaml");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
   EXPECT_NE(r.errors[0].message.find("protocol: expected http or tcp, got 'udp'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cutover::config
+
+namespace cutover::config {
+namespace {
+
+// ---- upgrade tunnels: route upgrade and timeouts.tunnel_idle --------------------------------------
+
+TEST(Upgrade, DefaultIsWebsocketOnly) {
+  const RouteConfig r = must_load(config_with("")).listeners[0].routes[0];
+  EXPECT_EQ(r.upgrade, std::vector<std::string>{"websocket"});
+}
+
+TEST(Upgrade, ListedTokensAreStoredLowerCaseAndReplaceTheDefault) {
+  auto upgrade_of = [](const std::string& value) {
+    return must_load(config_with("        upgrade: " + value + "\n")).listeners[0].routes[0].upgrade;
+  };
+  EXPECT_EQ(upgrade_of("[websocket]"), std::vector<std::string>{"websocket"});
+  EXPECT_EQ(upgrade_of("[WebSocket]"), std::vector<std::string>{"websocket"});
+  // Any RFC 9110 token is a protocol name; the list keeps its order.
+  EXPECT_EQ(upgrade_of("[My-Proto.v2, websocket]"), (std::vector<std::string>{"my-proto.v2", "websocket"}));
+  // An empty list refuses every tunnel.
+  EXPECT_TRUE(upgrade_of("[]").empty());
+  // Block style.
+  EXPECT_EQ(must_load(config_with("        upgrade:\n          - websocket\n")).listeners[0].routes[0].upgrade,
+            std::vector<std::string>{"websocket"});
+}
+
+TEST(Upgrade, ATokenListedTwiceIsAWarningAndKeptOnce) {
+  // Protocol names compare case-insensitively, so WebSocket is websocket again.
+  EXPECT_EQ(warnings_with("        upgrade: [websocket, WebSocket]\n"),
+            std::vector<std::string>{"11:30 upgrade: 'WebSocket' is listed twice"});
+  EXPECT_EQ(must_load(config_with("        upgrade: [websocket, WebSocket]\n")).listeners[0].routes[0].upgrade,
+            std::vector<std::string>{"websocket"});
+}
+
+TEST(Upgrade, BadValuesAreErrorsAtTheirPosition) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"        upgrade: websocket\n", "11:18 upgrade: expected a list of protocol names like [websocket]"},
+      {"        upgrade:\n", "11:9 upgrade: expected a list of protocol names like [websocket]"},
+      {"        upgrade: {websocket: true}\n", "11:18 upgrade: expected a list of protocol names like [websocket]"},
+      {"        upgrade: [h2c]\n", "11:19 upgrade: h2c is not supported as an upgrade (RFC 9113 deprecates it)"},
+      {"        upgrade: [websocket, H2c]\n",
+       "11:30 upgrade: h2c is not supported as an upgrade (RFC 9113 deprecates it)"},
+      {"        upgrade: [\"web socket\"]\n",
+       "11:19 upgrade: 'web socket' is not a valid protocol name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        upgrade: [websocket/13]\n",
+       "11:19 upgrade: 'websocket/13' is not a valid protocol name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        upgrade: [\"\"]\n",
+       "11:19 upgrade: '' is not a valid protocol name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"        upgrade: [[websocket]]\n", "11:19 upgrade: expected a protocol name"},
+      {"        upgrades: [websocket]\n", "11:9 unknown key 'upgrades' in route 'app' (did you mean 'upgrade'?)"},
+  };
+  for (const auto& [extra, expected] : cases) EXPECT_EQ(first_error_of(extra), expected) << extra;
+}
+
+TEST(Upgrade, IsHttpOnlyOnATcpRoute) {
+  LoadResult r = load_string(tcp_config("", "        upgrade: []\n"), "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_EQ(pos(r.errors[0]), "12:9");
+  EXPECT_EQ(r.errors[0].message,
+            "'upgrade' is HTTP-only and not allowed in route 'pg' of tcp listener 'db'; a tcp route takes name, "
+            "source, target, weight and sticky: {client_ip: true}");
+}
+
+TEST(Upgrade, TheExampleFileWritesOutTheDefaults) {
+  LoadResult r = load_file(kExample);
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  EXPECT_EQ(r.config->listeners[0].routes[0].upgrade, std::vector<std::string>{"websocket"});
+  EXPECT_EQ(r.config->timeouts.tunnel_idle, Millis(3600 * 1000));
+}
+
+TEST(Timeouts, TunnelIdleDefaultsToAnHourAndTakesHours) {
+  EXPECT_EQ(must_load(config_with("")).timeouts.tunnel_idle, Millis(3600 * 1000));
+  for (auto [text, ms] : std::vector<std::pair<std::string, long long>>{
+           {"1h", 3600000}, {"60m", 3600000}, {"90s", 90000}, {"1500ms", 1500}, {"12h", 12LL * 3600000}, {"1d", 86400000}}) {
+    const Config c = must_load(config_with("", "timeouts: {tunnel_idle: " + text + "}\n"));
+    EXPECT_EQ(c.timeouts.tunnel_idle, Millis(ms)) << text;
+    EXPECT_EQ(c.timeouts.idle, Millis(60000)) << text;  // the others keep their defaults
+  }
+}
+
+TEST(Timeouts, TunnelIdleErrorsHavePositions) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"timeouts: {tunnel_idle: 0s}\n", "1:25 timeouts.tunnel_idle: must be greater than 0"},
+      {"timeouts: {tunnel_idle: 0h}\n", "1:25 timeouts.tunnel_idle: must be greater than 0"},
+      {"timeouts: {tunnel_idle: soon}\n", "1:25 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts: {tunnel_idle: 3600}\n", "1:25 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts: {tunnel_idle: 1.5h}\n", "1:25 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts: {tunnel_idle: [1h]}\n", "1:25 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts:\n  tunnel_idle:\n", "2:3 timeouts.tunnel_idle: expected a duration like 30s, 10m or 1h"},
+      {"timeouts: {tunel_idle: 1h}\n", "1:12 unknown key 'tunel_idle' in timeouts (did you mean 'tunnel_idle'?)"},
+      // Hours stay a typo for the request timeouts.
+      {"timeouts: {idle: 1h}\n", "1:18 timeouts.idle: expected a duration like 500ms, 5s or 1m"},
+      {"timeouts: 1h\n", "1:11 timeouts: expected a mapping with 'idle', 'request_header', 'body_idle', 'request' or "
+                          "'tunnel_idle'"},
+  };
+  for (const auto& [top, expected] : cases) {
+    LoadResult r = load_string(config_with("", top), "t.yaml");
+    ASSERT_EQ(r.errors.size(), 1u) << top << dump(r.errors);
+    EXPECT_EQ(pos(r.errors[0]) + " " + r.errors[0].message, expected) << top;
+  }
 }
 
 }  // namespace

@@ -1,0 +1,352 @@
+// A listener's routes: what they match, which clusters they split between and by what weight, and
+// the per-route sticky, force and write-hold settings (the mirror is read by mirror.cpp).
+#include "common/text.hpp"
+#include "config/sections/sections.hpp"
+#include "config/units.hpp"
+
+namespace cutover::config::detail {
+
+namespace {
+
+// Bounds for writes.max_held: at least one (0 would turn every hold into immediate 503s, which
+// is what not holding does), and a ceiling well below what a proxy can buffer.
+constexpr std::uint32_t kMaxHeldLimit = 1'000'000;
+// Browsers cap cookie lifetimes at 400 days (RFC 6265bis §5.5); longer is silently shortened.
+constexpr Millis kCookieMaxAgeCap{400LL * 24 * 3600 * 1000};
+
+// ---- match: {host: api.example.com, path_prefix: /v1/}
+
+const Key<RouteConfig> kMatchKeys[] = {
+    {"host",
+     [](Reader& r, const Entry& e, RouteConfig& route) {
+       auto v = r.scalar(e, "match.host", "a host name or \"*\"");
+       if (!v) return;
+       // Host headers compare case-insensitively (RFC 9110 §4.2.3), so store the lower-case form.
+       std::string h = common::to_lower(*v);
+       const bool ok = h == "*" || (!h.empty() && std::all_of(h.begin(), h.end(), [](char c) {
+                         return common::is_alnum(c) || c == '.' || c == '-';
+                       }));
+       if (!ok) {
+         r.error(e.value_mark(), "match.host: " + q(*v) + " is not a host name without a port, or \"*\"");
+         return;
+       }
+       route.host = std::move(h);
+     }},
+    {"path_prefix",
+     [](Reader& r, const Entry& e, RouteConfig& route) {
+       auto v = r.scalar(e, "match.path_prefix", "a path starting with '/'");
+       if (!v) return;
+       if (!v->starts_with('/')) {
+         r.error(e.value_mark(), "match.path_prefix: must start with '/', got " + q(*v));
+         return;
+       }
+       route.path_prefix = *v;
+     }},
+};
+
+// ---- sticky: {header: X-User-Id, cookie: uid, client_ip: true, pin_cookie: b, pin_max_age: 30d}
+// The key sources keep the order they are written in: the first one present in a request wins.
+
+struct Sticky {
+  StickyConfig& st;
+  bool bad_source = false;  // a source with a bad value: already reported
+  std::optional<Mark> max_age_mark{};
+};
+
+// SECTION.header or SECTION.cookie: an RFC 9110 token, named in messages for what it is.
+std::optional<std::string> read_header_or_cookie(Reader& r, const Entry& e, std::string_view section) {
+  return r.read_token(e, std::string(section) + "." + e.key, e.key == "header" ? "header name" : "cookie name");
+}
+
+// sticky.header or sticky.cookie, as the next key source.
+void read_sticky_name(Reader& r, const Entry& e, Sticky& s) {
+  auto v = read_header_or_cookie(r, e, "sticky");
+  if (!v) {
+    s.bad_source = true;
+    return;
+  }
+  s.st.sources.push_back({e.key == "header" ? StickySource::Kind::header : StickySource::Kind::cookie, *v});
+}
+
+const Key<Sticky> kStickyKeys[] = {
+    {"header", read_sticky_name},
+    {"cookie", read_sticky_name},
+    {"client_ip",
+     [](Reader& r, const Entry& e, Sticky& s) {
+       auto v = r.read_bool(e, "sticky.client_ip");
+       if (!v) {
+         s.bad_source = true;
+         return;
+       }
+       if (*v) s.st.sources.push_back({StickySource::Kind::client_ip, {}});
+     }},
+    {"pin_cookie",
+     [](Reader& r, const Entry& e, Sticky& s) {
+       if (auto v = r.read_token(e, "sticky.pin_cookie", "cookie name")) s.st.pin_cookie = *v;
+     }},
+    {"pin_max_age",
+     [](Reader& r, const Entry& e, Sticky& s) {
+       auto d = r.read_long_duration(e, "sticky.pin_max_age", "a duration like 12h, 30d or 3600s",
+                                     /*allow_zero=*/true);
+       if (!d) return;
+       if (d->count() < 1000) {
+         // Max-Age is in whole seconds; 0 would delete the cookie as it is set.
+         r.error(e.value_mark(), "sticky.pin_max_age: must be at least 1s");
+         return;
+       }
+       s.st.pin_max_age = *d;
+       s.max_age_mark = e.value_mark();
+       if (*d > kCookieMaxAgeCap) r.warn(e.value_mark(), "sticky.pin_max_age: browsers cap cookie lifetimes at 400d");
+     }},
+};
+
+void read_sticky(Reader& r, const Entry& section, StickyConfig& st, const std::string& route_context) {
+  if (!r.expect_map(section.value, section.value_mark(), "sticky", " with 'header', 'cookie' and/or 'client_ip: true'"))
+    return;
+  Sticky s{st};
+  r.read_keys(section.value, "sticky of " + route_context, kStickyKeys, s);
+  if (st.sources.empty() && !s.bad_source)
+    r.error(section.value_mark(), "sticky: needs at least one key source: 'header', 'cookie' or 'client_ip: true'");
+  if (s.max_age_mark && st.pin_cookie.empty())
+    r.warn(*s.max_age_mark, "sticky.pin_max_age has no effect without sticky.pin_cookie");
+}
+
+// ---- force: {header: X-Cutover-Side, cookie: cutover_force, allow_cidrs: [127.0.0.0/8, "::1/128"]}
+
+struct Force {
+  ForceConfig& f;
+  bool bad_name = false, bad_cidr = false;  // already reported: no "needs"/"never honoured" on top
+  std::optional<Mark> cidrs_mark{};
+};
+
+void read_force_name(Reader& r, const Entry& e, Force& s) {
+  auto v = read_header_or_cookie(r, e, "force");
+  if (!v) {
+    s.bad_name = true;
+    return;
+  }
+  (e.key == "header" ? s.f.header : s.f.cookie) = *v;
+}
+
+// False when something was reported as an error.
+bool read_allow_cidrs(Reader& r, const Entry& e, ForceConfig& f) {
+  constexpr std::string_view kExample = " like [127.0.0.0/8, \"::1/128\"]";
+  if (e.value.IsNull()) return true;  // same as an empty list: warned about by the caller
+  if (!e.value.IsSequence()) {
+    r.error(e.value_mark(), "force.allow_cidrs: expected a list of CIDRs" + std::string(kExample));
+    return false;
+  }
+  bool ok = true;
+  for (const YAML::Node& item : e.value) {
+    const Mark m = item_mark(item, e.value_mark());
+    if (!item.IsScalar()) {
+      r.error(m, "force.allow_cidrs: expected a CIDR such as 10.0.0.0/8 or \"::1/128\"");
+      ok = false;
+      continue;
+    }
+    const std::string& text = item.Scalar();
+    auto c = parse_cidr(text);
+    if (!c) {
+      r.error(m, "force.allow_cidrs: " + q(text) + " is not a valid CIDR (an IPv4 or IPv6 address, optionally /PREFIX)");
+      ok = false;
+      continue;
+    }
+    if (c->host_bits_set) {
+      // An allow list that silently means something else is worse than an error.
+      r.error(m, "force.allow_cidrs: " + q(text) + " has bits set after the /" + std::to_string(c->prefix) +
+                     " prefix (did you mean " + q(c->canonical) + "?)");
+      ok = false;
+      continue;
+    }
+    if (std::find(f.allow_cidrs.begin(), f.allow_cidrs.end(), c->canonical) != f.allow_cidrs.end()) {
+      r.warn(m, "force.allow_cidrs: " + q(text) + " is listed twice");
+      continue;
+    }
+    if (c->prefix == 0)
+      r.warn(m, "force.allow_cidrs: " + q(text) + " allows every " + std::string(c->ipv6 ? "IPv6" : "IPv4") +
+                    " client to force a side");
+    f.allow_cidrs.push_back(c->canonical);
+  }
+  return ok;
+}
+
+const Key<Force> kForceKeys[] = {
+    {"header", read_force_name},
+    {"cookie", read_force_name},
+    {"allow_cidrs",
+     [](Reader& r, const Entry& e, Force& s) {
+       s.cidrs_mark = e.value_mark();
+       s.bad_cidr = !read_allow_cidrs(r, e, s.f);
+     }},
+};
+
+void read_force(Reader& r, const Entry& section, ForceConfig& f, const std::string& route_context) {
+  if (!r.expect_map(section.value, section.value_mark(), "force", " with 'header' and/or 'cookie', and 'allow_cidrs'"))
+    return;
+  Force s{f};
+  r.read_keys(section.value, "force of " + route_context, kForceKeys, s);
+  if (!f.enabled() && !s.bad_name)
+    r.error(section.value_mark(), "force: needs 'header' and/or 'cookie' to read the side from");
+  if (f.allow_cidrs.empty() && f.enabled() && !s.bad_cidr)
+    r.warn(s.cidrs_mark.value_or(section.value_mark()), "force is never honoured: allow_cidrs is empty");
+}
+
+// ---- writes: {hold_timeout: 5s, hold_max: 60s, max_held: 10000}
+
+struct Writes {
+  WritesConfig& w;
+  std::optional<Mark> timeout_mark{}, max_mark{};  // where each was written: the bound is reported there
+  bool bad_duration = false;
+};
+
+void read_hold_duration(Reader& r, const Entry& e, Writes& s) {
+  const bool is_timeout = e.key == "hold_timeout";
+  auto v = r.read_duration(e, "writes." + e.key, /*allow_zero=*/false);
+  if (!v) {
+    s.bad_duration = true;
+    return;
+  }
+  (is_timeout ? s.w.hold_timeout : s.w.hold_max) = *v;
+  (is_timeout ? s.timeout_mark : s.max_mark) = e.value_mark();
+}
+
+const Key<Writes> kWritesKeys[] = {
+    {"hold_timeout", read_hold_duration},
+    {"hold_max", read_hold_duration},
+    {"max_held",
+     [](Reader& r, const Entry& e, Writes& s) {
+       if (auto v = r.read_uint(e, "writes.max_held", 1, kMaxHeldLimit)) s.w.max_held = static_cast<std::uint32_t>(*v);
+     }},
+};
+
+void read_writes(Reader& r, const Entry& section, WritesConfig& w, const std::string& route_context) {
+  if (!r.expect_map(section.value, section.value_mark(), "writes",
+                    " with 'hold_timeout', 'hold_max' and/or 'max_held'"))
+    return;
+  Writes s{w};
+  r.read_keys(section.value, "writes of " + route_context, kWritesKeys, s);
+  // A held request times out with 503 before the hold itself would release it; the other way
+  // round, hold_timeout would never fire. Reported at whichever of the two was written.
+  if (!s.bad_duration && w.hold_timeout > w.hold_max) {
+    const Mark at = s.timeout_mark ? *s.timeout_mark : s.max_mark.value_or(section.value_mark());
+    auto shown = [&](Millis d, bool written) { return duration_text(d) + (written ? "" : ", the default"); };
+    r.error(at, "writes.hold_timeout (" + shown(w.hold_timeout, s.timeout_mark.has_value()) +
+                    ") must not exceed writes.hold_max (" + shown(w.hold_max, s.max_mark.has_value()) + ")");
+  }
+}
+
+// ---- upgrade: [websocket]
+
+// RFC 9113 §3.1 deprecates the h2c upgrade; a tunnel of it would also carry whole HTTP/2
+// connections past the route's per-request split, sticky and mirror.
+const char* refuse_upgrade(std::string_view protocol) {
+  return protocol == "h2c" ? "h2c is not supported as an upgrade (RFC 9113 deprecates it)" : nullptr;
+}
+
+// ---- the route
+
+struct Route {
+  RouteConfig& r;
+  RouteMarks& marks;
+  const std::string& context;  // "route 'app'"
+  bool have_name = false;
+  // `weight` is shorthand for both; the specific keys win wherever they appear.
+  std::optional<std::uint32_t> weight{}, read_weight{}, write_weight{};
+};
+
+// A key a tcp listener's route may not have; checked once the listener's protocol is known.
+void http_only(const Entry& e, Route& s) { s.marks.http_only.emplace_back(e.key, e.key_mark); }
+
+// A bad weight is already reported; 0 keeps the later cross-checks quiet.
+std::uint32_t read_weight_or_zero(Reader& r, const Entry& e) { return r.read_percent(e, e.key, "weights").value_or(0); }
+
+void read_cluster_ref(Reader& r, const Entry& e, Route& s) {
+  const bool is_source = e.key == "source";
+  (is_source ? s.marks.source : s.marks.target) = e.value_mark();
+  if (auto v = r.scalar(e, e.key, "a cluster name")) (is_source ? s.r.source : s.r.target) = *v;
+}
+
+const Key<Route> kRouteKeys[] = {
+    {"name",
+     [](Reader& r, const Entry& e, Route& s) {
+       s.have_name = true;
+       s.marks.name = e.value_mark();
+       if (auto v = r.read_name(e, "route name")) s.r.name = *v;
+     }},
+    {"match",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       if (r.expect_map(e.value, e.value_mark(), "match", " with 'host' and/or 'path_prefix'"))
+         r.read_keys(e.value, "match of " + s.context, kMatchKeys, s.r);
+     }},
+    {"source", read_cluster_ref},
+    {"target", read_cluster_ref},
+    {"weight", [](Reader& r, const Entry& e, Route& s) { s.weight = read_weight_or_zero(r, e); }},
+    {"read_weight",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       s.read_weight = read_weight_or_zero(r, e);
+     }},
+    {"write_weight",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       s.write_weight = read_weight_or_zero(r, e);
+     }},
+    {"sticky",
+     [](Reader& r, const Entry& e, Route& s) {
+       // A tcp route may be sticky by client IP only: every other sticky key is HTTP-only.
+       if (e.value.IsMap())
+         for (const auto& kv : e.value)
+           if (kv.first.IsScalar() && kv.first.Scalar() != "client_ip")
+             s.marks.http_only.emplace_back("sticky." + kv.first.Scalar(), item_mark(kv.first, e.key_mark));
+       read_sticky(r, e, s.r.sticky, s.context);
+     }},
+    {"force",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       read_force(r, e, s.r.force, s.context);
+     }},
+    {"writes",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       read_writes(r, e, s.r.writes, s.context);
+     }},
+    {"mirror",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       read_mirror(r, e, s.r.mirror, s.marks, s.context);
+     }},
+    {"upgrade",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       // Upgrade protocol names compare case-insensitively (RFC 9110 §7.8): stored lower-case.
+       if (auto v = r.read_string_list(e, "upgrade",
+                                       {.what = "protocol name",
+                                        .example = " like [websocket]",
+                                        .token = true,
+                                        .refuse = refuse_upgrade}))
+         s.r.upgrade = std::move(*v);
+     }},
+};
+
+}  // namespace
+
+void read_route(Reader& r, const YAML::Node& node, Mark at, ListenerConfig& l, ListenerMarks& lmarks) {
+  RouteConfig route;
+  RouteMarks marks;
+  route.mark = at;
+  if (!r.expect_map(node, at, "route", " with 'name', 'source' and 'target'")) return;
+  const std::string peeked = Reader::peek_name(node);
+  const std::string context = peeked.empty() ? "route" : "route " + q(peeked);
+  Route s{route, marks, context};
+  r.read_keys(node, context, kRouteKeys, s);
+  if (!s.have_name) r.error(at, context + " is missing 'name'");
+  if (marks.source.line == 0) r.error(at, context + " is missing 'source' (the cluster serving today)");
+  if (marks.target.line == 0) r.error(at, context + " is missing 'target' (the cluster to move to)");
+  route.read_weight_bp = s.read_weight.value_or(s.weight.value_or(0));
+  route.write_weight_bp = s.write_weight.value_or(s.weight.value_or(0));
+  l.routes.push_back(std::move(route));
+  lmarks.routes.push_back(std::move(marks));
+}
+
+}  // namespace cutover::config::detail

@@ -1,0 +1,55 @@
+// The config's sections as the loader reads them, one file each in config/sections/, and the
+// positions they keep for the checks that span sections (config/cross_checks.cpp).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/model.hpp"
+#include "config/yaml_reader.hpp"
+
+namespace cutover::config::detail {
+
+// Positions the model does not keep but the cross-checks need.
+struct RouteMarks {
+  Mark name, source, target;
+  Mark noise_sample;  // of mirror.compare.noise_sample's value; line 0 when not given
+  // Keys only an http listener's route may have ("read_weight", "sticky.header", ...), where they
+  // were written: a tcp listener's routes are checked once the listener's protocol is known.
+  std::vector<std::pair<std::string, Mark>> http_only;
+};
+struct ListenerMarks {
+  Mark name, address;
+  std::vector<RouteMarks> routes;  // parallel to ListenerConfig::routes
+};
+
+// What reading the whole file gives: the config and the positions the cross-checks need.
+struct Document {
+  Config config;
+  bool have_clusters = false;  // the file has a `clusters` key (valid or not)
+  Mark mirror_log;             // of the `mirror_log` key; line 0 when absent
+  std::vector<ListenerMarks> listeners;  // parallel to config.listeners
+};
+
+// The top level (top.cpp): every section below, and the two required ones reported when missing.
+void read_top(Reader& r, const YAML::Node& root, Document& doc);
+
+// admin: {listen, tokens_file} (admin.cpp).
+void read_admin(Reader& r, const Entry& section, AdminConfig& admin);
+// limits: {...} and timeouts: {...} (limits_timeouts.cpp).
+void read_limits(Reader& r, const Entry& section, LimitsConfig& limits);
+void read_timeouts(Reader& r, const Entry& section, TimeoutsConfig& timeouts);
+// clusters: {NAME: {endpoints, ..., health_check, outlier_detection, tls}} (clusters.cpp).
+void read_clusters(Reader& r, const Entry& section, std::vector<ClusterConfig>& clusters);
+// listeners: [{name, address, protocol, idle_timeout, tls, routes}] (listeners.cpp).
+void read_listeners(Reader& r, const Entry& section, Document& doc);
+// One item of a listener's `routes`, at `at`, appended to `l` and `marks` (routes.cpp).
+void read_route(Reader& r, const YAML::Node& node, Mark at, ListenerConfig& l, ListenerMarks& marks);
+// A route's mirror: {percent, methods, ..., compare}; `route_context` is "route 'app'" (mirror.cpp).
+void read_mirror(Reader& r, const Entry& section, MirrorConfig& m, RouteMarks& marks,
+                 const std::string& route_context);
+// mirror_log: {path, max_size, max_files} (mirror.cpp); false when it is not a mapping (reported).
+bool read_mirror_log(Reader& r, const Entry& section, MirrorLogConfig& log);
+
+}  // namespace cutover::config::detail

@@ -1,0 +1,82 @@
+// The top level of the config: process settings and the sections, each read by its own file.
+#include <charconv>
+
+#include "config/sections/sections.hpp"
+
+namespace cutover::config::detail {
+
+namespace {
+
+// More threads than this is a typo, not a machine; 0 means one per core anyway.
+constexpr unsigned kMaxWorkers = 1024;
+
+struct Top {
+  Document& doc;
+  bool have_listeners = false;
+};
+
+void read_workers(Reader& r, const Entry& e, Top& t) {
+  constexpr std::string_view kExpect = "a non-negative integer";
+  auto s = r.scalar(e, "workers", kExpect);
+  if (!s) return;
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+  if (s->empty() || ec != std::errc{} || p != s->data() + s->size()) {
+    r.error(e.value_mark(), "workers: expected " + std::string(kExpect));
+    return;
+  }
+  if (v > kMaxWorkers) {
+    r.error(e.value_mark(), "workers: at most " + std::to_string(kMaxWorkers) + " (0 = one per core)");
+    return;
+  }
+  t.doc.config.workers = v;
+}
+
+const Key<Top> kTopKeys[] = {
+    {"workers", read_workers},
+    {"drain_timeout",
+     [](Reader& r, const Entry& e, Top& t) {
+       if (auto v = r.read_duration(e, e.key, /*allow_zero=*/true)) t.doc.config.drain_timeout = *v;
+     }},
+    {"admin", [](Reader& r, const Entry& e, Top& t) { read_admin(r, e, t.doc.config.admin); }},
+    {"state_file",
+     [](Reader& r, const Entry& e, Top& t) {
+       if (auto v = r.read_path(e, e.key)) t.doc.config.state_file = *v;
+     }},
+    {"audit_log",
+     [](Reader& r, const Entry& e, Top& t) {
+       if (auto v = r.read_path(e, e.key)) t.doc.config.audit_log = *v;
+     }},
+    {"mirror_log",
+     [](Reader& r, const Entry& e, Top& t) {
+       if (read_mirror_log(r, e, t.doc.config.mirror_log)) t.doc.mirror_log = e.key_mark;
+     }},
+    {"limits", [](Reader& r, const Entry& e, Top& t) { read_limits(r, e, t.doc.config.limits); }},
+    {"timeouts", [](Reader& r, const Entry& e, Top& t) { read_timeouts(r, e, t.doc.config.timeouts); }},
+    {"clusters",
+     [](Reader& r, const Entry& e, Top& t) {
+       t.doc.have_clusters = true;
+       read_clusters(r, e, t.doc.config.clusters);
+     }},
+    {"listeners",
+     [](Reader& r, const Entry& e, Top& t) {
+       t.have_listeners = true;
+       read_listeners(r, e, t.doc);
+     }},
+};
+
+}  // namespace
+
+void read_top(Reader& r, const YAML::Node& root, Document& doc) {
+  const Mark root_mark = to_mark(root.Mark()).line ? to_mark(root.Mark()) : Mark{1, 1};
+  if (!root.IsMap()) {
+    r.error(root_mark, "the config must be a mapping with 'clusters' and 'listeners' at the top level");
+    return;
+  }
+  Top top{doc};
+  r.read_keys(root, "the top level", kTopKeys, top);
+  if (!doc.have_clusters) r.error(root_mark, "missing 'clusters': routes need a source and a target cluster");
+  if (!top.have_listeners) r.error(root_mark, "missing 'listeners': at least one listener is required");
+}
+
+}  // namespace cutover::config::detail
