@@ -85,12 +85,17 @@ asio::awaitable<net::RelayEnd> run_tunnel(WorkerContext& worker, const TunnelSpe
     auto down_scratch = worker.buffers.take_scratch();
     auto up_scratch = worker.buffers.take_scratch();
     net::RelayBytes bytes;
-    end = co_await net::relay(down, up, {down_scratch.get(), runtime::BufferLender::kScratchBytes},
-                              {up_scratch.get(), runtime::BufferLender::kScratchBytes}, spec.idle, bytes,
-                              [to_upstream, to_downstream](bool towards_upstream, std::size_t n) {
-                                if (auto* c = towards_upstream ? to_upstream : to_downstream)
-                                  c->Increment(static_cast<double>(n));
-                              });
+    const std::span<char> down_buffer{down_scratch.get(), runtime::BufferLender::kScratchBytes};
+    const std::span<char> up_buffer{up_scratch.get(), runtime::BufferLender::kScratchBytes};
+    auto count = [to_upstream, to_downstream](bool towards_upstream, std::size_t n) {
+      if (auto* c = towards_upstream ? to_upstream : to_downstream) c->Increment(static_cast<double>(n));
+    };
+    // The relay keeps its own idle deadline, so plain connections relay on their sockets directly:
+    // the streams' deadline bookkeeping would only cost time per message.
+    if (!down.is_tls() && !up.is_tls())
+      end = co_await net::relay(down.socket(), up.socket(), down_buffer, up_buffer, spec.idle, bytes, count);
+    else
+      end = co_await net::relay(down, up, down_buffer, up_buffer, spec.idle, bytes, count);
     worker.buffers.give_back_scratch(std::move(down_scratch));
     worker.buffers.give_back_scratch(std::move(up_scratch));
   }
