@@ -153,7 +153,7 @@ Relayed relay_body(InputStream& in, boost::beast::flat_buffer& in_buffer,
                    bhttp::parser<isRequest, bhttp::buffer_body>& parser, std::span<char> scratch) {
   Relayed out;
   auto& msg = parser.get();
-  const bool chunked = codec::ends_chunked(msg);
+  const bool chunked = msg.chunked();
   codec::append_head(msg.base(), out.wire);
   if (!parser.is_done() && in_buffer.capacity() < scratch.size())
     in_buffer.reserve(std::min(scratch.size(), in_buffer.max_size()));

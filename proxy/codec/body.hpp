@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -45,9 +46,10 @@ class BodySource {
   // The next piece of the body: bytes, the end (possibly with bytes), or a failure. After the end
   // or a failure it is not called again. Never returns an empty piece that is not the end.
   virtual boost::asio::awaitable<BodyPiece> next() = 0;
-  // Whether next() may answer without waiting for the peer (bytes are buffered, or the body is
-  // complete): a writer then sends the head together with the first piece, else the head first.
-  virtual bool ready() const = 0;
+  // The next piece when it is at hand without waiting for the peer (bytes already buffered, or the
+  // end), else nullopt; then next() waits for it. Lets a writer send the head together with the
+  // first piece when it can, and the head first when it would wait, without a coroutine per piece.
+  virtual std::optional<BodyPiece> try_next() = 0;
   // Whether the whole body has been read.
   virtual bool done() const = 0;
   // From now on `tap` (null: none) sees every byte read.
@@ -65,37 +67,6 @@ inline bool chunk_framing_has_bare_lf(std::string_view unparsed) {
   for (std::size_t i = unparsed.find('\n'); i != std::string_view::npos; i = unparsed.find('\n', i + 1))
     if (i == 0 || unparsed[i - 1] != '\r') return true;
   return false;
-}
-
-// Reads body bytes into `parser` until it makes progress, like http::async_read_some, but refuses
-// a chunk line ended by a bare LF at once (http::error::bad_chunk) instead of waiting for a CRLF.
-// Returns need_buffer when the body buffer is full, as Beast does.
-template <class Stream, bool isRequest>
-boost::asio::awaitable<boost::system::error_code> read_body_some(
-    Stream& in, boost::beast::flat_buffer& buffer,
-    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser) {
-  namespace asio = boost::asio;
-  namespace bhttp = boost::beast::http;
-  for (;;) {
-    if (buffer.size() > 0) {
-      boost::system::error_code ec;
-      buffer.consume(parser.put(buffer.data(), ec));
-      if (ec != bhttp::error::need_more) co_return ec;
-      const std::string_view unparsed(static_cast<const char*>(buffer.data().data()), buffer.size());
-      if (parser.chunked() && chunk_framing_has_bare_lf(unparsed)) co_return bhttp::error::bad_chunk;
-      if (buffer.size() >= buffer.max_size()) co_return bhttp::error::buffer_overflow;
-    }
-    const auto want = std::min<std::size_t>(boost::beast::read_size(buffer, 65536), buffer.max_size() - buffer.size());
-    auto [ec, n] = co_await in.async_read_some(buffer.prepare(want), asio::as_tuple(asio::use_awaitable));
-    buffer.commit(n);
-    if (ec == asio::error::eof) {
-      // The peer closed: the end of a close-delimited body, else a truncated message.
-      boost::system::error_code put_ec;
-      parser.put_eof(put_ec);
-      co_return put_ec;
-    }
-    if (ec) co_return ec;
-  }
 }
 
 // The body of an HTTP/1 message whose head `parser` has read from `in` (leftover bytes in
@@ -117,32 +88,62 @@ class Http1BodyReader final : public BodySource {
 
   void set_tap(BodyTap* tap) override { tap_ = tap; }
   bool done() const override { return parser_.is_done(); }
-  bool ready() const override { return parser_.is_done() || buffer_.size() > 0; }
 
-  boost::asio::awaitable<BodyPiece> next() override {
+  // Parses what the buffer holds; a chunk line ended by a bare LF is refused at once
+  // (http::error::bad_chunk) rather than waited on for a CRLF that never comes.
+  std::optional<BodyPiece> try_next() override {
     namespace bhttp = boost::beast::http;
     for (;;) {
-      if (parser_.is_done()) co_return BodyPiece{{}, true, {}};
+      if (parser_.is_done()) return end(BodyPiece{{}, true, {}});
+      if (buffer_.size() == 0) return std::nullopt;
       auto& body = parser_.get().body();
       body.data = scratch_.data();
       body.size = scratch_.size();
-      in_.expires_after(read_timeout_);
-      auto ec = co_await read_body_some(in_, buffer_, parser_);
-      if (ec == bhttp::error::need_buffer) ec = {};  // the scratch buffer is full: hand it on
-      if (ec) {
-        in_.expires_never();
-        co_return BodyPiece{{}, false, ec};
-      }
+      boost::system::error_code ec;
+      const std::size_t used = parser_.put(buffer_.data(), ec);
+      buffer_.consume(used);
       const std::size_t got = scratch_.size() - body.size;
-      const bool last = parser_.is_done();
-      if (last) in_.expires_never();
-      if (got == 0 && !last) continue;  // framing bytes only
+      if ((ec == bhttp::error::need_more || (!ec && used == 0)) && got == 0) {
+        const std::string_view unparsed(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        if (parser_.chunked() && chunk_framing_has_bare_lf(unparsed)) return end(BodyPiece{{}, false, bhttp::error::bad_chunk});
+        if (buffer_.size() >= buffer_.max_size()) return end(BodyPiece{{}, false, bhttp::error::buffer_overflow});
+        return std::nullopt;
+      }
+      if (ec && ec != bhttp::error::need_more && ec != bhttp::error::need_buffer) return end(BodyPiece{{}, false, ec});
+      if (got == 0 && !parser_.is_done()) continue;  // framing bytes only
       if (tap_ && got > 0) tap_->append({scratch_.data(), got});
-      co_return BodyPiece{{scratch_.data(), got}, last, {}};
+      const bool last = parser_.is_done();
+      return last ? end(BodyPiece{{scratch_.data(), got}, true, {}}) : BodyPiece{{scratch_.data(), got}, false, {}};
+    }
+  }
+
+  boost::asio::awaitable<BodyPiece> next() override {
+    namespace asio = boost::asio;
+    for (;;) {
+      if (auto piece = try_next()) co_return *piece;
+      in_.expires_after(read_timeout_);
+      const auto want =
+          std::min<std::size_t>(boost::beast::read_size(buffer_, 65536), buffer_.max_size() - buffer_.size());
+      auto [ec, n] = co_await in_.async_read_some(buffer_.prepare(want), asio::as_tuple(asio::use_awaitable));
+      buffer_.commit(n);
+      if (ec == asio::error::eof) {
+        // The peer closed: the end of a close-delimited body, else a truncated message.
+        boost::system::error_code put_ec;
+        parser_.put_eof(put_ec);
+        if (put_ec) co_return end(BodyPiece{{}, false, put_ec});
+        continue;
+      }
+      if (ec) co_return end(BodyPiece{{}, false, ec});
     }
   }
 
  private:
+  // The last piece or a failure: the connection's deadline is lifted.
+  BodyPiece end(BodyPiece piece) {
+    in_.expires_never();
+    return piece;
+  }
+
   net::Stream& in_;
   boost::beast::flat_buffer& buffer_;
   Parser& parser_;

@@ -111,13 +111,10 @@ bool prepare_downstream_response(bhttp::response_header<>& res, bool body_chunke
   remove_hop_by_hop(res);
   append_via(res, res.version());
   res.version(11);
-  if (!no_body && !has_content_length) {
-    if (client_version >= 11) {
-      res.set(bhttp::field::transfer_encoding, codings.empty() ? std::string("chunked") : codings + ", chunked");
-    } else {
-      keep_alive = false;  // transfer codings other than chunked reach a 1.0 client unlabelled (rare)
-    }
-  }
+  if (rechunks_response(no_body, has_content_length, client_version))
+    res.set(bhttp::field::transfer_encoding, codings.empty() ? std::string("chunked") : codings + ", chunked");
+  else if (!no_body && !has_content_length)
+    keep_alive = false;  // an HTTP/1.0 client learns the end from the close; codings reach it unlabelled (rare)
   // Connection was removed above; the head is HTTP/1.1 now, which keeps alive unless told.
   if (!keep_alive)
     res.set(bhttp::field::connection, "close");
@@ -135,14 +132,6 @@ void add_forwarding_headers(bhttp::fields& fields, std::string_view client_ip, s
 
 void append_via(bhttp::fields& fields, unsigned version) {
   append_to_list(fields, "Via", via_entry(version));
-}
-
-bool ends_chunked(const bhttp::fields& fields) {
-  std::string_view last;
-  auto [first, end] = fields.equal_range(bhttp::field::transfer_encoding);
-  for (auto it = first; it != end; ++it)
-    for (auto coding : bhttp::token_list{it->value()}) last = coding;
-  return boost::beast::iequals(last, "chunked");
 }
 
 }  // namespace cutover::codec

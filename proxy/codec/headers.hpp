@@ -39,6 +39,12 @@ void prepare_upstream_request(bhttp::request_header<>& req, bool chunked_body, b
 bool prepare_downstream_response(bhttp::response_header<>& res, bool body_chunked, bool has_content_length,
                                  bool no_body, unsigned client_version, bool keep_alive);
 
+// Whether prepare_downstream_response() frames the body chunked for the client: a body without
+// Content-Length (chunked or close-delimited upstream) to an HTTP/1.1 client.
+constexpr bool rechunks_response(bool no_body, bool has_content_length, unsigned client_version) {
+  return !no_body && !has_content_length && client_version >= 11;
+}
+
 // Appends `client_ip` to X-Forwarded-For (joining repeated fields into one list), sets
 // X-Forwarded-Proto to `proto` ("http"/"https"), and appends "<version> cutover" to Via, where
 // `version` is the received message's version as Beast encodes it (10 or 11).
@@ -47,9 +53,6 @@ void add_forwarding_headers(bhttp::fields& fields, std::string_view client_ip, s
 
 // Appends "<version> cutover" to Via (RFC 9110 §7.6.3), for responses.
 void append_via(bhttp::fields& fields, unsigned version);
-
-// Whether the message's Transfer-Encoding ends in chunked (RFC 9112 §6.1): its body is framed so.
-bool ends_chunked(const bhttp::fields& fields);
 
 
 }  // namespace cutover::codec

@@ -9,6 +9,7 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -67,7 +68,7 @@ inline FramedPiece frame_body_piece(std::span<const char> data, bool last, bool 
 
 // Writes `head` (a serialized head, which may be appended to) and then the body from `body` (null:
 // no body), each write within `write_timeout`. The head goes out together with the first body
-// piece when that is at hand (body->ready()), else alone first. `on_head_sent` is told once the
+// piece when that is at hand (body->try_next()), else alone first. `on_head_sent` is told once the
 // head went out. Trailers of a chunked body are not relayed.
 inline boost::asio::awaitable<WriteOutcome> write_message(net::Stream& out, std::string& head, bool chunked,
                                                           BodySource* body, std::chrono::milliseconds write_timeout,
@@ -82,7 +83,9 @@ inline boost::asio::awaitable<WriteOutcome> write_message(net::Stream& out, std:
   WriteOutcome outcome;
   std::array<char, 20> size_line{};
   bool last = body == nullptr;
-  if (body && !body->ready()) {
+  std::optional<BodyPiece> at_hand;
+  if (body) at_hand = body->try_next();
+  if (body && !at_hand) {
     // Nothing to send with the head yet (a slow body, a client waiting for 100 Continue): the
     // head goes first, so the peer sees it without waiting for the body.
     out.expires_after(write_timeout);
@@ -97,7 +100,14 @@ inline boost::asio::awaitable<WriteOutcome> write_message(net::Stream& out, std:
   while (!outcome.head_sent || !last) {
     BodyPiece piece{{}, true, {}};
     if (!last) {
-      piece = co_await body->next();
+      if (at_hand) {
+        piece = *at_hand;
+        at_hand.reset();
+      } else if (auto ready = body->try_next()) {
+        piece = *ready;
+      } else {
+        piece = co_await body->next();
+      }
       if (piece.ec) {
         outcome.failed = WriteOutcome::Failed::read;
         outcome.ec = piece.ec;

@@ -48,12 +48,9 @@ struct Response {
   ResponseFraming framing;
   bool no_body = false;              // HEAD, 204, 304 (and 1xx)
   codec::BodySource* body = nullptr; // null: no body
-  bool keep_alive = false;           // the exchange's wish (the client asked; not draining)
-};
-
-struct ResponseSent {
-  codec::WriteOutcome write;
-  bool keep_alive = false;  // the client connection stays open (the response's framing allowed it)
+  // In: the exchange's wish (the client asked; not draining). Out, set by send_response() before
+  // it writes: whether the connection stays open (what the response's framing allowed).
+  bool keep_alive = false;
 };
 
 // A tunnel's settings (the route and side it counts under, its idle timeout).
@@ -73,8 +70,8 @@ class Downstream : public InterimSink {
   // "100 Continue" (RFC 9110 §10.1.1), once an upstream connection is ready for the body.
   // Returns false when the client is gone.
   virtual boost::asio::awaitable<bool> send_continue() = 0;
-  // The response head, rewritten for the client, and its body.
-  virtual boost::asio::awaitable<ResponseSent> send_response(Response& response) = 0;
+  // The response head, rewritten for the client, and its body (sets response.keep_alive).
+  virtual boost::asio::awaitable<codec::WriteOutcome> send_response(Response& response) = 0;
   // After a 101 to an upgrade: the 101 `head` goes to the client as received, then bytes flow both
   // ways between the client and `upstream` (`upstream_buffered` first: bytes read past the head)
   // until both closed, an error, the idle timeout or a close from a rollback or release.

@@ -125,7 +125,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   const bool has_body = req.chunked || (req.content_length && *req.content_length > 0);
   // An upgrade is write traffic: the tunnel that follows may carry writes of any kind.
   const std::optional<std::string> upgrade =
-      route.upgrades.empty() ? std::nullopt : requested_upgrade(head, route.upgrades, has_body);
+      req.upgrade && !route.upgrades.empty() ? requested_upgrade(head, route.upgrades, has_body) : std::nullopt;
   kind_ = upgrade || !common::is_safe_method(head.method()) ? router::Kind::write : router::Kind::read;
   std::optional<WriteInFlight> write_in_flight;
   ReleaseBaton baton;  // a released write passes it on once its request head is upstream
@@ -185,7 +185,8 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     attempts_ = attempt + 1;
     down_.watch_upstream(nullptr);  // the deadline must not reach for a connection about to close
     channel_.finish(false);         // a previous attempt's connection, if any
-    const auto connected = co_await channel_.connect(cluster, /*fresh=*/attempt > 0, resendable);
+    auto connected = channel_.take(cluster, /*fresh=*/attempt > 0, resendable);
+    if (!connected.ok) connected = co_await channel_.connect(*connected.endpoint);
     served_by = connected.endpoint;
     if (!connected.ok) {
       spdlog::warn("route {}: cluster {} endpoint {}: {}{}", route.name, cluster.name, served_by->text,
@@ -214,7 +215,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     }
 
     if (req.body) req.body->set_tap(mirror && !mirror_launched ? &mirror->request_body : nullptr);
-    const auto sent = co_await channel_.send(head, req.body, baton.chain ? &baton : nullptr);
+    const auto sent = co_await channel_.send(head, req.chunked, req.body, baton.chain ? &baton : nullptr);
     if (req.body) req.body->set_tap(nullptr);
     if (sent.failed == codec::WriteOutcome::Failed::read) {
       // The client left mid-body, or its body broke the framing or the size limit: the upstream
@@ -315,13 +316,13 @@ asio::awaitable<bool> Exchange::run(Request& req) {
                     req.keep_alive && !worker_.connections.draining()};
   if (response.body) response.body->set_tap(mirror ? &mirror->primary().body : nullptr);
   const auto sent = co_await down_.send_response(response);
-  if (sent.write.failed != codec::WriteOutcome::Failed::none) {
-    const bool timed_out = codec::is_timeout(sent.write.ec);
-    if (sent.write.failed == codec::WriteOutcome::Failed::read) {
-      spdlog::warn("route {}: {} response body interrupted: {}", route.name, cluster.name, sent.write.ec.message());
-      if (!sent.write.head_sent) {
+  if (sent.failed != codec::WriteOutcome::Failed::none) {
+    const bool timed_out = codec::is_timeout(sent.ec);
+    if (sent.failed == codec::WriteOutcome::Failed::read) {
+      spdlog::warn("route {}: {} response body interrupted: {}", route.name, cluster.name, sent.ec.message());
+      if (!sent.head_sent) {
         const std::string reason =
-            fmt::format("upstream response failed (cluster {}): {}", cluster.name, sent.write.ec.message());
+            fmt::format("upstream response failed (cluster {}): {}", cluster.name, sent.ec.message());
         co_return co_await conclude(timed_out ? Outcome::response_failed_timeout : Outcome::response_failed, reason);
       }
       // Mid-body: the connection closes without a final chunk, so the client sees the truncation.
@@ -337,7 +338,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     mirror.reset();
   }
   channel_scope.clean = true;
-  co_return sent.keep_alive;
+  co_return response.keep_alive;
 }
 
 }  // namespace cutover::exchange

@@ -34,6 +34,7 @@ struct Request {
   bool chunked = false;               // the body has no Content-Length (it is re-framed chunked upstream)
   std::optional<std::uint64_t> content_length;
   bool keep_alive = false;            // the client asked to keep the connection open
+  bool upgrade = false;               // Connection lists "upgrade" (an upgrade may be asked for)
 };
 
 class Exchange {

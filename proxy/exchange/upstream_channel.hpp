@@ -58,15 +58,18 @@ struct ResponseFraming {
 
 class UpstreamChannel {
  public:
-  // A connection to the cluster's next available endpoint: a pooled one unless `fresh`, or a new
-  // one within connect_timeout. `resendable`: the request may be sent again if a pooled connection
-  // turns out closed, so the pool need not look at it first (pool.hpp, ReuseCheck).
-  virtual boost::asio::awaitable<ConnectResult> connect(const runtime::Cluster& cluster, bool fresh,
-                                                        bool resendable) = 0;
-  // Sends `head` and the body from `body` (null: none); writes wait at most the cluster's
-  // response_timeout. `on_head_sent` is told when the head went out.
+  // A connection to the cluster's next available endpoint, in two steps so that the common case
+  // (a pooled connection) awaits nothing: take() picks the endpoint and takes an idle connection to
+  // it unless `fresh` (ok, or not ok with only `endpoint` set); connect() then opens a new one to
+  // that endpoint within connect_timeout. `resendable`: the request may be sent again if a pooled
+  // connection turns out closed, so the pool need not look at it first (pool.hpp, ReuseCheck).
+  virtual ConnectResult take(const runtime::Cluster& cluster, bool fresh, bool resendable) = 0;
+  virtual boost::asio::awaitable<ConnectResult> connect(const runtime::Endpoint& endpoint) = 0;
+  // Sends `head` and the body from `body` (null: none), re-chunked when `chunked` (the head says
+  // so: codec::prepare_upstream_request); writes wait at most the cluster's response_timeout.
+  // `on_head_sent` is told when the head went out.
   virtual boost::asio::awaitable<codec::WriteOutcome> send(const boost::beast::http::request_header<>& head,
-                                                           codec::BodySource* body,
+                                                           bool chunked, codec::BodySource* body,
                                                            codec::HeadSentListener* on_head_sent) = 0;
   // Reads the response head within response_timeout; interim responses go to `interim`.
   // `head_request`: the response has no body whatever its head says.

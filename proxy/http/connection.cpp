@@ -221,15 +221,17 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     co_return !ec;
   }
 
-  asio::awaitable<exchange::ResponseSent> send_response(exchange::Response& r) override {
+  // Not a coroutine itself: the head is rewritten and serialized now, and the exchange awaits the
+  // writer's frame.
+  asio::awaitable<codec::WriteOutcome> send_response(exchange::Response& r) override {
     auto& res = r.head;
-    exchange::ResponseSent out;
-    out.keep_alive = codec::prepare_downstream_response(res, r.framing.chunked, r.framing.has_content_length,
-                                                        r.no_body, req_version_, r.keep_alive);
+    r.keep_alive = codec::prepare_downstream_response(res, r.framing.chunked, r.framing.has_content_length,
+                                                      r.no_body, req_version_, r.keep_alive);
     head_buf_.clear();
     codec::append_head(res, head_buf_);
-    out.write = co_await codec::write_message(down_, head_buf_, codec::ends_chunked(res), r.body, timeouts_.body_idle);
-    co_return out;
+    return codec::write_message(down_, head_buf_,
+                                codec::rechunks_response(r.no_body, r.framing.has_content_length, req_version_),
+                                r.body, timeouts_.body_idle);
   }
 
   asio::awaitable<void> tunnel(bhttp::response_header<>& head, net::Stream& upstream, beast::flat_buffer& buffered,
@@ -257,7 +259,9 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
 
  private:
   // One request and its response, through the exchange. Returns whether the connection stays open.
+  // A frame of its own, not run()'s: an idle connection holds only run()'s frame.
   asio::awaitable<bool> exchange(RequestParser& parser) {
+    // The scratch buffer and head string are lent for the exchange.
     if (!scratch_) scratch_ = worker_.buffers.take_scratch();
     head_buf_ = worker_.buffers.take_head_buffer();
     const std::span<char> scratch{scratch_.get(), runtime::BufferLender::kScratchBytes};
@@ -268,7 +272,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     if (!parser.is_done()) body.emplace(down_, buffer_, parser, scratch, timeouts_.body_idle);
     std::optional<std::uint64_t> length;
     if (auto l = parser.content_length()) length = *l;
-    exchange::Request req{head, body ? &*body : nullptr, parser.chunked(), length, head.keep_alive()};
+    exchange::Request req{head, body ? &*body : nullptr, parser.chunked(), length, head.keep_alive(), parser.upgrade()};
     exchange::Exchange ex(worker_, worker_.snapshots.current(), listener_index_, *this, channel_);
     const bool keep_alive = co_await ex.run(req);
     worker_.buffers.give_back_scratch(std::move(scratch_));

@@ -10,7 +10,6 @@
 #include "proxy/codec/framing.hpp"
 #include "proxy/codec/head_reader.hpp"
 #include "proxy/codec/head_writer.hpp"
-#include "proxy/codec/headers.hpp"
 
 namespace cutover::http {
 
@@ -26,31 +25,38 @@ const codec::HeadLimits kResponseHeadLimits{kResponseHeaderLimit, kResponseHeade
 
 }  // namespace
 
-asio::awaitable<exchange::ConnectResult> Http1Channel::connect(const runtime::Cluster& cluster, bool fresh,
-                                                               bool resendable) {
+exchange::ConnectResult Http1Channel::take(const runtime::Cluster& cluster, bool fresh, bool resendable) {
   cluster_ = &cluster;
   // A request that may be sent again skips the pool's look at the idle connection (a syscall).
-  auto lease = co_await pool_.acquire(cluster, fresh, nullptr,
-                                      resendable ? upstream::ReuseCheck::retry_instead : upstream::ReuseCheck::peek);
+  auto lease =
+      pool_.take(cluster, fresh, nullptr, resendable ? upstream::ReuseCheck::retry_instead : upstream::ReuseCheck::peek);
+  return adopt(std::move(lease));
+}
+
+exchange::ConnectResult Http1Channel::adopt(upstream::Lease lease) {
   exchange::ConnectResult out;
   out.endpoint = lease.endpoint;
   if (!lease.connection) {
     out.reason = std::move(lease.reason);
     out.tls_failed = lease.tls_failed;
-    co_return out;
+    return out;
   }
   up_ = std::move(lease.connection);
   out.ok = true;
   out.reused = up_->reused;
-  co_return out;
+  return out;
 }
 
-asio::awaitable<codec::WriteOutcome> Http1Channel::send(const bhttp::request_header<>& head, codec::BodySource* body,
-                                                        codec::HeadSentListener* on_head_sent) {
+asio::awaitable<exchange::ConnectResult> Http1Channel::connect(const runtime::Endpoint& endpoint) {
+  co_return adopt(co_await pool_.connect(*cluster_, endpoint));
+}
+
+asio::awaitable<codec::WriteOutcome> Http1Channel::send(const bhttp::request_header<>& head, bool chunked,
+                                                        codec::BodySource* body, codec::HeadSentListener* on_head_sent) {
+  // Not a coroutine itself: the head is serialized now, and the caller awaits the writer's frame.
   head_buffer_->clear();
   codec::append_head(head, *head_buffer_);
-  co_return co_await codec::write_message(up_->stream, *head_buffer_, codec::ends_chunked(head), body, cluster_->response_timeout,
-                                          on_head_sent);
+  return codec::write_message(up_->stream, *head_buffer_, chunked, body, cluster_->response_timeout, on_head_sent);
 }
 
 asio::awaitable<exchange::HeadResult> Http1Channel::read_head(bool head_request, exchange::InterimSink& interim) {

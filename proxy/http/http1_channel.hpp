@@ -36,9 +36,9 @@ class Http1Channel final : public exchange::UpstreamChannel {
     head_buffer_ = &head_buffer;
   }
 
-  boost::asio::awaitable<exchange::ConnectResult> connect(const runtime::Cluster& cluster, bool fresh,
-                                                          bool resendable) override;
-  boost::asio::awaitable<codec::WriteOutcome> send(const boost::beast::http::request_header<>& head,
+  exchange::ConnectResult take(const runtime::Cluster& cluster, bool fresh, bool resendable) override;
+  boost::asio::awaitable<exchange::ConnectResult> connect(const runtime::Endpoint& endpoint) override;
+  boost::asio::awaitable<codec::WriteOutcome> send(const boost::beast::http::request_header<>& head, bool chunked,
                                                    codec::BodySource* body,
                                                    codec::HeadSentListener* on_head_sent) override;
   boost::asio::awaitable<exchange::HeadResult> read_head(bool head_request, exchange::InterimSink& interim) override;
@@ -51,6 +51,7 @@ class Http1Channel final : public exchange::UpstreamChannel {
 
  private:
   using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+  exchange::ConnectResult adopt(upstream::Lease lease);
 
   upstream::ConnectionPool& pool_;
   std::span<char> scratch_;

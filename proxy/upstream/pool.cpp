@@ -63,17 +63,24 @@ std::unique_ptr<Connection> ConnectionPool::take_idle(const runtime::Endpoint& e
   return nullptr;
 }
 
-asio::awaitable<Lease> ConnectionPool::acquire(const runtime::Cluster& cluster, bool fresh,
-                                               const runtime::Endpoint* at, ReuseCheck check) {
+Lease ConnectionPool::take(const runtime::Cluster& cluster, bool fresh, const runtime::Endpoint* at, ReuseCheck check) {
   const runtime::Endpoint& endpoint = at ? *at : pick(cluster);
   Lease lease;
   lease.endpoint = &endpoint;
-  if (!fresh) {
-    if (auto c = take_idle(endpoint, cluster, check)) {
-      lease.connection = std::move(c);
-      co_return lease;
-    }
-  }
+  if (!fresh) lease.connection = take_idle(endpoint, cluster, check);
+  return lease;
+}
+
+asio::awaitable<Lease> ConnectionPool::acquire(const runtime::Cluster& cluster, bool fresh,
+                                               const runtime::Endpoint* at, ReuseCheck check) {
+  Lease lease = take(cluster, fresh, at, check);
+  if (lease.connection) co_return lease;
+  co_return co_await connect(cluster, *lease.endpoint);
+}
+
+asio::awaitable<Lease> ConnectionPool::connect(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint) {
+  Lease lease;
+  lease.endpoint = &endpoint;
   auto c = std::make_unique<Connection>(ex_);
   c->endpoint = endpoint.address;
   c->cluster = cluster.runtime.get();

@@ -76,6 +76,13 @@ class ConnectionPool {
   asio::awaitable<Lease> acquire(const runtime::Cluster& cluster, bool fresh = false,
                                  const runtime::Endpoint* at = nullptr, ReuseCheck check = ReuseCheck::peek);
 
+  // acquire() in two steps, so a caller with an idle connection at hand awaits nothing: take() picks
+  // the endpoint (or `at`) and hands out an idle connection to it unless `fresh`; when the lease
+  // has none, connect() opens one to lease.endpoint within connect_timeout.
+  Lease take(const runtime::Cluster& cluster, bool fresh = false, const runtime::Endpoint* at = nullptr,
+             ReuseCheck check = ReuseCheck::peek);
+  asio::awaitable<Lease> connect(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint);
+
   // Returns a connection whose last exchange completed cleanly and may be reused; closes it
   // instead when the endpoint's idle list is full or the cluster's pool epoch moved on.
   void release(std::unique_ptr<Connection> connection);

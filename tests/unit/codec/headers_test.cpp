@@ -74,13 +74,11 @@ TEST(Headers, SetsForwardedProtoAndViaWithTheReceivedVersion) {
   EXPECT_EQ(r[bhttp::field::via], "1.1 cutover");
 }
 
-TEST(Headers, EndsChunkedLooksAtTheLastCoding) {
-  bhttp::fields f;
-  EXPECT_FALSE(ends_chunked(f));
-  f.insert(bhttp::field::transfer_encoding, "gzip, CHUNKED");
-  EXPECT_TRUE(ends_chunked(f));
-  f.insert(bhttp::field::transfer_encoding, "gzip");
-  EXPECT_FALSE(ends_chunked(f));
+TEST(Headers, ABodyWithoutLengthIsRechunkedForHttp11ClientsOnly) {
+  EXPECT_TRUE(rechunks_response(false, false, 11));
+  EXPECT_FALSE(rechunks_response(false, true, 11));   // Content-Length kept
+  EXPECT_FALSE(rechunks_response(true, false, 11));   // no body (HEAD, 204, 304)
+  EXPECT_FALSE(rechunks_response(false, false, 10));  // 1.0: the close ends it
 }
 
 }  // namespace

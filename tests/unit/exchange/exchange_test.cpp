@@ -34,19 +34,27 @@ class ScriptedChannel final : public UpstreamChannel {
  public:
   ScriptedChannel(asio::io_context& io, std::deque<Step> script) : stream_(io.get_executor()), script_(std::move(script)) {}
 
-  asio::awaitable<ConnectResult> connect(const runtime::Cluster& cluster, bool fresh, bool resendable) override {
+  // Every attempt is a new connection unless the step says reused (then take() hands it out).
+  ConnectResult take(const runtime::Cluster& cluster, bool fresh, bool) override {
     ++connects;
     fresh_flags.push_back(fresh);
     step_ = script_.front();
     script_.pop_front();
+    cluster_ = &cluster;
     ConnectResult r;
     r.endpoint = &cluster.endpoints[(connects - 1) % cluster.endpoints.size()];
+    r.ok = step_.reused && step_.connects;
+    r.reused = r.ok;
+    return r;
+  }
+  asio::awaitable<ConnectResult> connect(const runtime::Endpoint& endpoint) override {
+    ConnectResult r;
+    r.endpoint = &endpoint;
     r.ok = step_.connects;
-    r.reused = step_.reused;
     if (!r.ok) r.reason = "Connection refused";
     co_return r;
   }
-  asio::awaitable<codec::WriteOutcome> send(const bhttp::request_header<>& head, codec::BodySource*,
+  asio::awaitable<codec::WriteOutcome> send(const bhttp::request_header<>& head, bool, codec::BodySource*,
                                             codec::HeadSentListener* on_head_sent) override {
     sent_heads.push_back(std::string(head.method_string()) + " " + std::string(head.target()));
     if (step_.send_fails)
@@ -86,6 +94,7 @@ class ScriptedChannel final : public UpstreamChannel {
   boost::beast::flat_buffer buffered_;
   std::deque<Step> script_;
   Step step_;
+  const runtime::Cluster* cluster_ = nullptr;
   bhttp::response_header<> response_;
 };
 
@@ -99,9 +108,9 @@ class RecordingDownstream final : public Downstream {
   }
   asio::awaitable<bool> send_continue() override { co_return true; }
   asio::awaitable<bool> send_interim(bhttp::response_header<>&) override { co_return true; }
-  asio::awaitable<ResponseSent> send_response(Response& r) override {
+  asio::awaitable<codec::WriteOutcome> send_response(Response& r) override {
     responses.push_back(r.head.result_int());
-    co_return ResponseSent{{}, r.keep_alive};
+    co_return codec::WriteOutcome{codec::WriteOutcome::Failed::none, {}, true};
   }
   asio::awaitable<void> tunnel(bhttp::response_header<>&, net::Stream&, boost::beast::flat_buffer&,
                                const TunnelSpec&) override {
@@ -152,7 +161,7 @@ class ExchangeTest : public ::testing::Test {
     head.target("/orders");
     head.version(11);
     head.set(bhttp::field::host, "app.example");
-    Request req{head, nullptr, false, std::nullopt, true};
+    Request req{head, nullptr, false, std::nullopt, true, false};
     Exchange ex(context, snapshots.current(), 0, down, *channel);
     std::optional<bool> keep;
     asio::co_spawn(io, [&]() -> asio::awaitable<void> { keep = co_await ex.run(req); }, asio::detached);
@@ -319,7 +328,7 @@ TEST_F(ExchangeTest, ARequestOnAListenerAReloadRemovedIs503WithoutUpstreamContac
   head.version(11);
   head.set(bhttp::field::host, "a");
   // A listener index past the snapshot's: as after a reload that removed the listener.
-  Request req{head, nullptr, false, std::nullopt, true};
+  Request req{head, nullptr, false, std::nullopt, true, false};
   Exchange ex(context, snapshots.current(), 7, down, *channel);
   asio::co_spawn(io, [&]() -> asio::awaitable<void> { co_await ex.run(req); }, asio::detached);
   io.run();
