@@ -84,8 +84,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
         listener_index_(listener_index),
         watchdog_(down_),
         tls_(std::move(tls)),
-        tls_errors_(tls_errors),
-        channel_(worker.pool) {
+        tls_errors_(tls_errors) {
     client_.address = peer.address();
     client_.ip = client_.address.to_string();
     client_.tls = tls_ != nullptr;
@@ -265,7 +264,10 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     if (!scratch_) scratch_ = worker_.buffers.take_scratch();
     head_buf_ = worker_.buffers.take_head_buffer();
     const std::span<char> scratch{scratch_.get(), runtime::BufferLender::kScratchBytes};
-    channel_.begin(scratch, head_buf_);
+    // The upstream side lives in this frame too: its connection and response parser are the
+    // exchange's, and an idle connection holds neither.
+    Http1Channel channel(worker_.pool);
+    channel.begin(scratch, head_buf_);
     auto& head = parser.get();
     req_version_ = head.version();
     std::optional<codec::Http1BodyReader<true>> body;
@@ -273,7 +275,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     std::optional<std::uint64_t> length;
     if (auto l = parser.content_length()) length = *l;
     exchange::Request req{head, body ? &*body : nullptr, parser.chunked(), length, head.keep_alive(), parser.upgrade()};
-    exchange::Exchange ex(worker_, worker_.snapshots.current(), listener_index_, *this, channel_);
+    exchange::Exchange ex(worker_, worker_.snapshots.current(), listener_index_, *this, channel);
     const bool keep_alive = co_await ex.run(req);
     worker_.buffers.give_back_scratch(std::move(scratch_));
     worker_.buffers.give_back_head_buffer(std::move(head_buf_));
@@ -383,7 +385,6 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
   unsigned req_version_ = 11;  // of the request being answered (10 or 11)
   config::TimeoutsConfig timeouts_;  // the current config's, taken before each request
   std::string head_buf_;  // serialized head of the message being written, lent by the worker per exchange
-  Http1Channel channel_;
 };
 
 }  // namespace
