@@ -297,8 +297,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     // The switch is done: a tunnel from here, counted once, as the upgrade's success (its latency
     // is the time to the 101). The write in flight ended with the upgrade itself: a hold does not
     // wait for tunnels (it reports them), and timeouts.request does not bound one.
-    outcome_ = Outcome::tunnel;
-    record(status, verdict(Outcome::tunnel).window);
+    co_await conclude(Outcome::tunnel, {}, status);
     write_in_flight.reset();
     baton.pass();
     down_.watch_upstream(nullptr);

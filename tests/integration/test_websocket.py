@@ -31,6 +31,8 @@ import random
 import re
 import signal
 import socket
+import ssl
+import tempfile
 import subprocess
 import sys
 import threading
@@ -125,7 +127,7 @@ class WsBackend:
     library closes the connection). Every request is kept in `requests` as (path, [(name, value)]),
     every tunnel as a ServerTunnel keyed by the `id` query parameter."""
 
-    def __init__(self, loop: AsyncLoop, side: str):
+    def __init__(self, loop: AsyncLoop, side: str, tls: "ssl.SSLContext | None" = None):
         self.side = side
         self.loop = loop
         self.lock = threading.Lock()
@@ -136,7 +138,7 @@ class WsBackend:
             return await websockets.serve(
                 self._handler, LOCALHOST, 0, process_request=self._process_request,
                 subprotocols=[SUBPROTOCOL], extra_headers=[("X-Backend", side)], compression=None,
-                ping_interval=None, max_size=MAX_MESSAGE, close_timeout=2)
+                ping_interval=None, max_size=MAX_MESSAGE, close_timeout=2, ssl=tls)
 
         self.server = loop.run(start(), 10)
         self.port = self.server.sockets[0].getsockname()[1]
@@ -209,12 +211,12 @@ async def _closed_at(ws) -> float:
     return time.monotonic()
 
 
-async def _open(url: str, headers, timeout: float):
-    """Opens a WebSocket and reads the backend's greeting; returns (ws, greeting, a task that ends
-    with the monotonic time the connection closed)."""
+async def _open(url: str, headers, timeout: float, tls: "ssl.SSLContext | None" = None):
+    """Opens a WebSocket (wss:// with `tls`) and reads the backend's greeting; returns (ws,
+    greeting, a task that ends with the monotonic time the connection closed)."""
     ws = await websockets.connect(url, extra_headers=list(headers), subprotocols=[SUBPROTOCOL],
                                   compression=None, ping_interval=None, max_size=MAX_MESSAGE,
-                                  open_timeout=timeout, close_timeout=2)
+                                  open_timeout=timeout, close_timeout=2, ssl=tls)
     closed = asyncio.ensure_future(_closed_at(ws))
     try:
         greeting = await asyncio.wait_for(ws.recv(), timeout)
@@ -266,16 +268,19 @@ class Tunnel:
         return self.ws.response_headers
 
     @classmethod
-    def open(cls, loop: AsyncLoop, port: int, path: str, headers=(), timeout: float = 10.0) -> "Tunnel":
-        fut, tid = cls.open_async(loop, port, path, headers, timeout)
+    def open(cls, loop: AsyncLoop, port: int, path: str, headers=(), timeout: float = 10.0,
+             tls: "ssl.SSLContext | None" = None) -> "Tunnel":
+        fut, tid = cls.open_async(loop, port, path, headers, timeout, tls)
         return cls.finish_open(loop, fut, tid, timeout + 5)
 
     @classmethod
-    def open_async(cls, loop: AsyncLoop, port: int, path: str, headers=(), timeout: float = 10.0):
-        """Starts the handshake; returns (future of what _open returns, id)."""
+    def open_async(cls, loop: AsyncLoop, port: int, path: str, headers=(), timeout: float = 10.0,
+                   tls: "ssl.SSLContext | None" = None):
+        """Starts the handshake (over TLS with `tls`); returns (future of what _open returns, id)."""
         tid = uuid.uuid4().hex
         sep = "&" if "?" in path else "?"
-        return loop.submit(_open(f"ws://{LOCALHOST}:{port}{path}{sep}id={tid}", headers, timeout)), tid
+        scheme = "wss" if tls else "ws"
+        return loop.submit(_open(f"{scheme}://{LOCALHOST}:{port}{path}{sep}id={tid}", headers, timeout, tls)), tid
 
     @classmethod
     def finish_open(cls, loop: AsyncLoop, fut, tid: str, timeout: float) -> "Tunnel":
@@ -966,6 +971,93 @@ class TunnelLifecycleTest(WsCase):
             t.close()
         finally:
             cv.stop()
+
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A P-256 certificate for localhost and 127.0.0.1 (its own CA), made by the openssl CLI."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], capture_output=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"openssl failed: {r.stderr.decode(errors='replace')}")
+    return cert, key
+
+
+class TlsTunnelTest(WsCase):
+    """Tunnels over TLS on either side: wss:// into a TLS listener, to a plain and to a TLS upstream
+    (a cluster with `tls`), and ws:// into a plain listener to the TLS upstream. The relay runs on
+    the TLS streams where one side is TLS, on the sockets where neither is."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = Path(tempfile.mkdtemp(prefix="cutover-it-wss-"))
+        cert, key = self_signed_certificate(cls.certs)
+        server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_tls.load_cert_chain(cert, key)
+        cls.client_tls = ssl.create_default_context(cafile=str(cert))
+        cls.start_backends()
+        cls.ws["secure"] = WsBackend(cls.loop, "secure", tls=server_tls)
+        clusters = dict(cls.ws_clusters(),
+                        wsec=dict(h.cluster(cls.ws["secure"].addr), tls={"ca_file": str(cert), "sni": "localhost"}))
+        routes = [ws_route("plainup", "/plain/", weight=0), ws_route("tlsup", "/tls/", target="wsec", weight=100)]
+        cfg = h.make_config(clusters, [
+            {"name": "secure", "address": f"{LOCALHOST}:0", "protocol": "http",
+             "tls": {"cert_file": str(cert), "key_file": str(key)}, "routes": routes},
+            {"name": "public", "address": f"{LOCALHOST}:0", "protocol": "http",
+             "routes": [ws_route("tlsplain", "/tls/", target="wsec", weight=100)]}])
+        cls.start_cutover(cfg, "websocket-tls", listener="secure")
+        cls.plain_port = cls.cv.port("public")
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        subprocess.run(["rm", "-rf", str(cls.certs)], check=False)
+
+    def check_relay(self, tunnel: Tunnel, side: str):
+        self.assertEqual(tunnel.side, side)
+        msgs = bulk_messages(300) + [b"".join(bytes(p) for p in h.gen_bytes(MiB))]
+        count, digest = tunnel.exchange(msgs)
+        self.assertEqual((count, digest), (len(msgs), digest_of(msgs)), "the echo differs from what was sent")
+        rec = self.ws[side].tunnel(tunnel.id)
+        self.assertEqual((rec.messages, rec.sha256.hexdigest()), (len(msgs), digest_of(msgs)),
+                         "the backend got other bytes than the client sent")
+
+    def test_wss_to_a_plain_upstream(self):
+        t = Tunnel.open(self.loop, self.port, "/plain/ws", tls=self.client_tls)
+        try:
+            self.check_relay(t, "source")
+            self.assert_tunnels("plainup", 1, 0)
+        finally:
+            t.close()
+        self.assert_tunnels("plainup", 0, 0)
+
+    def test_wss_to_a_tls_upstream(self):
+        t = Tunnel.open(self.loop, self.port, "/tls/ws", tls=self.client_tls)
+        try:
+            self.check_relay(t, "secure")
+        finally:
+            t.close()
+
+    def test_ws_to_a_tls_upstream(self):
+        t = Tunnel.open(self.loop, self.plain_port, "/tls/ws")
+        try:
+            self.check_relay(t, "secure")
+        finally:
+            t.close()
+
+    def test_rollback_closes_a_tls_tunnel(self):
+        t = Tunnel.open(self.loop, self.port, "/tls/ws", tls=self.client_tls)
+        try:
+            self.assertTrue(t.echo())
+            self.admin.post("/v1/routes/tlsup/rollback", {"close_target_connections": True})
+            self.assertIsNotNone(t.closed_within(3), "the TLS target tunnel outlived the rollback")
+            self.assertEqual(Tunnel.open(self.loop, self.port, "/tls/ws2", tls=self.client_tls).side, "source",
+                             "after the rollback a new tunnel goes to source")
+        finally:
+            t.close()
+            self.admin.set_weight("tlsup", weight=100)
 
 
 if __name__ == "__main__":
