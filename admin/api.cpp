@@ -195,6 +195,14 @@ class Router {
     if (seg.size() == 3 && seg[1] == "config" && seg[2] == "reload")
       return only(bhttp::verb::post, [&] { return reload(); });
 
+    // POST /v1/logs/reopen: as SIGUSR1. 200 {"reopened": [file, ...]}.
+    if (seg.size() == 3 && seg[1] == "logs" && seg[2] == "reopen")
+      return only(bhttp::verb::post, [&] {
+        json::array files;
+        for (const auto& p : control_.reopen_logs()) files.emplace_back(p);
+        return json_response(bhttp::status::ok, json::object{{"reopened", std::move(files)}});
+      });
+
     if (seg[1] != "routes") return error(bhttp::status::not_found, "no such endpoint");
     auto snap = control_.snapshot();
     if (seg.size() == 2)

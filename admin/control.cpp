@@ -99,4 +99,12 @@ bool Control::persist() {
   return write_state_file(state_file_, state);
 }
 
+std::vector<std::string> Control::reopen_logs() {
+  auto paths = registry_ ? registry_->reopen_access_logs() : std::vector<std::string>{};
+  std::string list;
+  for (const auto& p : paths) list += (list.empty() ? "" : ", ") + p;
+  spdlog::info("access logs reopened: {}", list.empty() ? std::string("none open") : list);
+  return paths;
+}
+
 }  // namespace cutover::admin

@@ -95,6 +95,10 @@ class Control {
   // failure nothing changed.
   ReloadOutcome reload(const Actor& actor);
 
+  // Reopens every access log file by its path before its next line (SIGUSR1, POST
+  // /v1/logs/reopen: logrotate's postrotate). Returns the files (stdout is not one). Any thread.
+  std::vector<std::string> reopen_logs();
+
  private:
   void arm_hold_max(const runtime::Route& route);
 

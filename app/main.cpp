@@ -1,5 +1,6 @@
 // cutover: the process. Loads the config, binds listeners on every worker, runs the admin API on
-// the main (control) thread, reloads the config on SIGHUP, and stops on SIGTERM/SIGINT.
+// the main (control) thread, reloads the config on SIGHUP, reopens the access logs on SIGUSR1,
+// and stops on SIGTERM/SIGINT.
 #include <chrono>
 #include <csignal>
 #include <functional>
@@ -115,6 +116,7 @@ int run(const config::Config& cfg, const std::string& config_path) {
   // Registered before anything is announced: a SIGHUP right after readiness must reload, not
   // terminate (its default action); signals that arrive before the wait below are queued.
   asio::signal_set signals(control_io, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
   tcp::acceptor admin_acceptor(control_io);
   {
     auto address = runtime::resolve(cfg.admin.listen);
@@ -158,6 +160,11 @@ int run(const config::Config& cfg, const std::string& config_path) {
       // The same reload as POST /v1/config/reload, on this (the control) thread; it logs its result.
       spdlog::info("SIGHUP: reloading {}", config_path);
       control.reload("SIGHUP");
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (sig == SIGUSR1) {  // logrotate's postrotate: the access logs reopen their files
+      control.reopen_logs();
       signals.async_wait(on_signal);
       return;
     }

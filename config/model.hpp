@@ -2,9 +2,11 @@
 // not yet compiled. proxy/runtime/snapshot.hpp turns it into what the data plane reads.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cutover::config {
@@ -185,6 +187,25 @@ struct ListenerTlsConfig {
   Mark mark;  // of the `tls` key
 };
 
+// A listener's access log: one JSON line per HTTP request, per tcp connection and per tunnel,
+// written by a background thread (proxy/observe/log_writer.hpp). The fields are those of
+// proxy/observe/access_record.hpp.
+// The access log's fields, in the order of a line when `fields` is not given
+// (proxy/observe/access_record.hpp says what each holds).
+inline constexpr std::array<std::string_view, 23> kAccessLogFields{
+    "time",     "request_id", "trace_id",    "client_ip",   "client_port", "listener",   "route",     "method",
+    "path",     "protocol",   "status",      "side",        "side_reason", "endpoint",   "held_ms",   "connect_ms",
+    "upstream_ms", "duration_ms", "bytes_in", "bytes_out", "retries",     "result",     "mirror"};
+
+struct AccessLogConfig {
+  bool enabled = false;
+  std::string path;                 // a file (resolved against the config dir), or "stdout"
+  std::vector<std::string> fields;  // the fields written, in this order; empty = every field
+  bool log_query = false;           // false: the path is written without its query (it may hold secrets)
+  std::uint32_t sample_bp = 10000;  // share of requests written, in basis points (100% = 10000)
+  Mark mark;                        // of the `access_log` key
+};
+
 struct ListenerConfig {
   std::string name;
   HostPort address;
@@ -196,6 +217,7 @@ struct ListenerConfig {
   // direction for this long is closed. An error on an http listener.
   Millis idle_timeout = kDefaultTcpIdleTimeout;
   ListenerTlsConfig tls;
+  AccessLogConfig access_log;
   std::vector<RouteConfig> routes;
   Mark mark;
   bool tcp() const { return protocol == "tcp"; }
@@ -240,6 +262,19 @@ struct TimeoutsConfig {
   Millis tunnel_idle{3600 * 1000};
 };
 
+// Request IDs: an incoming one is kept only from a trusted client (a proxy in front that made
+// it); otherwise cutover makes one. It goes upstream, to the shadow copy, back to the client and
+// into the access log and mismatch samples.
+struct RequestIdConfig {
+  std::string header = "X-Request-Id";  // the field name (compared case-insensitively)
+  std::vector<std::string> trust_cidrs;  // canonical "ADDR/PREFIX" (see ForceConfig); empty = trust none
+};
+
+// W3C Trace Context (traceparent, tracestate): forwarded unchanged when valid, dropped when not.
+struct TracingConfig {
+  bool generate = false;  // give a request without a valid traceparent a new one
+};
+
 struct Config {
   std::string path;                   // the file it came from
   unsigned workers = 0;               // 0 = one per core
@@ -248,6 +283,8 @@ struct Config {
   std::string state_file;             // optional; resolved against the config dir
   std::string audit_log;              // optional; resolved against the config dir
   MirrorLogConfig mirror_log;         // optional
+  RequestIdConfig request_id;
+  TracingConfig tracing;
   LimitsConfig limits;
   TimeoutsConfig timeouts;
   std::vector<ClusterConfig> clusters;  // in file order; names unique

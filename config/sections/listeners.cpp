@@ -154,6 +154,7 @@ const Key<Listener> kListenerKeys[] = {
        for (const YAML::Node& item : e.value) read_route(r, item, item_mark(item, e.value_mark()), s.l, s.marks);
      }},
     {"tls", [](Reader& r, const Entry& e, Listener& s) { read_listener_tls(r, e, s.l.tls, s.context); }},
+    {"access_log", [](Reader& r, const Entry& e, Listener& s) { read_access_log(r, e, s.l.access_log); }},
 };
 
 void read_listener(Reader& r, const YAML::Node& node, Mark at, Document& doc) {

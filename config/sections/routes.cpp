@@ -128,55 +128,13 @@ void read_force_name(Reader& r, const Entry& e, Force& s) {
   (e.key == "header" ? s.f.header : s.f.cookie) = *v;
 }
 
-// False when something was reported as an error.
-bool read_allow_cidrs(Reader& r, const Entry& e, ForceConfig& f) {
-  constexpr std::string_view kExample = " like [127.0.0.0/8, \"::1/128\"]";
-  if (e.value.IsNull()) return true;  // same as an empty list: warned about by the caller
-  if (!e.value.IsSequence()) {
-    r.error(e.value_mark(), "force.allow_cidrs: expected a list of CIDRs" + std::string(kExample));
-    return false;
-  }
-  bool ok = true;
-  for (const YAML::Node& item : e.value) {
-    const Mark m = item_mark(item, e.value_mark());
-    if (!item.IsScalar()) {
-      r.error(m, "force.allow_cidrs: expected a CIDR such as 10.0.0.0/8 or \"::1/128\"");
-      ok = false;
-      continue;
-    }
-    const std::string& text = item.Scalar();
-    auto c = parse_cidr(text);
-    if (!c) {
-      r.error(m, "force.allow_cidrs: " + q(text) + " is not a valid CIDR (an IPv4 or IPv6 address, optionally /PREFIX)");
-      ok = false;
-      continue;
-    }
-    if (c->host_bits_set) {
-      // An allow list that silently means something else is worse than an error.
-      r.error(m, "force.allow_cidrs: " + q(text) + " has bits set after the /" + std::to_string(c->prefix) +
-                     " prefix (did you mean " + q(c->canonical) + "?)");
-      ok = false;
-      continue;
-    }
-    if (std::find(f.allow_cidrs.begin(), f.allow_cidrs.end(), c->canonical) != f.allow_cidrs.end()) {
-      r.warn(m, "force.allow_cidrs: " + q(text) + " is listed twice");
-      continue;
-    }
-    if (c->prefix == 0)
-      r.warn(m, "force.allow_cidrs: " + q(text) + " allows every " + std::string(c->ipv6 ? "IPv6" : "IPv4") +
-                    " client to force a side");
-    f.allow_cidrs.push_back(c->canonical);
-  }
-  return ok;
-}
-
 const Key<Force> kForceKeys[] = {
     {"header", read_force_name},
     {"cookie", read_force_name},
     {"allow_cidrs",
      [](Reader& r, const Entry& e, Force& s) {
        s.cidrs_mark = e.value_mark();
-       s.bad_cidr = !read_allow_cidrs(r, e, s.f);
+       s.bad_cidr = !read_cidr_list(r, e, "force.allow_cidrs", "to force a side", s.f.allow_cidrs);
      }},
 };
 

@@ -49,6 +49,15 @@ void read_route(Reader& r, const YAML::Node& node, Mark at, ListenerConfig& l, L
 // A route's mirror: {percent, methods, ..., compare}; `route_context` is "route 'app'" (mirror.cpp).
 void read_mirror(Reader& r, const Entry& section, MirrorConfig& m, RouteMarks& marks,
                  const std::string& route_context);
+// A list of CIDRs into `out` (canonical, duplicates warned and dropped); `allows` ends the warning
+// about a /0 ("to force a side"). False when an item was an error (cidr_list.cpp).
+bool read_cidr_list(Reader& r, const Entry& e, const std::string& label, std::string_view allows,
+                    std::vector<std::string>& out);
+// A listener's access_log: {path, format, fields, log_query, sample} (observability.cpp).
+void read_access_log(Reader& r, const Entry& section, AccessLogConfig& log);
+// request_id: {header, trust_cidrs} and tracing: {generate} (observability.cpp).
+void read_request_id(Reader& r, const Entry& section, RequestIdConfig& id);
+void read_tracing(Reader& r, const Entry& section, TracingConfig& tracing);
 // mirror_log: {path, max_size, max_files} (mirror.cpp); false when it is not a mapping (reported).
 bool read_mirror_log(Reader& r, const Entry& section, MirrorLogConfig& log);
 

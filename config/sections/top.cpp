@@ -51,6 +51,8 @@ const Key<Top> kTopKeys[] = {
      [](Reader& r, const Entry& e, Top& t) {
        if (read_mirror_log(r, e, t.doc.config.mirror_log)) t.doc.mirror_log = e.key_mark;
      }},
+    {"request_id", [](Reader& r, const Entry& e, Top& t) { read_request_id(r, e, t.doc.config.request_id); }},
+    {"tracing", [](Reader& r, const Entry& e, Top& t) { read_tracing(r, e, t.doc.config.tracing); }},
     {"limits", [](Reader& r, const Entry& e, Top& t) { read_limits(r, e, t.doc.config.limits); }},
     {"timeouts", [](Reader& r, const Entry& e, Top& t) { read_timeouts(r, e, t.doc.config.timeouts); }},
     {"clusters",

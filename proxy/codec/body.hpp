@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -54,6 +55,8 @@ class BodySource {
   virtual bool done() const = 0;
   // From now on `tap` (null: none) sees every byte read.
   virtual void set_tap(BodyTap* tap) = 0;
+  // Body bytes handed out so far (without chunk framing).
+  virtual std::uint64_t bytes() const = 0;
 
  protected:
   ~BodySource() = default;
@@ -88,6 +91,7 @@ class Http1BodyReader final : public BodySource {
 
   void set_tap(BodyTap* tap) override { tap_ = tap; }
   bool done() const override { return parser_.is_done(); }
+  std::uint64_t bytes() const override { return bytes_; }
 
   // Parses what the buffer holds; a chunk line ended by a bare LF is refused at once
   // (http::error::bad_chunk) rather than waited on for a CRLF that never comes.
@@ -112,6 +116,7 @@ class Http1BodyReader final : public BodySource {
       if (ec && ec != bhttp::error::need_more && ec != bhttp::error::need_buffer) return end(BodyPiece{{}, false, ec});
       if (got == 0 && !parser_.is_done()) continue;  // framing bytes only
       if (tap_ && got > 0) tap_->append({scratch_.data(), got});
+      bytes_ += got;
       const bool last = parser_.is_done();
       return last ? end(BodyPiece{{scratch_.data(), got}, true, {}}) : BodyPiece{{scratch_.data(), got}, false, {}};
     }
@@ -150,6 +155,7 @@ class Http1BodyReader final : public BodySource {
   std::span<char> scratch_;
   std::chrono::milliseconds read_timeout_;
   BodyTap* tap_ = nullptr;
+  std::uint64_t bytes_ = 0;
 };
 
 }  // namespace cutover::codec

@@ -9,6 +9,7 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -39,6 +40,7 @@ struct WriteOutcome {
   Failed failed = Failed::none;  // read: the body source failed; write: the connection did
   boost::system::error_code ec;  // beast::error::timeout when a read or write outlived its timeout
   bool head_sent = false;        // whether the head (and so any byte of the message) went out
+  std::uint64_t body_bytes = 0;  // body bytes written (without chunk framing)
 };
 
 // The wire form of one body piece: [chunk-size line, data, CRLF] and, for the last piece, the
@@ -152,6 +154,7 @@ inline boost::asio::awaitable<WriteOutcome> write_message(net::Stream& out, std:
       outcome.ec = ec;
       break;
     }
+    outcome.body_bytes += piece.data.size();
     if (!outcome.head_sent) {
       outcome.head_sent = true;
       if (on_head_sent) on_head_sent->head_sent();

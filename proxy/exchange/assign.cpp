@@ -77,6 +77,7 @@ Assignment assign_side(const runtime::Route& route, router::Kind kind, router::W
   std::optional<std::uint32_t> keyed;
   if (!route.sticky.sources.empty() || !route.sticky.pin_cookie.empty())
     keyed = sticky_key_bucket(route, headers, client_ip);
+  a.keyed = keyed.has_value();
   a.bucket = keyed ? *keyed : router::bucket_of(random_bits);
   if (!keyed && !route.sticky.pin_cookie.empty()) a.pin_bucket = a.bucket;
   a.side = router::choose_side(weights.for_kind(kind), a.bucket);

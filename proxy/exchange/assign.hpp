@@ -19,6 +19,7 @@ namespace cutover::exchange {
 struct Assignment {
   router::Side side = router::Side::source;
   bool forced = false;                     // a force header/cookie from an allowed client decided
+  bool keyed = false;                      // the bucket is the user's sticky key's (else a random one)
   std::uint32_t bucket = 0;                // the bucket compared against the weight
   std::optional<std::uint32_t> pin_bucket;  // set: answer with the route's pin cookie holding it
 };

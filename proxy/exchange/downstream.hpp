@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,7 @@
 #include "proxy/codec/message_writer.hpp"
 #include "proxy/exchange/outcome.hpp"
 #include "proxy/exchange/upstream_channel.hpp"
+#include "proxy/net/byte_relay.hpp"
 #include "proxy/net/stream.hpp"
 #include "proxy/router/split.hpp"
 
@@ -29,6 +31,7 @@ namespace cutover::exchange {
 struct ClientInfo {
   boost::asio::ip::address address;  // as accept() gave it
   std::string ip;                    // the address as text (X-Forwarded-For, sticky client_ip)
+  unsigned port = 0;                 // the client's port (the access log)
   bool tls = false;                  // the connection is TLS (X-Forwarded-Proto: https)
 };
 
@@ -40,6 +43,8 @@ struct Reply {
   std::string_view route;   // held: the route
   std::string_view code;    // held: "hold_timeout", "max_held"
   bool keep_alive = false;
+  std::string_view request_id_field;  // with request_id: the response carries it (empty: not)
+  std::string_view request_id;
 };
 
 // The upstream's final response as the exchange relays it.
@@ -74,10 +79,14 @@ class Downstream : public InterimSink {
   virtual boost::asio::awaitable<codec::WriteOutcome> send_response(Response& response) = 0;
   // After a 101 to an upgrade: the 101 `head` goes to the client as received, then bytes flow both
   // ways between the client and `upstream` (`upstream_buffered` first: bytes read past the head)
-  // until both closed, an error, the idle timeout or a close from a rollback or release.
-  virtual boost::asio::awaitable<void> tunnel(boost::beast::http::response_header<>& head, net::Stream& upstream,
+  // until both closed, an error, the idle timeout or a close from a rollback or release. Returns
+  // the bytes relayed each way.
+  virtual boost::asio::awaitable<net::RelayBytes> tunnel(boost::beast::http::response_header<>& head, net::Stream& upstream,
                                               boost::beast::flat_buffer& upstream_buffered,
                                               const TunnelSpec& spec) = 0;
+
+  // Body bytes of the last reply() written (the access log; send_response() reports its own).
+  virtual std::uint64_t last_reply_bytes() const = 0;
 
   // Whether the client closed or reset its side (looked at without reading what it sent).
   virtual bool closed() = 0;

@@ -11,6 +11,7 @@
 #include "common/text.hpp"
 #include "proxy/codec/errors.hpp"
 #include "proxy/codec/headers.hpp"
+#include "proxy/exchange/access_line.hpp"
 #include "proxy/exchange/admission.hpp"
 #include "proxy/exchange/assign.hpp"
 #include "proxy/exchange/mirror.hpp"
@@ -82,6 +83,39 @@ void Exchange::account_attempt(Outcome o, const runtime::Endpoint& endpoint, uns
   }
 }
 
+void Exchange::log_access(Outcome o, unsigned status, std::string_view protocol, std::uint64_t bytes_in,
+                          std::uint64_t bytes_out) {
+  const auto& head = req_->head;
+  const ClientInfo& client = down_.client();
+  observe::AccessRecord r;
+  r.time = wall_started_;
+  r.request_id = identity_.request_id;
+  r.trace_id = identity_.trace_id;
+  r.client_ip = client.ip;
+  r.client_port = client.port;
+  r.listener = listener_->name;
+  if (route_) r.route = route_->name;
+  r.method = head.method_string();
+  r.target = head.target();
+  r.protocol = protocol;
+  r.status = status;
+  if (route_ && cluster_) {
+    r.side = router::name(side_);
+    r.side_reason = side_reason_;
+  }
+  if (endpoint_) r.endpoint = endpoint_->text;
+  r.held_ms = held_ms_;
+  r.connect_ms = connect_ms_;
+  r.upstream_ms = upstream_ms_;
+  r.duration_ms = observe::ms_between(started_, std::chrono::steady_clock::now());
+  r.bytes_in = bytes_in;
+  r.bytes_out = bytes_out;
+  r.retries = attempts_ > 1 ? attempts_ - 1 : 0;
+  r.result = name(o);
+  r.mirror = mirrored_;
+  write_access_line(*listener_, r);
+}
+
 asio::awaitable<bool> Exchange::conclude(Outcome o, std::string_view reason, unsigned status) {
   outcome_ = o;
   const Verdict v = verdict(o);
@@ -90,7 +124,14 @@ asio::awaitable<bool> Exchange::conclude(Outcome o, std::string_view reason, uns
   if (v.recorded && route_) record(answered, v.window);
   if (v.listener_rejected && listener_)
     if (auto* c = listener_->rejected_counter(answered)) c->Increment();
-  if (v.answer == Answer::none) co_return false;
+  // A tunnel's line is written when it ends.
+  const bool log_now = log_ && o != Outcome::tunnel;
+  const std::string_view protocol = req_->head.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
+  const std::uint64_t bytes_in = req_->body ? req_->body->bytes() : 0;
+  if (v.answer == Answer::none) {
+    if (log_now) log_access(o, status, protocol, bytes_in, response_bytes_);
+    co_return false;
+  }
   Reply reply;
   reply.status = answered;
   reply.kind = v.answer;
@@ -100,7 +141,13 @@ asio::awaitable<bool> Exchange::conclude(Outcome o, std::string_view reason, uns
     reply.route = route_->name;
     reply.code = o == Outcome::hold_timeout ? "hold_timeout" : "max_held";
   }
-  co_return co_await down_.reply(reply);
+  if (!identity_.request_id.empty()) {
+    reply.request_id_field = pinned_->snapshot->config.request_id.header;
+    reply.request_id = identity_.request_id;
+  }
+  const bool keep = co_await down_.reply(reply);
+  if (log_now) log_access(o, answered, protocol, bytes_in, down_.last_reply_bytes());
+  co_return keep;
 }
 
 asio::awaitable<bool> Exchange::run(Request& req) {
@@ -111,6 +158,12 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     co_return co_await conclude(Outcome::listener_gone, "listener removed");
   listener_ = &snap.listeners[listener_index_];
   auto& head = req.head;
+  if (listener_->access_log.writer) {
+    log_ = access_logged(*listener_, worker_.random());
+    wall_started_ = std::chrono::system_clock::now();
+  }
+  // The request id and trace context, before anything can answer: every answer carries the id.
+  identity_ = identify_request(head, snap, down_.client().address, worker_.rng);
 
   // Admission, then routing: the route, the hold, the side.
   if (auto refusal = admit(head, req.content_length, snap.config.limits))
@@ -130,7 +183,10 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   std::optional<WriteInFlight> write_in_flight;
   ReleaseBaton baton;  // a released write passes it on once its request head is upstream
   if (kind_ == router::Kind::write) {
-    switch (co_await pass_write_hold(route, worker_.held_writes, worker_.executor, down_, write_in_flight, baton)) {
+    const auto hold_started = std::chrono::steady_clock::now();
+    const auto passed = co_await pass_write_hold(route, worker_.held_writes, worker_.executor, down_, write_in_flight, baton);
+    held_ms_ = observe::ms_between(hold_started, std::chrono::steady_clock::now());
+    switch (passed) {
       case HoldOutcome::pass:
         break;
       case HoldOutcome::client_left:
@@ -158,7 +214,9 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   const auto assignment =
       assign_side(route, kind_, route.runtime->weights(), head, client.ip, client.address, worker_.random());
   side_ = assignment.side;
+  side_reason_ = assignment.forced ? "force" : assignment.keyed ? "sticky" : "weight";
   if (side_ == router::Side::target) side_ = upstream::fail_over_if_target_down(route);
+  if (side_ != assignment.side) side_reason_ = "failover";
   if (assignment.forced) route.forced[static_cast<int>(side_)]->Increment();
   if (!route.force.header.empty()) head.erase(route.force.header);  // never forwarded, honoured or not
   cluster_ = &route.cluster(side_);
@@ -173,7 +231,9 @@ asio::awaitable<bool> Exchange::run(Request& req) {
 
   // Shadow traffic: picked now, sent once the request body went through. Upgrades never are.
   std::shared_ptr<shadow::MirrorExchange> mirror =
-      route.mirror && !upgrade ? pick_mirror(worker_, route, side_, pinned_, head, req.content_length, has_body) : nullptr;
+      route.mirror && !upgrade
+          ? pick_mirror(worker_, route, side_, pinned_, head, req.content_length, has_body, identity_)
+          : nullptr;
   MirrorPrimaryGuard mirror_guard{mirror};
   bool mirror_launched = false;
 
@@ -186,8 +246,13 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     down_.watch_upstream(nullptr);  // the deadline must not reach for a connection about to close
     channel_.finish(false);         // a previous attempt's connection, if any
     auto connected = channel_.take(cluster, /*fresh=*/attempt > 0, resendable);
-    if (!connected.ok) connected = co_await channel_.connect(*connected.endpoint);
+    if (!connected.ok) {
+      const auto connect_started = std::chrono::steady_clock::now();
+      connected = co_await channel_.connect(*connected.endpoint);
+      connect_ms_ += observe::ms_between(connect_started, std::chrono::steady_clock::now());
+    }
     served_by = connected.endpoint;
+    endpoint_ = served_by;
     if (!connected.ok) {
       spdlog::warn("route {}: cluster {} endpoint {}: {}{}", route.name, cluster.name, served_by->text,
                    connected.tls_failed ? "" : "connect failed: ", connected.reason);
@@ -215,6 +280,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     }
 
     if (req.body) req.body->set_tap(mirror && !mirror_launched ? &mirror->request_body : nullptr);
+    const auto send_started = std::chrono::steady_clock::now();
     const auto sent = co_await channel_.send(head, req.chunked, req.body, baton.chain ? &baton : nullptr);
     if (req.body) req.body->set_tap(nullptr);
     if (sent.failed == codec::WriteOutcome::Failed::read) {
@@ -251,11 +317,15 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     if (mirror && !mirror_launched) {
       mirror_launched = true;
       launch_mirror(worker_, mirror, route, side_, served_by);
+      mirrored_ = mirror != nullptr;
     }
 
     // The response head, interim responses passed on, within response_timeout.
     const auto got = co_await channel_.read_head(head_request, down_);
-    if (got.outcome == Outcome::response) break;
+    if (got.outcome == Outcome::response) {
+      upstream_ms_ = observe::ms_between(send_started, std::chrono::steady_clock::now());
+      break;
+    }
     if (got.outcome == Outcome::client_gone) co_return co_await conclude(Outcome::client_gone);
     if (got.outcome == Outcome::response_timeout || down_.deadline_passed()) {
       account_attempt(Outcome::response_timeout, *served_by);
@@ -302,11 +372,14 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     baton.pass();
     down_.watch_upstream(nullptr);
     down_.disarm_deadline();
-    co_await down_.tunnel(res, channel_.stream(), channel_.buffered(), {route_, side_, timeouts.tunnel_idle});
+    const auto bytes =
+        co_await down_.tunnel(res, channel_.stream(), channel_.buffered(), {route_, side_, timeouts.tunnel_idle});
+    if (log_) log_access(Outcome::tunnel, status, *upgrade, bytes.to_upstream, bytes.to_downstream);
     co_return false;
   }
   if (mirror) mirror->capture_primary_head(res);
   const bool no_body = head_request || status == 204 || status == 304 || status < 200;
+  res.set(snap.config.request_id.header, identity_.request_id);
   if (assignment.pin_bucket)  // the bucket, not the side: later weight changes still apply to this client
     res.insert(bhttp::field::set_cookie,
                fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax", route.sticky.pin_cookie,
@@ -315,6 +388,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
                     req.keep_alive && !worker_.connections.draining()};
   if (response.body) response.body->set_tap(mirror ? &mirror->primary().body : nullptr);
   const auto sent = co_await down_.send_response(response);
+  response_bytes_ = sent.body_bytes;
   if (sent.failed != codec::WriteOutcome::Failed::none) {
     const bool timed_out = codec::is_timeout(sent.ec);
     if (sent.failed == codec::WriteOutcome::Failed::read) {

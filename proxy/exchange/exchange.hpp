@@ -20,6 +20,7 @@
 #include "proxy/codec/body.hpp"
 #include "proxy/exchange/downstream.hpp"
 #include "proxy/exchange/outcome.hpp"
+#include "proxy/exchange/request_identity.hpp"
 #include "proxy/exchange/upstream_channel.hpp"
 #include "proxy/exchange/worker_context.hpp"
 #include "proxy/router/split.hpp"
@@ -57,6 +58,9 @@ class Exchange {
   int attempts() const { return attempts_; }
   // The side that served it (meaningful once a route was found).
   router::Side side() const { return side_; }
+  // The request id (request_identity.hpp) sent upstream and to the client; empty when the
+  // exchange ended before it was given one (a removed listener).
+  const std::string& request_id() const { return identity_.request_id; }
 
  private:
   // Applies the exchange part of `o`'s verdict (metrics, window statistics, rejection counter),
@@ -67,6 +71,10 @@ class Exchange {
   void account_attempt(Outcome o, const runtime::Endpoint& endpoint, unsigned status = 0);
   void record(unsigned status, stats::Outcome window);
   bool request_complete() const;
+  // The access log line of this exchange (when the listener writes one): `status` the client got
+  // (0: none), `protocol` "HTTP/1.x" or the tunnel's, bytes_out the body bytes sent.
+  void log_access(Outcome o, unsigned status, std::string_view protocol, std::uint64_t bytes_in,
+                  std::uint64_t bytes_out);
 
   WorkerContext& worker_;
   std::shared_ptr<const runtime::PinnedSnapshot> pinned_;
@@ -83,6 +91,18 @@ class Exchange {
   router::Side side_ = router::Side::source;
   Outcome outcome_ = Outcome::client_gone;
   int attempts_ = 0;
+
+  // For the access log.
+  bool log_ = false;  // the listener writes a line for this exchange
+  std::chrono::system_clock::time_point wall_started_{};
+  RequestIdentity identity_;
+  std::string_view side_reason_;
+  const runtime::Endpoint* endpoint_ = nullptr;  // of the last attempt
+  double held_ms_ = 0;
+  double connect_ms_ = 0;
+  std::optional<double> upstream_ms_;
+  bool mirrored_ = false;
+  std::uint64_t response_bytes_ = 0;  // body bytes of the relayed response sent to the client
 };
 
 }  // namespace cutover::exchange

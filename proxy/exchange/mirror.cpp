@@ -12,7 +12,8 @@ namespace cutover::exchange {
 std::shared_ptr<shadow::MirrorExchange> pick_mirror(WorkerContext& worker, const runtime::Route& route,
                                                     router::Side side, std::shared_ptr<const void> keep,
                                                     const boost::beast::http::request_header<>& forwarded,
-                                                    std::optional<std::uint64_t> content_length, bool has_body) {
+                                                    std::optional<std::uint64_t> content_length, bool has_body,
+                                                    const RequestIdentity& identity) {
   const auto& policy = *route.mirror;
   if (!shadow::selects(policy, forwarded.method_string(), worker.random())) return nullptr;
   if (content_length && *content_length > policy.max_body) {
@@ -25,7 +26,8 @@ std::shared_ptr<shadow::MirrorExchange> pick_mirror(WorkerContext& worker, const
   }
   auto ex = std::make_shared<shadow::MirrorExchange>(std::move(keep), policy, route.name, side,
                                                      forwarded.method_string(), forwarded.target(), worker.id);
-  ex->copy_request_head(forwarded, has_body);
+  ex->copy_request_head(forwarded, has_body, shadow_traceparent(identity, worker.random()));
+  ex->set_request_id(identity.request_id);
   return ex;
 }
 

@@ -59,19 +59,20 @@ class OpenTunnel final : public runtime::Closable {
 
 // Writes what `from` holds to `to` within `timeout`; false when that failed.
 asio::awaitable<bool> flush(boost::beast::flat_buffer& from, net::Stream& to, std::chrono::milliseconds timeout,
-                            prometheus::Counter* counter) {
+                            prometheus::Counter* counter, std::uint64_t& moved) {
   if (from.size() == 0) co_return true;
   to.expires_after(timeout);
   auto [ec, n] = co_await asio::async_write(to, from.data(), asio::as_tuple(asio::use_awaitable));
   to.expires_never();
   from.consume(n);
+  moved += n;
   if (counter && n) counter->Increment(static_cast<double>(n));
   co_return !ec;
 }
 
 }  // namespace
 
-asio::awaitable<net::RelayEnd> run_tunnel(WorkerContext& worker, const TunnelSpec& spec, net::Stream& down,
+asio::awaitable<TunnelResult> run_tunnel(WorkerContext& worker, const TunnelSpec& spec, net::Stream& down,
                                           boost::beast::flat_buffer& down_buffered, net::Stream& up,
                                           boost::beast::flat_buffer& up_buffered) {
   down.expires_never();
@@ -79,9 +80,9 @@ asio::awaitable<net::RelayEnd> run_tunnel(WorkerContext& worker, const TunnelSpe
   OpenTunnel open(worker, spec, down, up);
   auto* to_upstream = open.bytes(true);
   auto* to_downstream = open.bytes(false);
-  net::RelayEnd end = net::RelayEnd::error;
-  if (co_await flush(down_buffered, up, spec.idle, to_upstream) &&
-      co_await flush(up_buffered, down, spec.idle, to_downstream)) {
+  TunnelResult result;
+  if (co_await flush(down_buffered, up, spec.idle, to_upstream, result.bytes.to_upstream) &&
+      co_await flush(up_buffered, down, spec.idle, to_downstream, result.bytes.to_downstream)) {
     auto down_scratch = worker.buffers.take_scratch();
     auto up_scratch = worker.buffers.take_scratch();
     net::RelayBytes bytes;
@@ -93,14 +94,16 @@ asio::awaitable<net::RelayEnd> run_tunnel(WorkerContext& worker, const TunnelSpe
     // The relay keeps its own idle deadline, so plain connections relay on their sockets directly:
     // the streams' deadline bookkeeping would only cost time per message.
     if (!down.is_tls() && !up.is_tls())
-      end = co_await net::relay(down.socket(), up.socket(), down_buffer, up_buffer, spec.idle, bytes, count);
+      result.end = co_await net::relay(down.socket(), up.socket(), down_buffer, up_buffer, spec.idle, bytes, count);
     else
-      end = co_await net::relay(down, up, down_buffer, up_buffer, spec.idle, bytes, count);
+      result.end = co_await net::relay(down, up, down_buffer, up_buffer, spec.idle, bytes, count);
+    result.bytes.to_upstream += bytes.to_upstream;
+    result.bytes.to_downstream += bytes.to_downstream;
     worker.buffers.give_back_scratch(std::move(down_scratch));
     worker.buffers.give_back_scratch(std::move(up_scratch));
   }
   open.close_now();
-  co_return end;
+  co_return result;
 }
 
 }  // namespace cutover::exchange

@@ -15,11 +15,16 @@
 
 namespace cutover::exchange {
 
+struct TunnelResult {
+  net::RelayEnd end = net::RelayEnd::error;
+  net::RelayBytes bytes;  // every byte written each way, the buffered ones included
+};
+
 // Relays between `down` and `up` until the tunnel ends. Bytes already read past the heads go
 // first: `down_buffered` (the client's, sent after its upgrade request) upstream and
 // `up_buffered` (the upstream's, sent after its 101) to the client. Both streams are closed when
 // it returns. Never throws for network errors.
-boost::asio::awaitable<net::RelayEnd> run_tunnel(WorkerContext& worker, const TunnelSpec& spec, net::Stream& down,
+boost::asio::awaitable<TunnelResult> run_tunnel(WorkerContext& worker, const TunnelSpec& spec, net::Stream& down,
                                                  boost::beast::flat_buffer& down_buffered, net::Stream& up,
                                                  boost::beast::flat_buffer& up_buffered);
 

@@ -27,6 +27,7 @@
 #include "proxy/codec/head_writer.hpp"
 #include "proxy/codec/headers.hpp"
 #include "proxy/codec/message_writer.hpp"
+#include "proxy/exchange/access_line.hpp"
 #include "proxy/exchange/downstream.hpp"
 #include "proxy/exchange/exchange.hpp"
 #include "proxy/exchange/tunnel.hpp"
@@ -34,6 +35,7 @@
 #include "proxy/http/watchdog.hpp"
 #include "proxy/net/stream.hpp"
 #include "proxy/net/tls_context.hpp"
+#include "proxy/observe/trace_context.hpp"
 
 namespace cutover::http {
 
@@ -87,6 +89,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
         tls_errors_(tls_errors) {
     client_.address = peer.address();
     client_.ip = client_.address.to_string();
+    client_.port = peer.port();
     client_.tls = tls_ != nullptr;
     buffer_.max_size(kReadBufferMax);
     worker_.connections.add(this);
@@ -199,7 +202,9 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
       res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
       res.body() = fmt::format("cutover: {}\n", r.reason);
     }
-    co_return co_await write_reply(res, r.keep_alive);
+    if (!r.request_id_field.empty()) res.set(r.request_id_field, r.request_id);
+    const bool keep = co_await write_reply(res, r.keep_alive);
+    co_return keep;
   }
 
   asio::awaitable<bool> send_continue() override {
@@ -233,17 +238,20 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
                                 r.body, timeouts_.body_idle);
   }
 
-  asio::awaitable<void> tunnel(bhttp::response_header<>& head, net::Stream& upstream, beast::flat_buffer& buffered,
-                               const exchange::TunnelSpec& spec) override {
+  asio::awaitable<net::RelayBytes> tunnel(bhttp::response_header<>& head, net::Stream& upstream,
+                                          beast::flat_buffer& buffered, const exchange::TunnelSpec& spec) override {
     // The 101 as the upstream sent it: its Upgrade and Connection fields are the switch itself.
     head_buf_.clear();
     codec::append_head(head, head_buf_);
     down_.expires_after(timeouts_.body_idle);
     auto [ec, n] = co_await asio::async_write(down_, asio::buffer(head_buf_), as_tuple(use_awaitable));
     down_.expires_never();
-    if (ec) co_return;
-    co_await exchange::run_tunnel(worker_, spec, down_, buffer_, upstream, buffered);
+    if (ec) co_return net::RelayBytes{};
+    const auto result = co_await exchange::run_tunnel(worker_, spec, down_, buffer_, upstream, buffered);
+    co_return result.bytes;
   }
+
+  std::uint64_t last_reply_bytes() const override { return last_reply_bytes_; }
 
   // Whether the client closed or reset its side (POLLRDHUP), without reading what it sent.
   bool closed() override {
@@ -346,8 +354,43 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     }
     count_rejected(status);
     req_version_ = 11;
-    const exchange::Reply r{static_cast<unsigned>(status), exchange::Answer::text, reason, {}, {}, false};
+    // Accounted for like every request: an id in the answer and a line in the access log.
+    auto pinned = worker_.snapshots.current();
+    const auto& snap = *pinned->snapshot;
+    const std::string id = observe::make_request_id(worker_.random(), worker_.random());
+    exchange::Reply r{static_cast<unsigned>(status), exchange::Answer::text, reason, {}, {}, false};
+    r.request_id_field = snap.config.request_id.header;
+    r.request_id = id;
+    const auto started = std::chrono::steady_clock::now();
     co_await reply(r);
+    if (listener_index_ < snap.listeners.size()) {
+      const auto& listener = snap.listeners[listener_index_];
+      if (listener.access_log.writer && exchange::access_logged(listener, worker_.random())) {
+        observe::AccessRecord line;
+        line.time = std::chrono::system_clock::now();
+        line.request_id = id;
+        line.client_ip = client_.ip;
+        line.client_port = client_.port;
+        line.listener = listener.name;
+        line.protocol = "HTTP/1.1";
+        line.status = static_cast<unsigned>(status);
+        line.duration_ms = observe::ms_between(started, std::chrono::steady_clock::now());
+        line.bytes_out = last_reply_bytes_;
+        line.result = refusal_name(head, status);
+        exchange::write_access_line(listener, line);
+      }
+    }
+  }
+
+  // The access log's result for a request refused before it could be read.
+  static std::string_view refusal_name(const codec::HeadRead& head, bhttp::status status) {
+    switch (status) {
+      case bhttp::status::uri_too_long: return "request_line_too_long";
+      case bhttp::status::request_header_fields_too_large: return "header_too_large";
+      case bhttp::status::request_timeout: return "request_header_timeout";
+      case bhttp::status::payload_too_large: return "request_too_large";
+      default: return head.problem == codec::HeadRead::Problem::obs_fold ? "bad_request_obs_fold" : "bad_request";
+    }
   }
 
   // cutover_downstream_rejected_total{listener,code}: requests refused before any route saw them.
@@ -367,6 +410,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     down_.expires_after(timeouts_.body_idle);
     auto [ec, n] = co_await bhttp::async_write(down_, res, as_tuple(use_awaitable));
     down_.expires_never();
+    last_reply_bytes_ = ec ? 0 : res.body().size();
     co_return !ec && keep_alive;
   }
 
@@ -383,6 +427,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
   bool in_exchange_ = false;
   bool linger_ = false;  // an answer ended the connection: linger() before the close
   unsigned req_version_ = 11;  // of the request being answered (10 or 11)
+  std::uint64_t last_reply_bytes_ = 0;
   config::TimeoutsConfig timeouts_;  // the current config's, taken before each request
   std::string head_buf_;  // serialized head of the message being written, lent by the worker per exchange
 };

@@ -12,6 +12,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <spdlog/spdlog.h>
 
+#include "proxy/exchange/access_line.hpp"
 #include "proxy/exchange/retry.hpp"
 #include "proxy/l4/proxy_protocol.hpp"
 #include "proxy/net/byte_relay.hpp"
@@ -85,10 +86,14 @@ class TcpSession final : public runtime::Drainable, public runtime::Closable {
     // TLS termination first: a client that cannot complete a handshake costs no upstream connect.
     if (listener_.tls && !co_await handshake(client)) co_return;
     const std::string client_ip = client.address().to_string();
+    wall_started_ = std::chrono::system_clock::now();
+    started_ = Clock::now();
     const bool sticky = std::any_of(route_.sticky.sources.begin(), route_.sticky.sources.end(),
                                     [](const auto& s) { return s.kind == config::StickySource::Kind::client_ip; });
     side_ = choose_connection_side(route_.runtime->weights().write_bp, sticky, client_ip, worker_.random());
+    const bool chosen_target = side_ == router::Side::target;
     if (side_ == router::Side::target) side_ = upstream::fail_over_if_target_down(route_);
+    side_reason_ = chosen_target && side_ != router::Side::target ? "failover" : sticky ? "sticky" : "weight";
     const int s = static_cast<int>(side_);
     const auto& metrics = *route_.tcp_metrics;
     metrics.connections[s]->Increment();
@@ -96,12 +101,19 @@ class TcpSession final : public runtime::Drainable, public runtime::Closable {
 
     const auto started = Clock::now();
     const bool connected = co_await connect(cluster);
+    connect_ms_ = observe::ms_between(started, Clock::now());
     record_window(connected, Clock::now() - started);
-    if (!connected) co_return;  // the client sees its connection closed
+    if (!connected) {  // the client sees its connection closed
+      log_access(client, client_ip, "connect_failed", {});
+      co_return;
+    }
 
     if (cluster.proxy_protocol != config::ProxyProtocol::none) {
       const std::string header = proxy_header(cluster.proxy_protocol, client, local);
-      if (!co_await send_header(header, cluster)) co_return;
+      if (!co_await send_header(header, cluster)) {
+        log_access(client, client_ip, "upstream_send_failed", {});
+        co_return;
+      }
     }
 
     GaugeHold active(metrics.active[s]);
@@ -120,6 +132,11 @@ class TcpSession final : public runtime::Drainable, public runtime::Closable {
     if (end == net::RelayEnd::idle) metrics.idle_timeouts->Increment();
     net::close_stream(down_);
     net::close_stream(up_);
+    const std::string_view result = closed_by_admin_              ? "closed_by_admin"
+                                    : end == net::RelayEnd::idle   ? "idle_timeout"
+                                    : end == net::RelayEnd::closed ? "closed"
+                                                                   : "reset";
+    log_access(client, client_ip, result, bytes);
   }
 
  private:
@@ -142,6 +159,8 @@ class TcpSession final : public runtime::Drainable, public runtime::Closable {
   asio::awaitable<bool> connect(const runtime::Cluster& cluster) {
     for (int attempt = 0;; ++attempt) {
       const runtime::Endpoint& endpoint = worker_.pool.next_endpoint(cluster);
+      endpoint_ = &endpoint;
+      attempts_ = attempt + 1;
       beast::tcp_stream stream(down_.get_executor());
       stream.expires_after(cluster.connect_timeout);
       auto [ec] = co_await stream.async_connect(endpoint.address, as_tuple(use_awaitable));
@@ -178,6 +197,29 @@ class TcpSession final : public runtime::Drainable, public runtime::Closable {
     co_return !ec;
   }
 
+  // The connection's access log line (when the listener writes them).
+  void log_access(const tcp::endpoint& client, std::string_view client_ip, std::string_view result,
+                  const net::RelayBytes& bytes) {
+    if (!listener_.access_log.writer || !exchange::access_logged(listener_, worker_.random())) return;
+    observe::AccessRecord r;
+    r.time = wall_started_;
+    r.client_ip = client_ip;
+    r.client_port = client.port();
+    r.listener = listener_.name;
+    r.route = route_.name;
+    r.protocol = "tcp";
+    r.side = router::name(side_);
+    r.side_reason = side_reason_;
+    if (endpoint_) r.endpoint = endpoint_->text;
+    r.connect_ms = connect_ms_;
+    r.duration_ms = observe::ms_between(started_, Clock::now());
+    r.bytes_in = bytes.to_upstream;
+    r.bytes_out = bytes.to_downstream;
+    r.retries = attempts_ > 1 ? attempts_ - 1 : 0;
+    r.result = result;
+    exchange::write_access_line(listener_, r);
+  }
+
   void record_window(bool connected, Clock::duration took) {
     const auto now = Clock::now();
     route_.runtime->windows.at(worker_.id, side_)
@@ -195,6 +237,13 @@ class TcpSession final : public runtime::Drainable, public runtime::Closable {
   router::Side side_ = router::Side::source;
   bool registered_ = false;
   bool closed_by_admin_ = false;
+  // For the access log.
+  std::chrono::system_clock::time_point wall_started_{};
+  Clock::time_point started_{};
+  std::string_view side_reason_;
+  const runtime::Endpoint* endpoint_ = nullptr;
+  int attempts_ = 0;
+  double connect_ms_ = 0;
   std::unique_ptr<char[]> down_buffer_;
   std::unique_ptr<char[]> up_buffer_;
 };

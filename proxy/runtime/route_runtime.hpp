@@ -16,6 +16,7 @@
 #include <string>
 
 #include "config/model.hpp"
+#include "proxy/observe/log_writer.hpp"
 #include "proxy/router/split.hpp"
 #include "proxy/shadow/mismatch_log.hpp"
 #include "proxy/shadow/shadow_record.hpp"
@@ -183,6 +184,31 @@ class RuntimeRegistry {
     return it == mismatch_logs_.end() ? nullptr : it->second.lock();
   }
 
+  // The access log writer for `path` ("stdout" or a file): one per path, shared by the listeners
+  // and snapshots that name it, closed with the last snapshot that uses it. Throws
+  // std::runtime_error when the file cannot be opened. `write_errors` counts its lost lines.
+  std::shared_ptr<observe::LogWriter> access_log(const std::string& path, prometheus::Counter* write_errors) {
+    std::lock_guard lock(access_logs_mutex_);
+    std::erase_if(access_logs_, [](const auto& kv) { return kv.second.expired(); });
+    if (auto it = access_logs_.find(path); it != access_logs_.end())
+      if (auto open = it->second.lock()) return open;
+    auto log = std::make_shared<observe::LogWriter>(path, write_errors);
+    access_logs_[path] = log;
+    return log;
+  }
+  // Any thread (SIGUSR1, POST /v1/logs/reopen): every open access log reopens its file before its
+  // next write. Returns the paths.
+  std::vector<std::string> reopen_access_logs() {
+    std::lock_guard lock(access_logs_mutex_);
+    std::vector<std::string> paths;
+    for (const auto& [path, weak] : access_logs_)
+      if (auto log = weak.lock()) {
+        log->reopen();
+        if (path != "stdout") paths.push_back(path);
+      }
+    return paths;
+  }
+
   // The health of endpoint `endpoint` (as configured) of cluster `cluster`: kept for the process,
   // so a reload keeps what checks and outlier detection found.
   std::shared_ptr<EndpointHealth> endpoint_health(const std::string& cluster, const std::string& endpoint) {
@@ -204,6 +230,8 @@ class RuntimeRegistry {
   std::map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
   std::map<std::string, std::shared_ptr<EndpointHealth>> endpoints_;
   std::map<std::string, std::weak_ptr<shadow::MismatchLog>> mismatch_logs_;  // by path
+  std::mutex access_logs_mutex_;  // reopen_access_logs() comes from the signal and admin threads
+  std::map<std::string, std::weak_ptr<observe::LogWriter>> access_logs_;  // by path
 };
 
 inline void RouteRuntime::ReleaseChain::advance() {

@@ -61,11 +61,31 @@ void publish_weight_gauges(const Route& route) {
 
 namespace {
 
+// CIDRs the loader validated (canonical "ADDR/PREFIX"; a bare address means a single host).
+void add_networks(const std::vector<std::string>& cidrs, std::vector<boost::asio::ip::network_v4>& v4,
+                  std::vector<boost::asio::ip::network_v6>& v6, const std::string& context) {
+  for (const auto& cidr : cidrs) {
+    boost::system::error_code ec;
+    const std::string text =
+        cidr.find('/') == std::string::npos ? cidr + (cidr.find(':') == std::string::npos ? "/32" : "/128") : cidr;
+    if (text.find(':') == std::string::npos) {
+      auto n = boost::asio::ip::make_network_v4(text, ec);
+      if (!ec) v4.push_back(n.canonical());
+    } else {
+      auto n = boost::asio::ip::make_network_v6(text, ec);
+      if (!ec) v6.push_back(n.canonical());
+    }
+    if (ec) throw std::runtime_error(context + ": invalid entry '" + cidr + "'");
+  }
+}
+
 std::shared_ptr<const Snapshot> compile_into(const config::Config& config, RuntimeRegistry& registry,
                                              stats::Metrics& metrics, std::vector<std::string>& created_routes) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
   snap->mismatch_log = registry.mismatch_log(config.mirror_log);
+  add_networks(config.request_id.trust_cidrs, snap->request_id_trust_v4, snap->request_id_trust_v6,
+               "request_id.trust_cidrs");
 
   for (const auto& cc : config.clusters) {
     Cluster& c = snap->clusters.emplace_back();
@@ -117,6 +137,13 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
       }
       l.tls_errors = &metrics.downstream_tls_errors.Add({{"listener", lc.name}});
     }
+    if (lc.access_log.enabled) {
+      l.access_log.writer =
+          registry.access_log(lc.access_log.path, &metrics.access_log_errors.Add({{"path", lc.access_log.path}}));
+      l.access_log.format = observe::compile_format(lc.access_log);
+      l.access_log.sample_bp = lc.access_log.sample_bp;
+      l.access_log.dropped = &metrics.access_log_dropped.Add({{"listener", lc.name}});
+    }
     for (std::size_t i = 0; i < Listener::kRejectedCodes.size(); ++i)
       l.rejected[i] = &metrics.downstream_rejected.Add(
           {{"listener", lc.name}, {"code", std::to_string(Listener::kRejectedCodes[i])}});
@@ -151,21 +178,7 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
       r.sticky.pin_max_age_s = std::chrono::duration_cast<std::chrono::seconds>(rc.sticky.pin_max_age).count();
       r.force.header = rc.force.header;
       r.force.cookie = rc.force.cookie;
-      for (const auto& cidr : rc.force.allow_cidrs) {
-        // The loader validated these; a bare address means a single host.
-        boost::system::error_code ec;
-        std::string text = cidr.find('/') == std::string::npos
-                               ? cidr + (cidr.find(':') == std::string::npos ? "/32" : "/128")
-                               : cidr;
-        if (text.find(':') == std::string::npos) {
-          auto n = boost::asio::ip::make_network_v4(text, ec);
-          if (!ec) r.force.allow_v4.push_back(n.canonical());
-        } else {
-          auto n = boost::asio::ip::make_network_v6(text, ec);
-          if (!ec) r.force.allow_v6.push_back(n.canonical());
-        }
-        if (ec) throw std::runtime_error("route " + rc.name + ": invalid allow_cidrs entry '" + cidr + "'");
-      }
+      add_networks(rc.force.allow_cidrs, r.force.allow_v4, r.force.allow_v6, "route " + rc.name + ": allow_cidrs");
       r.writes = rc.writes;
       r.forced = per_side(metrics.forced_requests, rc.name);
       prometheus::Labels by_route{{"route", rc.name}};

@@ -18,6 +18,8 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/model.hpp"
+#include "proxy/observe/access_record.hpp"
+#include "proxy/observe/log_writer.hpp"
 #include "proxy/net/tls_context.hpp"
 #include "proxy/router/route_match.hpp"
 #include "proxy/router/split.hpp"
@@ -141,6 +143,14 @@ struct Route {
   const Cluster& cluster(router::Side s) const { return *clusters[static_cast<int>(s)]; }
 };
 
+// A listener's access log, compiled (observe/ writes the lines).
+struct ListenerAccessLog {
+  std::shared_ptr<observe::LogWriter> writer;  // null: no access log
+  observe::AccessLogFormat format;
+  std::uint32_t sample_bp = 10000;             // share of requests written (basis points)
+  prometheus::Counter* dropped = nullptr;      // cutover_access_log_dropped_total{listener}
+};
+
 struct Listener {
   std::string name;
   tcp::endpoint address;                   // as configured (port may be 0)
@@ -154,6 +164,7 @@ struct Listener {
   std::array<prometheus::Counter*, 5> rejected{};
   std::shared_ptr<const net::ServerTls> tls;  // null: plain TCP
   prometheus::Counter* tls_errors = nullptr;  // cutover_downstream_tls_handshake_errors_total{listener}
+  ListenerAccessLog access_log;
   prometheus::Counter* rejected_counter(unsigned code) const {
     for (std::size_t i = 0; i < kRejectedCodes.size(); ++i)
       if (kRejectedCodes[i] == code) return rejected[i];
@@ -167,6 +178,9 @@ struct Snapshot {
   std::deque<Route> routes;
   std::vector<Listener> listeners;
   std::shared_ptr<shadow::MismatchLog> mismatch_log;  // config `mirror_log`; may be null
+  // request_id.trust_cidrs: clients whose request id is kept.
+  std::vector<boost::asio::ip::network_v4> request_id_trust_v4;
+  std::vector<boost::asio::ip::network_v6> request_id_trust_v6;
 
   const Route* find_route(std::string_view name) const;
 };

@@ -35,20 +35,31 @@ MirrorExchange::~MirrorExchange() {
   policy_.record->release_slot();
 }
 
-void append_shadow_request_head(const bhttp::request_header<>& forwarded, std::string& out) {
-  codec::append_open_head(
-      forwarded,
-      [](const bhttp::fields::value_type& f) {
-        return f.name() != bhttp::field::content_length && f.name() != bhttp::field::transfer_encoding &&
-               !boost::beast::iequals(f.name_string(), "X-Cutover-Shadow");
-      },
-      out);
+namespace {
+
+// Fields a shadow copy never takes from the forwarded request (the copy gets its own framing and
+// its own X-Cutover-Shadow), and with a span of its own, the traceparent.
+bool shadow_keeps(const bhttp::fields::value_type& f) {
+  return f.name() != bhttp::field::content_length && f.name() != bhttp::field::transfer_encoding &&
+         !boost::beast::iequals(f.name_string(), "X-Cutover-Shadow");
+}
+bool shadow_keeps_but_trace(const bhttp::fields::value_type& f) {
+  return shadow_keeps(f) && !boost::beast::iequals(f.name_string(), "traceparent");
+}
+
+}  // namespace
+
+void append_shadow_request_head(const bhttp::request_header<>& forwarded, std::string& out,
+                                std::string_view traceparent) {
+  codec::append_open_head(forwarded, traceparent.empty() ? shadow_keeps : shadow_keeps_but_trace, out);
+  if (!traceparent.empty()) out.append("traceparent: ").append(traceparent).append("\r\n");
   out += "X-Cutover-Shadow: 1\r\n\r\n";
 }
 
-void MirrorExchange::copy_request_head(const bhttp::request_header<>& forwarded, bool has_body) {
+void MirrorExchange::copy_request_head(const bhttp::request_header<>& forwarded, bool has_body,
+                                       std::string_view traceparent) {
   request_head_.clear();
-  append_shadow_request_head(forwarded, request_head_);
+  append_shadow_request_head(forwarded, request_head_, traceparent);
   request_method_ = forwarded.method();
   request_has_body_ = has_body;
 }
@@ -119,6 +130,7 @@ void MirrorExchange::conclude() {
   MismatchSample s;
   s.time = std::chrono::system_clock::now();
   s.route = route_;
+  s.request_id = request_id_;
   s.method = method_;
   s.path = path_;
   s.primary_side = router::name(primary_side_);

@@ -32,8 +32,10 @@ namespace cutover::shadow {
 // The head of a mirrored copy of `forwarded` (the request as sent upstream), appended to `out`: the
 // request line, the fields without Content-Length, Transfer-Encoding and any X-Cutover-Shadow,
 // then "X-Cutover-Shadow: 1\r\n" and the empty line "\r\n" (a sender of a body puts its
-// Content-Length before those last 2 bytes).
-void append_shadow_request_head(const boost::beast::http::request_header<>& forwarded, std::string& out);
+// Content-Length before those last 2 bytes). A non-empty `traceparent` replaces the request's
+// (the copy is a span of its own in the same trace).
+void append_shadow_request_head(const boost::beast::http::request_header<>& forwarded, std::string& out,
+                                std::string_view traceparent = {});
 
 // Status, headers (names lower-cased) and JSON-ness of a response head into `out` (body untouched).
 void capture_head(const boost::beast::http::response_header<>& head, CapturedResponse& out);
@@ -57,7 +59,10 @@ class MirrorExchange {
 
   // The request head as forwarded upstream (hop-by-hop removed, forwarding headers added),
   // serialized once as append_shadow_request_head() writes it.
-  void copy_request_head(const boost::beast::http::request_header<>& forwarded, bool has_body);
+  void copy_request_head(const boost::beast::http::request_header<>& forwarded, bool has_body,
+                         std::string_view traceparent = {});
+  // The request's id, written into its mismatch sample.
+  void set_request_id(std::string_view id) { request_id_ = id; }
   const std::string& request_head_text() const { return request_head_; }
   boost::beast::http::verb request_method() const { return request_method_; }
   bool request_has_body() const { return request_has_body_; }
@@ -85,6 +90,7 @@ class MirrorExchange {
   router::Side primary_side_;
   std::string method_;
   std::string path_;
+  std::string request_id_;
   std::size_t worker_;
   std::string request_head_;
   boost::beast::http::verb request_method_ = boost::beast::http::verb::unknown;

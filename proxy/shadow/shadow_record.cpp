@@ -43,6 +43,7 @@ std::string MismatchSample::to_json() const {
   json::object o;
   o["time"] = fmt::format("{:%FT%TZ}", std::chrono::floor<std::chrono::milliseconds>(time));
   o["route"] = route;
+  o["request_id"] = printable(request_id);
   o["method"] = printable(method);
   o["path"] = printable(path);
   o["primary_side"] = primary_side;

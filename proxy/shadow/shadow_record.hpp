@@ -19,6 +19,7 @@ namespace cutover::shadow {
 struct MismatchSample {
   std::chrono::system_clock::time_point time;
   std::string route;
+  std::string request_id;                // the request's id: the same in both backends' logs
   std::string method;
   std::string path;                      // request target as received (path and query)
   std::string primary_side;              // "source" or "target": the side whose answer the client got

@@ -149,7 +149,16 @@ Metrics::Metrics()
                        .Name("cutover_tunnel_bytes_total")
                        .Help("Bytes relayed through upgrade tunnels, by route, side and direction (upstream: "
                              "client to backend, downstream: backend to client).")
-                       .Register(*registry_)) {}
+                       .Register(*registry_)),
+      access_log_dropped(BuildCounter()
+                             .Name("cutover_access_log_dropped_total")
+                             .Help("Access log lines not written because the writer's queue was full (the file or "
+                                   "pipe could not keep up), by listener.")
+                             .Register(*registry_)),
+      access_log_errors(BuildCounter()
+                            .Name("cutover_access_log_write_errors_total")
+                            .Help("Access log lines lost to errors opening or writing the file, by file.")
+                            .Register(*registry_)) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

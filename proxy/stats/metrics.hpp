@@ -64,6 +64,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& tunnels_active;           // cutover_tunnels_active{route,side}
   prometheus::Family<prometheus::Counter>& tunnels_total;          // cutover_tunnels_total{route,side}
   prometheus::Family<prometheus::Counter>& tunnel_bytes;           // cutover_tunnel_bytes_total{route,side,direction}
+  // Access logs: lines refused by a full queue, and lines lost to write errors (by file).
+  prometheus::Family<prometheus::Counter>& access_log_dropped;     // cutover_access_log_dropped_total{listener}
+  prometheus::Family<prometheus::Counter>& access_log_errors;      // cutover_access_log_write_errors_total{path}
 };
 
 }  // namespace cutover::stats

@@ -112,10 +112,11 @@ class RecordingDownstream final : public Downstream {
     responses.push_back(r.head.result_int());
     co_return codec::WriteOutcome{codec::WriteOutcome::Failed::none, {}, true};
   }
-  asio::awaitable<void> tunnel(bhttp::response_header<>&, net::Stream&, boost::beast::flat_buffer&,
-                               const TunnelSpec&) override {
-    co_return;
+  asio::awaitable<net::RelayBytes> tunnel(bhttp::response_header<>&, net::Stream&, boost::beast::flat_buffer&,
+                                          const TunnelSpec&) override {
+    co_return net::RelayBytes{};
   }
+  std::uint64_t last_reply_bytes() const override { return 0; }
   bool closed() override { return false; }
   void arm_deadline(std::chrono::milliseconds) override {}
   void disarm_deadline() override {}
@@ -127,7 +128,7 @@ class RecordingDownstream final : public Downstream {
   std::vector<unsigned> responses;  // the upstream's responses relayed
 
  private:
-  ClientInfo client_{asio::ip::make_address("127.0.0.1"), "127.0.0.1", false};
+  ClientInfo client_{asio::ip::make_address("127.0.0.1"), "127.0.0.1", 40000, false};
 };
 
 // A snapshot with one route `app` (weight 0: every request to source) over a source cluster of

@@ -1,0 +1,79 @@
+// The writer behind an access log: workers hand it whole lines, a background thread writes them.
+// A worker never waits on the disk or a pipe: the queue is bounded (kQueueBytes) and a line that
+// does not fit is refused (the caller counts it as dropped). The file is opened non-blocking, so a
+// reader that stops reading (a FIFO, a stalled log shipper) blocks only the writer thread, and a
+// reopen (logrotate's postrotate: SIGUSR1 or POST /v1/logs/reopen) still takes effect then: the
+// line being written when it came goes whole to the new file. Write errors (a full disk) lose
+// the lines of that write; they are counted (write_errors) and logged at most once a minute.
+//
+// Why not spdlog's async logger (used for the mismatch log): a worker must learn that its line was
+// refused, to count it per listener, and a write to a stalled pipe must give way to a reopen.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace prometheus {
+class Counter;
+}
+
+namespace cutover::observe {
+
+class LogWriter {
+ public:
+  // Bytes of lines queued and not yet handed to the writer thread, at most.
+  static constexpr std::size_t kQueueBytes = 4 * 1024 * 1024;
+
+  // `path`: a file, created if missing and appended to, or "stdout". A regular file that cannot be
+  // opened throws std::runtime_error naming it (startup and reload report it); a FIFO is opened by
+  // the writer thread, which waits for a reader. `write_errors` (may be null) counts lines lost to
+  // write errors.
+  LogWriter(std::string path, prometheus::Counter* write_errors);
+  // Writes what is queued (waiting at most kStopWait for a stalled reader) and stops the thread.
+  ~LogWriter();
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+
+  // Any thread. Queues `line` (a whole line, ending in '\n'); false when the queue is full.
+  bool push(std::string&& line);
+  // Any thread. The file is closed and opened again by its path before the next write (a no-op
+  // for stdout).
+  void reopen();
+
+  const std::string& path() const { return path_; }
+  // Lines lost to write errors since start.
+  std::uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
+
+ private:
+  void run();
+  // Writes `batch` whole unless stopped; returns when written, lost or stopped.
+  void write_batch(std::string& batch, std::size_t lines);
+  // Opens path_ (non-blocking). False when it cannot now; `wait` is set when it is a FIFO that has
+  // no reader yet (worth waiting for).
+  bool open_file(bool& wait);
+  void close_file();
+  void note_error(const char* what, int err, std::size_t lines);
+
+  const std::string path_;
+  const bool stdout_;
+  prometheus::Counter* write_errors_;
+  int fd_ = -1;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::string> queue_;  // guarded by mutex_
+  std::size_t queued_bytes_ = 0;   // guarded by mutex_
+  bool stop_ = false;              // guarded by mutex_
+  std::atomic<bool> reopen_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> lost_{0};
+  std::chrono::steady_clock::time_point last_error_log_{};
+  std::thread thread_;
+};
+
+}  // namespace cutover::observe
