@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark, ten stages, all run by default (about 16 minutes):
+# Load benchmark, eleven stages, all run by default (about 17 minutes):
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
 #            backend alone as a reference; PROXIES_ROUNDS (3) interleaved rounds, medians. Also
@@ -7,6 +7,9 @@
 #   workers2: stage proxies again with two workers each (cutover `workers: 2`, HAProxy `nbthread 2`,
 #            nginx `worker_processes 2`); on a 2-CPU machine the second worker shares the CPUs with
 #            wrk and the backends.
+#   accesslog: stage proxies with every proxy writing a JSON access log line per request (cutover to
+#            a file, HAProxy to stdout, nginx buffered to a file), plus the same cutover without
+#            its log in the same rounds: requests/s as ratios and the cost of cutover's log.
 #   mirror:  "mirror 100 %": cutover at weight 0 mirroring every GET to target, cutover at weight 0
 #            without mirror, and nginx with its mirror directive, same backends, same wrk run,
 #            MIRROR_ROUNDS (3) interleaved rounds, medians reported.
@@ -60,7 +63,7 @@ LARGE_MIB=${LARGE_MIB:-1024}              # large stage: size of the download
 LARGE_ROUNDS=${LARGE_ROUNDS:-3}           # large stage: downloads per proxy (median reported)
 FLIP_ROUNDS=${FLIP_ROUNDS:-200}           # flip stage: weight changes measured
 MICRO_MIN_TIME=${MICRO_MIN_TIME:-0.2}     # micro stage: seconds per benchmark and repetition
-ALL_STAGES=(proxies workers2 mirror tcp websocket close idle large flip micro)
+ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket close idle large flip micro)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -97,6 +100,18 @@ mapfile -t ports < <(free_ports 5)
 SOURCE_PORT=${ports[0]} TARGET_PORT=${ports[1]} HAPROXY_PORT=${ports[2]} NGINX_PORT=${ports[3]}
 NGINX_MIRROR_PORT=${ports[4]}
 ports_kv=(SOURCE_PORT="$SOURCE_PORT" TARGET_PORT="$TARGET_PORT")
+# The access log lines of the proxies' configs: off, except in stage accesslog (access_log_kv DIR).
+log_kv=(CUTOVER_ACCESS_LOG="" HAPROXY_LOG="" HAPROXY_LOG_GLOBAL="" HAPROXY_LOG_FORMAT="" NGINX_ACCESS_LOG="access_log off;")
+access_log_kv() {
+  local dir=$1
+  # HAProxy: one JSON line per request to stdout (its out.log), fields as close to the others' as
+  # its log-format has them.
+  log_kv=(CUTOVER_ACCESS_LOG="access_log: {path: $dir/cutover-access.log}"
+          HAPROXY_LOG="log stdout format raw local0"
+          HAPROXY_LOG_GLOBAL="log global"
+          HAPROXY_LOG_FORMAT="log-format '{\"time\":\"%tr\",\"client\":\"%ci:%cp\",\"method\":\"%HM\",\"path\":\"%HPO\",\"status\":%ST,\"server\":\"%s\",\"upstream_ms\":%Tr,\"duration_ms\":%Ta,\"bytes_in\":%U,\"bytes_out\":%B}'"
+          NGINX_ACCESS_LOG="access_log $dir/nginx-access.log bench_json buffer=64k flush=1s;")
+}
 
 mkdir -p "$work/backends"
 render "$conf/backends.nginx.conf" "$work/backends/nginx.conf" DIR="$work/backends" "${ports_kv[@]}"
@@ -193,13 +208,13 @@ proxies_stage() {
 local workers=$1
 local -n o_names=${2}names o_rps=${2}rps o_p99=${2}p99 o_errs=${2}errs o_shares=${2}shares o_pruns=${2}pruns
 local kv=("${ports_kv[@]}" WORKERS="$workers") ppids=() cutover_pid="" i vals r p e runs pid
-wrk_tag=""; [ "$workers" = 1 ] || wrk_tag="-${workers}workers"
+wrk_tag=""; [ "$workers" = 1 ] || wrk_tag="-${workers}workers"; [ "$3" != accesslog ] || wrk_tag=-accesslog
 pnames=() purls=() psplit=() prps=() pp99=() perrs=() pstarted=()
 say "bench: stage ${3}: backend direct, cutover, HAProxy, nginx (90/10 split), $workers worker(s) each, $PROXIES_ROUNDS rounds"
 contender "backend direct (reference)" "http://127.0.0.1:$SOURCE_PORT" nosplit
 
 mkdir -p "$work/cutover$wrk_tag"
-render "$conf/cutover.yaml" "$work/cutover$wrk_tag/cutover.yaml" "${kv[@]}"
+render "$conf/cutover.yaml" "$work/cutover$wrk_tag/cutover.yaml" "${kv[@]}" "${log_kv[@]}"
 if start_cutover "$work/cutover$wrk_tag" "$work/cutover$wrk_tag/cutover.yaml" "$work/cutover$wrk_tag/cutover.log" bench; then
   contender "cutover" "http://$CUTOVER_LISTEN"
   ppids+=("$CUTOVER_PID") cutover_pid=$CUTOVER_PID
@@ -208,8 +223,20 @@ else
   contender "cutover" ""
 fi
 
+if [ "$3" = accesslog ]; then  # the same cutover without its log: the cost of logging
+  mkdir -p "$work/cutover-nolog$wrk_tag"
+  render "$conf/cutover.yaml" "$work/cutover-nolog$wrk_tag/cutover.yaml" "${kv[@]}" CUTOVER_ACCESS_LOG=""
+  if start_cutover "$work/cutover-nolog$wrk_tag" "$work/cutover-nolog$wrk_tag/cutover.yaml" \
+      "$work/cutover-nolog$wrk_tag/cutover.log" bench; then
+    contender "cutover, no access log" "http://$CUTOVER_LISTEN"
+    ppids+=("$CUTOVER_PID")
+  else
+    contender "cutover, no access log" ""
+  fi
+fi
+
 mkdir -p "$work/haproxy$wrk_tag"
-render "$conf/haproxy.cfg" "$work/haproxy$wrk_tag/haproxy.cfg" "${kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
+render "$conf/haproxy.cfg" "$work/haproxy$wrk_tag/haproxy.cfg" "${kv[@]}" "${log_kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
 spawn "$work/haproxy$wrk_tag/out.log" haproxy -db -f "$work/haproxy$wrk_tag/haproxy.cfg"
 ppids+=("$SPAWNED_PID")
 hname="HAProxy $haproxy_version"
@@ -221,7 +248,7 @@ else
 fi
 
 mkdir -p "$work/nginx-proxy$wrk_tag"
-render "$conf/nginx-proxy.conf" "$work/nginx-proxy$wrk_tag/nginx.conf" DIR="$work/nginx-proxy$wrk_tag" "${kv[@]}" PROXY_PORT="$NGINX_PORT" MAXCONN=1024 NOFILE=4096
+render "$conf/nginx-proxy.conf" "$work/nginx-proxy$wrk_tag/nginx.conf" DIR="$work/nginx-proxy$wrk_tag" "${kv[@]}" "${log_kv[@]}" PROXY_PORT="$NGINX_PORT" MAXCONN=1024 NOFILE=4096
 start_nginx "$work/nginx-proxy$wrk_tag" "$work/nginx-proxy$wrk_tag/nginx.conf" "$work/nginx-proxy$wrk_tag/out.log"
 ppids+=("$SPAWNED_PID")
 if wait_http "http://127.0.0.1:$NGINX_PORT/" 10 "$SPAWNED_PID"; then
@@ -253,6 +280,17 @@ names=() rps=() p99=() errs=() shares=() pruns=()
 w2names=() w2rps=() w2p99=() w2errs=() w2shares=() w2pruns=()
 if want proxies; then proxies_stage 1 "" proxies; fi
 if want workers2; then proxies_stage 2 w2 workers2; fi
+# shellcheck disable=SC2034
+alnames=() alrps=() alp99=() alerrs=() alshares=() alpruns=()
+if want accesslog; then
+  access_log_kv "$work/accesslog-logs"
+  mkdir -p "$work/accesslog-logs"
+  proxies_stage 1 al accesslog
+  for f in "$work"/accesslog-logs/*.log "$work"/haproxy-accesslog/out.log; do
+    [ -f "$f" ] && say "bench: accesslog: $(wc -l < "$f") lines in $f"
+  done
+  log_kv=(CUTOVER_ACCESS_LOG="" HAPROXY_LOG="" HAPROXY_LOG_GLOBAL="" HAPROXY_LOG_FORMAT="" NGINX_ACCESS_LOG="access_log off;")
+fi
 
 # --- stage "mirror": mirror 100 % ----------------------------------------------------------------
 # Three contenders in front of the same backends, all sending every primary request to source:
@@ -492,7 +530,7 @@ up_proxy() {
   UP_NAME="" UP_URL="" UP_PID="" UP_RSS_PIDS="" UP_MAXCONN=$maxconn
   case $kind in
     cutover)
-      render "$conf/cutover.yaml" "$dir/cutover.yaml" "${ports_kv[@]}" WORKERS=1 || return 1
+      render "$conf/cutover.yaml" "$dir/cutover.yaml" "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1 || return 1
       start_cutover "$dir" "$dir/cutover.yaml" "$dir/cutover.log" bench || return 1
       UP_NAME=cutover UP_URL=http://$CUTOVER_LISTEN UP_PID=$CUTOVER_PID UP_RSS_PIDS=$CUTOVER_PID
       UP_MAXCONN=$((nofile - 100))
@@ -500,7 +538,7 @@ up_proxy() {
     haproxy)
       port=$(free_ports 1)
       [ "$maxconn" -le $(((nofile - 100) / 2)) ] || maxconn=$(((nofile - 100) / 2)) UP_MAXCONN=$(((nofile - 100) / 2))
-      render "$conf/haproxy.cfg" "$dir/haproxy.cfg" "${ports_kv[@]}" WORKERS=1 PROXY_PORT="$port" MAXCONN="$maxconn" NOFILE="$nofile" || return 1
+      render "$conf/haproxy.cfg" "$dir/haproxy.cfg" "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1 PROXY_PORT="$port" MAXCONN="$maxconn" NOFILE="$nofile" || return 1
       spawn "$dir/out.log" haproxy -db -f "$dir/haproxy.cfg"
       UP_PID=$SPAWNED_PID
       wait_http "http://127.0.0.1:$port/" 10 "$UP_PID" || return 1
@@ -512,7 +550,7 @@ up_proxy() {
       # are free: twice the wanted connections (within the descriptor limit) keeps it from that.
       i=$((2 * maxconn)); [ "$i" -le "$nofile" ] || i=$nofile
       [ "$maxconn" -le $((i * 15 / 16 - 100)) ] || UP_MAXCONN=$((i * 15 / 16 - 100))
-      render "$conf/nginx-proxy.conf" "$dir/nginx.conf" DIR="$dir" "${ports_kv[@]}" WORKERS=1 PROXY_PORT="$port" \
+      render "$conf/nginx-proxy.conf" "$dir/nginx.conf" DIR="$dir" "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1 PROXY_PORT="$port" \
         MAXCONN="$i" NOFILE="$nofile" || return 1
       start_nginx "$dir" "$dir/nginx.conf" "$dir/out.log"
       UP_PID=$SPAWNED_PID
@@ -669,6 +707,19 @@ table=$work/table.md w2table=$work/workers2-table.md
 : > "$table"; : > "$w2table"
 if want proxies; then proxies_table "" > "$table"; fi
 if want workers2; then proxies_table w2 > "$w2table"; fi
+altable=$work/accesslog-table.md al_cost=-
+: > "$altable"
+if want accesslog; then
+  proxies_table al > "$altable"
+  # The cost of cutover's access log: requests/s with it against the same build without it.
+  al_with=- al_without=-
+  for i in "${!alnames[@]}"; do
+    [ "${alnames[i]}" = cutover ] && al_with=${alrps[i]}
+    [ "${alnames[i]}" = "cutover, no access log" ] && al_without=${alrps[i]}
+  done
+  al_cost=$(awk -v a="$al_with" -v b="$al_without" \
+    'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.1f %%", 100 * (1 - a / b); else printf "-" }')
+fi
 
 # Mirror stage: per contender the median requests/s and the median p99 over its runs (each median
 # taken on its own), errors summed ("-" when a run gave no result).
@@ -882,6 +933,18 @@ mkdir -p "$results"
     echo "  HAProxy \`nbthread 2\`, nginx \`worker_processes 2\`); the machine's $(nproc) CPUs also run wrk and the backends,"
     echo "  so a second worker competes with them rather than getting a CPU of its own"
   fi
+  if want accesslog; then
+    echo
+    echo "## Keep-alive with access logs"
+    echo
+    cat "$altable"
+    echo
+    echo "- stage proxies' load with every proxy writing one JSON line per request: cutover \`access_log\` to a file"
+    echo "  (all fields), HAProxy \`log stdout format raw\` with a JSON \`log-format\` (its stdout is a file), nginx"
+    echo "  \`log_format escape=json\` to a file with \`buffer=64k flush=1s\`; \"cutover, no access log\" is the same"
+    echo "  build and config without \`access_log\`, in the same rounds"
+    echo "- cost of cutover's access log: $al_cost of requests/s"
+  fi
   if want tcp; then
     echo
     echo "## TCP relay (tcp listener vs HAProxy mode tcp)"
@@ -963,6 +1026,7 @@ mv "$results/latest.md.tmp" "$results/latest.md"
 echo
 [ -s "$table" ] && { cat "$table"; echo; }
 [ -s "$w2table" ] && { echo "two workers:"; cat "$w2table"; echo; }
+[ -s "$altable" ] && { echo "access logs (cost of cutover's: $al_cost of requests/s):"; cat "$altable"; echo; }
 [ -s "$mtable" ] && { cat "$mtable"; echo; printf '%s\n' "${mnotes[@]}"; echo; }
 [ -s "$ttable" ] && { cat "$ttable"; echo; }
 [ -s "$wtable" ] && { cat "$wtable"; echo; }
@@ -977,6 +1041,9 @@ for i in "${!wnames[@]}"; do
 done
 for i in "${!names[@]}"; do
   [ "${errs[i]}" = 0 ] || { say "bench: ${names[i]}: ${errs[i]} errors (or no result); raw output in bench/results/latest.md" >&2; rc=1; }
+done
+for i in "${!alnames[@]}"; do
+  [ "${alerrs[i]}" = 0 ] || { say "bench: accesslog ${alnames[i]}: ${alerrs[i]} errors (or no result)" >&2; rc=1; }
 done
 for i in "${!w2names[@]}"; do
   [ "${w2errs[i]}" = 0 ] || { say "bench: workers2 ${w2names[i]}: ${w2errs[i]} errors (or no result); raw output in bench/results/latest.md" >&2; rc=1; }

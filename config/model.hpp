@@ -203,6 +203,9 @@ struct AccessLogConfig {
   std::vector<std::string> fields;  // the fields written, in this order; empty = every field
   bool log_query = false;           // false: the path is written without its query (it may hold secrets)
   std::uint32_t sample_bp = 10000;  // share of requests written, in basis points (100% = 10000)
+  // Bytes of lines waiting for the writer thread, at most; beyond it lines are dropped (counted).
+  // Listeners sharing a file share its writer, sized by the first that opened it.
+  std::uint64_t buffer = 4 * 1024 * 1024;
   Mark mark;                        // of the `access_log` key
 };
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the cutover image with podman (no Docker engine or image registry needed) and checks it:
 #   1. the static pieces: the Grafana dashboard, the compose files (docker-compose's schema and
-#      podman-compose's parser), the systemd unit (packaging/verify.sh);
+#      podman-compose's parser), the systemd unit and logrotate snippet (packaging/verify.sh);
 #   2. a Debian bookworm base image from debootstrap, unless $BASE names one that exists;
 #   3. `podman build` of docker/Dockerfile; the image runs as non-root and checks its default config;
 #   4. the image run with a mounted config against two backends on this host: /healthz, the
-#      HEALTHCHECK, a request proxied, cutoverctl inside the container moving it to target, the state
+#      HEALTHCHECK, a request proxied and its access log line on the container's output (with the
+#      X-Request-Id it was answered with), cutoverctl inside the container moving it to target, the state
 #      file in the volume, then SIGTERM during a slow request: the request completes, exit code 0;
 #   5. unless --no-compose: the compose demo under podman-compose (source, target, cutover,
 #      Prometheus, traffic): requests through cutover reach both apps and Prometheus scrapes cutover.
@@ -81,7 +82,7 @@ wait_until() {
 # ---------------------------------------------------------------------------------------------
 step "packages"
 want=(podman runc uidmap debootstrap podman-compose docker-compose
-      golang-github-containernetworking-plugin-dnsname systemd python3 curl ca-certificates)
+      golang-github-containernetworking-plugin-dnsname systemd logrotate python3 curl ca-certificates)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -97,7 +98,7 @@ fi
 podman --version; runc --version | head -1
 
 # ---------------------------------------------------------------------------------------------
-step "static checks: dashboard, compose files, systemd unit"
+step "static checks: dashboard, compose files, systemd unit, logrotate snippet"
 python3 docker/check_dashboard.py
 # docker-compose (v1, Debian's) validates against the compose schema without a Docker engine. It
 # predates the top-level `name` (the project name for `docker compose` v2): checked without it.
@@ -225,6 +226,7 @@ listeners:
   - name: public
     address: "127.0.0.1:$PORT"
     protocol: http
+    access_log: {path: stdout}   # as in the image's default config
     routes:
       - {name: app, match: {host: "*", path_prefix: /}, source: legacy, target: cloud, weight: 0}
 EOF
@@ -243,6 +245,12 @@ timeout 30 podman healthcheck run "$CTR" && echo "HEALTHCHECK (cutover-healthche
 body=$(curl -sS --max-time 5 -H 'X-User-Id: alice' "http://127.0.0.1:$PORT/api/items/1")
 echo "proxied GET /api/items/1 at weight 0: $body"
 echo "$body" | grep -q '"service": "legacy"' || fail "not answered by the source backend"
+rid=$(curl -sS --max-time 5 -o /dev/null -D - "http://127.0.0.1:$PORT/api/items/logged" | tr -d '\r' \
+  | sed -n 's/^x-request-id: *//Ip')
+[ -n "$rid" ] || fail "no X-Request-Id on the response"
+wait_until 10 sh -c "podman logs '$CTR' 2>/dev/null | grep -qF '\"request_id\":\"$rid\"'" \
+  || fail "no access log line for request $rid in the container's output"
+echo "access log line: $(podman logs "$CTR" 2>/dev/null | grep -F "\"request_id\":\"$rid\"")"
 "${PODMAN[@]}" exec "$CTR" cutoverctl set app --weight 100
 body=$(curl -sS --max-time 5 "http://127.0.0.1:$PORT/api/items/2")
 echo "proxied GET /api/items/2 at weight 100: $body"

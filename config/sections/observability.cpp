@@ -10,6 +10,10 @@ namespace {
 
 // ---- access_log: {path: FILE | stdout, format: json, fields: [...], log_query: false, sample: 100}
 
+// A queue smaller than a few lines drops under any burst; one over 1 GiB is a typo.
+constexpr std::uint64_t kMinBuffer = 4 * 1024;
+constexpr std::uint64_t kMaxBuffer = std::uint64_t{1} << 30;
+
 struct AccessLog {
   AccessLogConfig& log;
   bool have_path = false;
@@ -56,6 +60,10 @@ const Key<AccessLog> kAccessLogKeys[] = {
      [](Reader& r, const Entry& e, AccessLog& s) {
        if (auto v = r.read_bool(e, "access_log.log_query")) s.log.log_query = *v;
      }},
+    {"buffer",
+     [](Reader& r, const Entry& e, AccessLog& s) {
+       if (auto v = r.read_size(e, "access_log.buffer", kMinBuffer, kMaxBuffer)) s.log.buffer = *v;
+     }},
     {"sample",
      [](Reader& r, const Entry& e, AccessLog& s) {
        if (auto v = r.read_percent(e, "access_log.sample", "samples")) s.log.sample_bp = *v;
@@ -89,7 +97,7 @@ const Key<TracingConfig> kTracingKeys[] = {
 void read_access_log(Reader& r, const Entry& section, AccessLogConfig& log) {
   log.mark = section.key_mark;
   if (!r.expect_map(section.value, section.value_mark(), "access_log",
-                    " with 'path' and optionally 'format', 'fields', 'log_query' and 'sample'"))
+                    " with 'path' and optionally 'format', 'fields', 'log_query', 'sample' and 'buffer'"))
     return;
   log.enabled = true;
   AccessLog s{log};

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <stdexcept>
 
@@ -19,12 +21,36 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A line waits at most this long for the writer thread (nginx's access_log flush=, in short).
+constexpr auto kFlushInterval = 100ms;
+// Queued bytes that wake the writer before its interval is over.
+constexpr std::size_t kWakeBytes = 64 * 1024;
 // How long a blocked write (a pipe nobody reads) waits between looks at reopen and stop.
 constexpr auto kBlockedPoll = 100ms;
 // How long the destructor lets a stalled reader take before the queued lines are given up.
 constexpr auto kStopWait = 2s;
 // Write errors are logged at most this often (each is counted).
 constexpr auto kErrorLogInterval = 60s;
+
+// Whether `fd` is a pipe or FIFO (a log shipper's, or stdout under a supervisor).
+bool is_pipe(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+// The bytes of `batch` from `done` that one write(2) to a pipe takes: whole lines, at most
+// PIPE_BUF bytes together, which POSIX makes all or nothing (O_NONBLOCK: EAGAIN when they do not
+// fit). A larger write may be taken in part, cutting a line; a reopen then (a stalled reader) would
+// leave that part in the old pipe before the whole line is written again (to a new file, or to the
+// same FIFO: one corrupt line). A single line longer than PIPE_BUF goes alone, and may still be cut.
+std::size_t pipe_chunk(const std::string& batch, std::size_t done) {
+  const std::size_t left = batch.size() - done;
+  if (left <= PIPE_BUF && batch.back() == '\n') return left;
+  const std::size_t last = batch.rfind('\n', done + std::min<std::size_t>(left, PIPE_BUF) - 1);
+  if (last != std::string::npos && last >= done) return last + 1 - done;
+  const std::size_t end = batch.find('\n', done);
+  return end == std::string::npos ? left : end + 1 - done;
+}
 
 bool is_fifo(const std::string& path) {
   struct stat st {};
@@ -33,8 +59,12 @@ bool is_fifo(const std::string& path) {
 
 }  // namespace
 
-LogWriter::LogWriter(std::string path, prometheus::Counter* write_errors)
-    : path_(std::move(path)), stdout_(path_ == "stdout"), write_errors_(write_errors) {
+LogWriter::LogWriter(std::string path, std::size_t queue_bytes, prometheus::Counter* write_errors)
+    : path_(std::move(path)),
+      stdout_(path_ == "stdout"),
+      queue_bytes_(queue_bytes),
+      wake_bytes_(std::min(kWakeBytes, queue_bytes / 2)),
+      write_errors_(write_errors) {
   if (stdout_) {
     fd_ = STDOUT_FILENO;
   } else if (!is_fifo(path_)) {
@@ -56,15 +86,18 @@ LogWriter::~LogWriter() {
 }
 
 bool LogWriter::push(std::string&& line) {
-  bool was_empty = false;
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    if (queued_bytes_ + line.size() > kQueueBytes) return false;
+    if (queued_bytes_ + line.size() > queue_bytes_) return false;
+    const std::size_t before = queued_bytes_;
     queued_bytes_ += line.size();
-    was_empty = queue_.empty();
     queue_.push_back(std::move(line));
+    // The writer is woken once per batch, not per line (that would cost a futex wake and a
+    // write(2) per request): when the queue passes wake_bytes_, else by its kFlushInterval wait.
+    wake = before < wake_bytes_ && queued_bytes_ >= wake_bytes_;
   }
-  if (was_empty) wake_.notify_one();
+  if (wake) wake_.notify_one();
   return true;
 }
 
@@ -107,7 +140,9 @@ void LogWriter::run() {
     std::size_t lines = 0;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, 1s, [&] { return stop_ || !queue_.empty() || reopen_.load(std::memory_order_relaxed); });
+      wake_.wait_for(lock, kFlushInterval, [&] {
+        return stop_ || queued_bytes_ >= wake_bytes_ || reopen_.load(std::memory_order_relaxed);
+      });
       if (stop_) stopping_.store(true, std::memory_order_relaxed);
       batch.clear();
       for (auto& line : queue_) batch += line;
@@ -126,6 +161,7 @@ void LogWriter::run() {
 void LogWriter::write_batch(std::string& batch, std::size_t lines) {
   std::size_t done = 0;
   const auto started = std::chrono::steady_clock::now();
+  bool pipe = fd_ >= 0 && is_pipe(fd_);  // written in whole lines of at most PIPE_BUF bytes (pipe_chunk)
   while (done < batch.size()) {
     const bool stopping = stopping_.load(std::memory_order_relaxed);
     if (stopping && std::chrono::steady_clock::now() - started > kStopWait) return;
@@ -145,8 +181,10 @@ void LogWriter::write_batch(std::string& batch, std::size_t lines) {
         note_error("cannot open", errno, lines);
         return;
       }
+      pipe = is_pipe(fd_);
     }
-    const ssize_t n = ::write(fd_, batch.data() + done, batch.size() - done);
+    const std::size_t size = pipe ? pipe_chunk(batch, done) : batch.size() - done;
+    const ssize_t n = ::write(fd_, batch.data() + done, size);
     if (n > 0) {
       done += static_cast<std::size_t>(n);
       continue;

@@ -1,6 +1,9 @@
-// The writer behind an access log: workers hand it whole lines, a background thread writes them.
+// The writer behind an access log: workers hand it whole lines, a background thread writes them in
+// batches (every 100 ms, or sooner once 64 KiB are queued), so a line costs no system call of its
+// own.
 // A worker never waits on the disk or a pipe: the queue is bounded (kQueueBytes) and a line that
-// does not fit is refused (the caller counts it as dropped). The file is opened non-blocking, so a
+// does not fit is refused (the caller counts it as dropped): `queue_bytes` bounds the lines
+// queued and not yet taken by the writer thread (which holds at most as much again, writing). The file is opened non-blocking, so a
 // reader that stops reading (a FIFO, a stalled log shipper) blocks only the writer thread, and a
 // reopen (logrotate's postrotate: SIGUSR1 or POST /v1/logs/reopen) still takes effect then: the
 // line being written when it came goes whole to the new file. Write errors (a full disk) lose
@@ -26,14 +29,11 @@ namespace cutover::observe {
 
 class LogWriter {
  public:
-  // Bytes of lines queued and not yet handed to the writer thread, at most.
-  static constexpr std::size_t kQueueBytes = 4 * 1024 * 1024;
-
   // `path`: a file, created if missing and appended to, or "stdout". A regular file that cannot be
   // opened throws std::runtime_error naming it (startup and reload report it); a FIFO is opened by
   // the writer thread, which waits for a reader. `write_errors` (may be null) counts lines lost to
   // write errors.
-  LogWriter(std::string path, prometheus::Counter* write_errors);
+  LogWriter(std::string path, std::size_t queue_bytes, prometheus::Counter* write_errors);
   // Writes what is queued (waiting at most kStopWait for a stalled reader) and stops the thread.
   ~LogWriter();
   LogWriter(const LogWriter&) = delete;
@@ -61,6 +61,8 @@ class LogWriter {
 
   const std::string path_;
   const bool stdout_;
+  const std::size_t queue_bytes_;
+  const std::size_t wake_bytes_;  // queued bytes that wake the writer before its flush interval
   prometheus::Counter* write_errors_;
   int fd_ = -1;
 

@@ -187,12 +187,13 @@ class RuntimeRegistry {
   // The access log writer for `path` ("stdout" or a file): one per path, shared by the listeners
   // and snapshots that name it, closed with the last snapshot that uses it. Throws
   // std::runtime_error when the file cannot be opened. `write_errors` counts its lost lines.
-  std::shared_ptr<observe::LogWriter> access_log(const std::string& path, prometheus::Counter* write_errors) {
+  std::shared_ptr<observe::LogWriter> access_log(const std::string& path, std::size_t queue_bytes,
+                                                 prometheus::Counter* write_errors) {
     std::lock_guard lock(access_logs_mutex_);
     std::erase_if(access_logs_, [](const auto& kv) { return kv.second.expired(); });
     if (auto it = access_logs_.find(path); it != access_logs_.end())
       if (auto open = it->second.lock()) return open;
-    auto log = std::make_shared<observe::LogWriter>(path, write_errors);
+    auto log = std::make_shared<observe::LogWriter>(path, queue_bytes, write_errors);
     access_logs_[path] = log;
     return log;
   }

@@ -139,7 +139,8 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     }
     if (lc.access_log.enabled) {
       l.access_log.writer =
-          registry.access_log(lc.access_log.path, &metrics.access_log_errors.Add({{"path", lc.access_log.path}}));
+          registry.access_log(lc.access_log.path, static_cast<std::size_t>(lc.access_log.buffer),
+                              &metrics.access_log_errors.Add({{"path", lc.access_log.path}}));
       l.access_log.format = observe::compile_format(lc.access_log);
       l.access_log.sample_bp = lc.access_log.sample_bp;
       l.access_log.dropped = &metrics.access_log_dropped.Add({{"listener", lc.name}});
