@@ -368,6 +368,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     // is the time to the 101). The write in flight ended with the upgrade itself: a hold does not
     // wait for tunnels (it reports them), and timeouts.request does not bound one.
     co_await conclude(Outcome::tunnel, {}, status);
+    res.set(snap.config.request_id.header, identity_.request_id);
     write_in_flight.reset();
     baton.pass();
     down_.watch_upstream(nullptr);

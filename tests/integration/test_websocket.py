@@ -570,8 +570,9 @@ class WebSocketTest(WsCase):
             R("ctl", "/ctl/", weight=0, force=force_cfg()),
             h.route("plain", source="hsrc", target="htgt", path_prefix="/plain/", weight=0),
         ]
+        cls.access_log = Path(tempfile.mkdtemp(prefix="cutover-ws-")) / "access.log"
         cfg = h.make_config(clusters, [{"name": "public", "address": f"{LOCALHOST}:0", "protocol": "http",
-                                        "routes": routes}])
+                                        "access_log": {"path": str(cls.access_log)}, "routes": routes}])
         cls.start_cutover(cfg, "websocket")
 
     # -- where tunnels go ------------------------------------------------------------------------
@@ -663,6 +664,33 @@ class WebSocketTest(WsCase):
             self.assertTrue(t.echo(), "the tunnel after the 16 MiB message")
         finally:
             t.close()
+
+    def test_access_log_line_when_the_tunnel_ends(self):
+        """One line per tunnel, written when it ends: 101, websocket, the bytes both ways, the id
+        the client and the backend both saw."""
+        t = self.open("/bulk/ws?token=secret")
+        try:
+            self.assertTrue(t.echo(b"x" * 1000))
+            rid = t.response_headers.get("X-Request-Id")
+            self.assertRegex(rid or "", r"^[0-9a-f]{32}$")
+            rec = self.ws["source"].tunnel(t.id)
+            self.assertEqual(upstream_header(rec.headers, "X-Request-Id"), rid)
+        finally:
+            t.close()
+
+        def line():
+            for text in self.access_log.read_text().splitlines() if self.access_log.exists() else []:
+                entry = json.loads(text)
+                if entry["request_id"] == rid:
+                    return entry
+            return None
+        entry = h.wait_for(line, 10)
+        self.assertIsNotNone(entry, "no access log line for the tunnel")
+        self.assertEqual((entry["status"], entry["protocol"], entry["result"], entry["route"], entry["side"]),
+                         (101, "websocket", "tunnel", "bulk", "source"))
+        self.assertEqual(entry["path"], "/bulk/ws")
+        self.assertGreater(entry["bytes_in"], 1000)
+        self.assertGreater(entry["bytes_out"], 1000)
 
     # -- rollback and release --------------------------------------------------------------------
 
