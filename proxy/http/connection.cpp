@@ -362,12 +362,13 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     r.request_id_field = snap.config.request_id.header;
     r.request_id = id;
     const auto started = std::chrono::steady_clock::now();
+    const auto wall_started = std::chrono::system_clock::now();
     co_await reply(r);
     if (listener_index_ < snap.listeners.size()) {
       const auto& listener = snap.listeners[listener_index_];
       if (listener.access_log.writer && exchange::access_logged(listener, worker_.random())) {
         observe::AccessRecord line;
-        line.time = std::chrono::system_clock::now();
+        line.time = wall_started;
         line.request_id = id;
         line.client_ip = client_.ip;
         line.client_port = client_.port;

@@ -52,6 +52,11 @@ std::size_t pipe_chunk(const std::string& batch, std::size_t done) {
   return end == std::string::npos ? left : end + 1 - done;
 }
 
+// Lines of `batch` not yet written in full from `done` on.
+std::size_t lines_from(const std::string& batch, std::size_t done) {
+  return static_cast<std::size_t>(std::count(batch.begin() + static_cast<std::ptrdiff_t>(done), batch.end(), '\n'));
+}
+
 bool is_fifo(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
@@ -164,7 +169,10 @@ void LogWriter::write_batch(std::string& batch, std::size_t lines) {
   bool pipe = fd_ >= 0 && is_pipe(fd_);  // written in whole lines of at most PIPE_BUF bytes (pipe_chunk)
   while (done < batch.size()) {
     const bool stopping = stopping_.load(std::memory_order_relaxed);
-    if (stopping && std::chrono::steady_clock::now() - started > kStopWait) return;
+    if (stopping && std::chrono::steady_clock::now() - started > kStopWait) {
+      note_error("stopping with a reader that does not read", EAGAIN, lines_from(batch, done));
+      return;
+    }
     if (reopen_.exchange(false, std::memory_order_relaxed)) {
       close_file();
       // A line cut by the switch goes whole to the new file.
@@ -196,9 +204,7 @@ void LogWriter::write_batch(std::string& batch, std::size_t lines) {
       continue;
     }
     // The lines not yet written (a cut one included) are lost.
-    std::size_t left = 0;
-    for (std::size_t i = batch.find('\n', done); i != std::string::npos; i = batch.find('\n', i + 1)) ++left;
-    note_error("write failed", n < 0 ? errno : EIO, left);
+    note_error("write failed", n < 0 ? errno : EIO, lines_from(batch, done));
     if (n < 0 && (errno == EPIPE || errno == EBADF)) close_file();  // a FIFO's reader left: open again
     return;
   }

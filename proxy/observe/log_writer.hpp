@@ -1,13 +1,13 @@
 // The writer behind an access log: workers hand it whole lines, a background thread writes them in
 // batches (every 100 ms, or sooner once 64 KiB are queued), so a line costs no system call of its
-// own.
-// A worker never waits on the disk or a pipe: the queue is bounded (kQueueBytes) and a line that
-// does not fit is refused (the caller counts it as dropped): `queue_bytes` bounds the lines
-// queued and not yet taken by the writer thread (which holds at most as much again, writing). The file is opened non-blocking, so a
-// reader that stops reading (a FIFO, a stalled log shipper) blocks only the writer thread, and a
-// reopen (logrotate's postrotate: SIGUSR1 or POST /v1/logs/reopen) still takes effect then: the
-// line being written when it came goes whole to the new file. Write errors (a full disk) lose
-// the lines of that write; they are counted (write_errors) and logged at most once a minute.
+// own. A worker never waits on the disk or a pipe: `queue_bytes` bounds the lines queued and not yet
+// taken by the writer thread (which holds at most as much again, writing), and a line that does not
+// fit is refused (the caller counts it as dropped). The file is opened non-blocking, so a reader
+// that stops reading (a FIFO, a stalled log shipper) blocks only the writer thread, and a reopen
+// (logrotate's postrotate: SIGUSR1 or POST /v1/logs/reopen) still takes effect then: the line being
+// written when it came goes whole to the new file (a pipe is written whole lines of at most
+// PIPE_BUF bytes at a time, which it takes all or nothing). Write errors (a full disk) lose the
+// lines of that write; they are counted (write_errors) and logged at most once a minute.
 //
 // Why not spdlog's async logger (used for the mismatch log): a worker must learn that its line was
 // refused, to count it per listener, and a write to a stalled pipe must give way to a reopen.
@@ -34,7 +34,8 @@ class LogWriter {
   // the writer thread, which waits for a reader. `write_errors` (may be null) counts lines lost to
   // write errors.
   LogWriter(std::string path, std::size_t queue_bytes, prometheus::Counter* write_errors);
-  // Writes what is queued (waiting at most kStopWait for a stalled reader) and stops the thread.
+  // Writes what is queued (waiting at most 2 s per batch for a stalled reader; lines given up then
+  // count in lost()) and stops the thread.
   ~LogWriter();
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;

@@ -121,6 +121,10 @@ const BadCase kBadCases[] = {
     {"upgrade_h2c.yaml", "16:13", "upgrade: h2c is not supported as an upgrade (RFC 9113 deprecates it)"},
     {"tcp_upgrade.yaml", "15:9", "'upgrade' is HTTP-only and not allowed in route 'pg' of tcp listener 'db'"},
     {"tunnel_idle_zero.yaml", "3:16", "timeouts.tunnel_idle: must be greater than 0"},
+    {"access_log_no_path.yaml", "12:5", "access_log.path is required (a file, or stdout)"},
+    {"access_log_unknown_field.yaml", "14:34", "access_log.fields: not an access log field (one of: time request_id"},
+    {"request_id_host_bits.yaml", "6:7",
+     "request_id.trust_cidrs: '192.168.1.1/16' has bits set after the /16 prefix (did you mean '192.168.0.0/16'?)"},
 };
 
 class BadConfig : public ::testing::TestWithParam<BadCase> {};
@@ -1522,6 +1526,210 @@ TEST(Timeouts, TunnelIdleErrorsHavePositions) {
     ASSERT_EQ(r.errors.size(), 1u) << top << dump(r.errors);
     EXPECT_EQ(pos(r.errors[0]) + " " + r.errors[0].message, expected) << top;
   }
+}
+
+}  // namespace
+}  // namespace cutover::config
+
+namespace cutover::config {
+namespace {
+
+// ---- access_log, request_id, tracing --------------------------------------------------------------
+
+// config_with() plus `access_log: BLOCK` on listener 'public', on the line after its address (line
+// 7, the block at column 17, without `top_extra`).
+std::string access_log_config(const std::string& block, const std::string& top_extra = "") {
+  std::string y = config_with("", top_extra);
+  const std::string at = "    address: 127.0.0.1:8080\n";
+  y.insert(y.find(at) + at.size(), "    access_log: " + block + "\n");
+  return y;
+}
+
+// "LINE:COL message" of the one error of a whole config text, or "" when it loads.
+std::string only_error_of(const std::string& yaml) {
+  LoadResult r = load_string(yaml, "t.yaml");
+  if (r.errors.empty()) return "";
+  EXPECT_EQ(r.errors.size(), 1u) << yaml << dump(r.errors);
+  EXPECT_FALSE(r.config.has_value());
+  return pos(r.errors[0]) + " " + r.errors[0].message;
+}
+
+TEST(AccessLog, FullBlockLoadsWithThePathResolvedAgainstTheConfigDir) {
+  Config c = must_load(access_log_config("\n"
+                                         "      path: logs/access.jsonl\n"
+                                         "      format: json\n"
+                                         "      fields: [time, request_id, status, side, duration_ms]\n"
+                                         "      log_query: true\n"
+                                         "      sample: 12.5\n"
+                                         "      buffer: 64KiB"),
+                       "/etc/cutover/cutover.yaml");
+  const AccessLogConfig& log = c.listeners[0].access_log;
+  EXPECT_TRUE(log.enabled);
+  EXPECT_EQ(log.path, "/etc/cutover/logs/access.jsonl");
+  EXPECT_EQ(log.fields, (std::vector<std::string>{"time", "request_id", "status", "side", "duration_ms"}));
+  EXPECT_TRUE(log.log_query);
+  EXPECT_EQ(log.sample_bp, 1250u);
+  EXPECT_EQ(log.buffer, 64u * 1024);
+  EXPECT_EQ(pos(Diagnostic{"", log.mark, ""}), "7:5");  // the `access_log` key
+
+  // Every field name is accepted, in any order.
+  std::string all;
+  for (auto f : kAccessLogFields) all += (all.empty() ? "" : ", ") + std::string(f);
+  EXPECT_EQ(must_load(access_log_config("{path: a.log, fields: [" + all + "]}")).listeners[0].access_log.fields.size(),
+            kAccessLogFields.size());
+  EXPECT_EQ(must_load(access_log_config("{path: a.log, fields: [mirror, time]}")).listeners[0].access_log.fields,
+            (std::vector<std::string>{"mirror", "time"}));
+}
+
+TEST(AccessLog, StdoutIsKeptAsIsAndOtherPathsAsFilePaths) {
+  EXPECT_EQ(must_load(access_log_config("{path: stdout}"), "/etc/cutover/cutover.yaml").listeners[0].access_log.path,
+            "stdout");
+  EXPECT_EQ(must_load(access_log_config("{path: \"stdout\"}"), "/etc/cutover/cutover.yaml").listeners[0].access_log.path,
+            "stdout");
+  EXPECT_EQ(must_load(access_log_config("{path: /var/log/a.jsonl}"), "/etc/cutover/cutover.yaml").listeners[0].access_log.path,
+            "/var/log/a.jsonl");
+  EXPECT_EQ(must_load(access_log_config("{path: ./stdout}"), "/etc/cutover/cutover.yaml").listeners[0].access_log.path,
+            "/etc/cutover/stdout");  // a file that happens to be called stdout
+  EXPECT_EQ(must_load(access_log_config("{path: ../log/a.jsonl}"), "/etc/cutover/cutover.yaml").listeners[0].access_log.path,
+            "/etc/log/a.jsonl");
+}
+
+TEST(AccessLog, DefaultsWithOnlyAPathAndOffWithoutTheBlock) {
+  const AccessLogConfig log = must_load(access_log_config("{path: a.log}")).listeners[0].access_log;
+  EXPECT_TRUE(log.enabled);
+  EXPECT_TRUE(log.fields.empty());  // every field
+  EXPECT_FALSE(log.log_query);
+  EXPECT_EQ(log.sample_bp, 10000u);
+  EXPECT_EQ(log.buffer, 4u * 1024 * 1024);
+
+  const AccessLogConfig off = must_load(config_with("")).listeners[0].access_log;
+  EXPECT_FALSE(off.enabled);
+  EXPECT_TRUE(off.path.empty());
+}
+
+TEST(AccessLog, SampleTakesPercentagesInHundredths) {
+  for (auto [text, bp] : std::vector<std::pair<std::string, std::uint32_t>>{
+           {"0", 0}, {"0.01", 1}, {"1", 100}, {"12.5", 1250}, {"99.99", 9999}, {"100", 10000}})
+    EXPECT_EQ(must_load(access_log_config("{path: a.log, sample: " + text + "}")).listeners[0].access_log.sample_bp, bp)
+        << text;
+}
+
+TEST(AccessLog, AllowedOnTcpListenersToo) {
+  const Config c = must_load(
+      "clusters:\n"
+      "  a: {endpoints: [\"127.0.0.1:5432\"]}\n"
+      "  b: {endpoints: [\"127.0.0.1:5433\"]}\n"
+      "listeners:\n"
+      "  - name: db\n"
+      "    address: 127.0.0.1:6432\n"
+      "    protocol: tcp\n"
+      "    access_log: {path: stdout, fields: [time, client_ip, bytes_in, bytes_out]}\n"
+      "    routes: [{name: pg, source: a, target: b}]\n");
+  EXPECT_TRUE(c.listeners[0].access_log.enabled);
+  EXPECT_EQ(c.listeners[0].access_log.fields.size(), 4u);
+}
+
+TEST(AccessLog, BadValuesAreErrorsAtTheirPosition) {
+  const std::string kFieldList =
+      "(one of: time request_id trace_id client_ip client_port listener route method path protocol status side "
+      "side_reason endpoint held_ms connect_ms upstream_ms duration_ms bytes_in bytes_out retries result mirror)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{format: json}", "7:5 access_log.path is required (a file, or stdout)"},
+      {"{}", "7:5 access_log.path is required (a file, or stdout)"},
+      {"{path: a.log, fields: [time, stauts]}", "7:46 access_log.fields: not an access log field " + kFieldList},
+      {"{path: a.log, fields: [time, Status]}", "7:46 access_log.fields: not an access log field " + kFieldList},
+      {"{path: a.log, format: text}", "7:39 access_log.format: only json is supported, got 'text'"},
+      {"{path: a.log, sample: 150}", "7:39 access_log.sample: expected a percentage from 0 to 100, got '150'"},
+      {"{path: a.log, sample: -1}", "7:39 access_log.sample: expected a percentage from 0 to 100, got '-1'"},
+      {"{path: a.log, sample: 50%}", "7:39 access_log.sample: expected a percentage from 0 to 100, got '50%'"},
+      {"{path: a.log, sample: 0.005}", "7:39 access_log.sample: '0.005' is finer than the 0.01 step samples allow"},
+      {"{path: a.log, log_query: maybe}", "7:42 access_log.log_query: expected true or false, got 'maybe'"},
+      {"{path: a.log, log_query: yes}", "7:42 access_log.log_query: expected true or false, got 'yes'"},
+      {"{path: a.log, fields: []}",
+       "7:39 access_log.fields: list at least one field (leave 'fields' out for all of them)"},
+      {"{path: a.log, fields: time}",
+       "7:39 access_log.fields: expected a list of field names like [time, request_id, status, side]"},
+      {"{path: a.log, fields: [time, [x]]}", "7:46 access_log.fields: expected a field name"},
+      {"{path: \"\"}", "7:24 access_log.path: expected a file path, got an empty string"},
+      {"{path: [a]}", "7:24 access_log.path: expected a file path"},
+      {"{path: a.log, buffer: 1KiB}", "7:39 access_log.buffer: must be at least 4KiB, got '1KiB'"},
+      {"{path: a.log, colour: red}", "7:31 unknown key 'colour' in access_log"},
+      {"stdout",
+       "7:17 access_log: expected a mapping with 'path' and optionally 'format', 'fields', 'log_query', 'sample' "
+       "and 'buffer'"},
+  };
+  for (const auto& [block, expected] : cases) EXPECT_EQ(only_error_of(access_log_config(block)), expected) << block;
+}
+
+TEST(AccessLog, AFieldListedTwiceIsAWarningAndKeptOnce) {
+  LoadResult r = load_string(access_log_config("{path: a.log, fields: [time, time, status]}"), "t.yaml");
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  EXPECT_EQ(r.config->listeners[0].access_log.fields, (std::vector<std::string>{"time", "status"}));
+  ASSERT_EQ(r.warnings.size(), 1u) << dump(r.warnings);
+  EXPECT_EQ(pos(r.warnings[0]) + " " + r.warnings[0].message, "7:46 access_log.fields: 'time' is listed twice");
+}
+
+TEST(RequestIdAndTracing, DefaultsWhenAbsent) {
+  const Config c = must_load(config_with(""));
+  EXPECT_EQ(c.request_id.header, "X-Request-Id");
+  EXPECT_TRUE(c.request_id.trust_cidrs.empty());
+  EXPECT_FALSE(c.tracing.generate);
+}
+
+TEST(RequestIdAndTracing, FullBlocksLoadWithCanonicalCidrs) {
+  LoadResult r = load_string(config_with("",
+                                         "request_id:\n"
+                                         "  header: X-Correlation-Id\n"
+                                         "  trust_cidrs: [10.0.0.0/8, \"::1\", 192.168.1.7, \"2001:DB8::/32\"]\n"
+                                         "tracing: {generate: true}\n"),
+                             "t.yaml");
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  EXPECT_TRUE(r.warnings.empty()) << dump(r.warnings);
+  EXPECT_EQ(r.config->request_id.header, "X-Correlation-Id");
+  EXPECT_EQ(r.config->request_id.trust_cidrs,
+            (std::vector<std::string>{"10.0.0.0/8", "::1/128", "192.168.1.7/32", "2001:db8::/32"}));
+  EXPECT_TRUE(r.config->tracing.generate);
+
+  // An empty list (or none) trusts nobody; generate: false is the default written out.
+  const Config c = must_load(config_with("", "request_id: {trust_cidrs: []}\ntracing: {generate: false}\n"));
+  EXPECT_TRUE(c.request_id.trust_cidrs.empty());
+  EXPECT_FALSE(c.tracing.generate);
+  EXPECT_TRUE(must_load(config_with("", "request_id:\n  trust_cidrs:\n")).request_id.trust_cidrs.empty());
+}
+
+TEST(RequestIdAndTracing, BadValuesAreErrorsAtTheirPosition) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"request_id: {trust_cidrs: [10.0.0.0/33]}\n",
+       "1:28 request_id.trust_cidrs: '10.0.0.0/33' is not a valid CIDR (an IPv4 or IPv6 address, optionally /PREFIX)"},
+      {"request_id: {trust_cidrs: [example.com]}\n",
+       "1:28 request_id.trust_cidrs: 'example.com' is not a valid CIDR (an IPv4 or IPv6 address, optionally /PREFIX)"},
+      {"request_id: {trust_cidrs: [10.1.2.3/8]}\n",
+       "1:28 request_id.trust_cidrs: '10.1.2.3/8' has bits set after the /8 prefix (did you mean '10.0.0.0/8'?)"},
+      {"request_id: {trust_cidrs: [\"2001:db8::1/32\"]}\n",
+       "1:28 request_id.trust_cidrs: '2001:db8::1/32' has bits set after the /32 prefix (did you mean '2001:db8::/32'?)"},
+      {"request_id: {trust_cidrs: 10.0.0.0/8}\n",
+       "1:27 request_id.trust_cidrs: expected a list of CIDRs like [127.0.0.0/8, \"::1/128\"]"},
+      {"request_id: {header: \"X Request\"}\n",
+       "1:22 request_id.header: 'X Request' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+      {"request_id: {trust_cidr: []}\n", "1:14 unknown key 'trust_cidr' in request_id (did you mean 'trust_cidrs'?)"},
+      {"request_id: X-Request-Id\n", "1:13 request_id: expected a mapping with 'header' and/or 'trust_cidrs'"},
+      {"tracing: {generate: 1}\n", "1:21 tracing.generate: expected true or false, got '1'"},
+      {"tracing: {generate: yes}\n", "1:21 tracing.generate: expected true or false, got 'yes'"},
+      {"tracing: true\n", "1:10 tracing: expected a mapping with 'generate'"},
+      {"tracing: {generat: true}\n", "1:11 unknown key 'generat' in tracing (did you mean 'generate'?)"},
+  };
+  for (const auto& [top, expected] : cases) EXPECT_EQ(only_error_of(config_with("", top)), expected) << top;
+}
+
+TEST(RequestIdAndTracing, SuspiciousTrustCidrsAreWarnings) {
+  EXPECT_EQ(warnings_with("", "request_id: {trust_cidrs: [0.0.0.0/0]}\n"),
+            std::vector<std::string>{
+                "1:28 request_id.trust_cidrs: '0.0.0.0/0' allows every IPv4 client to choose its request id"});
+  EXPECT_EQ(warnings_with("", "request_id: {trust_cidrs: [\"::/0\"]}\n"),
+            std::vector<std::string>{
+                "1:28 request_id.trust_cidrs: '::/0' allows every IPv6 client to choose its request id"});
+  EXPECT_EQ(warnings_with("", "request_id: {trust_cidrs: [10.0.0.0/8, 10.0.0.0/8]}\n"),
+            std::vector<std::string>{"1:40 request_id.trust_cidrs: '10.0.0.0/8' is listed twice"});
 }
 
 }  // namespace
