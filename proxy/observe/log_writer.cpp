@@ -85,6 +85,9 @@ LogWriter::~LogWriter() {
     std::lock_guard lock(mutex_);
     stop_ = true;
   }
+  // Also seen by a write already blocked (a FIFO without a reader, a stalled one): it gives up
+  // after kStopWait rather than waiting for ever.
+  stopping_.store(true, std::memory_order_relaxed);
   wake_.notify_one();
   thread_.join();
   close_file();
@@ -148,7 +151,6 @@ void LogWriter::run() {
       wake_.wait_for(lock, kFlushInterval, [&] {
         return stop_ || queued_bytes_ >= wake_bytes_ || reopen_.load(std::memory_order_relaxed);
       });
-      if (stop_) stopping_.store(true, std::memory_order_relaxed);
       batch.clear();
       for (auto& line : queue_) batch += line;
       lines = queue_.size();
