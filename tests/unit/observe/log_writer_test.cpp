@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
 
 #include <atomic>
 #include <cerrno>
@@ -422,6 +424,21 @@ TEST(LogWriter, ReopenOfTheSameFifoWithAStalledReaderCorruptsNoLine) {
   EXPECT_EQ(fragment, "");
   ASSERT_EQ(got.size(), accepted.size());
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], accepted[i]) << "line " << i;
+}
+
+// A disk that is full (/dev/full answers every write with ENOSPC): the lines are lost, counted in
+// lost() and in the write-error counter, and pushing never fails or blocks because of it.
+TEST(LogWriter, WriteErrorsLoseTheLinesAndCountThem) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  prometheus::Registry registry;
+  auto& family = prometheus::BuildCounter().Name("write_errors_total").Help("test").Register(registry);
+  auto& errors = family.Add({});
+  LogWriter w("/dev/full", kQueueBytes, &errors);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(w.push(make_line(i, 100)));
+  ASSERT_TRUE(wait_until([&] { return w.lost() == 100; })) << "lost " << w.lost();
+  EXPECT_EQ(errors.Value(), 100.0);
+  ASSERT_TRUE(w.push(make_line(100, 100)));
+  ASSERT_TRUE(wait_until([&] { return w.lost() == 101; }));
 }
 
 }  // namespace
