@@ -34,7 +34,7 @@ mkdir -p "$work/backends"
 render "$conf/backends.nginx.conf" "$work/backends/nginx.conf" DIR="$work/backends" "${ports_kv[@]}"
 start_nginx "$work/backends" "$work/backends/nginx.conf" "$work/backends/out.log"
 wait_http "http://127.0.0.1:$SOURCE_PORT/" 10 "$SPAWNED_PID" || die "backend nginx did not start"
-render "$conf/cutover.yaml" "$work/cutover.yaml" "${ports_kv[@]}" WORKERS=1
+render "$conf/cutover.yaml" "$work/cutover.yaml" "${ports_kv[@]}" "${BENCH_ACCESS_LOG_OFF[@]}" WORKERS=1
 profiled_config=$work/cutover.yaml path=/
 if [ "$PROFILE_MIRROR" = 1 ]; then
   render "$conf/cutover-mirror.yaml" "$work/cutover-mirror.yaml" "${ports_kv[@]}"
@@ -104,7 +104,7 @@ EOF
 command -v strace > /dev/null || die "strace missing"
 CUTOVER_BIN=$real_bin
 start_cutover "$work" "$work/cutover.yaml" "$work/cutover.log" bench || die "cutover did not start"
-render "$conf/haproxy.cfg" "$work/haproxy.cfg" "${ports_kv[@]}" WORKERS=1 PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
+render "$conf/haproxy.cfg" "$work/haproxy.cfg" "${ports_kv[@]}" "${BENCH_ACCESS_LOG_OFF[@]}" WORKERS=1 PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
 spawn "$work/haproxy.log" haproxy -db -f "$work/haproxy.cfg"
 haproxy_pid=$SPAWNED_PID
 wait_http "http://127.0.0.1:$HAPROXY_PORT/" 10 "$haproxy_pid" || die "HAProxy did not start"

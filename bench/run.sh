@@ -101,7 +101,7 @@ SOURCE_PORT=${ports[0]} TARGET_PORT=${ports[1]} HAPROXY_PORT=${ports[2]} NGINX_P
 NGINX_MIRROR_PORT=${ports[4]}
 ports_kv=(SOURCE_PORT="$SOURCE_PORT" TARGET_PORT="$TARGET_PORT")
 # The access log lines of the proxies' configs: off, except in stage accesslog (access_log_kv DIR).
-log_kv=(CUTOVER_ACCESS_LOG="" HAPROXY_LOG="" HAPROXY_LOG_GLOBAL="" HAPROXY_LOG_FORMAT="" NGINX_ACCESS_LOG="access_log off;")
+log_kv=("${BENCH_ACCESS_LOG_OFF[@]}")
 access_log_kv() {
   local dir=$1
   # HAProxy: one JSON line per request to stdout (its out.log), fields as close to the others' as
@@ -289,7 +289,7 @@ if want accesslog; then
   for f in "$work"/accesslog-logs/*.log "$work"/haproxy-accesslog/out.log; do
     [ -f "$f" ] && say "bench: accesslog: $(wc -l < "$f") lines in $f"
   done
-  log_kv=(CUTOVER_ACCESS_LOG="" HAPROXY_LOG="" HAPROXY_LOG_GLOBAL="" HAPROXY_LOG_FORMAT="" NGINX_ACCESS_LOG="access_log off;")
+  log_kv=("${BENCH_ACCESS_LOG_OFF[@]}")
 fi
 
 # --- stage "mirror": mirror 100 % ----------------------------------------------------------------

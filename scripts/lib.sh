@@ -18,6 +18,13 @@ print("\n".join(str(s.getsockname()[1]) for s in socks))
 PY
 }
 
+# The access log lines of bench/config's proxy configs, off (bench/run.sh's stage accesslog turns
+# them on): pass "${BENCH_ACCESS_LOG_OFF[@]}" when rendering cutover.yaml, haproxy.cfg or
+# nginx-proxy.conf.
+# shellcheck disable=SC2034  # used by bench/run.sh and bench/profile.sh
+BENCH_ACCESS_LOG_OFF=(CUTOVER_ACCESS_LOG="" HAPROXY_LOG="" HAPROXY_LOG_GLOBAL="" HAPROXY_LOG_FORMAT=""
+                      NGINX_ACCESS_LOG="access_log off;")
+
 # render TEMPLATE OUT KEY=VALUE...: copy TEMPLATE to OUT replacing every @KEY@ with VALUE.
 render() {
   local tmpl=$1 out=$2 expr=() kv key val

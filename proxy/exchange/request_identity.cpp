@@ -37,13 +37,18 @@ RequestIdentity identify_request(bhttp::request_header<>& head, const runtime::S
     head.insert(field, id.request_id);
   }
 
-  const auto traceparent = single_value(head, "traceparent");
-  const auto parsed = traceparent ? observe::parse_traceparent(*traceparent) : std::nullopt;
+  // One lookup when there is no traceparent (most requests without tracing): erase() finds the
+  // tracestate itself.
+  const auto range = head.equal_range("traceparent");
+  const bool present = range.first != range.second;
+  const auto parsed = present && std::next(range.first) == range.second
+                          ? observe::parse_traceparent(range.first->value())
+                          : std::nullopt;
   if (parsed) {
     id.trace_id = std::string(parsed->trace_id);
     id.trace_flags = std::string(parsed->flags);
   } else {
-    head.erase("traceparent");
+    if (present) head.erase("traceparent");
     head.erase("tracestate");
     if (snap.config.tracing.generate) {
       const auto high = random();
