@@ -83,8 +83,8 @@ void Exchange::account_attempt(Outcome o, const runtime::Endpoint& endpoint, uns
   }
 }
 
-void Exchange::log_access(Outcome o, unsigned status, std::string_view protocol, std::uint64_t bytes_in,
-                          std::uint64_t bytes_out) {
+void Exchange::log_access(Outcome o, unsigned status, std::uint64_t bytes_out, std::string_view tunnel,
+                          std::uint64_t tunnel_bytes_in) {
   const auto& head = req_->head;
   const ClientInfo& client = down_.client();
   observe::AccessRecord r;
@@ -97,7 +97,7 @@ void Exchange::log_access(Outcome o, unsigned status, std::string_view protocol,
   if (route_) r.route = route_->name;
   r.method = head.method_string();
   r.target = head.target();
-  r.protocol = protocol;
+  r.protocol = !tunnel.empty() ? tunnel : head.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
   r.status = status;
   if (route_ && cluster_) {
     r.side = router::name(side_);
@@ -108,7 +108,7 @@ void Exchange::log_access(Outcome o, unsigned status, std::string_view protocol,
   r.connect_ms = connect_ms_;
   r.upstream_ms = upstream_ms_;
   r.duration_ms = observe::ms_between(started_, std::chrono::steady_clock::now());
-  r.bytes_in = bytes_in;
+  r.bytes_in = !tunnel.empty() ? tunnel_bytes_in : req_->body ? req_->body->bytes() : 0;
   r.bytes_out = bytes_out;
   r.retries = attempts_ > 1 ? attempts_ - 1 : 0;
   r.result = name(o);
@@ -126,10 +126,8 @@ asio::awaitable<bool> Exchange::conclude(Outcome o, std::string_view reason, uns
     if (auto* c = listener_->rejected_counter(answered)) c->Increment();
   // A tunnel's line is written when it ends.
   const bool log_now = log_ && o != Outcome::tunnel;
-  const std::string_view protocol = req_->head.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
-  const std::uint64_t bytes_in = req_->body ? req_->body->bytes() : 0;
   if (v.answer == Answer::none) {
-    if (log_now) log_access(o, status, protocol, bytes_in, response_bytes_);
+    if (log_now) log_access(o, status, response_bytes_);
     co_return false;
   }
   Reply reply;
@@ -146,7 +144,7 @@ asio::awaitable<bool> Exchange::conclude(Outcome o, std::string_view reason, uns
     reply.request_id = identity_.request_id;
   }
   const bool keep = co_await down_.reply(reply);
-  if (log_now) log_access(o, answered, protocol, bytes_in, down_.last_reply_bytes());
+  if (log_now) log_access(o, answered, down_.last_reply_bytes());
   co_return keep;
 }
 
@@ -183,9 +181,9 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   std::optional<WriteInFlight> write_in_flight;
   ReleaseBaton baton;  // a released write passes it on once its request head is upstream
   if (kind_ == router::Kind::write) {
-    const auto hold_started = std::chrono::steady_clock::now();
+    const auto hold_started = stamp();
     const auto passed = co_await pass_write_hold(route, worker_.held_writes, worker_.executor, down_, write_in_flight, baton);
-    held_ms_ = observe::ms_between(hold_started, std::chrono::steady_clock::now());
+    held_ms_ = ms_since(hold_started);
     switch (passed) {
       case HoldOutcome::pass:
         break;
@@ -247,9 +245,9 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     channel_.finish(false);         // a previous attempt's connection, if any
     auto connected = channel_.take(cluster, /*fresh=*/attempt > 0, resendable);
     if (!connected.ok) {
-      const auto connect_started = std::chrono::steady_clock::now();
+      const auto connect_started = stamp();
       connected = co_await channel_.connect(*connected.endpoint);
-      connect_ms_ += observe::ms_between(connect_started, std::chrono::steady_clock::now());
+      connect_ms_ += ms_since(connect_started);
     }
     served_by = connected.endpoint;
     endpoint_ = served_by;
@@ -280,7 +278,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     }
 
     if (req.body) req.body->set_tap(mirror && !mirror_launched ? &mirror->request_body : nullptr);
-    const auto send_started = std::chrono::steady_clock::now();
+    const auto send_started = stamp();
     const auto sent = co_await channel_.send(head, req.chunked, req.body, baton.chain ? &baton : nullptr);
     if (req.body) req.body->set_tap(nullptr);
     if (sent.failed == codec::WriteOutcome::Failed::read) {
@@ -323,7 +321,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     // The response head, interim responses passed on, within response_timeout.
     const auto got = co_await channel_.read_head(head_request, down_);
     if (got.outcome == Outcome::response) {
-      upstream_ms_ = observe::ms_between(send_started, std::chrono::steady_clock::now());
+      upstream_ms_ = ms_since(send_started);
       break;
     }
     if (got.outcome == Outcome::client_gone) co_return co_await conclude(Outcome::client_gone);
@@ -354,6 +352,10 @@ asio::awaitable<bool> Exchange::run(Request& req) {
 
   // The response head as the client sees it.
   auto& res = channel_.response();
+  // The comparison sees the upstream's head as it came (upgrades are never mirrored); then the
+  // request id, which the client gets on every answer, a 101 too.
+  if (mirror) mirror->capture_primary_head(res);
+  res.set(snap.config.request_id.header, identity_.request_id);
   const unsigned status = res.result_int();
   account_attempt(Outcome::response, *served_by, status);
   if (status == 101) {
@@ -368,19 +370,16 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     // is the time to the 101). The write in flight ended with the upgrade itself: a hold does not
     // wait for tunnels (it reports them), and timeouts.request does not bound one.
     co_await conclude(Outcome::tunnel, {}, status);
-    res.set(snap.config.request_id.header, identity_.request_id);
     write_in_flight.reset();
     baton.pass();
     down_.watch_upstream(nullptr);
     down_.disarm_deadline();
     const auto bytes =
         co_await down_.tunnel(res, channel_.stream(), channel_.buffered(), {route_, side_, timeouts.tunnel_idle});
-    if (log_) log_access(Outcome::tunnel, status, *upgrade, bytes.to_upstream, bytes.to_downstream);
+    if (log_) log_access(Outcome::tunnel, status, bytes.to_downstream, *upgrade, bytes.to_upstream);
     co_return false;
   }
-  if (mirror) mirror->capture_primary_head(res);
   const bool no_body = head_request || status == 204 || status == 304 || status < 200;
-  res.set(snap.config.request_id.header, identity_.request_id);
   if (assignment.pin_bucket)  // the bucket, not the side: later weight changes still apply to this client
     res.insert(bhttp::field::set_cookie,
                fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax", route.sticky.pin_cookie,

@@ -21,6 +21,7 @@
 #include "proxy/exchange/downstream.hpp"
 #include "proxy/exchange/outcome.hpp"
 #include "proxy/exchange/request_identity.hpp"
+#include "proxy/observe/access_record.hpp"
 #include "proxy/exchange/upstream_channel.hpp"
 #include "proxy/exchange/worker_context.hpp"
 #include "proxy/router/split.hpp"
@@ -72,9 +73,17 @@ class Exchange {
   void record(unsigned status, stats::Outcome window);
   bool request_complete() const;
   // The access log line of this exchange (when the listener writes one): `status` the client got
-  // (0: none), `protocol` "HTTP/1.x" or the tunnel's, bytes_out the body bytes sent.
-  void log_access(Outcome o, unsigned status, std::string_view protocol, std::uint64_t bytes_in,
-                  std::uint64_t bytes_out);
+  // (0: none), `bytes_out` the body bytes sent; for a tunnel its protocol and the bytes it carried
+  // from the client (else the request body's count).
+  void log_access(Outcome o, unsigned status, std::uint64_t bytes_out, std::string_view tunnel = {},
+                  std::uint64_t tunnel_bytes_in = 0);
+  // The access log's timings cost a clock read each only when this exchange writes a line.
+  std::chrono::steady_clock::time_point stamp() const {
+    return log_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  }
+  double ms_since(std::chrono::steady_clock::time_point from) const {
+    return log_ ? observe::ms_between(from, std::chrono::steady_clock::now()) : 0.0;
+  }
 
   WorkerContext& worker_;
   std::shared_ptr<const runtime::PinnedSnapshot> pinned_;

@@ -33,8 +33,7 @@ RequestIdentity identify_request(bhttp::request_header<>& head, const runtime::S
   if (!keep) {
     const auto high = random();
     id.request_id = observe::make_request_id(high, random());
-    head.erase(field);
-    head.insert(field, id.request_id);
+    head.set(field, id.request_id);
   }
 
   // One lookup when there is no traceparent (most requests without tracing): erase() finds the
