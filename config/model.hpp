@@ -220,6 +220,9 @@ struct ListenerConfig {
   // direction for this long is closed. An error on an http listener.
   Millis idle_timeout = kDefaultTcpIdleTimeout;
   ListenerTlsConfig tls;
+  // http only: HTTP/2 beside HTTP/1.1, by ALPN "h2" on TLS and by prior knowledge in cleartext
+  // (RFC 9113 §3.2, §3.3). Upgrade: h2c is not offered (RFC 9113 deprecates it).
+  bool http2 = true;
   AccessLogConfig access_log;
   std::vector<RouteConfig> routes;
   Mark mark;
@@ -246,6 +249,14 @@ struct LimitsConfig {
   std::uint64_t max_request_line = 8 * 1024;    // bytes of method, target and version: 414 over it
   std::uint64_t max_header_bytes = 64 * 1024;   // bytes of the whole request head: 431 over it
   std::uint64_t max_request_body = 0;           // bytes of a request body; 0 = no limit (bodies are streamed)
+  // HTTP/2 connections (RFC 9113). The header list is bounded by max_header_bytes as for HTTP/1
+  // (SETTINGS_MAX_HEADER_LIST_SIZE, 431 over it).
+  std::uint32_t http2_max_concurrent_streams = 100;     // SETTINGS_MAX_CONCURRENT_STREAMS; more are refused
+  std::uint32_t http2_stream_buffer = 256 * 1024;       // bytes buffered per stream each way (its flow-control window)
+  std::uint32_t http2_connection_buffer = 1024 * 1024;  // bytes buffered per connection each way (its window)
+  // RST_STREAM frames a client may send per second (a burst of as many): over it the connection
+  // ends with GOAWAY ENHANCE_YOUR_CALM (the rapid reset attack, CVE-2023-44487).
+  std::uint32_t http2_max_resets_per_second = 100;
 };
 
 // Downstream HTTP timeouts, so a slow or idle client cannot hold a connection for ever. Upstream

@@ -1,5 +1,5 @@
 // libFuzzer target: the bytes an upstream answers with, through what cutover does with a response
-// (proxy/http/http1_channel.cpp read_head() and the exchange from the response head on): interim 1xx heads passed on,
+// (proxy/channel/http1_channel.cpp read_head() and the exchange from the response head on): interim 1xx heads passed on,
 // the final head read as head_reader.hpp does and checked (unsafe framing is a 502), rewritten,
 // its body relayed through a small scratch buffer and framed again; then the bytes the client
 // would get must parse as exactly that one response, with the same body.

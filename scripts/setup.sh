@@ -7,12 +7,13 @@ build_pkgs=(
   build-essential cmake pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libcli11-dev libxxhash-dev libmimalloc-dev
+  libgtest-dev libgmock-dev libcli11-dev libxxhash-dev libmimalloc-dev libnghttp2-dev
 )
 # What the demo and the integration tests drive: real servers and real clients (openssl: the TLS
 # test makes its certificates and speaks old TLS versions with it; python3-websockets: the WebSocket
-# servers and clients of test_websocket.py, run with /usr/bin/python3).
-run_pkgs=(python3 python3-websockets curl openssl nginx-light procps jq)
+# servers and clients of test_websocket.py, run with /usr/bin/python3; nghttp2-client and python3-h2:
+# the HTTP/2 clients of test_http2.py, the second a frame layer for the streams and abuse it sends).
+run_pkgs=(python3 python3-websockets python3-h2 nghttp2-client curl openssl nginx-light procps jq)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=(wrk haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace); fi

@@ -27,6 +27,27 @@ const Key<Limits> kLimitsKeys[] = {
        if (auto v = r.read_size(e, "limits.max_request_body", 0, std::numeric_limits<std::uint64_t>::max() / 2))
          l.limits.max_request_body = *v;
      }},
+    {"http2_max_concurrent_streams",
+     [](Reader& r, const Entry& e, Limits& l) {
+       if (auto v = r.read_size(e, "limits.http2_max_concurrent_streams", 1, 10000))
+         l.limits.http2_max_concurrent_streams = static_cast<std::uint32_t>(*v);
+     }},
+    // The windows: at least the protocol's default 65535 bytes, at most its 2^31-1.
+    {"http2_stream_buffer",
+     [](Reader& r, const Entry& e, Limits& l) {
+       if (auto v = r.read_size(e, "limits.http2_stream_buffer", 65535, 0x7fffffff))
+         l.limits.http2_stream_buffer = static_cast<std::uint32_t>(*v);
+     }},
+    {"http2_connection_buffer",
+     [](Reader& r, const Entry& e, Limits& l) {
+       if (auto v = r.read_size(e, "limits.http2_connection_buffer", 65535, 0x7fffffff))
+         l.limits.http2_connection_buffer = static_cast<std::uint32_t>(*v);
+     }},
+    {"http2_max_resets_per_second",
+     [](Reader& r, const Entry& e, Limits& l) {
+       if (auto v = r.read_size(e, "limits.http2_max_resets_per_second", 1, 1000000))
+         l.limits.http2_max_resets_per_second = static_cast<std::uint32_t>(*v);
+     }},
 };
 
 // timeouts.KEY into `field` (no hours); only `request` may be 0 (no total timeout).

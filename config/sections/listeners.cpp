@@ -115,6 +115,7 @@ struct Listener {
   const std::string& context;  // "listener 'public'"
   bool have_name = false, have_address = false, have_routes = false;
   std::optional<Mark> idle_timeout_mark{};  // an error on an http listener, known only after the walk
+  std::optional<Mark> http2_mark{};         // an error on a tcp listener, likewise
 };
 
 const Key<Listener> kListenerKeys[] = {
@@ -153,6 +154,11 @@ const Key<Listener> kListenerKeys[] = {
          return;
        for (const YAML::Node& item : e.value) read_route(r, item, item_mark(item, e.value_mark()), s.l, s.marks);
      }},
+    {"http2",
+     [](Reader& r, const Entry& e, Listener& s) {
+       s.http2_mark = e.value_mark();
+       if (auto v = r.read_bool(e, "http2")) s.l.http2 = *v;
+     }},
     {"tls", [](Reader& r, const Entry& e, Listener& s) { read_listener_tls(r, e, s.l.tls, s.context); }},
     {"access_log", [](Reader& r, const Entry& e, Listener& s) { read_access_log(r, e, s.l.access_log); }},
 };
@@ -169,6 +175,8 @@ void read_listener(Reader& r, const YAML::Node& node, Mark at, Document& doc) {
   if (!s.have_name) r.error(at, context + " is missing 'name'");
   if (!s.have_address) r.error(at, context + " is missing 'address'");
   if (!s.have_routes) r.error(at, context + " is missing 'routes' (at least one route is required)");
+  if (l.tcp() && s.http2_mark)
+    r.error(*s.http2_mark, "http2 applies to http listeners only (" + context + " is tcp)");
   if (l.tcp())
     check_tcp_routes(r, l, marks);
   else if (s.idle_timeout_mark)

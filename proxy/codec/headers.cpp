@@ -37,7 +37,10 @@ void append_to_list(bhttp::fields& fields, std::string_view name, std::string_vi
   fields.set(name, value);
 }
 
-std::string_view via_entry(unsigned version) { return version >= 11 ? "1.1 cutover" : "1.0 cutover"; }
+// The received protocol's version as Via writes it (RFC 9110 §7.6.3): "2" for HTTP/2 (Beast's 20).
+std::string_view via_entry(unsigned version) {
+  return version >= 20 ? "2 cutover" : version >= 11 ? "1.1 cutover" : "1.0 cutover";
+}
 
 }  // namespace
 

@@ -47,7 +47,7 @@ constexpr bool rechunks_response(bool no_body, bool has_content_length, unsigned
 
 // Appends `client_ip` to X-Forwarded-For (joining repeated fields into one list), sets
 // X-Forwarded-Proto to `proto` ("http"/"https"), and appends "<version> cutover" to Via, where
-// `version` is the received message's version as Beast encodes it (10 or 11).
+// `version` is the received message's version as Beast encodes it (10, 11, or 20 for HTTP/2).
 void add_forwarding_headers(bhttp::fields& fields, std::string_view client_ip, std::string_view proto,
                             unsigned version);
 

@@ -97,7 +97,10 @@ void Exchange::log_access(Outcome o, unsigned status, std::uint64_t bytes_out, s
   if (route_) r.route = route_->name;
   r.method = head.method_string();
   r.target = head.target();
-  r.protocol = !tunnel.empty() ? tunnel : head.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
+  r.protocol = !tunnel.empty()           ? tunnel
+               : client_version_ >= 20  ? "HTTP/2"
+               : client_version_ == 10 ? "HTTP/1.0"
+                                        : "HTTP/1.1";
   r.status = status;
   if (route_ && cluster_) {
     r.side = router::name(side_);
@@ -150,6 +153,7 @@ asio::awaitable<bool> Exchange::conclude(Outcome o, std::string_view reason, uns
 
 asio::awaitable<bool> Exchange::run(Request& req) {
   req_ = &req;
+  client_version_ = req.head.version();
   started_ = std::chrono::steady_clock::now();
   const runtime::Snapshot& snap = *pinned_->snapshot;
   if (listener_index_ >= snap.listeners.size())  // the listener went away in a reload

@@ -92,6 +92,7 @@ class Exchange {
   UpstreamChannel& channel_;
 
   Request* req_ = nullptr;
+  unsigned client_version_ = 11;  // of the request as received (Beast's 10, 11, 20): the head is rewritten
   std::chrono::steady_clock::time_point started_{};
   const runtime::Listener* listener_ = nullptr;
   const runtime::Route* route_ = nullptr;

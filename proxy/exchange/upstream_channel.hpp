@@ -2,7 +2,7 @@
 // cluster, the request sent on it, the response head read from it, then the response body (or,
 // after a 101, the raw connection for a tunnel). The exchange decides what a failure means
 // (outcome.hpp) and whether to try again (retry.hpp); a channel only reports what happened. The
-// HTTP/1 channel over the worker's pool is proxy/http/http1_channel.hpp; tests drive the exchange
+// HTTP/1 channel over the worker's pool is proxy/channel/http1_channel.hpp; tests drive the exchange
 // with a scripted one.
 #pragma once
 

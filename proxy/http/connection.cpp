@@ -31,7 +31,8 @@
 #include "proxy/exchange/downstream.hpp"
 #include "proxy/exchange/exchange.hpp"
 #include "proxy/exchange/tunnel.hpp"
-#include "proxy/http/http1_channel.hpp"
+#include "proxy/h2/server_connection.hpp"
+#include "proxy/channel/http1_channel.hpp"
 #include "proxy/http/watchdog.hpp"
 #include "proxy/net/stream.hpp"
 #include "proxy/net/tls_context.hpp"
@@ -79,8 +80,9 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
   // `active` is the listener's cutover_downstream_connections_active (null: none).
   Connection(tcp::socket socket, const tcp::endpoint& peer, exchange::WorkerContext& worker,
              std::size_t listener_index, std::shared_ptr<const net::ServerTls> tls, prometheus::Counter* tls_errors,
-             prometheus::Gauge* active)
+             prometheus::Gauge* active, bool http2)
       : active_(active),
+        http2_(http2),
         down_(std::move(socket)),
         worker_(worker),
         listener_index_(listener_index),
@@ -102,6 +104,10 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
   Connection& operator=(const Connection&) = delete;
 
   void close_if_idle() override {
+    if (h2_) {  // an HTTP/2 connection: GOAWAY, its streams finish
+      h2_->close_if_idle();
+      return;
+    }
     if (in_exchange_) return;
     error_code ignored;
     down_.socket().close(ignored);  // the pending header read completes with operation_aborted
@@ -111,7 +117,11 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
   // it, so an idle connection costs one frame, not also one of a caller awaiting this.
   asio::awaitable<void> run([[maybe_unused]] std::unique_ptr<Connection> owner) {
     if (tls_ && !co_await handshake()) co_return;
-    for (;;) {
+    // HTTP/2 by ALPN (RFC 9113 §3.2): the whole connection is the HTTP/2 server's.
+    const bool h2_by_alpn = down_.is_tls() && alpn_selected_h2();
+    if (h2_by_alpn) co_await h2::serve(down_, buffer_, client_, worker_, listener_index_, &h2_);
+    bool first_request = true;
+    while (!h2_by_alpn) {
       // The current config's limits and timeouts, by value: an idle connection holds no snapshot.
       std::uint64_t max_body = 0;  // 0: none
       codec::HeadLimits limits;
@@ -150,6 +160,13 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
       else
         parser->body_limit(boost::none);
       codec::HeadStep step{true, {}};
+      // HTTP/2 with prior knowledge (RFC 9113 §3.3): the preface in a cleartext connection's first bytes.
+      if (first_request && http2_ && !down_.is_tls() && !first_ec &&
+          h2::starts_with_preface({static_cast<const char*>(buffer_.data().data()), buffer_.size()})) {
+        co_await h2::serve(down_, buffer_, client_, worker_, listener_index_, &h2_);
+        break;
+      }
+      first_request = false;
       if (idle_wait) step = codec::parse_first_read(first_ec, buffer_, *parser, limits);
       codec::HeadRead head = step.result;
       if (step.need_more) {
@@ -274,7 +291,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     const std::span<char> scratch{scratch_.get(), runtime::BufferLender::kScratchBytes};
     // The upstream side lives in this frame too: its connection and response parser are the
     // exchange's, and an idle connection holds neither.
-    Http1Channel channel(worker_.pool);
+    channel::Http1Channel channel(worker_.pool);
     channel.begin(scratch, head_buf_);
     auto& head = parser.get();
     req_version_ = head.version();
@@ -306,6 +323,14 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
       if (ec) break;
       discarded += n;
     }
+  }
+
+  // Whether ALPN picked HTTP/2 in the handshake.
+  bool alpn_selected_h2() {
+    const unsigned char* proto = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(down_.native_handle(), &proto, &len);
+    return len == 2 && proto[0] == 'h' && proto[1] == '2';
   }
 
   // The TLS handshake, within timeouts.request_header (a client that connects and stalls is treated like
@@ -416,6 +441,8 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
   }
 
   ActiveConnection active_;
+  bool http2_;  // the listener serves HTTP/2 too (prior knowledge in cleartext; ALPN decides on TLS)
+  runtime::Drainable* h2_ = nullptr;  // while the connection is HTTP/2: its drain
   net::Stream down_;
   exchange::WorkerContext& worker_;
   std::size_t listener_index_;
@@ -440,6 +467,7 @@ asio::awaitable<void> serve_http1(tcp::socket socket, tcp::endpoint peer, exchan
   prometheus::Gauge* gauge = nullptr;
   std::shared_ptr<const net::ServerTls> tls;  // the current snapshot's: a reload's certificates apply to new connections
   prometheus::Counter* tls_errors = nullptr;
+  bool http2 = false;
   {
     auto pinned = worker.snapshots.current();
     if (listener_index < pinned->snapshot->listeners.size()) {
@@ -447,11 +475,13 @@ asio::awaitable<void> serve_http1(tcp::socket socket, tcp::endpoint peer, exchan
       gauge = l.active_connections;
       tls = l.tls;
       tls_errors = l.tls_errors;
+      http2 = l.http2;
     }
   }
   // Not a coroutine itself: the connection's run() is its only frame.
   auto connection =
-      std::make_unique<Connection>(std::move(socket), peer, worker, listener_index, std::move(tls), tls_errors, gauge);
+      std::make_unique<Connection>(std::move(socket), peer, worker, listener_index, std::move(tls), tls_errors, gauge,
+                                   http2);
   Connection& c = *connection;
   return c.run(std::move(connection));
 }

@@ -127,11 +127,20 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     l.is_tcp = lc.tcp();
     l.idle_timeout = lc.idle_timeout;
     l.active_connections = &metrics.downstream_active.Add({{"listener", lc.name}});
+    if (!lc.tcp() && lc.http2) {
+      l.http2 = true;
+      l.http2_streams = &metrics.http2_streams.Add({{"listener", lc.name}});
+      for (std::size_t i = 0; i < Listener::kHttp2Errors.size(); ++i)
+        l.http2_errors[i] = &metrics.http2_connection_errors.Add(
+            {{"listener", lc.name}, {"reason", std::string(Listener::kHttp2Errors[i])}});
+    }
     if (lc.tls.enabled) {
       try {
-        // ALPN http/1.1 on http listeners; a tcp listener's bytes are not HTTP, so it selects none.
-        l.tls = std::make_shared<const net::ServerTls>(
-            lc.tls, lc.tcp() ? std::vector<std::string>{} : std::vector<std::string>{"http/1.1"});
+        // ALPN on http listeners, h2 first when it is on (the server's preference decides, RFC 7301
+        // §3.2); a tcp listener's bytes are not HTTP, so it selects none.
+        std::vector<std::string> alpn;
+        if (!lc.tcp()) alpn = lc.http2 ? std::vector<std::string>{"h2", "http/1.1"} : std::vector<std::string>{"http/1.1"};
+        l.tls = std::make_shared<const net::ServerTls>(lc.tls, std::move(alpn));
       } catch (const std::exception& e) {
         throw std::runtime_error("listener '" + lc.name + "': tls: " + e.what());
       }

@@ -165,6 +165,16 @@ struct Listener {
   std::shared_ptr<const net::ServerTls> tls;  // null: plain TCP
   prometheus::Counter* tls_errors = nullptr;  // cutover_downstream_tls_handshake_errors_total{listener}
   ListenerAccessLog access_log;
+  // HTTP/2 (config `http2`): ALPN h2 on TLS, the preface in cleartext. Counters: streams opened,
+  // and connections ended by the client's fault, indexed by Http2Error.
+  bool http2 = false;
+  prometheus::Counter* http2_streams = nullptr;
+  enum class Http2Error { rapid_reset, protocol_error, flood };
+  static constexpr std::array<std::string_view, 3> kHttp2Errors{"rapid_reset", "protocol_error", "flood"};
+  std::array<prometheus::Counter*, 3> http2_errors{};
+  void count_http2_error(Http2Error e) const {
+    if (auto* c = http2_errors[static_cast<std::size_t>(e)]) c->Increment();
+  }
   prometheus::Counter* rejected_counter(unsigned code) const {
     for (std::size_t i = 0; i < kRejectedCodes.size(); ++i)
       if (kRejectedCodes[i] == code) return rejected[i];

@@ -158,7 +158,18 @@ Metrics::Metrics()
       access_log_errors(BuildCounter()
                             .Name("cutover_access_log_write_errors_total")
                             .Help("Access log lines lost to errors opening or writing the file, by file.")
-                            .Register(*registry_)) {}
+                            .Register(*registry_)),
+      http2_streams(BuildCounter()
+                        .Name("cutover_http2_streams_total")
+                        .Help("HTTP/2 streams (requests) opened by clients, by listener.")
+                        .Register(*registry_)),
+      http2_connection_errors(BuildCounter()
+                                  .Name("cutover_http2_connection_errors_total")
+                                  .Help("HTTP/2 client connections ended for the client's fault, by listener and reason "
+                                        "(rapid_reset: too many RST_STREAM per second; protocol_error: a frame the "
+                                        "protocol forbids, a bad preface or flow-control violation; flood: frames "
+                                        "that only make cutover queue answers).")
+                                  .Register(*registry_)) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

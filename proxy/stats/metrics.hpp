@@ -67,6 +67,10 @@ class Metrics {
   // Access logs: lines refused by a full queue, and lines lost to write errors (by file).
   prometheus::Family<prometheus::Counter>& access_log_dropped;     // cutover_access_log_dropped_total{listener}
   prometheus::Family<prometheus::Counter>& access_log_errors;      // cutover_access_log_write_errors_total{path}
+  // HTTP/2 downstream connections: streams opened, and connections ended for a client's fault
+  // (reason = rapid_reset | protocol_error | flood).
+  prometheus::Family<prometheus::Counter>& http2_streams;          // cutover_http2_streams_total{listener}
+  prometheus::Family<prometheus::Counter>& http2_connection_errors;  // cutover_http2_connection_errors_total{listener,reason}
 };
 
 }  // namespace cutover::stats

@@ -152,9 +152,13 @@ class TlsTest(h.CutoverTestCase):
         tls = {"certificates": [{"cert_file": str(d / "a.pem"), "key_file": str(d / "a.key")},
                                 {"cert_file": str(d / "b.pem"), "key_file": str(d / "b.key")}]}
         cls.config = h.make_config(clusters, [{"name": "public", "address": f"{h.LOCALHOST}:0", "protocol": "http",
-                                               "tls": tls, "routes": routes}])
+                                               "tls": tls, "routes": routes},
+                                              # HTTP/2 off: ALPN offers http/1.1 alone.
+                                              {"name": "h1only", "address": f"{h.LOCALHOST}:0", "http2": False,
+                                               "tls": tls, "routes": [h.route("app_h1", source="plain", target="tls_ok")]}])
         cls.config["timeouts"] = {"request_header": "1s"}  # test_slow_head_over_tls_gets_408
         cls.start_cutover(cls.config, "tls")
+        cls.h1only_port = cls.cv.port("h1only")
 
     @classmethod
     def tearDownClass(cls):
@@ -171,10 +175,10 @@ class TlsTest(h.CutoverTestCase):
             ctx.set_alpn_protocols(alpn)
         return ctx
 
-    def handshake(self, server_name: str | None, alpn=None, check_hostname=True) -> ssl.SSLSocket:
+    def handshake(self, server_name: str | None, alpn=None, check_hostname=True, port=None) -> ssl.SSLSocket:
         ctx = self.client_context(alpn)
         ctx.check_hostname = check_hostname and server_name is not None
-        raw = socket.create_connection((h.LOCALHOST, self.port), timeout=10)
+        raw = socket.create_connection((h.LOCALHOST, port or self.port), timeout=10)
         try:
             return ctx.wrap_socket(raw, server_hostname=server_name)
         except BaseException:
@@ -198,10 +202,11 @@ class TlsTest(h.CutoverTestCase):
         finally:
             conn.close()
 
-    def curl(self, name: str, path: str = "/", *extra: str) -> subprocess.CompletedProcess:
+    def curl(self, name: str, path: str = "/", *extra: str, port=None) -> subprocess.CompletedProcess:
+        port = port or self.port
         return subprocess.run(["curl", "-sS", "--max-time", "20", "--cacert", str(self.dir / "ca.pem"),
-                               "--resolve", f"{name}:{self.port}:{h.LOCALHOST}", *extra,
-                               f"https://{name}:{self.port}{path}"], capture_output=True, timeout=30)
+                               "--resolve", f"{name}:{port}:{h.LOCALHOST}", *extra,
+                               f"https://{name}:{port}{path}"], capture_output=True, timeout=30)
 
     # ---- termination ------------------------------------------------------------------------
 
@@ -235,15 +240,27 @@ class TlsTest(h.CutoverTestCase):
         self.assertEqual(ok.returncode, 0, (ok.stdout + ok.stderr).decode(errors="replace"))
         self.assertIn(b"TLSv1.2", ok.stdout)
 
-    def test_alpn_selects_http11_and_refuses_h2_only(self):
-        with self.handshake("a.test", alpn=["h2", "http/1.1"]) as s:
+    def test_alpn_prefers_h2_and_falls_back_to_http11(self):
+        # The server's preference decides (RFC 7301 §3.2): h2 whatever order the client lists.
+        for offer in (["h2", "http/1.1"], ["http/1.1", "h2"], ["h2"]):
+            with self.handshake("a.test", alpn=offer) as s:
+                self.assertEqual(s.selected_alpn_protocol(), "h2", offer)
+        with self.handshake("a.test", alpn=["http/1.1"]) as s:
             self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
-        with self.handshake("a.test") as s:  # no ALPN at all: served as usual
+        with self.handshake("a.test") as s:  # no ALPN at all: served as usual (HTTP/1.1)
             self.assertIsNone(s.selected_alpn_protocol())
-        with self.assertRaises(ssl.SSLError) as cm:
-            self.handshake("a.test", alpn=["h2"]).close()
-        self.assertIn("NO APPLICATION PROTOCOL", str(cm.exception).upper().replace("_", " "))
         r = self.curl("a.test", "/", "-w", "%{http_version}")
+        self.assertTrue(r.stdout.endswith(b"\n2"), r.stdout)
+        r = self.curl("a.test", "/", "-w", "%{http_version}", "--http1.1")
+        self.assertTrue(r.stdout.endswith(b"1.1"), r.stdout)
+
+    def test_alpn_without_http2_selects_http11_and_refuses_h2_only(self):
+        with self.handshake("a.test", alpn=["h2", "http/1.1"], port=self.h1only_port) as s:
+            self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
+        with self.assertRaises(ssl.SSLError) as cm:
+            self.handshake("a.test", alpn=["h2"], port=self.h1only_port).close()
+        self.assertIn("NO APPLICATION PROTOCOL", str(cm.exception).upper().replace("_", " "))
+        r = self.curl("a.test", "/", "-w", "%{http_version}", port=self.h1only_port)
         self.assertTrue(r.stdout.endswith(b"1.1"), r.stdout)
 
     def test_slow_head_over_tls_gets_408(self):
@@ -301,12 +318,13 @@ class TlsTest(h.CutoverTestCase):
         self.assertEqual(st, 200, text)
 
     def test_handshake_failures_are_counted(self):
+        # An ALPN offer the listener does not serve (h2 only, to the HTTP/1-only listener) fails it.
         before = sum(v for _, v in h.metric_values(self.admin.metrics(), "cutover_downstream_tls_handshake_errors_total",
-                                                   listener="public"))
+                                                   listener="h1only"))
         with self.assertRaises(ssl.SSLError):
-            self.handshake("a.test", alpn=["h2"]).close()
+            self.handshake("a.test", alpn=["h2"], port=self.h1only_port).close()
         self.assertTrue(h.wait_for(lambda: sum(v for _, v in h.metric_values(
-            self.admin.metrics(), "cutover_downstream_tls_handshake_errors_total", listener="public")) > before, 5))
+            self.admin.metrics(), "cutover_downstream_tls_handshake_errors_total", listener="h1only")) > before, 5))
 
     # ---- upstream -----------------------------------------------------------------------------
 

@@ -89,6 +89,7 @@ const BadCase kBadCases[] = {
     {"tcp_two_routes.yaml", "13:9", "tcp listener 'db' takes exactly one route"},
     {"tcp_mirror.yaml", "16:9", "'mirror' is HTTP-only and not allowed in route 'pg'"},
     {"idle_timeout_http.yaml", "10:19", "idle_timeout applies to tcp listeners only (listener 'public' is http)"},
+    {"http2_tcp.yaml", "11:12", "http2 applies to http listeners only (listener 'db' is tcp)"},
     {"proxy_protocol_http.yaml", "7:26",
      "send_proxy_protocol is for clusters of tcp routes only; cluster 'cloud' serves http route 'app'"},
     {"proxy_protocol_value.yaml", "5:26", "send_proxy_protocol: expected v1 or v2, got 'v3'"},
@@ -1252,6 +1253,27 @@ TEST(Limits, DefaultsAndValues) {
   EXPECT_EQ(c.limits.max_request_line, 4u * 1024);
   EXPECT_EQ(c.limits.max_header_bytes, 32u * 1024);
   EXPECT_EQ(c.limits.max_request_body, 10u * 1024 * 1024);
+}
+
+TEST(Limits, Http2DefaultsAndValues) {
+  Config d = must_load(config_with(""));
+  EXPECT_EQ(d.limits.http2_max_concurrent_streams, 100u);
+  EXPECT_EQ(d.limits.http2_stream_buffer, 256u * 1024);
+  EXPECT_EQ(d.limits.http2_connection_buffer, 1024u * 1024);
+  EXPECT_EQ(d.limits.http2_max_resets_per_second, 100u);
+  EXPECT_TRUE(d.listeners.at(0).http2);
+  Config c = must_load(config_with("", "limits: {http2_max_concurrent_streams: 10, http2_stream_buffer: 64KiB, "
+                                       "http2_connection_buffer: 4MiB, http2_max_resets_per_second: 5}\n"));
+  EXPECT_EQ(c.limits.http2_max_concurrent_streams, 10u);
+  EXPECT_EQ(c.limits.http2_stream_buffer, 64u * 1024);
+  EXPECT_EQ(c.limits.http2_connection_buffer, 4u * 1024 * 1024);
+  EXPECT_EQ(c.limits.http2_max_resets_per_second, 5u);
+  // A window under the protocol's 65535 bytes, or over its 2^31-1, is refused where it is written.
+  LoadResult r = load_string(config_with("", "limits: {http2_stream_buffer: 1KiB}\n"), "l.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("http2_stream_buffer"), std::string::npos) << r.errors[0].message;
+  r = load_string(config_with("", "limits: {http2_connection_buffer: 4GiB}\n"), "l.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
 }
 
 TEST(Limits, ErrorsHavePositions) {

@@ -1,5 +1,5 @@
 // The HTTP/1.1 upstream channel: see http1_channel.hpp.
-#include "proxy/http/http1_channel.hpp"
+#include "proxy/channel/http1_channel.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -11,7 +11,7 @@
 #include "proxy/codec/head_reader.hpp"
 #include "proxy/codec/head_writer.hpp"
 
-namespace cutover::http {
+namespace cutover::channel {
 
 namespace {
 
@@ -136,4 +136,4 @@ void Http1Channel::finish(bool clean) {
   framing_ = {};
 }
 
-}  // namespace cutover::http
+}  // namespace cutover::channel

@@ -16,7 +16,7 @@
 #include "proxy/exchange/upstream_channel.hpp"
 #include "proxy/upstream/pool.hpp"
 
-namespace cutover::http {
+namespace cutover::channel {
 
 // Bounds of an upstream response head.
 inline constexpr std::size_t kResponseHeaderLimit = 64 * 1024;  // bytes
@@ -63,4 +63,4 @@ class Http1Channel final : public exchange::UpstreamChannel {
   exchange::ResponseFraming framing_;
 };
 
-}  // namespace cutover::http
+}  // namespace cutover::channel

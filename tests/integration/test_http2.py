@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""HTTP/2 downstream (RFC 9113) against the real binary: curl with prior knowledge in cleartext
+and by ALPN over TLS, and a frame-level client (Debian's python3-h2, a protocol state machine that
+leaves the socket to us) for many streams on one connection and for abuse.
+
+Every stream runs through the same exchange as an HTTP/1 request: split, sticky, force, rollback,
+hold/release and mirror behave as they do for HTTP/1 (the backends are HTTP/1.1). 100 concurrent
+streams on one connection with a weight change in the middle: every stream opened after the change
+uses the new weight. Abuse: rapid reset -> GOAWAY ENHANCE_YOUR_CALM and the connection closed; a
+header list over limits.max_header_bytes -> 431; a bad preface -> closed; DATA beyond the window ->
+FLOW_CONTROL_ERROR. A drain sends GOAWAY and the stream in flight completes.
+
+Run with /usr/bin/python3 (Debian's h2 module).
+"""
+import hashlib
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from test_tls import make_ca, make_leaf  # noqa: E402
+
+import h2.config  # noqa: E402
+import h2.connection  # noqa: E402
+import h2.errors  # noqa: E402
+import h2.events  # noqa: E402
+
+FORCE_HEADER = "X-Cutover-Force"
+
+
+class H2Client:
+    """One HTTP/2 connection driven frame by frame: streams opened when asked, events collected."""
+
+    def __init__(self, port: int, timeout: float = 20.0, raw_preface: bytes | None = None):
+        self.sock = socket.create_connection((h.LOCALHOST, port), timeout=timeout)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.sock.sendall(self.conn.data_to_send())
+        self.responses: dict[int, dict] = {}
+        self.goaway = None
+        self.resets: dict[int, int] = {}
+        self.closed = False
+
+    def request(self, path: str, method: str = "GET", headers=(), body: bytes | None = None,
+                open_body: bool = False) -> int:
+        """Opens a stream; `open_body`: the request body is left to come (no END_STREAM)."""
+        sid = self.conn.get_next_available_stream_id()
+        hdrs = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "app.test"), *headers]
+        self.conn.send_headers(sid, hdrs, end_stream=body is None and not open_body)
+        if body is not None:
+            self.conn.send_data(sid, body, end_stream=True)
+        self.responses[sid] = {"headers": None, "body": b"", "done": False}
+        self.flush()
+        return sid
+
+    def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def pump(self, until, timeout: float = 20.0) -> bool:
+        """Reads and handles frames until until() or the connection ends; returns until()."""
+        deadline = time.monotonic() + timeout
+        while not until() and not self.closed and time.monotonic() < deadline:
+            # Short reads, so that until() is looked at while nothing arrives too.
+            self.sock.settimeout(min(0.05, max(0.001, deadline - time.monotonic())))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionError:
+                data = b""
+            if not data:
+                self.closed = True
+                break
+            for ev in self.conn.receive_data(data):
+                self.handle(ev)
+            self.flush()
+        return until()
+
+    def handle(self, ev):
+        if isinstance(ev, h2.events.ResponseReceived):
+            self.responses[ev.stream_id]["headers"] = dict(ev.headers)
+        elif isinstance(ev, h2.events.DataReceived):
+            self.responses[ev.stream_id]["body"] += ev.data
+            self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        elif isinstance(ev, h2.events.StreamEnded):
+            self.responses[ev.stream_id]["done"] = True
+        elif isinstance(ev, h2.events.StreamReset):
+            self.resets.setdefault(ev.stream_id, ev.error_code)  # the first (frames after it are STREAM_CLOSED)
+            if ev.stream_id in self.responses:
+                self.responses[ev.stream_id]["done"] = True
+        elif isinstance(ev, h2.events.ConnectionTerminated):
+            self.goaway = ev
+
+    def done(self, *sids) -> bool:
+        return all(self.responses[s]["done"] for s in sids)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def curl(port: int, path: str, *extra: str, tls_dir: Path | None = None) -> subprocess.CompletedProcess:
+    """curl over HTTP/2: prior knowledge in cleartext, ALPN over TLS (a.test resolved to 127.0.0.1)."""
+    if tls_dir is None:
+        url, args = f"http://{h.LOCALHOST}:{port}{path}", ["--http2-prior-knowledge"]
+    else:
+        url, args = f"https://a.test:{port}{path}", ["--http2", "--cacert", str(tls_dir / "ca.pem"),
+                                                    "--resolve", f"a.test:{port}:{h.LOCALHOST}"]
+    return subprocess.run(["curl", "-sS", "--max-time", "20", *args, *extra, url], capture_output=True, timeout=30)
+
+
+class Http2Test(h.CutoverTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = Path(tempfile.mkdtemp(prefix="cutover-it-h2-"))
+        make_ca(cls.dir, "ca")
+        make_leaf(cls.dir, "ca", "a", ["a.test"])
+        cls.be = h.Backends()
+        R = h.route
+        routes = [
+            R("app", weight=0),
+            R("sticky", path_prefix="/sticky/", weight=50, sticky={"header": "X-User-Id"}),
+            R("forced", path_prefix="/forced/", weight=0,
+              force={"header": FORCE_HEADER, "allow_cidrs": ["127.0.0.1/32"]}),
+            R("writes", path_prefix="/writes/", weight=100,
+              writes={"hold_timeout": "20s", "max_held": 100}),
+            R("mirrored", path_prefix="/mirrored/", weight=0,
+              mirror={"percent": 100, "timeout": "5s"}),
+            R("many", path_prefix="/many/", weight=0),
+            R("dead", target="dead", path_prefix="/dead/", weight=100),
+        ]
+        tls = {"cert_file": str(cls.dir / "a.pem"), "key_file": str(cls.dir / "a.key")}
+        cfg = h.make_config({"src": h.cluster(cls.be.source.addr), "tgt": h.cluster(cls.be.target.addr),
+                             "dead": h.cluster(f"{h.LOCALHOST}:{h.closed_port()}")},
+                            [{"name": "public", "address": f"{h.LOCALHOST}:0", "routes": routes,
+                              "access_log": {"path": "access.jsonl"}},
+                             {"name": "secure", "address": f"{h.LOCALHOST}:0", "tls": tls, "routes": [R("app_tls", weight=0)]},
+                             {"name": "plain1", "address": f"{h.LOCALHOST}:0", "http2": False,
+                              "routes": [R("app_h1", weight=0)]}])
+        cfg["limits"] = {"max_header_bytes": "16KiB", "http2_max_resets_per_second": 20}
+        cls.start_cutover(cfg, "http2")
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.be.close()
+
+    def setUp(self):
+        self.be.reset()
+
+    def events(self, side: str, prefix: str) -> list:
+        return [e for e in self.be[side].events_snapshot() if e.path.startswith(prefix)]
+
+    # ---- basics ----------------------------------------------------------------------------
+
+    def test_prior_knowledge_request_reaches_an_http1_backend(self):
+        r = curl(self.port, "/echo-headers", "-w", "\n%{http_version} %{http_code}",
+                 "-H", "Cookie: a=1", "-H", "Cookie: b=2", "-D", "-")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode()
+        self.assertTrue(out.endswith("\n2 200"), out)
+        head, _, rest = out.partition("\r\n\r\n")
+        self.assertIn("x-request-id:", head.lower())
+        echo = json.loads(rest.rsplit("\n", 1)[0])
+        self.assertEqual(echo["side"], "source")
+        self.assertEqual(echo["request_version"], "HTTP/1.1")
+        got = {k.lower(): v for k, v in echo["headers"]}
+        # RFC 9113 §8.2.3: cookie fields joined for HTTP/1.1; :authority became Host.
+        self.assertEqual(got["cookie"], "a=1; b=2")
+        self.assertEqual(got["host"], f"{h.LOCALHOST}:{self.port}")
+        self.assertEqual(got["via"], "2 cutover")
+        self.assertEqual(got["x-forwarded-proto"], "http")
+        self.assertEqual(got["x-forwarded-for"], h.LOCALHOST)
+
+    def test_alpn_h2_over_tls(self):
+        r = curl(self.cv.port("secure"), "/echo-headers", "-w", "\n%{http_version}", tls_dir=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        body, _, version = r.stdout.decode().rpartition("\n")
+        self.assertEqual(version, "2")
+        got = {k.lower(): v for k, v in json.loads(body)["headers"]}
+        self.assertEqual(got["x-forwarded-proto"], "https")
+
+    def test_listener_without_http2_serves_http1_only(self):
+        r = curl(self.cv.port("plain1"), "/", "-w", "%{http_version}")
+        self.assertNotEqual(r.returncode, 0, "a preface to an HTTP/1-only listener must not be answered in HTTP/2")
+        r = subprocess.run(["curl", "-sS", "--max-time", "10", "-w", " %{http_version}",
+                            f"http://{h.LOCALHOST}:{self.cv.port('plain1')}/"], capture_output=True, timeout=20)
+        self.assertEqual(r.stdout, b"source 1.1")
+
+    def test_bodies_both_ways_through_flow_control(self):
+        data = os.urandom(3 * h.MiB + 17)
+        src = self.dir / "upload.bin"
+        src.write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        # With a length (curl sends content-length), then without one (from stdin): re-chunked upstream.
+        for extra, chunked in ((["--data-binary", f"@{src}"], False), (["-T", "-"], True)):
+            r = subprocess.run(["curl", "-sS", "--max-time", "30", "--http2-prior-knowledge", "-X", "POST", *extra,
+                                f"http://{h.LOCALHOST}:{self.port}/upload"],
+                               input=data if chunked else None, capture_output=True, timeout=40)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            echo = json.loads(r.stdout)
+            self.assertEqual((echo["bytes"], echo["sha256"], echo["chunked"]), (len(data), digest, chunked))
+        n = 8 * h.MiB
+        for chunked in ("0", "1"):
+            r = curl(self.port, f"/download?bytes={n}&chunked={chunked}")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(hashlib.sha256(r.stdout).hexdigest(), h.expected_sha256(n))
+
+    def test_status_and_head(self):
+        r = curl(self.port, "/status?code=503", "-w", "%{http_code}", "-o", "/dev/null")
+        self.assertEqual(r.stdout, b"503")
+        r = curl(self.port, "/status?code=204", "-w", "%{http_code}")
+        self.assertEqual(r.stdout, b"204")
+        r = curl(self.port, f"/download?bytes={h.MiB}", "-I", "-w", "%{http_code}")
+        self.assertIn(b"content-length: 1048576", r.stdout.lower())
+        self.assertTrue(r.stdout.endswith(b"200"), r.stdout)
+
+    def test_cutover_own_answer_is_a_stream_answer(self):
+        # An unreachable upstream: cutover's 502 on the stream, and the connection goes on.
+        c = H2Client(self.port)
+        try:
+            sid = c.request("/dead/x")
+            self.assertTrue(c.pump(lambda: c.done(sid)))
+            self.assertEqual(c.responses[sid]["headers"][":status"], "502")
+            self.assertIn(b"upstream connect failed", c.responses[sid]["body"])
+            self.assertIn("x-request-id", c.responses[sid]["headers"])
+            sid = c.request("/")
+            self.assertTrue(c.pump(lambda: c.done(sid)))
+            self.assertEqual(c.responses[sid]["body"], b"source")
+        finally:
+            c.close()
+
+    # ---- routing decisions -----------------------------------------------------------------
+
+    def test_split_follows_weight_and_rollback(self):
+        try:
+            self.admin.set_weight("app", weight=100)
+            sides = [curl(self.port, "/").stdout for _ in range(5)]
+            self.assertEqual(sides, [b"target"] * 5)
+            self.admin.rollback("app")
+            sides = [curl(self.port, "/").stdout for _ in range(5)]
+            self.assertEqual(sides, [b"source"] * 5)
+        finally:
+            self.admin.set_weight("app", weight=0)
+
+    def test_sticky_and_force(self):
+        for user in ("alice", "bob", "carol", "dave"):
+            got = {curl(self.port, "/sticky/x", "-H", f"X-User-Id: {user}").stdout for _ in range(4)}
+            self.assertEqual(len(got), 1, f"{user} moved between sides: {got}")
+        r = curl(self.port, "/forced/x", "-H", f"{FORCE_HEADER}: target")
+        self.assertEqual(r.stdout, b"target")
+        ev = self.events("target", "/forced/")
+        self.assertEqual(len(ev), 1)
+        self.assertNotIn(FORCE_HEADER.lower(), {k.lower() for k, _ in ev[0].headers})
+
+    def test_hundred_streams_on_one_connection_with_a_weight_change(self):
+        # 50 slow streams opened at weight 0, the weight set to 100, 50 more opened on the same
+        # connection while the first ones are still open: each stream's side is the weight's at
+        # its start.
+        c = H2Client(self.port)
+        try:
+            first = [c.request("/many/slow?ms=1500") for _ in range(50)]
+            self.assertTrue(c.pump(lambda: len(self.events("source", "/many/")) >= 50, timeout=20),
+                            f"{len(self.events('source', '/many/'))} of 50 reached the source")
+            self.admin.set_weight("many", weight=100)
+            second = [c.request("/many/slow?ms=10") for _ in range(50)]
+            self.assertTrue(c.pump(lambda: c.done(*first, *second), timeout=30))
+            first_sides = [c.responses[s]["body"].decode().rsplit(" ", 1)[-1] for s in first]
+            second_sides = [c.responses[s]["body"].decode().rsplit(" ", 1)[-1] for s in second]
+            self.assertEqual(first_sides, ["source"] * 50)
+            self.assertEqual(second_sides, ["target"] * 50)
+            self.assertFalse(c.closed)
+        finally:
+            c.close()
+            self.admin.set_weight("many", weight=0)
+
+    def test_hold_and_release_a_write(self):
+        st, _, text = self.admin.post("/v1/routes/writes/writes/hold", {})
+        self.assertEqual(st, 200, text)
+        c = H2Client(self.port)
+        try:
+            sid = c.request("/writes/upload", method="POST", body=b"x" * 1000)
+            c.pump(lambda: False, timeout=1.0)
+            self.assertFalse(c.responses[sid]["done"], "a held write must wait")
+            self.assertEqual(self.events("target", "/writes/"), [])
+            st, _, text = self.admin.post("/v1/routes/writes/writes/release", {})
+            self.assertEqual(st, 200, text)
+            self.assertTrue(c.pump(lambda: c.done(sid)))
+            self.assertEqual(c.responses[sid]["headers"][":status"], "200")
+            self.assertEqual(json.loads(c.responses[sid]["body"])["bytes"], 1000)
+        finally:
+            c.close()
+
+    def test_mirror_copies_an_http2_request(self):
+        r = curl(self.port, "/mirrored/x")
+        self.assertEqual(r.stdout, b"source")
+        self.assertTrue(h.wait_for(lambda: len(self.events("target", "/mirrored/")) == 1, timeout=10))
+
+    def test_access_log_says_http2(self):
+        curl(self.port, "/logged")
+        path = self.cv.dir / "access.jsonl"
+        self.assertTrue(h.wait_for(lambda: path.exists() and b"/logged" in path.read_bytes(), timeout=5))
+        line = [json.loads(l) for l in path.read_text().splitlines() if '"/logged"' in l][-1]
+        self.assertEqual(line["protocol"], "HTTP/2")
+        self.assertEqual(line["status"], 200)
+
+    # ---- abuse -----------------------------------------------------------------------------
+
+    def test_rapid_reset_ends_the_connection(self):
+        c = H2Client(self.port)
+        try:
+            for _ in range(200):
+                sid = c.request("/many/slow?ms=2000")
+                c.conn.reset_stream(sid, error_code=h2.errors.ErrorCodes.CANCEL)
+                c.flush()
+            c.pump(lambda: c.goaway is not None, timeout=10)
+            self.assertIsNotNone(c.goaway)
+            self.assertEqual(c.goaway.error_code, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+            self.assertTrue(c.pump(lambda: c.closed, timeout=10), "connection left open after GOAWAY")
+        finally:
+            c.close()
+        vals = h.metric_values(self.admin.metrics(), "cutover_http2_connection_errors_total",
+                               listener="public", reason="rapid_reset")
+        self.assertEqual([v for _, v in vals], [1.0])
+        self.assertLess(len(self.events("source", "/many/")), 200)
+
+    def test_header_list_over_the_limit_is_431(self):
+        c = H2Client(self.port)
+        try:
+            sid = c.request("/", headers=[("x-big", "v" * 20000)])
+            self.assertTrue(c.pump(lambda: c.done(sid)))
+            self.assertEqual(c.responses[sid]["headers"][":status"], "431")
+            sid = c.request("/")  # the connection goes on
+            self.assertTrue(c.pump(lambda: c.done(sid)))
+            self.assertEqual(c.responses[sid]["headers"][":status"], "200")
+        finally:
+            c.close()
+
+    def test_bad_preface_is_closed(self):
+        with socket.create_connection((h.LOCALHOST, self.port), timeout=10) as s:
+            s.sendall(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + b"\0" * 9)
+            got = b""
+            while True:
+                data = s.recv(4096)
+                if not data:
+                    break
+                got += data
+        # At most our SETTINGS and a GOAWAY: never a response.
+        self.assertNotIn(b"HTTP/1.1", got)
+
+    def test_data_beyond_the_window_is_a_flow_control_error(self):
+        # A held write reads none of its body, so nothing opens the window again: the frames
+        # written by hand past it (the h2 state machine would refuse to send them) break the
+        # stream's flow control (256 KiB).
+        st, _, text = self.admin.post("/v1/routes/writes/writes/hold", {})
+        self.assertEqual(st, 200, text)
+        c = H2Client(self.port)
+        try:
+            sid = c.request("/writes/upload", method="POST", headers=[("content-length", "10000000")], open_body=True)
+            frame = b"\0" * 16384
+            header = len(frame).to_bytes(3, "big") + b"\x00\x00" + sid.to_bytes(4, "big")
+            try:
+                for _ in range(40):
+                    c.sock.sendall(header + frame)
+            except OSError:
+                pass
+            c.pump(lambda: c.goaway is not None or sid in c.resets, timeout=10)
+            code = c.goaway.error_code if c.goaway is not None else c.resets.get(sid)
+            self.assertEqual(code, h2.errors.ErrorCodes.FLOW_CONTROL_ERROR)
+        finally:
+            c.close()
+            self.admin.post("/v1/routes/writes/writes/release", {})
+
+    def test_drain_sends_goaway_and_finishes_the_stream(self):
+        # nghttp (Debian's nghttp2-client) shows the frames; h2 stops at a GOAWAY, which RFC 9113
+        # §6.8 lets the streams below its last stream id finish after.
+        be = h.Backends()
+        cv = h.Cutover(h.simple_config(be, weight=0), name="h2drain").start()
+        try:
+            client = subprocess.Popen(["nghttp", "-v", f"http://{h.LOCALHOST}:{cv.port('public')}/slow?ms=1000"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.assertTrue(h.wait_for(lambda: len(be.source.events_snapshot()) == 1, timeout=10))
+            os.kill(cv.pid, 15)
+            out, _ = client.communicate(timeout=20)
+            out = out.decode(errors="replace")
+            self.assertIn("recv GOAWAY frame", out)
+            self.assertIn("error_code=NO_ERROR", out)
+            self.assertIn(":status: 200", out)
+            self.assertIn("slept 1000 ms on source", out)
+            self.assertLess(out.index("recv GOAWAY frame"), out.index(":status: 200"), out)
+        finally:
+            cv.stop()
+            be.close()
+
+if __name__ == "__main__":
+    h.main()
