@@ -12,7 +12,7 @@ secs=${1:-60}
 if ! [[ "$secs" =~ ^[1-9][0-9]*$ ]]; then echo "usage: fuzz/run.sh [SECONDS]" >&2; exit 2; fi
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 work=${FUZZ_WORK:-$build/fuzz-runs}
-read -r -a targets <<<"${FUZZ_TARGETS:-request_head response_head config compare}"
+read -r -a targets <<<"${FUZZ_TARGETS:-request_head response_head config compare h2_frames}"
 
 ./scripts/setup.sh --fuzz
 if [ ! -f "$build/CMakeCache.txt" ]; then
@@ -27,6 +27,7 @@ dict_of() {
     request_head | response_head) echo fuzz/http.dict ;;
     config) echo fuzz/config.dict ;;
     compare) echo fuzz/json.dict ;;
+    h2_frames) echo fuzz/h2.dict ;;
   esac
 }
 max_len_of() { case $1 in request_head|response_head) echo 140000 ;; *) echo 16384 ;; esac; }
