@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark, eleven stages, all run by default (about 17 minutes):
+# Load benchmark, twelve stages, all run by default (about 19 minutes):
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
 #            backend alone as a reference; PROXIES_ROUNDS (3) interleaved rounds, medians. Also
@@ -21,6 +21,10 @@
 #            (ping-pong, echoed by one build/cutover_ws_load echo backend): backend direct, cutover
 #            (route with `upgrade: [websocket]`, weight 0), HAProxy and nginx, one worker each,
 #            WS_ROUNDS (3) interleaved rounds of WS_SECONDS (5) s, median messages/s and p99 round trip.
+#   h2:      HTTP/2 in (cleartext, prior knowledge), HTTP/1.1 out: cutover, HAProxy (`proto h2`) and nginx
+#            (`listen ... http2`), one worker each, 90/10 split as in stage proxies, driven by h2load
+#            (16 connections x 10 streams); H2_ROUNDS (3) interleaved rounds of H2_SECONDS (10) s,
+#            median requests/s and p99 (from h2load's per-request log).
 #   close:   a new connection per request (wrk -H 'Connection: close'), the three proxies of stage
 #            proxies, CLOSE_ROUNDS (3) runs of CLOSE_DURATION (5s) each, medians.
 #   idle:    IDLE_CONNS (10,000) idle keep-alive connections, each after one request, held against
@@ -56,6 +60,8 @@ WS_CONNS=${WS_CONNS:-64}                  # websocket stage: tunnels at once
 WS_BYTES=${WS_BYTES:-64}                  # websocket stage: size of each message
 WS_SECONDS=${WS_SECONDS:-5}               # websocket stage: length of each measured run
 WS_ROUNDS=${WS_ROUNDS:-3}                 # websocket stage: interleaved rounds (medians reported)
+H2_ROUNDS=${H2_ROUNDS:-3}                 # h2 stage: interleaved rounds (medians reported)
+H2_SECONDS=${H2_SECONDS:-10}              # h2 stage: length of each measured run (as DURATION's 10s)
 CLOSE_ROUNDS=${CLOSE_ROUNDS:-3}           # close stage: wrk runs per proxy (median reported)
 CLOSE_DURATION=${CLOSE_DURATION:-5s}      # close stage: length of each run
 IDLE_CONNS=${IDLE_CONNS:-10000}           # idle stage: connections held open against each proxy
@@ -63,7 +69,7 @@ LARGE_MIB=${LARGE_MIB:-1024}              # large stage: size of the download
 LARGE_ROUNDS=${LARGE_ROUNDS:-3}           # large stage: downloads per proxy (median reported)
 FLIP_ROUNDS=${FLIP_ROUNDS:-200}           # flip stage: weight changes measured
 MICRO_MIN_TIME=${MICRO_MIN_TIME:-0.2}     # micro stage: seconds per benchmark and repetition
-ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket close idle large flip micro)
+ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket h2 close idle large flip micro)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -74,7 +80,7 @@ for stage in "${stages[@]}"; do
   [[ " ${ALL_STAGES[*]} " == *" $stage "* ]] || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]}; default all)"
 done
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
-for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS WS_CONNS WS_BYTES WS_SECONDS WS_ROUNDS; do
+for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS WS_CONNS WS_BYTES WS_SECONDS WS_ROUNDS H2_ROUNDS H2_SECONDS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 
@@ -516,6 +522,94 @@ rounds "$WS_ROUNDS" ${#wnames[@]} ws_measure
 stop_all websocket "${wpids[@]}"
 fi
 
+# --- stage "h2": HTTP/2 downstream (cleartext, prior knowledge), HTTP/1.1 to the backends ---------
+# cutover (bench/config/cutover.yaml: its http listener speaks h2c prior knowledge), HAProxy `proto
+# h2` and nginx `listen ... http2`, all in front of the backends of stage proxies with the 90/10
+# split; started first, then measured in H2_ROUNDS interleaved rounds (the order rotating) with
+# h2load, each run after its own 1 s warm-up (--warm-up-time); medians per contender.
+H2LOAD=(h2load -c 16 -m 10 -t 1 -D "$H2_SECONDS" --warm-up-time=1)
+h2names=() h2urls=() h2shares=() h2rps=() h2p99=() h2errs=() h2runs=()
+# h2_split_share URL: percent of SPLIT_REQUESTS requests on one HTTP/2 connection (nghttp, streams
+# concurrent up to the server's limit) answered by target, or "-". (curl 7.88's
+# --http2-prior-knowledge fails every request of a URL range after the first.)
+h2_split_share() {
+  timeout 60 nghttp -m "$SPLIT_REQUESTS" "$1/split/" 2> /dev/null |
+    awk '$0 == "source" { s++ } $0 == "target" { t++ }
+         END { if (s + t) printf "%.1f\n", 100 * t / (s + t); else print "-" }'
+}
+# h2_parse OUT LOG: print "REQUESTS_PER_S P99_MS ERRORS" from h2load's output OUT ("finished in
+# ..., N req/s"; errors: its failed requests, which include the errored ones and non-2xx/3xx
+# answers) and its --log-file LOG (a line per request: start time, status, duration in µs; the p99
+# by nearest rank); "- - -" when OUT has no "finished in" line.
+h2_parse() {
+  local rps err p99
+  read -r rps err < <(awk '
+    /^finished in / { for (i = 1; i < NF; i++) if ($(i + 1) == "req/s,") rps = $i }
+    /^requests: / { for (i = 2; i < NF; i++) if ($(i + 1) == "failed,") err = $i }
+    END { if (rps == "") print "- -"; else printf "%.0f %d\n", rps, err }' "$1")
+  [ "$rps" != - ] || { echo "- - -"; return; }
+  p99=$(cut -f 3 "$2" 2> /dev/null | sort -n |
+    awk '{ v[NR] = $1 } END { if (!NR) { print "-"; exit } k = int(0.99 * NR); if (k < 0.99 * NR) k++; printf "%.2f\n", v[k] / 1000 }')
+  echo "$rps $p99 $err"
+}
+if want h2; then
+say "bench: stage h2: HTTP/2 (h2c prior knowledge) in, HTTP/1.1 out, cutover, HAProxy, nginx (90/10 split); $H2_ROUNDS rounds of ${H2_SECONDS}s"
+mapfile -t h2ports < <(free_ports 2)
+h2pids=()
+# h2_contender NAME URL: one more contender ("" when it did not start); its target share checked now.
+h2_contender() {
+  local share=-
+  [ -z "$2" ] || share=$(h2_split_share "$2")
+  h2names+=("$1") h2urls+=("$2") h2shares+=("$share") h2rps+=("") h2p99+=("") h2errs+=("") h2runs+=("")
+}
+mkdir -p "$work/cutover-h2"
+render "$conf/cutover.yaml" "$work/cutover-h2/cutover.yaml" "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1
+if start_cutover "$work/cutover-h2" "$work/cutover-h2/cutover.yaml" "$work/cutover-h2/cutover.log" bench; then
+  h2pids+=("$CUTOVER_PID")
+  h2_contender "cutover" "http://$CUTOVER_LISTEN"
+else
+  say "bench: h2: cutover did not start (log $work/cutover-h2/cutover.log)" >&2
+  h2_contender "cutover" ""
+fi
+mkdir -p "$work/haproxy-h2"
+render "$conf/haproxy-h2.cfg" "$work/haproxy-h2/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="${h2ports[0]}" MAXCONN=1024 NOFILE=4096
+spawn "$work/haproxy-h2/out.log" haproxy -db -f "$work/haproxy-h2/haproxy.cfg"
+h2pids+=("$SPAWNED_PID")
+if wait_port "${h2ports[0]}" "$SPAWNED_PID"; then
+  h2_contender "HAProxy $haproxy_version" "http://127.0.0.1:${h2ports[0]}"
+else
+  say "bench: h2: HAProxy did not start: $(tail -n 3 "$work/haproxy-h2/out.log" | tr '\n' ' ')" >&2
+  h2_contender "HAProxy $haproxy_version" ""
+fi
+mkdir -p "$work/nginx-h2"
+render "$conf/nginx-h2.conf" "$work/nginx-h2/nginx.conf" DIR="$work/nginx-h2" "${ports_kv[@]}" PROXY_PORT="${h2ports[1]}" MAXCONN=1024 NOFILE=4096
+start_nginx "$work/nginx-h2" "$work/nginx-h2/nginx.conf" "$work/nginx-h2/out.log"
+h2pids+=("$SPAWNED_PID")
+if wait_port "${h2ports[1]}" "$SPAWNED_PID"; then
+  h2_contender "nginx $nginx_version" "http://127.0.0.1:${h2ports[1]}"
+else
+  say "bench: h2: nginx did not start (see $work/nginx-h2)" >&2
+  h2_contender "nginx $nginx_version" ""
+fi
+# h2_measure I ROUND: one h2load run against contender I (its warm-up included); keep its figures
+# (nothing if it did not start). h2load appends to its --log-file, so every run gets a new one.
+h2_measure() {
+  local i=$1 base=$work/h2-$(($1 + 1))-${h2names[$1]%% *}-$2 r p e
+  [ -n "${h2urls[i]}" ] || return 0
+  say "bench: h2 round $2/$H2_ROUNDS: ${h2names[i]}: ${H2LOAD[*]} --log-file=FILE ${h2urls[i]}/"
+  rm -f "$base.log"
+  timeout $((H2_SECONDS + 30)) "${H2LOAD[@]}" --log-file="$base.log" "${h2urls[i]}/" 2>&1 |
+    grep -v -e '^progress: ' -e '^spawning thread' -e 'Warm-up' -e 'Main benchmark' -e 'Stopped all clients' > "$base.txt" || true
+  read -r r p e < <(h2_parse "$base.txt" "$base.log")
+  h2rps[i]+="$r " h2p99[i]+="$p " h2errs[i]+="$e " h2runs[i]+="${h2runs[i]:+ / }$r"
+}
+rounds "$H2_ROUNDS" ${#h2names[@]} h2_measure
+stop_all h2 "${h2pids[@]}"
+if [ -s "$work/nginx-h2/nginx-error.log" ]; then
+  say "bench: h2: nginx logged errors: $(tail -n 3 "$work/nginx-h2/nginx-error.log" | tr '\n' ' ')" >&2
+fi
+fi
+
 # --- helpers of the stages close, idle, large: one 90/10 proxy of stage proxies at a time --------
 # up_proxy KIND DIR [MAXCONN]: start cutover | haproxy | nginx with its stage-proxies config
 # (connection limit MAXCONN, default 1024) under DIR; sets UP_NAME, UP_URL, UP_PID (to stop) and
@@ -824,6 +918,27 @@ if want websocket; then
     done
   } > "$wtable"
 fi
+htable=$work/h2-table.md
+: > "$htable"
+if want h2; then
+  h_r=() h_p=() h_e=()
+  for i in "${!h2names[@]}"; do
+    read -r -a vals <<< "${h2rps[i]}"; h_r[i]=$(num %.0f "$(median "${vals[@]}")")
+    read -r -a vals <<< "${h2p99[i]}"; h_p[i]=$(num %.2f "$(median "${vals[@]}")")
+    read -r -a vals <<< "${h2errs[i]}"; h_e[i]=$(sum_or_dash "${vals[@]}")
+  done
+  h_h=$(of h2names h_r HAProxy) h_n=$(of h2names h_r nginx)
+  {
+    echo "| HTTP/2 in, HTTP/1.1 out (h2load, 16 connections x 10 streams) | requests/s | p99 ms | vs HAProxy | vs nginx | target share | requests/s per run | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for i in "${!h2names[@]}"; do
+      share=${h2shares[i]}
+      [[ $share == [0-9]* ]] && share="$share %"
+      printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${h2names[i]}" "${h_r[i]}" "${h_p[i]}" "$(ratio "${h_r[i]}" "$h_h")" \
+        "$(ratio "${h_r[i]}" "$h_n")" "$share" "${h2runs[i]:--}" "${h_e[i]}"
+    done
+  } > "$htable"
+fi
 if want idle; then
   i_h=$(of inames iper HAProxy) i_n=$(of inames iper nginx)
   {
@@ -965,6 +1080,17 @@ mkdir -p "$results"
     echo "  HAProxy \`nbthread 1\`, mode http (\`haproxy-ws.cfg\`); nginx \`worker_processes 1\`, \`Upgrade\` and \`Connection: upgrade\`"
     echo "  passed on (\`nginx-ws.conf\`); backend: one single-threaded \`build/cutover_ws_load serve\` (Beast), client: the same tool, one thread"
   fi
+  if [ -s "$htable" ]; then
+    echo; echo "## HTTP/2 downstream"; echo; cat "$htable"; echo
+    echo "- load: \`${H2LOAD[*]} --log-file=FILE URL/\` ($(h2load --version 2> /dev/null | head -n 1)): 16 cleartext"
+    echo "  connections with HTTP/2 prior knowledge, 10 streams in flight on each, one client thread, a 1 s warm-up inside each run;"
+    echo "  $H2_ROUNDS interleaved rounds (all contenders up, the order rotating), medians of requests/s (h2load's \"finished in\" line)"
+    echo "  and p99 (nearest rank over the durations of its --log-file, the measured requests only) each on its own"
+    echo "- one worker each, HTTP/1.1 with keep-alive to the backends of stage proxies, 90/10 split: cutover \`bench/config/cutover.yaml\`"
+    echo "  (its http listener takes h2c prior knowledge), HAProxy \`bind ... proto h2\` (\`haproxy-h2.cfg\`), nginx \`listen ... http2\`"
+    echo "  (\`nginx-h2.conf\`); target share: $SPLIT_REQUESTS requests on one HTTP/2 connection (\`nghttp -m $SPLIT_REQUESTS URL/split/\`) before the first round"
+    echo "- errors: h2load's failed requests (non-2xx/3xx answers, and the errored ones: resets, connection failures)"
+  fi
   if want mirror; then
     echo
     echo "## Mirror 100 %"
@@ -1012,7 +1138,7 @@ mkdir -p "$results"
   echo
   echo "<details><summary>raw wrk output</summary>"
   echo
-  for f in "$work"/wrk-*.txt "${mfiles[@]}" "$work"/tcp-[0-9]*.txt "$work"/ws-[0-9]*.txt; do
+  for f in "$work"/wrk-*.txt "${mfiles[@]}" "$work"/tcp-[0-9]*.txt "$work"/ws-[0-9]*.txt "$work"/h2-[0-9]*.txt; do
     [ -e "$f" ] || continue
     echo "### $(basename "$f" .txt | sed -e 's/^wrk-[0-9]*-//' -e 's/^mirror-\([0-9]*\)-[0-9]*-\(.*\)/\2, mirror round \1/')"
     echo '```'
@@ -1030,6 +1156,7 @@ echo
 [ -s "$mtable" ] && { cat "$mtable"; echo; printf '%s\n' "${mnotes[@]}"; echo; }
 [ -s "$ttable" ] && { cat "$ttable"; echo; }
 [ -s "$wtable" ] && { cat "$wtable"; echo; }
+[ -s "$htable" ] && { cat "$htable"; echo; }
 for t in "$ctable" "$itable" "$ltable" "$ftable" "$utable"; do [ -s "$t" ] && { cat "$t"; echo; }; done
 say "bench: written to ${results#"$repo"/}/latest.md"
 rc=0
@@ -1038,6 +1165,9 @@ for i in "${!tnames[@]}"; do
 done
 for i in "${!wnames[@]}"; do
   [ "${w_e[i]}" = 0 ] || { say "bench: websocket ${wnames[i]}: ${w_e[i]} errors (or no result)" >&2; rc=1; }
+done
+for i in "${!h2names[@]}"; do
+  [ "${h_e[i]}" = 0 ] || { say "bench: h2 ${h2names[i]}: ${h_e[i]} errors (or no result)" >&2; rc=1; }
 done
 for i in "${!names[@]}"; do
   [ "${errs[i]}" = 0 ] || { say "bench: ${names[i]}: ${errs[i]} errors (or no result); raw output in bench/results/latest.md" >&2; rc=1; }

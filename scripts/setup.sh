@@ -16,7 +16,7 @@ build_pkgs=(
 run_pkgs=(python3 python3-websockets python3-h2 nghttp2-client curl openssl nginx-light procps jq)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
-if [ "${1:-}" = "--bench" ]; then want+=(wrk haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace); fi
+if [ "${1:-}" = "--bench" ]; then want+=(wrk nghttp2-client haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace); fi
 # The libFuzzer targets (fuzz/run.sh): clang with its fuzzer runtime, built apart from GCC's build.
 if [ "${1:-}" = "--fuzz" ]; then want+=(clang-14 libfuzzer-14-dev); fi
 
