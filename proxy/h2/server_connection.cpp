@@ -405,13 +405,17 @@ asio::awaitable<bool> Stream::reply(const exchange::Reply& r) {
   }
   last_reply_bytes_ = 0;
   if (head_submitted_) co_return false;  // a response is under way already: nothing more can be said
-  pending_ = std::move(body);
-  pending_at_ = 0;
-  pending_end_ = true;
-  conn_.response_queued() += pending_.size();
-  if (!submit(fields, false)) co_return false;
+  // The answer to HEAD has the length of the body it does not carry (RFC 9110 §9.3.2).
+  const bool head_request = head_.method() == bhttp::verb::head;
+  if (!head_request) {
+    pending_ = std::move(body);
+    pending_at_ = 0;
+    pending_end_ = true;
+    conn_.response_queued() += pending_.size();
+  }
+  if (!submit(fields, head_request)) co_return false;
   const error_code ec = co_await wait_for_room(/*to_end=*/true);
-  if (!ec) last_reply_bytes_ = body_size;
+  if (!ec && !head_request) last_reply_bytes_ = body_size;
   co_return !ec;
 }
 

@@ -120,6 +120,9 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     // HTTP/2 by ALPN (RFC 9113 §3.2): the whole connection is the HTTP/2 server's.
     const bool h2_by_alpn = down_.is_tls() && alpn_selected_h2();
     if (h2_by_alpn) co_await h2::serve(down_, buffer_, client_, worker_, listener_index_, &h2_);
+    // An HTTP/2 connection may end while the client still sends (GOAWAY after an abuse): the
+    // linger keeps its last frames from being lost to a reset.
+    linger_ = h2_by_alpn;
     bool first_request = true;
     while (!h2_by_alpn) {
       // The current config's limits and timeouts, by value: an idle connection holds no snapshot.
@@ -164,6 +167,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
       if (first_request && http2_ && !down_.is_tls() && !first_ec &&
           h2::starts_with_preface({static_cast<const char*>(buffer_.data().data()), buffer_.size()})) {
         co_await h2::serve(down_, buffer_, client_, worker_, listener_index_, &h2_);
+        linger_ = true;
         break;
       }
       first_request = false;
