@@ -404,7 +404,8 @@ fi
 load_tool() {
   [ -n "${!1:-}" ] || printf -v "$1" '%s' "$repo/build/$2"
   [ -x "${!1}" ] && return 0
-  (cd "$repo" && cmake --build build -j2 --target "$2") > "$work/$2-build.log" 2>&1 ||
+  # The test suite configures build/ without the load tools: switched back on here.
+  (cd "$repo" && cmake -S . -B build -DCUTOVER_BENCH_TOOLS=ON && cmake --build build -j2 --target "$2") > "$work/$2-build.log" 2>&1 ||
     die "could not build $2 (log $work/$2-build.log)"
 }
 # echo_backend VAR TOOL: start `TOOL serve`, an echo server that prints its port first; the port in VAR.
@@ -769,7 +770,7 @@ fi
 if want micro; then
 say "bench: stage micro: build/cutover_micro (ns/op and heap allocations per operation)"
 MICRO=${MICRO:-$repo/build/cutover_micro}
-(cd "$repo" && cmake --build build -j2 --target cutover_micro) > "$work/micro-build.log" 2>&1 ||
+(cd "$repo" && cmake -S . -B build -DCUTOVER_BENCH_TOOLS=ON && cmake --build build -j2 --target cutover_micro) > "$work/micro-build.log" 2>&1 ||
   say "bench: micro: could not build cutover_micro (log $work/micro-build.log; is libbenchmark-dev installed?)" >&2
 if [ -x "$MICRO" ]; then
   "$MICRO" --benchmark_min_time="$MICRO_MIN_TIME" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
