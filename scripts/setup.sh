@@ -11,9 +11,10 @@ build_pkgs=(
 )
 # What the demo and the integration tests drive: real servers and real clients (openssl: the TLS
 # test makes its certificates and speaks old TLS versions with it; python3-websockets: the WebSocket
-# servers and clients of test_websocket.py, run with /usr/bin/python3; nghttp2-client and python3-h2:
-# the HTTP/2 clients of test_http2.py, the second a frame layer for the streams and abuse it sends).
-run_pkgs=(python3 python3-websockets python3-h2 nghttp2-client curl openssl nginx-light procps jq)
+# servers and clients of test_websocket.py, run with /usr/bin/python3; nghttp2-client, python3-h2 and
+# python3-grpcio: the HTTP/2 and gRPC clients of test_http2.py, python3-h2 a frame layer for the
+# streams and abuse it sends).
+run_pkgs=(python3 python3-websockets python3-h2 python3-grpcio nghttp2-client curl openssl nginx-light procps jq)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=(wrk nghttp2-client haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace); fi

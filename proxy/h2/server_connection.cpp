@@ -30,6 +30,7 @@
 #include "proxy/codec/headers.hpp"
 #include "proxy/exchange/exchange.hpp"
 #include "proxy/h2/fields.hpp"
+#include "proxy/h2/grpc.hpp"
 #include "proxy/h2/signal.hpp"
 
 namespace cutover::h2 {
@@ -151,6 +152,8 @@ class Stream final : public exchange::Downstream, public codec::BodySource {
   // ---- exchange::Downstream
   const exchange::ClientInfo& client() const override;
   asio::awaitable<bool> reply(const exchange::Reply& reply) override;
+  // cutover's answer to a gRPC call: Trailers-Only, grpc-status and grpc-message (grpc.hpp).
+  asio::awaitable<bool> reply_grpc(const exchange::Reply& reply);
   asio::awaitable<bool> send_continue() override;
   asio::awaitable<bool> send_interim(bhttp::response_header<>& head) override;
   asio::awaitable<codec::WriteOutcome> send_response(exchange::Response& response) override;
@@ -380,6 +383,7 @@ asio::awaitable<error_code> Stream::wait_for_room(bool to_end) {
 }
 
 asio::awaitable<bool> Stream::reply(const exchange::Reply& r) {
+  if (is_grpc_content_type(head_[bhttp::field::content_type])) co_return co_await reply_grpc(r);
   std::string body;
   std::string_view content_type;
   if (r.kind == exchange::Answer::held) {
@@ -416,6 +420,30 @@ asio::awaitable<bool> Stream::reply(const exchange::Reply& r) {
   if (!submit(fields, head_request)) co_return false;
   const error_code ec = co_await wait_for_room(/*to_end=*/true);
   if (!ec && !head_request) last_reply_bytes_ = body_size;
+  co_return !ec;
+}
+
+asio::awaitable<bool> Stream::reply_grpc(const exchange::Reply& r) {
+  last_reply_bytes_ = 0;
+  if (head_submitted_) co_return false;
+  std::string reason = r.kind == exchange::Answer::held ? fmt::format("{} (route {})", r.reason, r.route)
+                                                          : std::string(r.reason);
+  const std::string message = grpc_percent_encode("cutover: " + reason);
+  const std::string code = std::to_string(grpc_status_for(r.status, r.code));
+  const std::string http_status = std::to_string(r.status);
+  std::vector<nghttp2_nv> fields;
+  add_field(fields, ":status", "200");
+  add_field(fields, "content-type", "application/grpc");
+  add_field(fields, "grpc-status", code);
+  add_field(fields, "grpc-message", message);
+  add_field(fields, "x-cutover-status", http_status);  // what an HTTP client would have got
+  std::string id_name;
+  if (!r.request_id_field.empty()) {
+    id_name = common::to_lower(r.request_id_field);
+    add_field(fields, id_name, r.request_id);
+  }
+  if (!submit(fields, /*no_body=*/true)) co_return false;
+  const error_code ec = co_await wait_for_room(/*to_end=*/true);
   co_return !ec;
 }
 

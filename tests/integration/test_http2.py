@@ -141,6 +141,7 @@ class Http2Test(h.CutoverTestCase):
               mirror={"percent": 100, "timeout": "5s"}),
             R("many", path_prefix="/many/", weight=0),
             R("dead", target="dead", path_prefix="/dead/", weight=100),
+            R("grpcdead", target="dead", path_prefix="/dead.Svc/", weight=100),
         ]
         tls = {"cert_file": str(cls.dir / "a.pem"), "key_file": str(cls.dir / "a.key")}
         cfg = h.make_config({"src": h.cluster(cls.be.source.addr), "tgt": h.cluster(cls.be.target.addr),
@@ -247,6 +248,20 @@ class Http2Test(h.CutoverTestCase):
             self.assertEqual(c.responses[sid]["body"], b"source")
         finally:
             c.close()
+
+    def test_grpc_call_that_cutover_fails_gets_a_grpc_status(self):
+        # A real gRPC client (Debian's python3-grpcio, h2c prior knowledge): cutover's own failure
+        # (the upstream refuses) arrives as UNAVAILABLE with the reason, not as an HTTP 502.
+        import grpc
+        with grpc.insecure_channel(f"{h.LOCALHOST}:{self.port}") as channel:
+            call = channel.unary_unary("/dead.Svc/Call")
+            with self.assertRaises(grpc.RpcError) as cm:
+                call(b"ping", timeout=10)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE, cm.exception)
+        self.assertIn("cutover: upstream connect failed (cluster dead", cm.exception.details())
+        # Counted as what it is for the route's statistics: a 502.
+        vals = h.metric_values(self.admin.metrics(), "cutover_requests_total", route="grpcdead", code_class="5xx")
+        self.assertEqual(sum(v for _, v in vals), 1.0)
 
     # ---- routing decisions -----------------------------------------------------------------
 
