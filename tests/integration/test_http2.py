@@ -360,6 +360,20 @@ class Http2Test(h.CutoverTestCase):
         self.assertEqual([v for _, v in vals], [1.0])
         self.assertLess(len(self.events("source", "/many/")), 200)
 
+    def test_streams_over_the_limit_are_refused(self):
+        # 110 streams sent before the client has read cutover's SETTINGS: the ones over
+        # limits.http2_max_concurrent_streams (100) are refused (RST_STREAM REFUSED_STREAM, safe
+        # to retry, RFC 9113 §8.7); the others are served.
+        c = H2Client(self.port)
+        try:
+            sids = [c.request("/many/slow?ms=1000") for _ in range(110)]
+            self.assertTrue(c.pump(lambda: c.done(*sids), timeout=30))
+            refused = [s for s in sids if c.resets.get(s) == h2.errors.ErrorCodes.REFUSED_STREAM]
+            served = [s for s in sids if (c.responses[s]["headers"] or {}).get(":status") == "200"]
+            self.assertEqual((len(refused), len(served)), (10, 100), c.resets)
+        finally:
+            c.close()
+
     def test_header_list_over_the_limit_is_431(self):
         c = H2Client(self.port)
         try:
