@@ -421,6 +421,26 @@ class Http2Test(h.CutoverTestCase):
             c.close()
             self.admin.post("/v1/routes/writes/writes/release", {})
 
+    def test_idle_connection_gets_goaway_and_is_closed(self):
+        be = h.Backends()
+        cfg = h.simple_config(be, weight=0)
+        cfg["timeouts"] = {"idle": "1s"}
+        cv = h.Cutover(cfg, name="h2idle").start()
+        try:
+            c = H2Client(cv.port("public"))
+            sid = c.request("/")
+            self.assertTrue(c.pump(lambda: c.done(sid)))
+            t0 = time.monotonic()
+            self.assertTrue(c.pump(lambda: c.goaway is not None, timeout=10))
+            self.assertGreater(time.monotonic() - t0, 0.5)  # idle from the end of the last stream
+            self.assertEqual(c.goaway.error_code, h2.errors.ErrorCodes.NO_ERROR)
+            self.assertEqual(c.goaway.last_stream_id, sid)
+            self.assertTrue(c.pump(lambda: c.closed, timeout=10))
+            c.close()
+        finally:
+            cv.stop()
+            be.close()
+
     def test_drain_sends_goaway_and_finishes_the_stream(self):
         # nghttp (Debian's nghttp2-client) shows the frames; h2 stops at a GOAWAY, which RFC 9113
         # §6.8 lets the streams below its last stream id finish after.
