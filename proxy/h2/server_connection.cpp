@@ -100,6 +100,10 @@ class StreamDeadline {
 class Stream final : public exchange::Downstream, public codec::BodySource {
  public:
   Stream(Connection& conn, std::int32_t id, std::size_t max_header_bytes);
+  // Response bytes still queued leave the connection's count with it (a reset stream's too).
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
 
   // ---- filled by the connection's callbacks
   std::int32_t id() const { return id_; }
@@ -235,6 +239,7 @@ class Connection final : public runtime::Drainable {
     reset_refill_ = std::chrono::steady_clock::now();
   }
   ~Connection() {
+    streams_.clear();  // before the members they count in
     if (session_) nghttp2_session_del(session_);
   }
 
@@ -322,6 +327,8 @@ Stream::Stream(Connection& conn, std::int32_t id, std::size_t max_header_bytes)
       builder_(head_, max_header_bytes),
       signal_(conn.worker().executor),
       deadline_(conn.worker().executor, signal_) {}
+
+Stream::~Stream() { conn_.response_queued() -= pending_.size() - pending_at_; }
 
 const exchange::ClientInfo& Stream::client() const { return conn_.client(); }
 

@@ -374,6 +374,24 @@ class Http2Test(h.CutoverTestCase):
         finally:
             c.close()
 
+    def test_reset_streams_give_their_queued_bytes_back(self):
+        # Each download queues what the client's window does not let through (up to the stream's
+        # 256 KiB); resetting the streams must free that share of the connection's 1 MiB bound,
+        # else the connection's later answers wait for room that never comes.
+        c = H2Client(self.port)
+        try:
+            for _ in range(8):
+                sid = c.request(f"/download?bytes={2 * h.MiB}")
+                time.sleep(0.3)  # unread: the response stops at the client's window
+                c.conn.reset_stream(sid, error_code=h2.errors.ErrorCodes.CANCEL)
+                c.flush()
+            c.pump(lambda: False, timeout=0.5)  # what was in flight before the resets
+            sid = c.request(f"/download?bytes={h.MiB}")
+            self.assertTrue(c.pump(lambda: c.done(sid), timeout=10), "the connection's next answer is stuck")
+            self.assertEqual(hashlib.sha256(c.responses[sid]["body"]).hexdigest(), h.expected_sha256(h.MiB))
+        finally:
+            c.close()
+
     def test_header_list_over_the_limit_is_431(self):
         c = H2Client(self.port)
         try:
