@@ -49,14 +49,14 @@ CapturedResponse capture(std::string_view text) {
   r.status = status;
   const auto content_type = space == std::string_view::npos ? std::string_view{} : first.substr(space + 1);
   r.json = is_json_media_type(content_type);
-  if (!content_type.empty()) r.headers.emplace_back("content-type", std::string(content_type));
+  if (!content_type.empty()) r.headers.add("content-type", content_type);
   while (!text.empty()) {
     const auto line = next_line(text);
     if (line.empty()) break;
     const auto colon = line.find(':');
     auto value = colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    r.headers.emplace_back(lower(line.substr(0, colon)), std::string(value));
+    r.headers.add(line.substr(0, colon), value);  // add() lower-cases the name
   }
   // In pieces, as the relay's tap hands them over.
   for (std::size_t at = 0; at < text.size(); at += 100)

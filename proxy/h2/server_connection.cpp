@@ -50,39 +50,64 @@ constexpr std::size_t kWriteBatch = 64 * 1024;  // frames gathered before a writ
 
 class Connection;
 
-// timeouts.request of one stream: when it passes, the stream's waits end and the watched upstream
-// connection's pending operations are cancelled (the exchange then answers 504 or resets). The
-// state is shared with the timer's handler, which may run after the stream is gone.
+// timeouts.request of one stream: when it passes, the stream's wait in progress (a body read, a
+// response write) ends and the watched upstream connection's pending operations are cancelled, as
+// the HTTP/1 watchdog cancels what is pending then; the exchange then answers 504 or resets, and
+// that answer is not cut itself. The
+// state is shared with the timer's handler, which may run after the stream is gone. Nothing is
+// allocated until the first arm(): with no timeouts.request (the default) a stream never needs one.
 class StreamDeadline {
  public:
-  StreamDeadline(const asio::any_io_executor& ex, Signal& wake) : timer_(ex), state_(std::make_shared<State>()) {
-    state_->wake = &wake;
-  }
+  StreamDeadline(const asio::any_io_executor& ex, Signal& wake) : ex_(ex), wake_(&wake) {}
   ~StreamDeadline() {
+    if (!state_) return;
     state_->wake = nullptr;
     state_->up = nullptr;
     ++state_->generation;
   }
+  StreamDeadline(const StreamDeadline&) = delete;
+  StreamDeadline& operator=(const StreamDeadline&) = delete;
+
   void arm(milliseconds after) {
+    if (!state_) {
+      timer_ = std::make_unique<asio::steady_timer>(ex_);
+      state_ = std::make_shared<State>();
+      state_->wake = wake_;
+      state_->up = up_;
+    }
     const auto generation = ++state_->generation;
     state_->fired = false;
-    timer_.expires_after(after);
-    timer_.async_wait([state = state_, generation](const error_code& ec) {
+    timer_->expires_after(after);
+    timer_->async_wait([state = state_, generation](const error_code& ec) {
       if (ec || state->generation != generation || !state->wake) return;
       state->fired = true;
+      state->cut = state->waiting;
       state->wake->notify();
       error_code ignored;
       if (state->up) state->up->socket().cancel(ignored);
     });
   }
   void disarm() {
+    if (!state_) return;
     ++state_->generation;
     state_->fired = false;
-    timer_.cancel();
+    timer_->cancel();
   }
-  bool fired() const { return state_->fired; }
-  void watch_upstream(net::Stream* up) { state_->up = up; }
-  net::Stream* upstream() const { return state_->up; }
+  bool fired() const { return state_ && state_->fired; }
+  // Around a wait of the stream's: whether the deadline cut it (once).
+  void waiting(bool w) {
+    if (state_) state_->waiting = w;
+  }
+  bool take_cut() {
+    if (!state_ || !state_->cut) return false;
+    state_->cut = false;
+    return true;
+  }
+  void watch_upstream(net::Stream* up) {
+    up_ = up;
+    if (state_) state_->up = up;
+  }
+  net::Stream* upstream() const { return up_; }
 
  private:
   struct State {
@@ -90,8 +115,13 @@ class StreamDeadline {
     net::Stream* up = nullptr;
     std::uint64_t generation = 0;
     bool fired = false;
+    bool waiting = false;  // the stream waits now
+    bool cut = false;      // the deadline ended that wait
   };
-  asio::steady_timer timer_;
+  asio::any_io_executor ex_;
+  Signal* wake_;
+  net::Stream* up_ = nullptr;
+  std::unique_ptr<asio::steady_timer> timer_;  // with state_, from the first arm()
   std::shared_ptr<State> state_;
 };
 
@@ -191,6 +221,9 @@ class Stream final : public exchange::Downstream, public codec::BodySource {
   // then until the last byte went out when `to_end`. Returns the failure, if any.
   asio::awaitable<error_code> wait_for_room(bool to_end);
   error_code failure() const;
+  enum class Woken { notified, timed_out, deadline };
+  // Waits for the signal at most timeouts.body_idle; `deadline` when timeouts.request cut it.
+  asio::awaitable<Woken> wait();
 
   Connection& conn_;
   std::int32_t id_;
@@ -332,9 +365,14 @@ Stream::~Stream() { conn_.response_queued() -= pending_.size() - pending_at_; }
 
 const exchange::ClientInfo& Stream::client() const { return conn_.client(); }
 
-error_code Stream::failure() const {
-  if (deadline_.fired()) return asio::error::operation_aborted;
-  return asio::error::connection_reset;
+error_code Stream::failure() const { return asio::error::connection_reset; }
+
+asio::awaitable<Stream::Woken> Stream::wait() {
+  deadline_.waiting(true);
+  const bool notified = co_await signal_.wait_for(conn_.timeouts().body_idle);
+  deadline_.waiting(false);
+  if (deadline_.take_cut()) co_return Woken::deadline;
+  co_return notified ? Woken::notified : Woken::timed_out;
 }
 
 ssize_t Stream::read_response(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
@@ -384,8 +422,10 @@ asio::awaitable<error_code> Stream::wait_for_room(bool to_end) {
     const std::size_t queued = pending_.size() - pending_at_;
     const bool room = to_end ? response_done_ : queued < bound && conn_.response_queued() < conn_bound;
     if (room) co_return error_code{};
-    if (closed_ || conn_.gone() || deadline_.fired()) co_return failure();
-    if (!co_await signal_.wait_for(conn_.timeouts().body_idle)) co_return beast::error::timeout;
+    if (closed_ || conn_.gone()) co_return failure();
+    const Woken woken = co_await wait();
+    if (woken == Woken::timed_out) co_return beast::error::timeout;
+    if (woken == Woken::deadline) co_return asio::error::operation_aborted;
   }
 }
 
@@ -546,7 +586,7 @@ std::optional<codec::BodyPiece> Stream::try_next() {
     body_done_ = true;
     return codec::BodyPiece{{}, true, {}};
   }
-  if (closed_ || conn_.gone() || deadline_.fired()) {
+  if (closed_ || conn_.gone()) {
     body_done_ = true;
     return codec::BodyPiece{{}, false, failure()};
   }
@@ -556,10 +596,11 @@ std::optional<codec::BodyPiece> Stream::try_next() {
 asio::awaitable<codec::BodyPiece> Stream::next() {
   for (;;) {
     if (auto piece = try_next()) co_return *piece;
-    if (!co_await signal_.wait_for(conn_.timeouts().body_idle)) {
-      body_done_ = true;
-      co_return codec::BodyPiece{{}, false, beast::error::timeout};
-    }
+    const Woken woken = co_await wait();
+    if (woken == Woken::notified) continue;
+    body_done_ = true;
+    co_return codec::BodyPiece{{}, false, woken == Woken::timed_out ? error_code(beast::error::timeout)
+                                                                     : error_code(asio::error::operation_aborted)};
   }
 }
 

@@ -439,13 +439,19 @@ class Http2Test(h.CutoverTestCase):
             c.close()
             self.admin.post("/v1/routes/writes/writes/release", {})
 
-    def test_idle_connection_gets_goaway_and_is_closed(self):
+    def test_request_timeout_then_idle_goaway(self):
         be = h.Backends()
         cfg = h.simple_config(be, weight=0)
-        cfg["timeouts"] = {"idle": "1s"}
+        cfg["timeouts"] = {"idle": "1s", "request": "1s"}
         cv = h.Cutover(cfg, name="h2idle").start()
         try:
             c = H2Client(cv.port("public"))
+            # timeouts.request on a stream: 504 after a second, and the connection goes on.
+            t0 = time.monotonic()
+            sid = c.request("/slow?ms=3000")
+            self.assertTrue(c.pump(lambda: c.done(sid), timeout=10))
+            self.assertEqual(c.responses[sid]["headers"][":status"], "504")
+            self.assertLess(time.monotonic() - t0, 2.5)
             sid = c.request("/")
             self.assertTrue(c.pump(lambda: c.done(sid)))
             t0 = time.monotonic()
