@@ -57,6 +57,15 @@ class ClusterUse {
                               ", which relays plain TCP to its endpoints: upstream tls is for http routes only");
   }
 
+  // The L4 relay carries bytes, whatever protocol they are.
+  void no_http2(const std::string& cluster, const std::string& route) {
+    const ClusterConfig* c = doc_.config.find_cluster(cluster);
+    if (c == nullptr || !c->http2) return;
+    if (!http2_reported_.insert(c->name).second) return;
+    r_.error(c->protocol_mark, "cluster " + q(c->name) + " serves tcp route " + q(route) +
+                                   ": protocol http2 is for clusters of http routes only");
+  }
+
   void warn_unused() {
     if (!doc_.have_clusters) return;
     for (const auto& c : doc_.config.clusters)
@@ -69,6 +78,7 @@ class ClusterUse {
   std::set<std::string> used_;
   std::set<std::string> upstream_tls_reported_;
   std::set<std::string> proxy_protocol_reported_;
+  std::set<std::string> http2_reported_;
 };
 
 // Two sockets on the same port collide when the hosts match or either is the any-address.
@@ -148,6 +158,8 @@ void cross_check(Reader& r, const Document& doc) {
       } else {
         clusters.no_upstream_tls(route.source, route.name);
         clusters.no_upstream_tls(route.target, route.name);
+        clusters.no_http2(route.source, route.name);
+        clusters.no_http2(route.target, route.name);
       }
       if (route.mirror.enabled) any_mirror = true;
       check_noise_sample(r, cfg, route, rm);

@@ -76,6 +76,10 @@ struct ClusterConfig {
   ProxyProtocol send_proxy_protocol = ProxyProtocol::none;  // `send_proxy_protocol: v1|v2`
   Mark send_proxy_protocol_mark;      // of its value; line 0 when not given
   ClusterTlsConfig tls;
+  // `protocol: http1` (the default) or `http2`: HTTP/2 with prior knowledge in cleartext (RFC 9113
+  // §3.3), what gRPC services need. HTTP routes only.
+  bool http2 = false;
+  Mark protocol_mark;  // of its value; line 0 when not given
   Mark mark;
 };
 

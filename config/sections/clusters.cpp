@@ -198,6 +198,17 @@ const Key<Cluster> kClusterKeys[] = {
        }
      }},
     {"tls", [](Reader& r, const Entry& e, Cluster& s) { read_cluster_tls(r, e, s.c); }},
+    {"protocol",
+     [](Reader& r, const Entry& e, Cluster& s) {
+       auto v = r.scalar(e, "protocol", "http1 or http2");
+       if (!v) return;
+       if (*v == "http1" || *v == "http2") {
+         s.c.http2 = *v == "http2";
+         s.c.protocol_mark = e.value_mark();
+       } else {
+         r.error(e.value_mark(), "protocol: expected http1 or http2, got " + q(*v));
+       }
+     }},
 };
 
 void read_cluster(Reader& r, const Entry& def, std::vector<ClusterConfig>& clusters) {
@@ -211,6 +222,11 @@ void read_cluster(Reader& r, const Entry& def, std::vector<ClusterConfig>& clust
     Cluster s{c};
     r.read_keys(def.value, context, kClusterKeys, s);
     if (!s.have_endpoints) r.error(def.key_mark, context + " is missing 'endpoints'");
+    // What an HTTP/2 upstream does not have yet: said where it is configured, not found at run time.
+    if (c.http2 && c.tls.enabled)
+      r.error(c.protocol_mark, context + ": protocol http2 is cleartext (prior knowledge) only for now; remove tls or use http1");
+    if (c.http2 && c.health_check.enabled)
+      r.error(c.protocol_mark, context + ": health checks speak HTTP/1.1 only for now; remove health_check or use http1");
   }
   clusters.push_back(std::move(c));
 }

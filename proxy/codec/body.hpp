@@ -18,6 +18,7 @@
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/parser.hpp>
 
 #include "proxy/net/stream.hpp"
@@ -57,6 +58,9 @@ class BodySource {
   virtual void set_tap(BodyTap* tap) = 0;
   // Body bytes handed out so far (without chunk framing).
   virtual std::uint64_t bytes() const = 0;
+  // After the last piece: the trailer fields that came with the body (an HTTP/2 upstream's, gRPC's
+  // grpc-status among them); null when there are none or the source does not keep them.
+  virtual const boost::beast::http::fields* trailers() const { return nullptr; }
 
  protected:
   ~BodySource() = default;

@@ -26,12 +26,12 @@
 #include <spdlog/spdlog.h>
 
 #include "common/text.hpp"
-#include "proxy/channel/http1_channel.hpp"
+#include "proxy/channel/cluster_channel.hpp"
 #include "proxy/codec/headers.hpp"
 #include "proxy/exchange/exchange.hpp"
 #include "proxy/h2/fields.hpp"
 #include "proxy/h2/grpc.hpp"
-#include "proxy/h2/signal.hpp"
+#include "proxy/net/signal.hpp"
 
 namespace cutover::h2 {
 
@@ -44,6 +44,7 @@ using asio::as_tuple;
 using asio::use_awaitable;
 using boost::system::error_code;
 using std::chrono::milliseconds;
+using net::Signal;
 
 constexpr std::size_t kReadBytes = 16 * 1024;   // one read from the client
 constexpr std::size_t kWriteBatch = 64 * 1024;  // frames gathered before a write
@@ -221,6 +222,8 @@ class Stream final : public exchange::Downstream, public codec::BodySource {
   // then until the last byte went out when `to_end`. Returns the failure, if any.
   asio::awaitable<error_code> wait_for_room(bool to_end);
   error_code failure() const;
+  // Keeps `trailers` (names lowercased, connection-specific fields left out) for the end.
+  void trailer_list(const bhttp::fields& trailers);
   enum class Woken { notified, timed_out, deadline };
   // Waits for the signal at most timeouts.body_idle; `deadline` when timeouts.request cut it.
   asio::awaitable<Woken> wait();
@@ -251,6 +254,9 @@ class Stream final : public exchange::Downstream, public codec::BodySource {
   bool head_submitted_ = false;
   std::uint64_t last_reply_bytes_ = 0;
   std::string field_storage_;
+  // The response's trailer section, sent after its last DATA frame (empty: none).
+  std::vector<nghttp2_nv> trailer_fields_;
+  std::string trailer_storage_;
 };
 
 class Connection final : public runtime::Drainable {
@@ -367,6 +373,21 @@ const exchange::ClientInfo& Stream::client() const { return conn_.client(); }
 
 error_code Stream::failure() const { return asio::error::connection_reset; }
 
+void Stream::trailer_list(const bhttp::fields& trailers) {
+  std::size_t need = 0;
+  for (const auto& f : trailers) need += f.name_string().size() + f.value().size();
+  trailer_storage_.clear();
+  trailer_storage_.reserve(need);
+  trailer_fields_.clear();
+  for (const auto& f : trailers) {
+    const std::size_t at = trailer_storage_.size();
+    for (char c : f.name_string()) trailer_storage_ += common::ascii_lower(c);
+    trailer_storage_.append(f.value());
+    const std::string_view all(trailer_storage_.data() + at, trailer_storage_.size() - at);
+    add_field(trailer_fields_, all.substr(0, f.name_string().size()), all.substr(f.name_string().size()));
+  }
+}
+
 asio::awaitable<Stream::Woken> Stream::wait() {
   deadline_.waiting(true);
   const bool notified = co_await signal_.wait_for(conn_.timeouts().body_idle);
@@ -389,6 +410,13 @@ ssize_t Stream::read_response(std::uint8_t* buf, std::size_t length, std::uint32
   }
   if (pending_end_ && n == available) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!trailer_fields_.empty()) {
+      // The stream ends with the trailer section instead (gRPC's grpc-status), submitted from
+      // here as nghttp2 allows.
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      nghttp2_submit_trailer(conn_.session(), id_, trailer_fields_.data(), trailer_fields_.size());
+      trailer_fields_.clear();
+    }
     response_done_ = true;
   } else if (n == 0) {
     return NGHTTP2_ERR_DEFERRED;
@@ -549,7 +577,10 @@ asio::awaitable<codec::WriteOutcome> Stream::send_response(exchange::Response& r
     pending_.append(piece.data.data(), piece.data.size());
     conn_.response_queued() += piece.data.size();
     out.body_bytes += piece.data.size();
-    if (piece.last) pending_end_ = true;
+    if (piece.last) {
+      if (const auto* trailers = r.body->trailers()) trailer_list(*trailers);
+      pending_end_ = true;
+    }
     nghttp2_session_resume_data(conn_.session(), id_);
     conn_.want_write();
     if (auto ec = co_await wait_for_room(/*to_end=*/piece.last)) {
@@ -609,7 +640,7 @@ asio::awaitable<void> Stream::run(std::optional<std::uint64_t> content_length) {
   if (!closed_) {  // a stream reset before its exchange began (rapid reset) costs nothing more
     auto scratch = worker.buffers.take_scratch();
     std::string head_buffer = worker.buffers.take_head_buffer();
-    channel::Http1Channel upstream(worker.pool);
+    channel::ClusterChannel upstream(worker.pool, worker.executor);
     upstream.begin({scratch.get(), runtime::BufferLender::kScratchBytes}, head_buffer);
     const bool has_body = !end_stream_ || !body_in_.empty();
     exchange::Request req{head_, has_body ? this : nullptr, has_body && !content_length, content_length,

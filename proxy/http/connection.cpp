@@ -32,7 +32,7 @@
 #include "proxy/exchange/exchange.hpp"
 #include "proxy/exchange/tunnel.hpp"
 #include "proxy/h2/server_connection.hpp"
-#include "proxy/channel/http1_channel.hpp"
+#include "proxy/channel/cluster_channel.hpp"
 #include "proxy/http/watchdog.hpp"
 #include "proxy/net/stream.hpp"
 #include "proxy/net/tls_context.hpp"
@@ -295,7 +295,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     const std::span<char> scratch{scratch_.get(), runtime::BufferLender::kScratchBytes};
     // The upstream side lives in this frame too: its connection and response parser are the
     // exchange's, and an idle connection holds neither.
-    channel::Http1Channel channel(worker_.pool);
+    channel::ClusterChannel channel(worker_.pool, worker_.executor);
     channel.begin(scratch, head_buf_);
     auto& head = parser.get();
     req_version_ = head.version();

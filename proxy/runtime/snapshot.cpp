@@ -110,6 +110,7 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     c.connect_timeout = cc.connect_timeout;
     c.proxy_protocol = cc.send_proxy_protocol;
     c.response_timeout = cc.response_timeout;
+    c.http2 = cc.http2;
     c.runtime = registry.cluster(cc.name);
     c.connect_errors = &metrics.connect_errors.Add({{"cluster", cc.name}});
     c.timeouts = &metrics.upstream_timeouts.Add({{"cluster", cc.name}});

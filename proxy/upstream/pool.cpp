@@ -152,4 +152,18 @@ std::size_t ConnectionPool::idle_count() const {
   return n;
 }
 
+std::shared_ptr<H2Session> ConnectionPool::h2_session(const runtime::Endpoint& endpoint) {
+  auto it = h2_.find(endpoint.address);
+  if (it == h2_.end()) return nullptr;
+  auto& sessions = it->second;
+  std::erase_if(sessions, [](const std::shared_ptr<H2Session>& s) { return s->ended(); });
+  for (auto& s : sessions)
+    if (s->usable()) return s;
+  return nullptr;
+}
+
+void ConnectionPool::add_h2_session(const runtime::Endpoint& endpoint, std::shared_ptr<H2Session> session) {
+  h2_[endpoint.address].push_back(std::move(session));
+}
+
 }  // namespace cutover::upstream

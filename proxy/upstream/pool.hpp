@@ -18,6 +18,7 @@
 #include "proxy/net/stream.hpp"
 #include "proxy/net/tls_context.hpp"
 #include "proxy/runtime/snapshot.hpp"
+#include "proxy/upstream/h2_session.hpp"
 
 namespace cutover::upstream {
 
@@ -93,6 +94,11 @@ class ConnectionPool {
   // callers that open their own, unpooled connection (tcp routes).
   const runtime::Endpoint& next_endpoint(const runtime::Cluster& cluster) { return pick(cluster); }
 
+  // HTTP/2 clusters: a session to `endpoint` that takes another stream (null: none; the caller
+  // connects and adds one). Sessions that ended are dropped as they are met.
+  std::shared_ptr<H2Session> h2_session(const runtime::Endpoint& endpoint);
+  void add_h2_session(const runtime::Endpoint& endpoint, std::shared_ptr<H2Session> session);
+
  private:
   // Round robin over the endpoints that may take requests (EndpointHealth::available).
   const runtime::Endpoint& pick(const runtime::Cluster& cluster);
@@ -107,6 +113,7 @@ class ConnectionPool {
   std::unordered_map<const runtime::ClusterRuntime*, std::uint32_t> round_robin_;
   // The TLS session to resume per (cluster, endpoint); replaced when the cluster's ClientTls is.
   std::map<std::pair<std::string, runtime::tcp::endpoint>, std::shared_ptr<net::TlsSessionSlot>> tls_sessions_;
+  std::map<runtime::tcp::endpoint, std::vector<std::shared_ptr<H2Session>>> h2_;
 };
 
 }  // namespace cutover::upstream

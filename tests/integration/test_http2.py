@@ -10,7 +10,11 @@ uses the new weight. Abuse: rapid reset -> GOAWAY ENHANCE_YOUR_CALM and the conn
 header list over limits.max_header_bytes -> 431; a bad preface -> closed; DATA beyond the window ->
 FLOW_CONTROL_ERROR. A drain sends GOAWAY and the stream in flight completes.
 
-Run with /usr/bin/python3 (Debian's h2 module).
+gRPC (Debian's python3-grpcio, real servers and clients): the four call kinds through cutover to
+HTTP/2 upstreams by weight, trailers and error statuses intact; cutover's own failures as gRPC
+statuses.
+
+Run with /usr/bin/python3 (Debian's h2 and grpc modules).
 """
 import hashlib
 import json
@@ -485,6 +489,117 @@ class Http2Test(h.CutoverTestCase):
         finally:
             cv.stop()
             be.close()
+
+class GrpcServer:
+    """A real gRPC server (python3-grpcio, raw bytes, no generated code) naming its side in every
+    answer: unary, server streaming, client streaming, bidirectional, and a call that fails."""
+
+    def __init__(self, side: str):
+        import grpc
+        from concurrent import futures
+        self.side = side.encode()
+        self.calls = 0
+
+        def unary(request, context):
+            self.calls += 1
+            context.set_trailing_metadata((("x-side", side),))
+            return self.side + b":" + request
+
+        def server_stream(request, context):
+            self.calls += 1
+            for i in range(3):
+                yield self.side + b":" + request + b":" + str(i).encode()
+
+        def client_stream(request_iterator, context):
+            self.calls += 1
+            return self.side + b":" + b"+".join(request_iterator)
+
+        def bidi(request_iterator, context):
+            self.calls += 1
+            for r in request_iterator:
+                yield self.side + b":" + r
+
+        def fail(request, context):
+            self.calls += 1
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no such thing on {side}")
+
+        handlers = {
+            "Unary": grpc.unary_unary_rpc_method_handler(unary),
+            "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
+            "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
+            "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
+            "Fail": grpc.unary_unary_rpc_method_handler(fail),
+        }
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", handlers),))
+        self.port = self.server.add_insecure_port(f"{h.LOCALHOST}:0")
+        self.server.start()
+
+    def close(self):
+        self.server.stop(0)
+
+
+class GrpcTest(h.CutoverTestCase):
+    """gRPC through cutover to HTTP/2 upstreams (clusters with `protocol: http2`): the four call
+    kinds by weight to source and target, trailers and error statuses intact."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.source, cls.target = GrpcServer("source"), GrpcServer("target")
+        cfg = h.make_config(
+            {"gsrc": dict(h.cluster(f"{h.LOCALHOST}:{cls.source.port}"), protocol="http2"),
+             "gtgt": dict(h.cluster(f"{h.LOCALHOST}:{cls.target.port}"), protocol="http2")},
+            [{"name": "public", "address": f"{h.LOCALHOST}:0",
+              "routes": [h.route("grpc", source="gsrc", target="gtgt", path_prefix="/test.Echo/", weight=0)]}])
+        cls.start_cutover(cfg, "grpc")
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.source.close()
+        cls.target.close()
+
+    def calls(self, channel):
+        return (channel.unary_unary("/test.Echo/Unary"), channel.unary_stream("/test.Echo/ServerStream"),
+                channel.stream_unary("/test.Echo/ClientStream"), channel.stream_stream("/test.Echo/Bidi"))
+
+    def run_all(self, side: bytes):
+        import grpc
+        with grpc.insecure_channel(f"{h.LOCALHOST}:{self.port}") as channel:
+            unary, server_stream, client_stream, bidi = self.calls(channel)
+            reply, call = unary.with_call(b"hi", timeout=10)
+            self.assertEqual(reply, side + b":hi")
+            self.assertIn(("x-side", side.decode()), call.trailing_metadata())
+            self.assertEqual(call.code(), grpc.StatusCode.OK)
+            self.assertEqual(list(server_stream(b"s", timeout=10)), [side + b":s:" + str(i).encode() for i in range(3)])
+            self.assertEqual(client_stream(iter([b"a", b"b", b"c"]), timeout=10), side + b":a+b+c")
+            self.assertEqual(list(bidi(iter([b"x", b"y"]), timeout=10)), [side + b":x", side + b":y"])
+
+    def test_four_call_kinds_by_weight(self):
+        self.run_all(b"source")
+        try:
+            self.admin.set_weight("grpc", weight=100)
+            self.run_all(b"target")
+        finally:
+            self.admin.set_weight("grpc", weight=0)
+
+    def test_error_status_and_message_arrive_intact(self):
+        import grpc
+        with grpc.insecure_channel(f"{h.LOCALHOST}:{self.port}") as channel:
+            with self.assertRaises(grpc.RpcError) as cm:
+                channel.unary_unary("/test.Echo/Fail")(b"x", timeout=10)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(cm.exception.details(), "no such thing on source")
+
+    def test_many_calls_share_sessions(self):
+        import grpc
+        from concurrent import futures
+        with grpc.insecure_channel(f"{h.LOCALHOST}:{self.port}") as channel:
+            unary = channel.unary_unary("/test.Echo/Unary")
+            with futures.ThreadPoolExecutor(16) as pool:
+                replies = list(pool.map(lambda i: unary(str(i).encode(), timeout=20), range(200)))
+        self.assertEqual(replies, [b"source:" + str(i).encode() for i in range(200)])
+
 
 if __name__ == "__main__":
     h.main()

@@ -1,7 +1,7 @@
 // A wake-up for one coroutine at a time on a single-threaded executor: one side waits (with a
 // timeout), the other notifies. A notify that comes before the wait is kept, so nothing is lost
 // between a check and the wait that follows it. The HTTP/2 connection's writer, each stream's body
-// reads and response writes wait on one.
+// reads and response writes, and the upstream HTTP/2 sessions, wait on one.
 #pragma once
 
 #include <chrono>
@@ -12,7 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace cutover::h2 {
+namespace cutover::net {
 
 class Signal {
  public:
@@ -52,4 +52,4 @@ class Signal {
   bool pending_ = false;
 };
 
-}  // namespace cutover::h2
+}  // namespace cutover::net
