@@ -190,7 +190,9 @@ class ReloadTest(unittest.TestCase):
         self.assertTrue(h.wait_for(lambda: reloads(cv, "failure") == 1, 10), cv.log_tail())
         self.assertTrue(cv.alive())
         self.assertEqual(cv.admin.route("api")["read_weight"], 0, "the running config stays")
-        self.assertIn("config reload (SIGHUP) failed", cv.log_path.read_text())
+        # The failure is counted before its log line is written: wait for the line too.
+        self.assertTrue(h.wait_for(lambda: "config reload (SIGHUP) failed" in cv.log_path.read_text(), 5),
+                        cv.log_tail())
         st, audit, _ = cv.admin.get("/v1/audit?limit=2")
         self.assertEqual([(e["actor"], e["result"]) for e in audit["entries"]],
                          [("SIGHUP", "success"), ("SIGHUP", "failure")])
