@@ -10,6 +10,7 @@
 #include "common/methods.hpp"
 #include "common/text.hpp"
 #include "proxy/codec/errors.hpp"
+#include "proxy/codec/grpc.hpp"
 #include "proxy/codec/headers.hpp"
 #include "proxy/exchange/access_line.hpp"
 #include "proxy/exchange/admission.hpp"
@@ -55,14 +56,22 @@ struct ChannelScope {
 
 }  // namespace
 
+bool Exchange::grpc_failed(const bhttp::response_header<>& head, const codec::BodySource* body) {
+  const auto* trailers = body ? body->trailers() : nullptr;
+  const auto& fields = trailers ? *trailers : static_cast<const bhttp::fields&>(head);
+  auto it = fields.find("grpc-status");
+  return it != fields.end() && codec::grpc_status_is_error(it->value());
+}
+
 bool Exchange::request_complete() const { return req_->body == nullptr || req_->body->done(); }
 
 void Exchange::record(unsigned status, stats::Outcome window) {
   const auto now = std::chrono::steady_clock::now();
   const auto took = now - started_;
   route_->metrics.record(side_, kind_, status, std::chrono::duration<double>(took).count());
+  // A failed gRPC call is an HTTP 200: the windows (ramp gates, /v1/stats) count it as what it is.
   route_->runtime->windows.at(worker_.id, side_)
-      .record(stats::steady_seconds(now), status,
+      .record(stats::steady_seconds(now), grpc_failed_ ? 500u : status,
               static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()), window);
 }
 
@@ -409,6 +418,9 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     co_return co_await conclude(timed_out ? Outcome::response_cut_client_timeout : Outcome::response_cut_client, {},
                                 status);
   }
+  // A gRPC call's status is in its trailers, or in its head when it has no body (Trailers-Only).
+  if (response.body ? response.body->trailers() != nullptr : res.count("grpc-status") > 0)
+    grpc_failed_ = grpc_failed(res, response.body);
   co_await conclude(Outcome::response, {}, status);
   if (mirror) {
     mirror->done(shadow::MirrorExchange::Part::primary, {});

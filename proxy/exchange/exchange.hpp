@@ -71,6 +71,9 @@ class Exchange {
   // The attempt part of `o`'s verdict for `endpoint` (connect error counter, outlier record).
   void account_attempt(Outcome o, const runtime::Endpoint& endpoint, unsigned status = 0);
   void record(unsigned status, stats::Outcome window);
+  // Whether the relayed response is a gRPC call that failed (codec::grpc_status_is_error, from its
+  // trailers or, Trailers-Only, its head): the window statistics count it as a 5xx.
+  static bool grpc_failed(const boost::beast::http::response_header<>& head, const codec::BodySource* body);
   bool request_complete() const;
   // The access log line of this exchange (when the listener writes one): `status` the client got
   // (0: none), `bytes_out` the body bytes sent; for a tunnel its protocol and the bytes it carried
@@ -101,6 +104,7 @@ class Exchange {
   router::Side side_ = router::Side::source;
   Outcome outcome_ = Outcome::client_gone;
   int attempts_ = 0;
+  bool grpc_failed_ = false;  // the response relayed was a failed gRPC call
 
   // For the access log.
   bool log_ = false;  // the listener writes a line for this exchange

@@ -30,7 +30,7 @@
 #include "proxy/codec/headers.hpp"
 #include "proxy/exchange/exchange.hpp"
 #include "proxy/h2/fields.hpp"
-#include "proxy/h2/grpc.hpp"
+#include "proxy/codec/grpc.hpp"
 #include "proxy/net/signal.hpp"
 
 namespace cutover::h2 {
@@ -458,7 +458,7 @@ asio::awaitable<error_code> Stream::wait_for_room(bool to_end) {
 }
 
 asio::awaitable<bool> Stream::reply(const exchange::Reply& r) {
-  if (is_grpc_content_type(head_[bhttp::field::content_type])) co_return co_await reply_grpc(r);
+  if (codec::is_grpc_content_type(head_[bhttp::field::content_type])) co_return co_await reply_grpc(r);
   std::string body;
   std::string_view content_type;
   if (r.kind == exchange::Answer::held) {
@@ -503,8 +503,8 @@ asio::awaitable<bool> Stream::reply_grpc(const exchange::Reply& r) {
   if (head_submitted_) co_return false;
   std::string reason = r.kind == exchange::Answer::held ? fmt::format("{} (route {})", r.reason, r.route)
                                                           : std::string(r.reason);
-  const std::string message = grpc_percent_encode("cutover: " + reason);
-  const std::string code = std::to_string(grpc_status_for(r.status, r.code));
+  const std::string message = codec::grpc_percent_encode("cutover: " + reason);
+  const std::string code = std::to_string(codec::grpc_status_for(r.status, r.code));
   const std::string http_status = std::to_string(r.status);
   std::vector<nghttp2_nv> fields;
   add_field(fields, ":status", "200");

@@ -523,12 +523,22 @@ class GrpcServer:
             self.calls += 1
             context.abort(grpc.StatusCode.NOT_FOUND, f"no such thing on {side}")
 
+        self.flaky_calls = 0
+        self.unavailable_ratio = 0.0  # the share of Flaky calls answered UNAVAILABLE
+
+        def flaky(request, context):
+            self.flaky_calls += 1
+            if (self.flaky_calls % 10) < 10 * self.unavailable_ratio:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "overloaded")
+            return self.side
+
         handlers = {
             "Unary": grpc.unary_unary_rpc_method_handler(unary),
             "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
             "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
             "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
             "Fail": grpc.unary_unary_rpc_method_handler(fail),
+            "Flaky": grpc.unary_unary_rpc_method_handler(flaky),
         }
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", handlers),))
@@ -590,6 +600,45 @@ class GrpcTest(h.CutoverTestCase):
                 channel.unary_unary("/test.Echo/Fail")(b"x", timeout=10)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
         self.assertEqual(cm.exception.details(), "no such thing on source")
+
+    def test_unavailable_target_makes_a_ramp_roll_back(self):
+        # 30 % of the target's calls end UNAVAILABLE (HTTP 200, grpc-status 14 in the trailers):
+        # the windows count them as errors, so the error-rate gate rolls the ramp back.
+        import grpc
+        self.target.unavailable_ratio = 0.3
+        stop = threading.Event()
+        errors = []
+
+        def traffic():
+            with grpc.insecure_channel(f"{h.LOCALHOST}:{self.port}") as channel:
+                call = channel.unary_unary("/test.Echo/Flaky")
+                for _ in range(5000):
+                    if stop.is_set():
+                        return
+                    try:
+                        call(b"x", timeout=10)
+                    except grpc.RpcError as e:
+                        errors.append(e.code())
+
+        threads = [threading.Thread(target=traffic, daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            st, _, text = self.admin.post("/v1/routes/grpc/ramp", {
+                "steps": [20, 50, 100], "interval": "2s", "gates": {"max_error_rate": 0.05, "min_requests": 10}})
+            self.assertEqual(st, 200, text)
+            self.assertTrue(h.wait_for(lambda: self.admin.get("/v1/routes/grpc/ramp")[1]["state"] != "running", 15))
+            view = self.admin.get("/v1/routes/grpc/ramp")[1]
+            self.assertEqual(view["state"], "rolled_back", view)
+            self.assertEqual(view["failed_gate"]["gate"], "max_error_rate")
+            self.assertEqual(self.admin.route("grpc")["read_weight"], 0)
+            self.assertTrue(errors and set(errors) == {grpc.StatusCode.UNAVAILABLE}, set(errors))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(20)
+            self.target.unavailable_ratio = 0.0
+            self.admin.set_weight("grpc", weight=0)
 
     def test_many_calls_share_sessions(self):
         import grpc

@@ -1,9 +1,9 @@
 // cutover's own answers to gRPC calls (PROTOCOL-HTTP2.md Trailers-Only).
-#include "proxy/h2/grpc.hpp"
+#include "proxy/codec/grpc.hpp"
 
 #include <gtest/gtest.h>
 
-namespace cutover::h2 {
+namespace cutover::codec {
 namespace {
 
 TEST(Grpc, ContentTypes) {
@@ -26,6 +26,11 @@ TEST(Grpc, StatusOfCutoverAnswers) {
   EXPECT_EQ(grpc_status_for(400, ""), 13u);  // INTERNAL
 }
 
+TEST(Grpc, ErrorStatuses) {
+  for (const char* s : {"2", "4", "12", "13", "14", "15"}) EXPECT_TRUE(grpc_status_is_error(s)) << s;
+  for (const char* s : {"0", "1", "3", "5", "7", "8", "16", "", "14 "}) EXPECT_FALSE(grpc_status_is_error(s)) << s;
+}
+
 TEST(Grpc, MessagePercentEncoding) {
   EXPECT_EQ(grpc_percent_encode("plain text: ok"), "plain text: ok");
   EXPECT_EQ(grpc_percent_encode("100%"), "100%25");
@@ -33,4 +38,4 @@ TEST(Grpc, MessagePercentEncoding) {
 }
 
 }  // namespace
-}  // namespace cutover::h2
+}  // namespace cutover::codec

@@ -1,12 +1,14 @@
-// gRPC over HTTP/2 as cutover answers a call itself (gRPC's PROTOCOL-HTTP2.md: a "Trailers-Only"
-// response, HTTP status 200 with grpc-status and grpc-message), so a gRPC client sees a status it
-// handles rather than an HTTP error page. Pure functions.
+// gRPC over HTTP/2 (gRPC's PROTOCOL-HTTP2.md), as far as cutover looks at it: what makes a request
+// a call, the status of a call that ended (for the window statistics ramps gate on), and the
+// "Trailers-Only" answer cutover gives a call itself (HTTP status 200 with grpc-status and
+// grpc-message), so a gRPC client sees a status it handles rather than an HTTP error page. Pure
+// functions.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-namespace cutover::h2 {
+namespace cutover::codec {
 
 // Whether a request's content-type makes it a gRPC call ("application/grpc", "+proto", ...).
 constexpr bool is_grpc_content_type(std::string_view content_type) {
@@ -28,6 +30,14 @@ constexpr unsigned grpc_status_for(unsigned http_status, std::string_view held) 
   return 14;
 }
 
+// The status codes that count a call as failed in the window statistics (ramps, /v1/stats): UNKNOWN
+// (2), DEADLINE_EXCEEDED (4), UNIMPLEMENTED (12), INTERNAL (13), UNAVAILABLE (14), DATA_LOSS (15):
+// the service's faults, not the caller's (NOT_FOUND, INVALID_ARGUMENT and the like are answers).
+constexpr bool grpc_status_is_error(std::string_view grpc_status) {
+  return grpc_status == "2" || grpc_status == "4" || grpc_status == "12" || grpc_status == "13" ||
+         grpc_status == "14" || grpc_status == "15";
+}
+
 // grpc-message's percent-encoding: bytes outside printable ASCII, and '%', as %XX.
 inline std::string grpc_percent_encode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -45,4 +55,4 @@ inline std::string grpc_percent_encode(std::string_view text) {
   return out;
 }
 
-}  // namespace cutover::h2
+}  // namespace cutover::codec
