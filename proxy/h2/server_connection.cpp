@@ -732,6 +732,13 @@ int Connection::on_stream_close(nghttp2_session*, std::int32_t stream_id, std::u
 
 int Connection::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto& c = *static_cast<Connection*>(user);
+  if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code == NGHTTP2_REFUSED_STREAM) {
+    // nghttp2 refuses the streams over SETTINGS_MAX_CONCURRENT_STREAMS itself; counted here.
+    auto pinned = c.worker_.snapshots.current();
+    const auto& listeners = pinned->snapshot->listeners;
+    if (c.listener_index_ < listeners.size())
+      if (auto* counter = listeners[c.listener_index_].http2_streams_refused) counter->Increment();
+  }
   if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
     using E = runtime::Listener::Http2Error;
     c.count_error(c.error_.value_or(frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM ? E::flood : E::protocol_error));

@@ -131,6 +131,7 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     if (!lc.tcp() && lc.http2) {
       l.http2 = true;
       l.http2_streams = &metrics.http2_streams.Add({{"listener", lc.name}});
+      l.http2_streams_refused = &metrics.http2_streams_refused.Add({{"listener", lc.name}});
       for (std::size_t i = 0; i < Listener::kHttp2Errors.size(); ++i)
         l.http2_errors[i] = &metrics.http2_connection_errors.Add(
             {{"listener", lc.name}, {"reason", std::string(Listener::kHttp2Errors[i])}});

@@ -170,6 +170,7 @@ struct Listener {
   // and connections ended by the client's fault, indexed by Http2Error.
   bool http2 = false;
   prometheus::Counter* http2_streams = nullptr;
+  prometheus::Counter* http2_streams_refused = nullptr;  // over http2_max_concurrent_streams
   enum class Http2Error { rapid_reset, protocol_error, flood };
   static constexpr std::array<std::string_view, 3> kHttp2Errors{"rapid_reset", "protocol_error", "flood"};
   std::array<prometheus::Counter*, 3> http2_errors{};

@@ -163,6 +163,11 @@ Metrics::Metrics()
                         .Name("cutover_http2_streams_total")
                         .Help("HTTP/2 streams (requests) opened by clients, by listener.")
                         .Register(*registry_)),
+      http2_streams_refused(BuildCounter()
+                                .Name("cutover_http2_streams_refused_total")
+                                .Help("HTTP/2 streams refused (RST_STREAM REFUSED_STREAM) because the connection had "
+                                      "limits.http2_max_concurrent_streams open, by listener.")
+                                .Register(*registry_)),
       http2_connection_errors(BuildCounter()
                                   .Name("cutover_http2_connection_errors_total")
                                   .Help("HTTP/2 client connections ended for the client's fault, by listener and reason "

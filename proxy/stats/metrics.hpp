@@ -70,6 +70,7 @@ class Metrics {
   // HTTP/2 downstream connections: streams opened, and connections ended for a client's fault
   // (reason = rapid_reset | protocol_error | flood).
   prometheus::Family<prometheus::Counter>& http2_streams;          // cutover_http2_streams_total{listener}
+  prometheus::Family<prometheus::Counter>& http2_streams_refused;  // cutover_http2_streams_refused_total{listener}
   prometheus::Family<prometheus::Counter>& http2_connection_errors;  // cutover_http2_connection_errors_total{listener,reason}
 };
 

@@ -375,6 +375,8 @@ class Http2Test(h.CutoverTestCase):
             refused = [s for s in sids if c.resets.get(s) == h2.errors.ErrorCodes.REFUSED_STREAM]
             served = [s for s in sids if (c.responses[s]["headers"] or {}).get(":status") == "200"]
             self.assertEqual((len(refused), len(served)), (10, 100), c.resets)
+            vals = h.metric_values(self.admin.metrics(), "cutover_http2_streams_refused_total", listener="public")
+            self.assertEqual([v for _, v in vals], [10.0])
         finally:
             c.close()
 
