@@ -851,6 +851,11 @@ class WebSocketTest(WsCase):
         # The mirror works on this route: the plain GET reached target too.
         self.assertTrue(h.wait_for(lambda: self.ws["target"].requests_under("/mir/plain"), 5),
                         "the plain GET was not mirrored: the route does not show anything")
+        # The counter moves when the mirror's answer has been compared, a little after target saw
+        # the request, so wait for it before taking the baseline.
+        self.assertTrue(h.wait_for(
+            lambda: self.metric("cutover_mirror_requests_total", route="mirrored") >= 1, 5),
+            "the plain GET's mirror was never counted")
         mirrored = self.metric("cutover_mirror_requests_total", route="mirrored")
         t = self.open("/mir/ws")
         try:
