@@ -75,6 +75,10 @@ class Control {
     if (closer_) closer_(route.runtime.get(), side, grace);
   }
 
+  // Tells every worker that reload() published a new snapshot (connections holding settings of
+  // their own may end gracefully). Set by main: it posts to each worker's io_context.
+  void set_reload_listener(std::function<void()> listener) { reload_listener_ = std::move(listener); }
+
   // Re-raises holds restored from the state file (their hold_max starts again now).
   void resume_holds();
 
@@ -113,6 +117,7 @@ class Control {
   runtime::RuntimeRegistry* registry_ = nullptr;   // reload(): null until enable_reload()
   bool ready_ = false;
   ConnectionCloser closer_;
+  std::function<void()> reload_listener_;
   RampController ramps_;  // after the members it refers to
   HealthChecker health_;
 };

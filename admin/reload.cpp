@@ -219,6 +219,7 @@ ReloadOutcome Control::reload(const Actor& actor) {
     return fail({{config_path_, {}, e.what()}});
   }
   snapshots_.publish(compiled);
+  if (reload_listener_) reload_listener_();
   health_.apply(compiled);  // checks follow the new endpoints; verdicts of kept ones stay
 
   // 5. Forget what the new config no longer has: a route added back later starts from its

@@ -137,6 +137,9 @@ int run(const config::Config& cfg, const std::string& config_path) {
       [&workers](const runtime::RouteRuntime* route, router::Side side, std::chrono::milliseconds grace) {
         for (auto& w : workers) w->close_connections(route, side, grace);
       });
+  control.set_reload_listener([&workers] {
+    for (auto& w : workers) w->reloaded();
+  });
   control.resume_holds();
   for (const auto& [name, s] : restored) {
     if (!snap->find_route(name)) continue;

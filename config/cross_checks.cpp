@@ -161,15 +161,20 @@ void cross_check(Reader& r, const Document& doc) {
         clusters.no_http2(route.source, route.name);
         clusters.no_http2(route.target, route.name);
       }
+      if (route.grpc)
+        for (const std::string* name : {&route.source, &route.target})
+          if (const ClusterConfig* c = cfg.find_cluster(*name); c && !c->http2)
+            r.error(rm.grpc, "route " + q(route.name) + " matches gRPC calls, but cluster " + q(c->name) +
+                                 " speaks HTTP/1.1; gRPC needs 'protocol: http2' on both clusters");
       if (route.mirror.enabled) any_mirror = true;
       check_noise_sample(r, cfg, route, rm);
       if (!route.source.empty() && route.source == route.target)
         r.error(rm.target, "source and target are the same cluster " + q(route.source));
       for (std::size_t k = 0; k < j; ++k) {
         const RouteConfig& earlier = l.routes[k];
-        if (earlier.host == route.host && earlier.path_prefix == route.path_prefix)
+        if (earlier.host == route.host && earlier.path_prefix == route.path_prefix && earlier.grpc == route.grpc)
           r.warn(route.mark, "route " + q(route.name) + " can never match: route " + q(earlier.name) +
-                                 " before it has the same host and path_prefix");
+                                 " before it has the same host, path_prefix and grpc");
       }
     }
   }

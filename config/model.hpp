@@ -148,6 +148,10 @@ struct MirrorConfig {
   Mark mark;                             // of the `mirror` key
 };
 
+inline constexpr std::uint32_t kDefaultGrpcErrorCodes = 1u << 2 | 1u << 4 | 1u << 12 | 1u << 13 | 1u << 14 | 1u << 15;
+// The highest gRPC status code (UNAUTHENTICATED).
+inline constexpr std::uint32_t kMaxGrpcStatus = 16;
+
 // Weights are in basis points of percent*100: 0..10000 means 0.00 % .. 100.00 % to target.
 // A route of a tcp listener takes only name, source, target, weight and sticky: {client_ip: true}
 // (a connection has no method, header or cookie to read); the loader rejects the HTTP-only keys there. Its connections are
@@ -156,6 +160,9 @@ struct RouteConfig {
   std::string name;
   std::string host = "*";             // exact host (lower-case, no port) or "*"
   std::string path_prefix = "/";      // plain string prefix of the path
+  // match.grpc: the route takes gRPC calls only (content-type application/grpc*, gRPC's
+  // PROTOCOL-HTTP2.md), as Envoy's route match `grpc`; both clusters must speak http2.
+  bool grpc = false;
   std::string source;                 // cluster name
   std::string target;                 // cluster name
   std::uint32_t read_weight_bp = 0;   // safe methods (RFC 9110 §9.2.1)
@@ -168,6 +175,10 @@ struct RouteConfig {
   // of them becomes a byte tunnel to the side that serves it. RFC 9110 §5.6.2 tokens, lower-case
   // (they compare case-insensitively); no "h2c" (RFC 9113 §3.1 deprecates it). Empty = no tunnels.
   std::vector<std::string> upgrade{"websocket"};
+  // The gRPC status codes (0..16) that count a call as failed in the window statistics ramps gate
+  // on, as a bit mask (bit N: code N). Default: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
+  // INTERNAL, UNAVAILABLE and DATA_LOSS, the service's faults (NOT_FOUND and the like are answers).
+  std::uint32_t grpc_error_codes = kDefaultGrpcErrorCodes;
   Mark mark;
 };
 
@@ -261,6 +272,8 @@ struct LimitsConfig {
   // RST_STREAM frames a client may send per second (a burst of as many): over it the connection
   // ends with GOAWAY ENHANCE_YOUR_CALM (the rapid reset attack, CVE-2023-44487).
   std::uint32_t http2_max_resets_per_second = 100;
+
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 // Downstream HTTP timeouts, so a slow or idle client cannot hold a connection for ever. Upstream
@@ -278,6 +291,8 @@ struct TimeoutsConfig {
   // An upgraded connection (a WebSocket tunnel) with no byte moved either way for this long is
   // closed. Hours are allowed here (`1h`, the default): tunnels are long-lived on purpose.
   Millis tunnel_idle{3600 * 1000};
+
+  bool operator==(const TimeoutsConfig&) const = default;
 };
 
 // Request IDs: an incoming one is kept only from a trusted client (a proxy in front that made

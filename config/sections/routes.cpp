@@ -42,6 +42,10 @@ const Key<RouteConfig> kMatchKeys[] = {
        }
        route.path_prefix = *v;
      }},
+    {"grpc",
+     [](Reader& r, const Entry& e, RouteConfig& route) {
+       if (auto v = r.read_bool(e, "match.grpc")) route.grpc = *v;
+     }},
 };
 
 // ---- sticky: {header: X-User-Id, cookie: uid, client_ip: true, pin_cookie: b, pin_max_age: 30d}
@@ -197,6 +201,24 @@ void read_writes(Reader& r, const Entry& section, WritesConfig& w, const std::st
 
 // RFC 9113 §3.1 deprecates the h2c upgrade; a tunnel of it would also carry whole HTTP/2
 // connections past the route's per-request split, sticky and mirror.
+// grpc_error_codes: [2, 4, 14]: gRPC status codes 0..16, as a bit mask.
+void read_grpc_error_codes(Reader& r, const Entry& e, RouteConfig& route) {
+  if (!e.value.IsSequence()) {
+    r.error(e.value_mark(), "grpc_error_codes: expected a list of gRPC status codes like [2, 4, 13, 14]");
+    return;
+  }
+  std::uint32_t mask = 0;
+  bool ok = true;
+  for (const YAML::Node& item : e.value) {
+    const Entry code{e.key, item_mark(item, e.value_mark()), item};
+    if (auto v = r.read_uint(code, "grpc_error_codes", 0, kMaxGrpcStatus))
+      mask |= 1u << *v;
+    else
+      ok = false;
+  }
+  if (ok) route.grpc_error_codes = mask;
+}
+
 const char* refuse_upgrade(std::string_view protocol) {
   return protocol == "h2c" ? "h2c is not supported as an upgrade (RFC 9113 deprecates it)" : nullptr;
 }
@@ -234,8 +256,9 @@ const Key<Route> kRouteKeys[] = {
     {"match",
      [](Reader& r, const Entry& e, Route& s) {
        http_only(e, s);
-       if (r.expect_map(e.value, e.value_mark(), "match", " with 'host' and/or 'path_prefix'"))
+       if (r.expect_map(e.value, e.value_mark(), "match", " with 'host', 'path_prefix' and/or 'grpc'"))
          r.read_keys(e.value, "match of " + s.context, kMatchKeys, s.r);
+       if (e.value.IsMap() && e.value["grpc"]) s.marks.grpc = item_mark(e.value["grpc"], e.value_mark());
      }},
     {"source", read_cluster_ref},
     {"target", read_cluster_ref},
@@ -273,6 +296,11 @@ const Key<Route> kRouteKeys[] = {
      [](Reader& r, const Entry& e, Route& s) {
        http_only(e, s);
        read_mirror(r, e, s.r.mirror, s.marks, s.context);
+     }},
+    {"grpc_error_codes",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       read_grpc_error_codes(r, e, s.r);
      }},
     {"upgrade",
      [](Reader& r, const Entry& e, Route& s) {

@@ -15,6 +15,7 @@ namespace cutover::config::detail {
 struct RouteMarks {
   Mark name, source, target;
   Mark noise_sample;  // of mirror.compare.noise_sample's value; line 0 when not given
+  Mark grpc;          // of match.grpc's value; line 0 when not given
   // Keys only an http listener's route may have ("read_weight", "sticky.header", ...), where they
   // were written: a tcp listener's routes are checked once the listener's protocol is known.
   std::vector<std::pair<std::string, Mark>> http_only;

@@ -2,6 +2,7 @@
 // at take() (the first call of every attempt), when the exchange knows its cluster.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,6 +30,7 @@ class ClusterChannel final : public exchange::UpstreamChannel {
     if (cluster.http2) {
       // Made on first use: an HTTP/1 exchange (the common case) pays nothing for it.
       if (!h2_) h2_.emplace(pool_, ex_);
+      h2_->set_deadline(deadline_);
       active_ = &*h2_;
     } else {
       active_ = &h1_;
@@ -52,6 +54,8 @@ class ClusterChannel final : public exchange::UpstreamChannel {
   net::Stream& stream() override { return active_->stream(); }
   boost::beast::flat_buffer& buffered() override { return active_->buffered(); }
   void finish(bool clean) override { active_->finish(clean); }
+  // The HTTP/1.1 channel's deadline is the downstream's cancelling stream(); only HTTP/2 needs it.
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> at) override { deadline_ = at; }
 
  private:
   upstream::ConnectionPool& pool_;
@@ -59,6 +63,7 @@ class ClusterChannel final : public exchange::UpstreamChannel {
   Http1Channel h1_;
   std::optional<H2Channel> h2_;
   exchange::UpstreamChannel* active_ = &h1_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 
 }  // namespace cutover::channel

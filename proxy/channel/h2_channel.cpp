@@ -1,6 +1,8 @@
 // The upstream side of an exchange over HTTP/2: see h2_channel.hpp.
 #include "proxy/channel/h2_channel.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/error.hpp>
 #include <boost/beast/core/error.hpp>
 
@@ -129,7 +131,7 @@ asio::awaitable<codec::WriteOutcome> H2Channel::send(const bhttp::request_header
         out.ec = asio::error::connection_reset;
         co_return out;
       }
-      if (!co_await call_->signal.wait_for(cluster_->response_timeout)) {
+      if (!co_await wait()) {
         out.failed = codec::WriteOutcome::Failed::write;
         out.ec = beast::error::timeout;
         co_return out;
@@ -148,7 +150,7 @@ asio::awaitable<exchange::HeadResult> H2Channel::read_head(bool, exchange::Inter
       out.ec = asio::error::connection_reset;
       co_return out;
     }
-    if (!co_await call_->signal.wait_for(cluster_->response_timeout)) {
+    if (!co_await wait()) {
       out.outcome = exchange::Outcome::response_timeout;
       out.ec = beast::error::timeout;
       co_return out;
@@ -195,12 +197,22 @@ std::optional<codec::BodyPiece> H2Channel::try_next() {
 asio::awaitable<codec::BodyPiece> H2Channel::next() {
   for (;;) {
     if (auto piece = try_next()) co_return *piece;
-    const bool notified = co_await call_->signal.wait_for(cluster_->response_timeout);
+    const bool notified = co_await wait();
     if (!notified) {
       body_done_ = true;
       co_return codec::BodyPiece{{}, false, beast::error::timeout};
     }
   }
+}
+
+asio::awaitable<bool> H2Channel::wait() {
+  std::chrono::steady_clock::duration limit = cluster_->response_timeout;
+  if (deadline_) {
+    const auto left = *deadline_ - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) co_return false;
+    limit = std::min(limit, left);
+  }
+  co_return co_await call_->signal.wait_for(limit);
 }
 
 void H2Channel::finish(bool) {

@@ -4,6 +4,7 @@
 // and trailers read from the stream. For clusters with `protocol: http2` (gRPC services).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,12 +38,17 @@ class H2Channel final : public exchange::UpstreamChannel, private codec::BodySou
   codec::BodySource* response_body() override;
   // A stream of the session is no connection of its own: the exchange's deadline must not cancel
   // the session's socket (every stream on it would go), and no tunnel runs over HTTP/2. The
-  // deadline reaches the stream through the response waits' own timeout instead.
+  // deadline reaches the stream through set_deadline() instead.
   net::Stream& stream() override { return unused_stream_; }
   boost::beast::flat_buffer& buffered() override { return unused_buffer_; }
   void finish(bool clean) override;
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> at) override { deadline_ = at; }
 
  private:
+  // Waits for the call's signal within response_timeout and the exchange's deadline; false when
+  // either ran out.
+  boost::asio::awaitable<bool> wait();
+
   // ---- codec::BodySource: the response body from the stream
   boost::asio::awaitable<codec::BodyPiece> next() override;
   std::optional<codec::BodyPiece> try_next() override;
@@ -64,6 +70,7 @@ class H2Channel final : public exchange::UpstreamChannel, private codec::BodySou
   codec::BodyTap* tap_ = nullptr;
   net::Stream unused_stream_;
   boost::beast::flat_buffer unused_buffer_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 
 }  // namespace cutover::channel

@@ -5,6 +5,9 @@
 // functions.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,24 +21,53 @@ constexpr bool is_grpc_content_type(std::string_view content_type) {
           content_type[kGrpc.size()] == ';');
 }
 
-// The gRPC status code for cutover's own answer `http_status` (and, for a held write, its `held`
-// code "hold_timeout" or "max_held"): the waits that ran out are DEADLINE_EXCEEDED (4); a request
-// cutover would not take is INTERNAL (13), or RESOURCE_EXHAUSTED (8) when over a size limit;
-// everything else (no upstream reachable, no route, a full hold) is UNAVAILABLE (14), which
-// clients may retry.
-constexpr unsigned grpc_status_for(unsigned http_status, std::string_view held) {
-  if (held == "hold_timeout" || http_status == 504 || http_status == 408) return 4;
+// The code of cutover's answer to a gRPC call routed to a cluster that speaks HTTP/1.1.
+inline constexpr std::string_view kGrpcNeedsHttp2 = "grpc_needs_http2";
+
+// The gRPC status code for cutover's own answer `http_status` (and its `code`: for a held write
+// "hold_timeout" or "max_held", or kGrpcNeedsHttp2): the waits that ran out are DEADLINE_EXCEEDED
+// (4); a request cutover would not take, or a call its config cannot carry, is INTERNAL (13), or
+// RESOURCE_EXHAUSTED (8) when over a size limit; everything else (no upstream reachable, no route,
+// a full hold) is UNAVAILABLE (14), which clients may retry.
+constexpr unsigned grpc_status_for(unsigned http_status, std::string_view code) {
+  if (code == "hold_timeout" || http_status == 504 || http_status == 408) return 4;
   if (http_status == 413 || http_status == 431) return 8;
-  if (http_status == 400) return 13;
+  if (http_status == 400 || code == kGrpcNeedsHttp2) return 13;
   return 14;
 }
 
-// The status codes that count a call as failed in the window statistics (ramps, /v1/stats): UNKNOWN
-// (2), DEADLINE_EXCEEDED (4), UNIMPLEMENTED (12), INTERNAL (13), UNAVAILABLE (14), DATA_LOSS (15):
-// the service's faults, not the caller's (NOT_FOUND, INVALID_ARGUMENT and the like are answers).
-constexpr bool grpc_status_is_error(std::string_view grpc_status) {
-  return grpc_status == "2" || grpc_status == "4" || grpc_status == "12" || grpc_status == "13" ||
-         grpc_status == "14" || grpc_status == "15";
+// Whether `grpc_status` (a grpc-status value: a decimal code 0..16) is one of the codes in `mask`
+// (bit N: code N; the route's grpc_error_codes). Anything else, malformed included, is not.
+constexpr bool grpc_status_in(std::string_view grpc_status, std::uint32_t mask) {
+  if (grpc_status.empty() || grpc_status.size() > 2) return false;
+  unsigned code = 0;
+  for (char c : grpc_status) {
+    if (c < '0' || c > '9') return false;
+    code = code * 10 + static_cast<unsigned>(c - '0');
+  }
+  return code <= 16 && (mask >> code & 1u) != 0;
+}
+
+// A grpc-timeout value (gRPC's PROTOCOL-HTTP2.md: at most 8 digits and a unit, H M S m u n) as
+// milliseconds, rounded up so that a deadline under a millisecond is not zero; std::nullopt when
+// malformed (the call then has no deadline of its own, as Envoy treats it).
+constexpr std::optional<std::chrono::milliseconds> parse_grpc_timeout(std::string_view value) {
+  if (value.size() < 2 || value.size() > 9) return std::nullopt;
+  std::int64_t n = 0;
+  for (char c : value.substr(0, value.size() - 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  auto ceil_div = [](std::int64_t a, std::int64_t b) { return (a + b - 1) / b; };
+  switch (value.back()) {
+    case 'H': return std::chrono::milliseconds(n * 3'600'000);
+    case 'M': return std::chrono::milliseconds(n * 60'000);
+    case 'S': return std::chrono::milliseconds(n * 1'000);
+    case 'm': return std::chrono::milliseconds(n);
+    case 'u': return std::chrono::milliseconds(ceil_div(n, 1'000));
+    case 'n': return std::chrono::milliseconds(ceil_div(n, 1'000'000));
+    default: return std::nullopt;
+  }
 }
 
 // grpc-message's percent-encoding: bytes outside printable ASCII, and '%', as %XX.

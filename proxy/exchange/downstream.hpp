@@ -41,7 +41,7 @@ struct Reply {
   Answer kind = Answer::text;
   std::string_view reason;  // text: the body after "cutover: "; held: the "error" member
   std::string_view route;   // held: the route
-  std::string_view code;    // held: "hold_timeout", "max_held"
+  std::string_view code;    // held: "hold_timeout", "max_held"; text: codec::kGrpcNeedsHttp2 or empty
   bool keep_alive = false;
   std::string_view request_id_field;  // with request_id: the response carries it (empty: not)
   std::string_view request_id;

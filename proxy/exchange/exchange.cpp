@@ -56,11 +56,12 @@ struct ChannelScope {
 
 }  // namespace
 
-bool Exchange::grpc_failed(const bhttp::response_header<>& head, const codec::BodySource* body) {
+bool Exchange::grpc_failed(const bhttp::response_header<>& head, const codec::BodySource* body,
+                           std::uint32_t error_codes) {
   const auto* trailers = body ? body->trailers() : nullptr;
   const auto& fields = trailers ? *trailers : static_cast<const bhttp::fields&>(head);
   auto it = fields.find("grpc-status");
-  return it != fields.end() && codec::grpc_status_is_error(it->value());
+  return it != fields.end() && codec::grpc_status_in(it->value(), error_codes);
 }
 
 bool Exchange::request_complete() const { return req_->body == nullptr || req_->body->done(); }
@@ -151,6 +152,7 @@ asio::awaitable<bool> Exchange::conclude(Outcome o, std::string_view reason, uns
     reply.route = route_->name;
     reply.code = o == Outcome::hold_timeout ? "hold_timeout" : "max_held";
   }
+  if (o == Outcome::grpc_needs_http2) reply.code = codec::kGrpcNeedsHttp2;
   if (!identity_.request_id.empty()) {
     reply.request_id_field = pinned_->snapshot->config.request_id.header;
     reply.request_id = identity_.request_id;
@@ -181,7 +183,10 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     co_return co_await conclude(refusal->outcome, refusal->reason);
   auto host_it = head.find(bhttp::field::host);
   const std::string_view host = host_it == head.end() ? std::string_view{} : router::host_without_port(host_it->value());
-  const int route_index = router::match_route(listener_->matches, host, router::path_of_target(head.target()));
+  // A gRPC call (gRPC's PROTOCOL-HTTP2.md): gRPC-only routes match it, and grpc-timeout bounds it.
+  const bool grpc_call = codec::is_grpc_content_type(head[bhttp::field::content_type]);
+  const int route_index =
+      router::match_route(listener_->matches, host, router::path_of_target(head.target()), grpc_call);
   if (route_index < 0) co_return co_await conclude(Outcome::no_route, "no route for this host and path");
   route_ = listener_->routes[route_index];
   const runtime::Route& route = *route_;
@@ -215,9 +220,30 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     }
   }
 
-  // timeouts.request runs from here: a write hold's wait is bounded by its own hold_timeout.
+  // timeouts.request runs from here: a write hold's wait is bounded by its own hold_timeout. A
+  // gRPC call's own deadline (grpc-timeout) ran from its arrival, and wins when it is sooner; the
+  // upstream gets what is left of it.
   const auto& timeouts = snap.config.timeouts;
-  if (timeouts.request.count()) down_.arm_deadline(timeouts.request);
+  deadline_ = timeouts.request;
+  if (const auto grpc_timeout = grpc_call ? codec::parse_grpc_timeout(head["grpc-timeout"]) : std::nullopt) {
+    const auto left = *grpc_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - started_);
+    if (deadline_.count() == 0 || left < deadline_) {
+      deadline_ = left;
+      deadline_key_ = "grpc-timeout";
+    }
+    if (left.count() <= 0) {
+      const std::string reason = fmt::format("grpc-timeout of {} ms expired before the call went upstream",
+                                             grpc_timeout->count());
+      co_return co_await conclude(Outcome::request_timeout, reason);
+    }
+    head.set("grpc-timeout", fmt::format("{}m", left.count()));
+  }
+  if (deadline_.count()) {
+    down_.arm_deadline(deadline_);
+    deadline_at_ = std::chrono::steady_clock::now() + deadline_;
+  }
+  channel_.set_deadline(deadline_.count() ? std::optional(deadline_at_) : std::nullopt);
   DeadlineScope deadline_scope{down_};
 
   // The split: one atomic load of the route's weights, then force, sticky bucket or a random draw.
@@ -232,6 +258,12 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   if (!route.force.header.empty()) head.erase(route.force.header);  // never forwarded, honoured or not
   cluster_ = &route.cluster(side_);
   const runtime::Cluster& cluster = *cluster_;
+  // gRPC needs HTTP/2 end to end: an HTTP/1.1 upstream would lose the trailers holding the status.
+  if (grpc_call && client_version_ >= 20 && !cluster.http2) {
+    const std::string reason = fmt::format(
+        "gRPC call routed to cluster {}, which speaks HTTP/1.1; gRPC needs 'protocol: http2'", cluster.name);
+    co_return co_await conclude(Outcome::grpc_needs_http2, reason);
+  }
 
   // The request head as the upstream sees it (RFC 9110 §7.6). Expect: 100-continue is answered
   // here, so the upstream gets a plain request.
@@ -279,9 +311,9 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     }
     if (!connected.reused) served_by->health->record_connect_success();
     down_.watch_upstream(&channel_.stream());
-    if (down_.deadline_passed()) {  // timeouts.request ran out while connecting
-      const std::string reason = fmt::format("request timeout: no response within {} ms (timeouts.request, cluster {})",
-                                             timeouts.request.count(), cluster.name);
+    if (deadline_reached()) {  // timeouts.request ran out while connecting
+      const std::string reason = fmt::format("request timeout: no response within {} ms ({}, cluster {})",
+                                             deadline_.count(), deadline_key_, cluster.name);
       co_return co_await conclude(Outcome::request_timeout, reason);
     }
 
@@ -297,9 +329,9 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     if (sent.failed == codec::WriteOutcome::Failed::read) {
       // The client left mid-body, or its body broke the framing or the size limit: the upstream
       // connection (holding part of a request) is dropped either way.
-      if (down_.deadline_passed()) {
+      if (deadline_reached()) {
         const std::string reason =
-            fmt::format("request timeout: not complete within {} ms (timeouts.request)", timeouts.request.count());
+            fmt::format("request timeout: not complete within {} ms ({})", deadline_.count(), deadline_key_);
         co_return co_await conclude(Outcome::request_body_timeout, reason);
       }
       if (codec::peer_gone(sent.ec) || codec::is_timeout(sent.ec)) co_return co_await conclude(Outcome::client_gone);
@@ -312,9 +344,9 @@ asio::awaitable<bool> Exchange::run(Request& req) {
       co_return co_await conclude(Outcome::bad_request_body, reason);
     }
     if (sent.failed == codec::WriteOutcome::Failed::write) {
-      if (down_.deadline_passed()) {
-        const std::string reason = fmt::format("request timeout: not sent upstream within {} ms (timeouts.request, cluster {})",
-                                               timeouts.request.count(), cluster.name);
+      if (deadline_reached()) {
+        const std::string reason = fmt::format("request timeout: not sent upstream within {} ms ({}, cluster {})",
+                                               deadline_.count(), deadline_key_, cluster.name);
         co_return co_await conclude(Outcome::request_timeout, reason);
       }
       if (resend({Outcome::upstream_send_failed, attempt, connected.reused, resendable, cluster.endpoints.size()}) ==
@@ -338,12 +370,14 @@ asio::awaitable<bool> Exchange::run(Request& req) {
       break;
     }
     if (got.outcome == Outcome::client_gone) co_return co_await conclude(Outcome::client_gone);
-    if (got.outcome == Outcome::response_timeout || down_.deadline_passed()) {
-      account_attempt(Outcome::response_timeout, *served_by);
+    if (got.outcome == Outcome::response_timeout || deadline_reached()) {
+      // A caller's own short deadline says nothing about the endpoint: no outlier record for it.
+      const bool callers_deadline = deadline_reached() && deadline_key_ == "grpc-timeout";
+      if (!callers_deadline) account_attempt(Outcome::response_timeout, *served_by);
       const std::string reason =
-          down_.deadline_passed()
-              ? fmt::format("request timeout: no response within {} ms (timeouts.request, cluster {})",
-                            timeouts.request.count(), cluster.name)
+          deadline_reached()
+              ? fmt::format("request timeout: no response within {} ms ({}, cluster {})", deadline_.count(),
+                            deadline_key_, cluster.name)
               : fmt::format("upstream response timeout after {} ms (cluster {})", cluster.response_timeout.count(),
                             cluster.name);
       co_return co_await conclude(Outcome::response_timeout, reason);
@@ -420,7 +454,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   }
   // A gRPC call's status is in its trailers, or in its head when it has no body (Trailers-Only).
   if (response.body ? response.body->trailers() != nullptr : res.count("grpc-status") > 0)
-    grpc_failed_ = grpc_failed(res, response.body);
+    grpc_failed_ = grpc_failed(res, response.body, route.grpc_error_codes);
   co_await conclude(Outcome::response, {}, status);
   if (mirror) {
     mirror->done(shadow::MirrorExchange::Part::primary, {});

@@ -71,9 +71,11 @@ class Exchange {
   // The attempt part of `o`'s verdict for `endpoint` (connect error counter, outlier record).
   void account_attempt(Outcome o, const runtime::Endpoint& endpoint, unsigned status = 0);
   void record(unsigned status, stats::Outcome window);
-  // Whether the relayed response is a gRPC call that failed (codec::grpc_status_is_error, from its
-  // trailers or, Trailers-Only, its head): the window statistics count it as a 5xx.
-  static bool grpc_failed(const boost::beast::http::response_header<>& head, const codec::BodySource* body);
+  // Whether the relayed response is a gRPC call that failed (its grpc-status is one of
+  // `error_codes`, the route's grpc_error_codes; from its trailers or, Trailers-Only, its head):
+  // the window statistics count it as a 5xx.
+  static bool grpc_failed(const boost::beast::http::response_header<>& head, const codec::BodySource* body,
+                          std::uint32_t error_codes);
   bool request_complete() const;
   // The access log line of this exchange (when the listener writes one): `status` the client got
   // (0: none), `bytes_out` the body bytes sent; for a tunnel its protocol and the bytes it carried
@@ -105,6 +107,15 @@ class Exchange {
   Outcome outcome_ = Outcome::client_gone;
   int attempts_ = 0;
   bool grpc_failed_ = false;  // the response relayed was a failed gRPC call
+  // The deadline armed once the request may go upstream (0: none), and the setting it came from.
+  std::chrono::milliseconds deadline_{0};
+  std::chrono::steady_clock::time_point deadline_at_{};
+  std::string_view deadline_key_ = "timeouts.request";
+  // Whether the deadline ran out: the downstream's timer says so, or (for an upstream whose wait
+  // ended on its own at the deadline, an HTTP/2 stream) the clock does before that timer ran.
+  bool deadline_reached() const {
+    return down_.deadline_passed() || (deadline_.count() && std::chrono::steady_clock::now() >= deadline_at_);
+  }
 
   // For the access log.
   bool log_ = false;  // the listener writes a line for this exchange

@@ -30,6 +30,7 @@ std::string_view name(Outcome o) {
     case Outcome::hold_timeout: return "hold_timeout";
     case Outcome::hold_full: return "hold_full";
     case Outcome::hold_client_left: return "hold_client_left";
+    case Outcome::grpc_needs_http2: return "grpc_needs_http2";
   }
   return "unknown";
 }

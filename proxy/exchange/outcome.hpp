@@ -42,6 +42,8 @@ enum class Outcome : std::uint8_t {
   hold_timeout,              // a held write was not released within hold_timeout: 503
   hold_full,                 // max_held writes wait already: 503
   hold_client_left,          // the client left while its write was held: never forwarded
+  // The route's config cannot carry the request.
+  grpc_needs_http2,          // a gRPC call (over HTTP/2) whose side's cluster speaks HTTP/1.1: 502
 };
 
 // What an answer from cutover looks like, when there is one.
@@ -130,6 +132,10 @@ constexpr Verdict verdict(Outcome o) {
       return {503, Answer::held, Keep::if_request_complete, false, W::response, false, false, false, OutlierRecord::none};
     case Outcome::hold_client_left:
       return {0, Answer::none, Keep::never, false, W::response, false, false, false, OutlierRecord::none};
+    // Counted: a ramp onto a target that cannot carry the calls rolls back.
+    case Outcome::grpc_needs_http2:
+      return {502, Answer::text, Keep::if_request_complete, true, W::response, false, false, false,
+              OutlierRecord::none};
   }
   return {};
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -83,6 +84,12 @@ class UpstreamChannel {
   // The connection itself, for a tunnel after a 101, and the bytes read past the head.
   virtual net::Stream& stream() = 0;
   virtual boost::beast::flat_buffer& buffered() = 0;
+
+  // The exchange's deadline (timeouts.request, grpc-timeout), for a channel whose waits the
+  // downstream's deadline cannot end by cancelling stream(): a stream of a shared HTTP/2 session.
+  // Its waits end at `at` as at a response_timeout (none: response_timeout alone). Every exchange
+  // sets it before take(): the channel may outlive one (a keep-alive connection's).
+  virtual void set_deadline(std::optional<std::chrono::steady_clock::time_point> at) { (void)at; }
 
   // Ends the attempt: the connection goes back to the pool when `clean` (the exchange completed)
   // and the response allows reuse, else it is closed. Safe to call with no connection.

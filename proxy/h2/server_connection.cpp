@@ -227,6 +227,12 @@ class Stream final : public exchange::Downstream, public codec::BodySource {
   enum class Woken { notified, timed_out, deadline };
   // Waits for the signal at most timeouts.body_idle; `deadline` when timeouts.request cut it.
   asio::awaitable<Woken> wait();
+  // After a complete answer to a request whose body has not all arrived: waits up to kLinger for
+  // its end, discarding it (at most a stream buffer's worth), so that the stream ends both ways.
+  // RFC 9113 §8.1 lets a server reset it with NO_ERROR instead, but gRPC clients take that reset
+  // for the call's failure even after its status arrived. Whatever is still open is reset after.
+  asio::awaitable<void> linger();
+  static constexpr milliseconds kLinger{1000};
 
   Connection& conn_;
   std::int32_t id_;
@@ -290,6 +296,19 @@ class Connection final : public runtime::Drainable {
     nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
                           NGHTTP2_NO_ERROR, nullptr, 0);
     write_signal_.notify();
+  }
+
+  // Streams read the new snapshot on their own; the limits and timeouts this connection took at
+  // its start (its SETTINGS among them) do not change under it. When the reload changed them, or
+  // removed the listener or its HTTP/2, the connection ends as in a drain and the client's next
+  // one gets the new ones.
+  void on_reload() override {
+    const auto pinned = worker_.snapshots.current();
+    const auto& snap = *pinned->snapshot;
+    const bool listener_kept = listener_index_ < snap.listeners.size() && snap.listeners[listener_index_].http2;
+    if (listener_kept && snap.config.limits == limits_ && snap.config.timeouts == timeouts_) return;
+    spdlog::debug("HTTP/2 client {}: the reload changed this connection's settings, GOAWAY", client_.ip);
+    close_if_idle();
   }
 
   // ---- for streams
@@ -635,6 +654,23 @@ asio::awaitable<codec::BodyPiece> Stream::next() {
   }
 }
 
+asio::awaitable<void> Stream::linger() {
+  if (closed_ || conn_.gone() || !response_done_ || end_stream_) co_return;
+  const auto until = std::chrono::steady_clock::now() + kLinger;
+  std::size_t discarded = 0;
+  for (;;) {
+    if (const std::size_t n = discard_unconsumed()) {
+      discarded += n;
+      nghttp2_session_consume(conn_.session(), id_, n);
+      conn_.want_write();
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (closed_ || conn_.gone() || end_stream_ || discarded > conn_.limits().http2_stream_buffer || now >= until)
+      co_return;
+    co_await signal_.wait_for(std::chrono::duration_cast<milliseconds>(until - now) + milliseconds(1));
+  }
+}
+
 asio::awaitable<void> Stream::run(std::optional<std::uint64_t> content_length) {
   auto& worker = conn_.worker();
   if (!closed_) {  // a stream reset before its exchange began (rapid reset) costs nothing more
@@ -652,6 +688,7 @@ asio::awaitable<void> Stream::run(std::optional<std::uint64_t> content_length) {
     upstream.finish(false);
     worker.buffers.give_back_scratch(std::move(scratch));
     worker.buffers.give_back_head_buffer(std::move(head_buffer));
+    co_await linger();
   }
   running_ = false;
   conn_.stream_finished(*this);  // may destroy this stream

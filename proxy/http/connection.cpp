@@ -113,6 +113,11 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     down_.socket().close(ignored);  // the pending header read completes with operation_aborted
   }
 
+  // An HTTP/1 connection reads every setting per request; an HTTP/2 one decides for itself.
+  void on_reload() override {
+    if (h2_) h2_->on_reload();
+  }
+
   // Serves the connection to its end. `owner` owns this connection: the coroutine's frame keeps
   // it, so an idle connection costs one frame, not also one of a caller awaiting this.
   asio::awaitable<void> run([[maybe_unused]] std::unique_ptr<Connection> owner) {

@@ -1,5 +1,6 @@
 // Route selection for one listener: exact host beats "*", then the longest path prefix wins
-// (as Envoy picks a virtual host by domain before a route by prefix). Pure; O(routes).
+// (as Envoy picks a virtual host by domain before a route by prefix), then a gRPC-only route for a
+// gRPC call. Pure; O(routes).
 #pragma once
 
 #include <span>
@@ -11,6 +12,7 @@ namespace cutover::router {
 struct RouteMatch {
   std::string host;         // lower-case exact host without port, or "*"
   std::string path_prefix;  // plain string prefix, starts with '/'
+  bool grpc = false;        // matches gRPC calls only (content-type application/grpc*)
 };
 
 // Host header value without the port, as written: "Example.com:8080" -> "Example.com",
@@ -21,7 +23,10 @@ std::string_view host_without_port(std::string_view host_header);
 // "http://h/a?b" -> "/a"; asterisk-form and anything else -> "".
 std::string_view path_of_target(std::string_view target);
 
-// Index into `routes` of the best match for (host, path), or -1 when none matches.
-int match_route(std::span<const RouteMatch> routes, std::string_view host, std::string_view path);
+// Index into `routes` of the best match for (host, path), or -1 when none matches. `grpc_call`:
+// the request is a gRPC call; routes with `grpc` match only those, and on the same host and prefix
+// length they win over a route for any request.
+int match_route(std::span<const RouteMatch> routes, std::string_view host, std::string_view path,
+                bool grpc_call = false);
 
 }  // namespace cutover::router

@@ -29,6 +29,12 @@ void ConnectionSet::drain() {
     if (connections_.contains(c)) c->close_if_idle();
 }
 
+void ConnectionSet::reloaded() {
+  std::vector<Drainable*> open(connections_.begin(), connections_.end());
+  for (auto* c : open)
+    if (connections_.contains(c)) c->on_reload();
+}
+
 void ConnectionSet::add_closable(const RouteRuntime* route, router::Side side, Closable* c) {
   closables_[{route, side}][c] = next_seq_++;
 }

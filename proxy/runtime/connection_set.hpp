@@ -28,6 +28,10 @@ class Drainable {
   // (and answers with Connection: close). Byte streams (tcp routes, tunnels) have no such point
   // and run on until drain_timeout.
   virtual void close_if_idle() = 0;
+  // A reload published a new snapshot. Requests read it on their own; a connection that holds
+  // settings of its own for its lifetime (an HTTP/2 connection's limits and timeouts) may end
+  // gracefully so that the client's next connection gets the new ones.
+  virtual void on_reload() {}
 
  protected:
   ~Drainable() = default;
@@ -66,6 +70,8 @@ class ConnectionSet {
   // Worker thread: from now on connections close after their current exchange; idle ones close now.
   void drain();
   bool draining() const { return draining_; }
+  // Worker thread: tells every connection a reload was published (Drainable::on_reload).
+  void reloaded();
 
   // Worker thread: a connection of `route` to `side` that a close_side() may end, registered while open.
   void add_closable(const RouteRuntime* route, router::Side side, Closable* c);

@@ -163,7 +163,8 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
       Route& r = snap->routes.emplace_back();
       r.name = rc.name;
       r.listener = lc.name;
-      r.match = {rc.host, rc.path_prefix};
+      r.match = {rc.host, rc.path_prefix, rc.grpc};
+      r.grpc_error_codes = rc.grpc_error_codes;
       r.clusters = {cluster_named(rc.source), cluster_named(rc.target)};
       if (!registry.find_route(rc.name)) created_routes.push_back(rc.name);
       r.runtime = registry.route(rc.name, {static_cast<std::uint16_t>(rc.read_weight_bp),

@@ -140,6 +140,9 @@ struct Route {
   std::optional<TcpRouteMetrics> tcp_metrics;  // set exactly for the routes of tcp listeners
   std::vector<std::string> upgrades;  // lower-case protocol names tunnelled (config `upgrade`)
   std::optional<TunnelMetrics> tunnel_metrics;  // set exactly for the routes of http listeners
+  // Bit N set: a call ending with grpc-status N counts as failed in the windows (config
+  // grpc_error_codes).
+  std::uint32_t grpc_error_codes = config::kDefaultGrpcErrorCodes;
 
   const Cluster& cluster(router::Side s) const { return *clusters[static_cast<int>(s)]; }
 };

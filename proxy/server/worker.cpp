@@ -131,6 +131,10 @@ void Worker::drain() {
   });
 }
 
+void Worker::reloaded() {
+  asio::post(io_, [this] { connections_.reloaded(); });
+}
+
 void Worker::stop() { io_.stop(); }
 
 void Worker::join() {

@@ -68,6 +68,7 @@ class Worker {
 
   void start();   // runs the io_context on a new thread
   void drain();   // thread-safe: stop accepting, close idle connections, let exchanges finish
+  void reloaded();  // thread-safe: a reload published a new snapshot (ConnectionSet::reloaded)
   void stop();    // thread-safe: stops the io_context; connections end where they are
   void join();
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "config/model.hpp"
+
 namespace cutover::codec {
 namespace {
 
@@ -27,8 +29,32 @@ TEST(Grpc, StatusOfCutoverAnswers) {
 }
 
 TEST(Grpc, ErrorStatuses) {
-  for (const char* s : {"2", "4", "12", "13", "14", "15"}) EXPECT_TRUE(grpc_status_is_error(s)) << s;
-  for (const char* s : {"0", "1", "3", "5", "7", "8", "16", "", "14 "}) EXPECT_FALSE(grpc_status_is_error(s)) << s;
+  constexpr auto kDefault = config::kDefaultGrpcErrorCodes;
+  for (const char* s : {"2", "4", "12", "13", "14", "15"}) EXPECT_TRUE(grpc_status_in(s, kDefault)) << s;
+  for (const char* s : {"0", "1", "3", "5", "7", "8", "16", "", "14 ", "017", "99", "-1", "1a"})
+    EXPECT_FALSE(grpc_status_in(s, kDefault)) << s;
+  // Another set: NOT_FOUND counts, UNAVAILABLE does not.
+  EXPECT_TRUE(grpc_status_in("5", 1u << 5));
+  EXPECT_FALSE(grpc_status_in("14", 1u << 5));
+  EXPECT_TRUE(grpc_status_in("16", 1u << 16));
+}
+
+TEST(Grpc, TimeoutValuesInEveryUnit) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(parse_grpc_timeout("1H"), milliseconds(3'600'000));
+  EXPECT_EQ(parse_grpc_timeout("2M"), milliseconds(120'000));
+  EXPECT_EQ(parse_grpc_timeout("3S"), milliseconds(3'000));
+  EXPECT_EQ(parse_grpc_timeout("250m"), milliseconds(250));
+  EXPECT_EQ(parse_grpc_timeout("1500u"), milliseconds(2));      // rounded up
+  EXPECT_EQ(parse_grpc_timeout("1n"), milliseconds(1));         // never zero
+  EXPECT_EQ(parse_grpc_timeout("0m"), milliseconds(0));         // already expired
+  EXPECT_EQ(parse_grpc_timeout("99999999S"), milliseconds(99'999'999'000));
+  for (const char* bad : {"", "S", "5", "5s", "5 S", "-5S", "123456789S", "5SS", "m5"})
+    EXPECT_EQ(parse_grpc_timeout(bad), std::nullopt) << bad;
+}
+
+TEST(Grpc, HttpOnlyClusterIsInternal) {
+  EXPECT_EQ(grpc_status_for(502, kGrpcNeedsHttp2), 13u);
 }
 
 TEST(Grpc, MessagePercentEncoding) {

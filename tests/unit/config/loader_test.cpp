@@ -93,6 +93,9 @@ const BadCase kBadCases[] = {
     {"cluster_protocol.yaml", "5:15", "protocol: expected http1 or http2, got 'h2'"},
     {"http2_cluster_tls.yaml", "5:15", "cluster 'legacy': protocol http2 is cleartext (prior knowledge) only for now"},
     {"http2_cluster_tcp.yaml", "5:15", "cluster 'legacy' serves tcp route 'pg': protocol http2 is for clusters of http routes only"},
+    {"grpc_route_http1.yaml", "13:43",
+     "route 'rpc' matches gRPC calls, but cluster 'cloud' speaks HTTP/1.1; gRPC needs 'protocol: http2' on both clusters"},
+    {"grpc_error_codes.yaml", "14:35", "grpc_error_codes: expected an integer from 0 to 16, got '17'"},
     {"proxy_protocol_http.yaml", "7:26",
      "send_proxy_protocol is for clusters of tcp routes only; cluster 'cloud' serves http route 'app'"},
     {"proxy_protocol_value.yaml", "5:26", "send_proxy_protocol: expected v1 or v2, got 'v3'"},
@@ -1277,6 +1280,21 @@ TEST(Limits, Http2DefaultsAndValues) {
   EXPECT_NE(r.errors[0].message.find("http2_stream_buffer"), std::string::npos) << r.errors[0].message;
   r = load_string(config_with("", "limits: {http2_connection_buffer: 4GiB}\n"), "l.yaml");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+}
+
+TEST(Routes, GrpcMatchAndErrorCodes) {
+  Config d = must_load(config_with(""));
+  const RouteConfig& plain = d.listeners.at(0).routes.at(0);
+  EXPECT_FALSE(plain.grpc);
+  EXPECT_EQ(plain.grpc_error_codes, kDefaultGrpcErrorCodes);
+  Config c = must_load(config_with("        grpc_error_codes: [5, 14]\n"));
+  EXPECT_EQ(c.listeners.at(0).routes.at(0).grpc_error_codes, (1u << 5) | (1u << 14));
+  // An empty list: no status counts as an error (the HTTP status still does).
+  Config none = must_load(config_with("        grpc_error_codes: []\n"));
+  EXPECT_EQ(none.listeners.at(0).routes.at(0).grpc_error_codes, 0u);
+  LoadResult r = load_string(config_with("        grpc_error_codes: 14\n"), "g.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_NE(r.errors[0].message.find("expected a list of gRPC status codes"), std::string::npos);
 }
 
 TEST(Limits, ErrorsHavePositions) {

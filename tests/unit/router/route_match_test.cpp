@@ -29,6 +29,20 @@ TEST(RouteMatch, NoMatchIsMinusOne) {
   EXPECT_EQ(match_route({}, "b.example", "/"), -1);
 }
 
+TEST(RouteMatch, GrpcRoutesTakeGrpcCallsOnly) {
+  std::vector<RouteMatch> routes{{"*", "/"}, {"*", "/svc.", true}, {"*", "/", true}};
+  // A plain request never lands on a gRPC-only route, however specific.
+  EXPECT_EQ(match_route(routes, "x", "/svc.Echo/Call", false), 0);
+  // A gRPC call: the longer prefix first, then the gRPC route over the plain one of equal length.
+  EXPECT_EQ(match_route(routes, "x", "/svc.Echo/Call", true), 1);
+  EXPECT_EQ(match_route(routes, "x", "/other.Svc/Call", true), 2);
+  // An exact host still beats "*" for gRPC calls.
+  std::vector<RouteMatch> hosts{{"*", "/", true}, {"api.example", "/"}};
+  EXPECT_EQ(match_route(hosts, "api.example", "/svc.Echo/Call", true), 1);
+  EXPECT_EQ(match_route(hosts, "other", "/svc.Echo/Call", true), 0);
+  EXPECT_EQ(match_route(hosts, "other", "/svc.Echo/Call", false), -1);
+}
+
 TEST(RouteMatch, HostWithoutPort) {
   EXPECT_EQ(host_without_port("example.com:8080"), "example.com");
   EXPECT_EQ(host_without_port("example.com"), "example.com");
