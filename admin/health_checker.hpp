@@ -1,6 +1,8 @@
 // Active HTTP health checks (SPEC cluster `health_check`): on the control thread, one
 // probe loop per endpoint of every cluster that has a health_check: GET path with the endpoint as
-// Host, `Connection: close`, a 2xx or 3xx head within `timeout` is a pass. Verdicts go to the
+// Host (:authority), in the cluster's protocol on a connection of its own (HTTP/1.1 with
+// `Connection: close`; HTTP/2 by prior knowledge, or ALPN h2 over tls, RFC 9113 §3), a 2xx or 3xx
+// head within `timeout` is a pass. Verdicts go to the
 // endpoint's EndpointHealth (read by every worker's pool); cutover_endpoint_healthy{cluster,
 // endpoint} is refreshed every second for every endpoint (1 = requests may go there: healthy
 // and not ejected by outlier detection).

@@ -77,9 +77,14 @@ struct ClusterConfig {
   Mark send_proxy_protocol_mark;      // of its value; line 0 when not given
   ClusterTlsConfig tls;
   // `protocol: http1` (the default) or `http2`: HTTP/2 with prior knowledge in cleartext (RFC 9113
-  // §3.3), what gRPC services need. HTTP routes only.
+  // §3.3), or negotiated by ALPN h2 over `tls` (§3.2); what gRPC services need. HTTP routes only.
   bool http2 = false;
   Mark protocol_mark;  // of its value; line 0 when not given
+  // HTTP/2 clusters only: a session without streams for `http2_ping_interval` sends a PING (RFC
+  // 9113 §6.7; 0 = never), and one whose ACK does not come within `http2_ping_timeout` is closed,
+  // so a connection that died silently (a NAT or firewall dropped it) is not handed a request.
+  Millis http2_ping_interval{30000};
+  Millis http2_ping_timeout{5000};
   Mark mark;
 };
 

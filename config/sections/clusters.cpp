@@ -168,6 +168,7 @@ void read_endpoints(Reader& r, const Entry& e, ClusterConfig& c) {
 struct Cluster {
   ClusterConfig& c;
   bool have_endpoints = false;
+  std::optional<Entry> http2_only;  // the first key given that only an http2 cluster takes
 };
 
 const Key<Cluster> kClusterKeys[] = {
@@ -198,6 +199,16 @@ const Key<Cluster> kClusterKeys[] = {
        }
      }},
     {"tls", [](Reader& r, const Entry& e, Cluster& s) { read_cluster_tls(r, e, s.c); }},
+    {"http2_ping_interval",
+     [](Reader& r, const Entry& e, Cluster& s) {
+       if (!s.http2_only) s.http2_only = e;
+       if (auto v = r.read_duration(e, e.key, /*allow_zero=*/true)) s.c.http2_ping_interval = *v;
+     }},
+    {"http2_ping_timeout",
+     [](Reader& r, const Entry& e, Cluster& s) {
+       if (!s.http2_only) s.http2_only = e;
+       if (auto v = r.read_duration(e, e.key, /*allow_zero=*/false)) s.c.http2_ping_timeout = *v;
+     }},
     {"protocol",
      [](Reader& r, const Entry& e, Cluster& s) {
        auto v = r.scalar(e, "protocol", "http1 or http2");
@@ -222,11 +233,9 @@ void read_cluster(Reader& r, const Entry& def, std::vector<ClusterConfig>& clust
     Cluster s{c};
     r.read_keys(def.value, context, kClusterKeys, s);
     if (!s.have_endpoints) r.error(def.key_mark, context + " is missing 'endpoints'");
-    // What an HTTP/2 upstream does not have yet: said where it is configured, not found at run time.
-    if (c.http2 && c.tls.enabled)
-      r.error(c.protocol_mark, context + ": protocol http2 is cleartext (prior knowledge) only for now; remove tls or use http1");
-    if (c.http2 && c.health_check.enabled)
-      r.error(c.protocol_mark, context + ": health checks speak HTTP/1.1 only for now; remove health_check or use http1");
+    if (s.http2_only && !c.http2)
+      r.error(s.http2_only->key_mark,
+              context + ": " + s.http2_only->key + " applies to clusters with protocol http2 only");
   }
   clusters.push_back(std::move(c));
 }

@@ -46,7 +46,7 @@ exchange::ConnectResult H2Channel::take(const runtime::Cluster& cluster, bool fr
   exchange::ConnectResult out;
   const runtime::Endpoint& endpoint = pool_.next_endpoint(cluster);
   out.endpoint = &endpoint;
-  if (!fresh) session_ = pool_.h2_session(endpoint);
+  if (!fresh) session_ = pool_.h2_session(cluster, endpoint);
   if (session_) {
     out.ok = true;
     out.reused = true;
@@ -63,12 +63,16 @@ asio::awaitable<exchange::ConnectResult> H2Channel::connect(const runtime::Endpo
     out.tls_failed = lease.tls_failed;
     co_return out;
   }
-  session_ = upstream::H2Session::start(std::move(lease.connection->stream));
+  upstream::H2SessionOptions options;
+  options.ping_interval = cluster_->http2_ping_interval;
+  options.ping_timeout = cluster_->http2_ping_timeout;
+  options.tls_session = std::move(lease.connection->tls_session);
+  session_ = upstream::H2Session::start(std::move(lease.connection->stream), std::move(options));
   if (!session_) {
     out.reason = "HTTP/2 session setup failed";
     co_return out;
   }
-  pool_.add_h2_session(endpoint, session_);
+  pool_.add_h2_session(*cluster_, endpoint, session_);
   out.ok = true;
   co_return out;
 }
@@ -89,7 +93,7 @@ asio::awaitable<codec::WriteOutcome> H2Channel::send(const bhttp::request_header
   fields.reserve(8 + static_cast<std::size_t>(std::distance(head.begin(), head.end())));
   const auto host = head[bhttp::field::host];
   fields.push_back(nv(":method", head.method_string()));
-  fields.push_back(nv(":scheme", "http"));
+  fields.push_back(nv(":scheme", cluster_->tls ? "https" : "http"));
   fields.push_back(nv(":authority", host));
   fields.push_back(nv(":path", head.target()));
   bool grpc = false;

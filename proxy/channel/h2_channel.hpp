@@ -1,4 +1,5 @@
-// The upstream side of an exchange over HTTP/2 (RFC 9113, prior knowledge): one stream on a
+// The upstream side of an exchange over HTTP/2 (RFC 9113: prior knowledge in cleartext, ALPN h2
+// over the cluster's tls, where a connect without h2 selected fails like any other): one stream on a
 // session of the worker's pool to the endpoint (more sessions when the peer's stream limit is
 // reached), the request head sent as a header list and its body as DATA, the response head, body
 // and trailers read from the stream. For clusters with `protocol: http2` (gRPC services).

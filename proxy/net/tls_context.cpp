@@ -43,6 +43,16 @@ int session_slot_index() {
   return index;
 }
 
+// ALPN's wire format (RFC 7301 §3.1): each protocol name behind its length byte.
+std::string alpn_wire(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const auto& p : protocols) {
+    wire.push_back(static_cast<char>(p.size()));
+    wire += p;
+  }
+  return wire;
+}
+
 bool is_ip_literal(std::string_view host) {
   boost::system::error_code ec;
   asio::ip::make_address(host, ec);
@@ -95,11 +105,8 @@ std::size_t select_certificate(const std::vector<std::vector<std::string>>& name
   return 0;
 }
 
-ServerTls::ServerTls(const config::ListenerTlsConfig& config, std::vector<std::string> alpn) {
-  for (const auto& p : alpn) {
-    alpn_wire_.push_back(static_cast<char>(p.size()));
-    alpn_wire_ += p;
-  }
+ServerTls::ServerTls(const config::ListenerTlsConfig& config, std::vector<std::string> alpn)
+    : alpn_wire_(alpn_wire(alpn)) {
   for (const auto& cert : config.certificates) {
     auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX* native = ctx->native_handle();
@@ -145,12 +152,20 @@ int ServerTls::on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* o
   return SSL_TLSEXT_ERR_OK;
 }
 
-ClientTls::ClientTls(const config::ClusterTlsConfig& config)
+ClientTls::ClientTls(const config::ClusterTlsConfig& config, std::vector<std::string> alpn)
     : context_(std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client)),
       sni_(config.sni),
-      verify_(config.verify) {
+      verify_(config.verify),
+      alpn_(std::move(alpn)) {
   SSL_CTX* native = context_->native_handle();
   apply_common(native);
+  if (!alpn_.empty()) {
+    const std::string wire = alpn_wire(alpn_);
+    // 0 is success here, unlike the rest of OpenSSL's API.
+    if (SSL_CTX_set_alpn_protos(native, reinterpret_cast<const unsigned char*>(wire.data()),
+                                static_cast<unsigned int>(wire.size())) != 0)
+      fail("cannot set the ALPN protocols");
+  }
   if (verify_) {
     if (config.ca_file.empty()) {
       if (SSL_CTX_set_default_verify_paths(native) != 1) fail("cannot load the system's CA certificates");
@@ -193,6 +208,19 @@ bool ClientTls::prepare(SSL* ssl, std::string_view endpoint_host, TlsSessionSlot
     }
   }
   return true;
+}
+
+std::string ClientTls::alpn_problem(SSL* ssl) const {
+  if (alpn_.empty()) return {};
+  const unsigned char* selected = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(ssl, &selected, &length);
+  // OpenSSL fails the handshake when the server selects a protocol not offered, so any selection
+  // is one of ours; a server that ignores ALPN (an HTTP/1.1-only one) selects none.
+  if (length > 0) return {};
+  std::string offered;
+  for (const auto& p : alpn_) offered += (offered.empty() ? "" : ", ") + p;
+  return "ALPN: the upstream selected no application protocol (offered: " + offered + ")";
 }
 
 int ClientTls::on_new_session(SSL* ssl, SSL_SESSION* session) {

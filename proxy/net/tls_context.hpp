@@ -68,11 +68,12 @@ struct TlsSessionSlot;
 
 // TLS to one cluster's endpoints: TLS 1.2 minimum, kTls12Ciphers; unless verify is false, the
 // chain is verified against ca_file (or the system CAs) and the name against sni (or the
-// endpoint's host; an IP literal is checked against the certificate's IP addresses).
+// endpoint's host; an IP literal is checked against the certificate's IP addresses). ALPN (RFC
+// 7301) when `alpn` is given: those protocols are offered, and one of them must be selected.
 class ClientTls {
  public:
   // Throws std::runtime_error naming the file and OpenSSL's reason when ca_file cannot be used.
-  explicit ClientTls(const config::ClusterTlsConfig& config);
+  explicit ClientTls(const config::ClusterTlsConfig& config, std::vector<std::string> alpn = {});
   ClientTls(const ClientTls&) = delete;
   ClientTls& operator=(const ClientTls&) = delete;
 
@@ -87,12 +88,18 @@ class ClientTls {
   // Returns false when OpenSSL refused a setting (allocation failure).
   bool prepare(SSL* ssl, std::string_view endpoint_host, TlsSessionSlot* slot) const;
 
+  // After a completed handshake on `ssl`: empty when no ALPN was offered or the server selected
+  // one of ours, else why the connection must not be used ("ALPN: the upstream selected no
+  // application protocol (offered: h2)"). RFC 9113 §3.2: HTTP/2 over TLS only when h2 was selected.
+  std::string alpn_problem(SSL* ssl) const;
+
  private:
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
 
   std::unique_ptr<boost::asio::ssl::context> context_;
   std::string sni_;
   bool verify_ = true;
+  std::vector<std::string> alpn_;  // offered, in order of preference; empty: no ALPN
 };
 
 // The last TLS session of one upstream endpoint, resumed by the next connection to it. Owned by

@@ -95,7 +95,10 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
                              &metrics.endpoint_healthy.Add({{"cluster", cc.name}, {"endpoint", ep.text}})});
     if (cc.tls.enabled) {
       try {
-        c.tls = std::make_shared<const net::ClientTls>(cc.tls);
+        // HTTP/2 over TLS is negotiated by ALPN (RFC 9113 §3.2): h2 only, so an upstream that
+        // cannot speak it fails the connect instead of getting a preface it cannot parse.
+        c.tls = std::make_shared<const net::ClientTls>(cc.tls, cc.http2 ? std::vector<std::string>{"h2"}
+                                                                        : std::vector<std::string>{});
       } catch (const std::exception& e) {
         throw std::runtime_error("cluster '" + cc.name + "': tls: " + e.what());
       }
@@ -111,6 +114,8 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
     c.proxy_protocol = cc.send_proxy_protocol;
     c.response_timeout = cc.response_timeout;
     c.http2 = cc.http2;
+    c.http2_ping_interval = cc.http2_ping_interval;
+    c.http2_ping_timeout = cc.http2_ping_timeout;
     c.runtime = registry.cluster(cc.name);
     c.connect_errors = &metrics.connect_errors.Add({{"cluster", cc.name}});
     c.timeouts = &metrics.upstream_timeouts.Add({{"cluster", cc.name}});

@@ -54,7 +54,9 @@ struct Cluster {
   prometheus::Counter* stale_resends = nullptr;  // cutover_upstream_stale_resends_total{cluster}
   config::ProxyProtocol proxy_protocol = config::ProxyProtocol::none;  // sent first by tcp routes
   prometheus::Counter* ejections = nullptr;  // cutover_outlier_ejections_total{cluster}
-  bool http2 = false;  // `protocol: http2`: requests go out on HTTP/2 sessions (prior knowledge)
+  bool http2 = false;  // `protocol: http2`: requests go out on HTTP/2 sessions (prior knowledge, or ALPN h2 over tls)
+  config::Millis http2_ping_interval{};  // PING after a session was this long without streams; 0: never
+  config::Millis http2_ping_timeout{};   // the PING's ACK within this, else the session ends
   std::shared_ptr<const net::ClientTls> tls;  // null: plain TCP to the endpoints
   prometheus::Counter* tls_errors = nullptr;   // cutover_upstream_tls_handshake_errors_total{cluster}
   prometheus::Counter* tls_resumed = nullptr;  // cutover_upstream_tls_sessions_resumed_total{cluster}

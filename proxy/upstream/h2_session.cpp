@@ -12,6 +12,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
 
 namespace cutover::upstream {
 
@@ -33,18 +34,25 @@ H2Call* call_of(nghttp2_session* session, std::int32_t id) {
 
 }  // namespace
 
-H2Session::H2Session(net::Stream stream) : stream_(std::move(stream)), write_signal_(stream_.get_executor()) {}
+H2Session::H2Session(net::Stream stream, H2SessionOptions options)
+    : options_(std::move(options)),
+      stream_(std::move(stream)),
+      write_signal_(stream_.get_executor()),
+      ping_signal_(stream_.get_executor()),
+      ping_timer_(stream_.get_executor()),
+      idle_since_(std::chrono::steady_clock::now()) {}
 
 H2Session::~H2Session() {
   if (session_) nghttp2_session_del(session_);
 }
 
-std::shared_ptr<H2Session> H2Session::start(net::Stream stream) {
-  std::shared_ptr<H2Session> s(new H2Session(std::move(stream)));
+std::shared_ptr<H2Session> H2Session::start(net::Stream stream, H2SessionOptions options) {
+  std::shared_ptr<H2Session> s(new H2Session(std::move(stream), std::move(options)));
   if (!s->init()) return nullptr;
   auto ex = s->stream_.get_executor();
   asio::co_spawn(ex, s->writer(s), asio::detached);
   asio::co_spawn(ex, s->reader(s), asio::detached);
+  if (s->options_.ping_interval.count() > 0) asio::co_spawn(ex, s->keepalive(s), asio::detached);
   return s;
 }
 
@@ -132,6 +140,7 @@ void H2Session::consume(H2Call& call, std::size_t n) {
 void H2Session::release(H2Call& call) {
   if (call.id < 0) return;
   calls_.erase(&call);
+  if (calls_.empty()) idle_since_ = std::chrono::steady_clock::now();
   if (!gone_) {
     nghttp2_session_set_stream_user_data(session_, call.id, nullptr);
     if (!call.closed) {
@@ -173,6 +182,13 @@ int H2Session::on_frame_recv(nghttp2_session* session, const nghttp2_frame* fram
     self.goaway_ = true;  // the streams in flight finish; new requests go to another session
     return 0;
   }
+  if (frame->hd.type == NGHTTP2_PING) {
+    if (frame->hd.flags & NGHTTP2_FLAG_ACK) {  // nghttp2 answers the peer's own PINGs itself
+      self.ping_acked_ = true;
+      self.ping_signal_.notify();
+    }
+    return 0;
+  }
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   H2Call* c = call_of(session, frame->hd.stream_id);
   if (!c) return 0;
@@ -207,9 +223,13 @@ int H2Session::on_stream_close(nghttp2_session* session, std::int32_t stream_id,
 void H2Session::end() {
   if (gone_) return;
   gone_ = true;
+  // Closed now rather than when the last holder lets go: the pool drops an ended session only
+  // when it next looks at the endpoint, and the peer should see the end at once.
   error_code ignored;
-  stream_.socket().cancel(ignored);
+  stream_.socket().close(ignored);
   write_signal_.notify();
+  ping_signal_.notify();
+  ping_timer_.cancel();
   // Every call still held learns it now.
   for (H2Call* c : calls_) {
     if (!c->closed && !c->error) c->error = NGHTTP2_INTERNAL_ERROR;
@@ -227,6 +247,36 @@ asio::awaitable<void> H2Session::reader(std::shared_ptr<H2Session> self) {
     want_write();
   }
   end();
+}
+
+asio::awaitable<void> H2Session::keepalive(std::shared_ptr<H2Session> self) {
+  for (;;) {
+    if (gone_) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!calls_.empty() || now < idle_since_ + options_.ping_interval) {
+      // Streams in flight show the connection works; look again an interval after the last one.
+      ping_timer_.expires_at(calls_.empty() ? idle_since_ + options_.ping_interval : now + options_.ping_interval);
+      co_await ping_timer_.async_wait(as_tuple(use_awaitable));
+      continue;
+    }
+    ping_acked_ = false;
+    if (nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr) != 0) {
+      end();
+      co_return;
+    }
+    want_write();
+    const bool signalled = co_await ping_signal_.wait_for(options_.ping_timeout);
+    if (gone_) co_return;
+    if (!signalled || !ping_acked_) {
+      error_code ec;
+      const auto peer = stream_.socket().remote_endpoint(ec);
+      spdlog::info("upstream HTTP/2 session to {}:{}: no PING ACK within {} ms; closing it", peer.address().to_string(),
+                   peer.port(), options_.ping_timeout.count());
+      end();
+      co_return;
+    }
+    idle_since_ = std::chrono::steady_clock::now();  // the next PING an interval after this one
+  }
 }
 
 asio::awaitable<void> H2Session::writer(std::shared_ptr<H2Session> self) {

@@ -1,4 +1,5 @@
-// An HTTP/2 client connection to one upstream endpoint (RFC 9113, prior knowledge), multiplexed:
+// An HTTP/2 client connection to one upstream endpoint (RFC 9113: prior knowledge in cleartext,
+// or over TLS after ALPN selected h2; the session is the same either way), multiplexed:
 // many exchanges of a worker each hold one stream on it (an H2Call). nghttp2 is the frame layer;
 // the session owns the I/O (a reader and a writer coroutine on the worker's io_context) and keeps
 // itself alive until both ended. Used by the HTTP/2 upstream channel (proxy/channel/h2_channel).
@@ -7,9 +8,12 @@
 // it and the caller opens another session), request bytes queued per call (kCallBuffer: the call
 // waits for room), response bytes buffered per call (the stream window we advertise: the caller
 // gives it back with consume() as it relays them). After a GOAWAY the streams in flight finish and
-// the session takes no new ones.
+// the session takes no new ones. A session without streams for `ping_interval` sends a PING
+// (§6.7) and ends when its ACK does not come within `ping_timeout`: the pool then drops it, so a
+// connection that died without a FIN (a NAT or firewall forgot it) is not handed the next request.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,12 +22,14 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <nghttp2/nghttp2.h>
 
 #include "proxy/net/signal.hpp"
 #include "proxy/net/stream.hpp"
+#include "proxy/net/tls_context.hpp"
 
 namespace cutover::upstream {
 
@@ -54,6 +60,14 @@ struct H2Call {
   std::uint32_t error = 0;    // its RST_STREAM or GOAWAY error code
 };
 
+struct H2SessionOptions {
+  std::chrono::milliseconds ping_interval{0};  // idle (no streams) this long: a PING; 0: never
+  std::chrono::milliseconds ping_timeout{5000};  // no ACK within this: the session ends
+  // A TLS stream's session slot (TlsSessionSlot): the SSL may store a ticket into it while the
+  // session lives, so the session keeps it. Null in cleartext.
+  std::shared_ptr<net::TlsSessionSlot> tls_session;
+};
+
 class H2Session : public std::enable_shared_from_this<H2Session> {
  public:
   // Request bytes queued per call before the caller waits.
@@ -61,9 +75,9 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   // The stream window advertised to the upstream: response bytes buffered per call at most.
   static constexpr std::uint32_t kStreamWindow = 256 * 1024;
 
-  // Starts a session on `stream` (connected): the preface and SETTINGS go out first. Null when
-  // nghttp2 could not set one up.
-  static std::shared_ptr<H2Session> start(net::Stream stream);
+  // Starts a session on `stream` (connected; TLS handshaken with h2 selected when it is TLS): the
+  // preface and SETTINGS go out first. Null when nghttp2 could not set one up.
+  static std::shared_ptr<H2Session> start(net::Stream stream, H2SessionOptions options = {});
 
   ~H2Session();
   H2Session(const H2Session&) = delete;
@@ -85,13 +99,15 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   void release(H2Call& call);
 
  private:
-  explicit H2Session(net::Stream stream);
+  H2Session(net::Stream stream, H2SessionOptions options);
   bool init();
   void want_write() { write_signal_.notify(); }
   H2Call* find(std::int32_t id);
   void end();  // the socket is done: every call is closed
   boost::asio::awaitable<void> reader(std::shared_ptr<H2Session> self);
   boost::asio::awaitable<void> writer(std::shared_ptr<H2Session> self);
+  // PINGs the session while it has no streams (only when options_.ping_interval is set).
+  boost::asio::awaitable<void> keepalive(std::shared_ptr<H2Session> self);
 
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
                        const std::uint8_t* value, std::size_t valuelen, std::uint8_t flags, void* user);
@@ -100,13 +116,18 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
                                 std::size_t len, void* user);
   static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* user);
 
+  H2SessionOptions options_;  // before stream_: its TLS session slot outlives the SSL
   net::Stream stream_;
   nghttp2_session* session_ = nullptr;
   std::unordered_set<H2Call*> calls_;  // opened and not released: the streams counted against the peer's limit
   net::Signal write_signal_;
+  net::Signal ping_signal_;  // a PING ACK came, or the session ended
+  boost::asio::steady_timer ping_timer_;  // until the next PING is due; cancelled when the session ends
+  std::chrono::steady_clock::time_point idle_since_;  // when the last stream was released (or the start)
   std::string out_;
   bool gone_ = false;
   bool goaway_ = false;
+  bool ping_acked_ = false;
 };
 
 }  // namespace cutover::upstream

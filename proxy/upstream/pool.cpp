@@ -114,6 +114,14 @@ asio::awaitable<Lease> ConnectionPool::connect(const runtime::Cluster& cluster, 
                      net::handshake_failure_reason(cluster.tls->verify() ? c->stream.native_handle() : nullptr, detail);
       co_return lease;
     }
+    if (auto problem = cluster.tls->alpn_problem(c->stream.native_handle()); !problem.empty()) {
+      // A failed connect as far as the exchange and outlier detection go: this endpoint cannot
+      // serve the cluster's protocol.
+      lease.ec = asio::error::no_protocol_option;
+      lease.tls_failed = true;
+      lease.reason = std::move(problem);
+      co_return lease;
+    }
     if (SSL_session_reused(c->stream.native_handle()) == 1) {
       if (cluster.tls_resumed) cluster.tls_resumed->Increment();
       spdlog::debug("cluster {} endpoint {}: TLS session resumed", cluster.name, endpoint.text);
@@ -152,8 +160,9 @@ std::size_t ConnectionPool::idle_count() const {
   return n;
 }
 
-std::shared_ptr<H2Session> ConnectionPool::h2_session(const runtime::Endpoint& endpoint) {
-  auto it = h2_.find(endpoint.address);
+std::shared_ptr<H2Session> ConnectionPool::h2_session(const runtime::Cluster& cluster,
+                                                      const runtime::Endpoint& endpoint) {
+  auto it = h2_.find({cluster.runtime.get(), endpoint.address});
   if (it == h2_.end()) return nullptr;
   auto& sessions = it->second;
   std::erase_if(sessions, [](const std::shared_ptr<H2Session>& s) { return s->ended(); });
@@ -162,8 +171,9 @@ std::shared_ptr<H2Session> ConnectionPool::h2_session(const runtime::Endpoint& e
   return nullptr;
 }
 
-void ConnectionPool::add_h2_session(const runtime::Endpoint& endpoint, std::shared_ptr<H2Session> session) {
-  h2_[endpoint.address].push_back(std::move(session));
+void ConnectionPool::add_h2_session(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint,
+                                    std::shared_ptr<H2Session> session) {
+  h2_[{cluster.runtime.get(), endpoint.address}].push_back(std::move(session));
 }
 
 }  // namespace cutover::upstream

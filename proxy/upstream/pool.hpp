@@ -94,10 +94,12 @@ class ConnectionPool {
   // callers that open their own, unpooled connection (tcp routes).
   const runtime::Endpoint& next_endpoint(const runtime::Cluster& cluster) { return pick(cluster); }
 
-  // HTTP/2 clusters: a session to `endpoint` that takes another stream (null: none; the caller
-  // connects and adds one). Sessions that ended are dropped as they are met.
-  std::shared_ptr<H2Session> h2_session(const runtime::Endpoint& endpoint);
-  void add_h2_session(const runtime::Endpoint& endpoint, std::shared_ptr<H2Session> session);
+  // HTTP/2 clusters: a session of `cluster` to `endpoint` that takes another stream (null: none;
+  // the caller connects and adds one). Sessions that ended are dropped as they are met. Kept per
+  // cluster, since two clusters may reach one address with different TLS and PING settings.
+  std::shared_ptr<H2Session> h2_session(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint);
+  void add_h2_session(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint,
+                      std::shared_ptr<H2Session> session);
 
  private:
   // Round robin over the endpoints that may take requests (EndpointHealth::available).
@@ -113,7 +115,8 @@ class ConnectionPool {
   std::unordered_map<const runtime::ClusterRuntime*, std::uint32_t> round_robin_;
   // The TLS session to resume per (cluster, endpoint); replaced when the cluster's ClientTls is.
   std::map<std::pair<std::string, runtime::tcp::endpoint>, std::shared_ptr<net::TlsSessionSlot>> tls_sessions_;
-  std::map<runtime::tcp::endpoint, std::vector<std::shared_ptr<H2Session>>> h2_;
+  std::map<std::pair<const runtime::ClusterRuntime*, runtime::tcp::endpoint>, std::vector<std::shared_ptr<H2Session>>>
+      h2_;
 };
 
 }  // namespace cutover::upstream

@@ -91,7 +91,11 @@ const BadCase kBadCases[] = {
     {"idle_timeout_http.yaml", "10:19", "idle_timeout applies to tcp listeners only (listener 'public' is http)"},
     {"http2_tcp.yaml", "11:12", "http2 applies to http listeners only (listener 'db' is tcp)"},
     {"cluster_protocol.yaml", "5:15", "protocol: expected http1 or http2, got 'h2'"},
-    {"http2_cluster_tls.yaml", "5:15", "cluster 'legacy': protocol http2 is cleartext (prior knowledge) only for now"},
+    {"http2_ping_interval_http1.yaml", "5:5",
+     "cluster 'legacy': http2_ping_interval applies to clusters with protocol http2 only"},
+    {"http2_ping_timeout_http1.yaml", "8:5",
+     "cluster 'cloud': http2_ping_timeout applies to clusters with protocol http2 only"},
+    {"http2_ping_timeout_zero.yaml", "6:25", "http2_ping_timeout: must be greater than 0"},
     {"http2_cluster_tcp.yaml", "5:15", "cluster 'legacy' serves tcp route 'pg': protocol http2 is for clusters of http routes only"},
     {"grpc_route_http1.yaml", "13:43",
      "route 'rpc' matches gRPC calls, but cluster 'cloud' speaks HTTP/1.1; gRPC needs 'protocol: http2' on both clusters"},
@@ -1259,6 +1263,31 @@ TEST(Limits, DefaultsAndValues) {
   EXPECT_EQ(c.limits.max_request_line, 4u * 1024);
   EXPECT_EQ(c.limits.max_header_bytes, 32u * 1024);
   EXPECT_EQ(c.limits.max_request_body, 10u * 1024 * 1024);
+}
+
+TEST(Clusters, Http2TlsHealthCheckAndPings) {
+  // An http2 cluster takes tls (ALPN h2) and a health check (spoken in HTTP/2), and its PING
+  // settings: 30s and 5s unless given, 0s turning the PINGs off.
+  const std::string clusters =
+      "clusters:\n"
+      "  legacy: {endpoints: [\"127.0.0.1:9001\"], protocol: http2, tls: {verify: false},\n"
+      "           health_check: {path: /healthz}}\n"
+      "  cloud: {endpoints: [\"127.0.0.1:9002\"], protocol: http2, http2_ping_interval: 0s,\n"
+      "          http2_ping_timeout: 250ms}\n";
+  std::string yaml = config_with("");
+  yaml.replace(0, yaml.find("listeners:"), clusters);
+  LoadResult r = load_string(yaml, "c.yaml");
+  ASSERT_EQ(r.errors.size(), 0u) << dump(r.errors);
+  const Config& c = *r.config;
+  const auto* legacy = c.find_cluster("legacy");
+  ASSERT_NE(legacy, nullptr);
+  EXPECT_TRUE(legacy->http2 && legacy->tls.enabled && legacy->health_check.enabled);
+  EXPECT_EQ(legacy->http2_ping_interval, std::chrono::seconds(30));
+  EXPECT_EQ(legacy->http2_ping_timeout, std::chrono::seconds(5));
+  const auto* cloud = c.find_cluster("cloud");
+  ASSERT_NE(cloud, nullptr);
+  EXPECT_EQ(cloud->http2_ping_interval.count(), 0);
+  EXPECT_EQ(cloud->http2_ping_timeout, std::chrono::milliseconds(250));
 }
 
 TEST(Limits, Http2DefaultsAndValues) {
