@@ -457,6 +457,8 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     grpc_failed_ = grpc_failed(res, response.body, route.grpc_error_codes);
   co_await conclude(Outcome::response, {}, status);
   if (mirror) {
+    if (const auto* trailers = response.body ? response.body->trailers() : nullptr)
+      mirror->capture_primary_trailers(*trailers);
     mirror->done(shadow::MirrorExchange::Part::primary, {});
     mirror.reset();
   }

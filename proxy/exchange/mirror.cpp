@@ -26,7 +26,11 @@ std::shared_ptr<shadow::MirrorExchange> pick_mirror(WorkerContext& worker, const
   }
   auto ex = std::make_shared<shadow::MirrorExchange>(std::move(keep), policy, route.name, side,
                                                      forwarded.method_string(), forwarded.target(), worker.id);
-  ex->copy_request_head(forwarded, has_body, shadow_traceparent(identity, worker.random()));
+  // The copy goes to the other side and a noise copy to the source: each in its cluster's protocol.
+  const bool shadow_h2 = route.cluster(router::other(side)).http2;
+  const bool source_h2 = route.cluster(router::Side::source).http2;
+  const shadow::RequestForms forms{.http1 = !shadow_h2 || !source_h2, .http2 = shadow_h2 || source_h2};
+  ex->copy_request_head(forwarded, has_body, shadow_traceparent(identity, worker.random()), forms);
   ex->set_request_id(identity.request_id);
   return ex;
 }

@@ -6,8 +6,10 @@
 #include <optional>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -139,6 +141,124 @@ asio::awaitable<std::string> run(MirrorExchange& ex, MirrorExchange::Part part, 
   co_return std::string();
 }
 
+// ---- HTTP/2 clusters -----------------------------------------------------------------------
+
+// Gives the call's stream back however the exchange ends: a stream still open (a timeout, an
+// error) is reset with CANCEL, so the upstream stops working on an answer nobody reads.
+struct CallScope {
+  upstream::H2Session& session;
+  upstream::H2Call& call;
+  ~CallScope() { session.release(call); }
+};
+
+nghttp2_nv nv(std::string_view name, std::string_view value) {
+  return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+                    NGHTTP2_NV_FLAG_NONE};
+}
+
+// The header list of the copy (RFC 9113 §8.3.1): the pseudo-header fields first (the method, the
+// cluster's scheme, Host as :authority, the target), then ex.request_fields(), a Content-Length
+// for a body (`length` holds its digits) and "te: trailers", which a gRPC server requires of a
+// call. The entries point into `ex` and `length`.
+std::vector<nghttp2_nv> h2_request_fields(const MirrorExchange& ex, const runtime::Cluster& cluster,
+                                          std::string& length) {
+  const shadow::HeaderList& fields = ex.request_fields();
+  std::vector<nghttp2_nv> out;
+  out.reserve(fields.size() + 6);
+  std::string_view authority;
+  for (std::size_t i = 0; i < fields.size(); ++i)
+    if (fields[i].name == "host") authority = fields[i].value;
+  out.push_back(nv(":method", ex.request_method_text()));
+  out.push_back(nv(":scheme", cluster.tls ? "https" : "http"));
+  out.push_back(nv(":authority", authority));
+  out.push_back(nv(":path", ex.request_target()));
+  for (std::size_t i = 0; i < fields.size(); ++i)
+    if (fields[i].name != "host") out.push_back(nv(fields[i].name, fields[i].value));
+  if (ex.request_has_body()) {
+    length = std::to_string(ex.request_body.kept().size());
+    out.push_back(nv("content-length", length));
+  }
+  if (shadow::has_grpc_content_type(fields)) out.push_back(nv("te", "trailers"));
+  return out;
+}
+
+// Waits for the call's next change until `deadline`; false when the deadline came first.
+asio::awaitable<bool> changed_before(upstream::H2Call& call, std::chrono::steady_clock::time_point deadline) {
+  const auto left = deadline - std::chrono::steady_clock::now();
+  if (left <= std::chrono::steady_clock::duration::zero()) co_return false;
+  co_return co_await call.signal.wait_for(left);
+}
+
+std::string reset_reason(const upstream::H2Call& call, std::string_view stage) {
+  return fmt::format("{}: stream closed ({})", stage, nghttp2_http2_strerror(call.error));
+}
+
+// The exchange as one stream on a session of the pool (shared with the primary traffic of the
+// worker; a new session when none to the endpoint takes another stream). The request body goes
+// out at most kCallBuffer bytes queued at a time; the response body is taken into the capture as
+// it arrives, which gives the stream's window back. All within policy().timeout from the start but
+// the connect, which has the cluster's connect_timeout (as for HTTP/1.1).
+asio::awaitable<std::string> run_h2(MirrorExchange& ex, MirrorExchange::Part part, upstream::ConnectionPool& pool,
+                                    const runtime::Cluster& cluster, const runtime::Endpoint* endpoint) {
+  const auto timeout = ex.policy().timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const runtime::Endpoint& at = endpoint ? *endpoint : pool.next_endpoint(cluster);
+  std::shared_ptr<upstream::H2Session> session = pool.h2_session(at);
+  if (!session) {
+    auto lease = co_await pool.connect(cluster, at);
+    if (!lease.connection) {
+      if (lease.tls_failed) co_return "connect to " + at.text + ": " + lease.reason;
+      co_return describe(lease.ec, "connect to " + at.text, cluster.connect_timeout);
+    }
+    session = upstream::H2Session::start(std::move(lease.connection->stream));
+    if (!session) co_return "connect to " + at.text + ": HTTP/2 session setup failed";
+    pool.add_h2_session(at, session);
+  }
+
+  upstream::H2Call call(co_await asio::this_coro::executor);
+  CallScope scope{*session, call};
+  std::string length;
+  const std::vector<nghttp2_nv> fields = h2_request_fields(ex, cluster, length);
+  if (!session->open(call, fields, ex.request_has_body())) co_return std::string("send: HTTP/2 session refused the stream");
+
+  // The body, a bounded piece queued at a time; a stream the upstream closed early may still have
+  // answered, which the response part below tells.
+  const std::string_view body = ex.request_body.kept();
+  std::size_t queued = 0;
+  while (ex.request_has_body() && !call.out_end && !call.closed) {
+    if (call.out.size() - call.out_at < upstream::H2Session::kCallBuffer) {
+      const std::size_t n = std::min(body.size() - queued, upstream::H2Session::kCallBuffer);
+      call.out.append(body.substr(queued, n));
+      queued += n;
+      call.out_end = queued == body.size();
+      session->resume(call);
+      continue;
+    }
+    if (!co_await changed_before(call, deadline)) co_return describe(beast::error::timeout, "send", timeout);
+  }
+
+  CapturedResponse& response = ex.response(part);
+  for (;;) {  // the final head (an interim one only replaces the head so far)
+    if (call.head_done) break;
+    if (call.closed) co_return reset_reason(call, "response");
+    if (!co_await changed_before(call, deadline)) co_return describe(beast::error::timeout, "response", timeout);
+  }
+  shadow::capture_head(call.head, response);
+  for (;;) {
+    if (!call.in.empty()) {
+      response.body.append({call.in.data(), call.in.size()});
+      session->consume(call, call.in.size());
+      call.in.clear();
+    }
+    if (call.in_end) break;
+    if (call.closed) co_return reset_reason(call, "response body");
+    if (!co_await changed_before(call, deadline)) co_return describe(beast::error::timeout, "response body", timeout);
+  }
+  if (call.has_trailers) shadow::capture_trailers(call.trailers, response);
+  co_return std::string();
+}
+
 }  // namespace
 
 asio::awaitable<void> send_shadow(std::shared_ptr<MirrorExchange> exchange, MirrorExchange::Part part,
@@ -147,7 +267,10 @@ asio::awaitable<void> send_shadow(std::shared_ptr<MirrorExchange> exchange, Mirr
   std::unique_ptr<upstream::Connection> up;
   std::string error;
   try {
-    error = co_await run(*exchange, part, pool, cluster, endpoint, up);
+    if (cluster.http2)
+      error = co_await run_h2(*exchange, part, pool, cluster, endpoint);
+    else
+      error = co_await run(*exchange, part, pool, cluster, endpoint, up);
   } catch (const std::exception& e) {
     error = std::string("internal error: ") + e.what();
   }

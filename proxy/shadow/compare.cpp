@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <boost/beast/core/string.hpp>
@@ -16,6 +17,8 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+
+#include "proxy/codec/grpc.hpp"
 
 namespace cutover::shadow {
 namespace {
@@ -67,8 +70,9 @@ class Differences {
   Comparison& out_;
 };
 
-void compare_headers(const CapturedResponse& a, const CapturedResponse& b, const CompareOptions& options,
-                     Differences& out) {
+// Header or trailer fields: `kind` ("header:" or "trailer:") prefixes each name that differs.
+void compare_fields(const HeaderList& ha, const HeaderList& hb, std::string_view kind, const CompareOptions& options,
+                    Differences& out) {
   // The common case first, without allocating: the same fields in the same order once framing and
   // ignored ones are left out, so no name can differ. (Names are lower-case as captured.)
   const auto skipped = [&](std::string_view name) {
@@ -77,8 +81,6 @@ void compare_headers(const CapturedResponse& a, const CapturedResponse& b, const
                        [&](const std::string& ignore) { return boost::beast::iequals(ignore, name); });
   };
   {
-    const auto& ha = a.headers;
-    const auto& hb = b.headers;
     std::size_t i = 0, j = 0;
     for (;;) {
       while (i < ha.size() && skipped(ha[i].name)) ++i;
@@ -96,18 +98,18 @@ void compare_headers(const CapturedResponse& a, const CapturedResponse& b, const
   // name -> the values in a, the values in b, each in received order. std::map gives the sorted
   // order of the result. The names are lower-case as captured.
   std::map<std::string_view, std::array<std::vector<std::string_view>, 2>> values;
-  auto collect = [&](const CapturedResponse& response, std::size_t side) {
-    for (std::size_t i = 0; i < response.headers.size(); ++i) {
-      const auto [name, value] = response.headers[i];
+  auto collect = [&](const HeaderList& fields, std::size_t side) {
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const auto [name, value] = fields[i];
       if (std::find(kFramingHeaders.begin(), kFramingHeaders.end(), name) != kFramingHeaders.end()) continue;
       if (contains(ignored, name)) continue;
       values[name][side].push_back(value);
     }
   };
-  collect(a, 0);
-  collect(b, 1);
+  collect(ha, 0);
+  collect(hb, 1);
   for (const auto& [name, sides] : values) {
-    if (sides[0] != sides[1] && !out.add("header:" + std::string(name))) return;
+    if (sides[0] != sides[1] && !out.add(std::string(kind) + std::string(name))) return;
   }
 }
 
@@ -274,7 +276,8 @@ Comparison compare(const CapturedResponse& a, const CapturedResponse& b, const C
   Comparison result;
   Differences out(result);
   if (a.status != b.status) out.add("status");
-  compare_headers(a, b, options, out);
+  compare_fields(a.headers, b.headers, "header:", options, out);
+  if (!result.truncated) compare_fields(a.trailers, b.trailers, "trailer:", options, out);
   if (!result.truncated) compare_bodies(a, b, options, result, out);
   return result;
 }
@@ -307,10 +310,44 @@ bool is_json_media_type(std::string_view content_type) {
   return !name.empty() && name.find('/') == std::string_view::npos;
 }
 
-bool has_json_content_type(const HeaderList& headers) {
+namespace {
+
+// The value of the first `name` field (lower-case), or nullopt.
+std::optional<std::string_view> first_value(const HeaderList& headers, std::string_view name) {
   for (std::size_t i = 0; i < headers.size(); ++i)
-    if (headers[i].name == "content-type") return is_json_media_type(headers[i].value);
-  return false;
+    if (headers[i].name == name) return headers[i].value;
+  return std::nullopt;
+}
+
+bool is_grpc_status_field(std::string_view name) {
+  return name == "grpc-status" || name == "grpc-message" || name == "grpc-status-details-bin";
+}
+
+}  // namespace
+
+bool has_json_content_type(const HeaderList& headers) {
+  const auto type = first_value(headers, "content-type");
+  return type && is_json_media_type(*type);
+}
+
+bool has_grpc_content_type(const HeaderList& headers) {
+  const auto type = first_value(headers, "content-type");
+  return type && codec::is_grpc_content_type(*type);
+}
+
+void trailers_only_status_as_trailers(CapturedResponse& r) {
+  if (!r.trailers.empty() || r.body.size() != 0 || !first_value(r.headers, "grpc-status") ||
+      !has_grpc_content_type(r.headers))
+    return;
+  HeaderList kept;
+  for (std::size_t i = 0; i < r.headers.size(); ++i) {
+    const auto [name, value] = r.headers[i];
+    if (is_grpc_status_field(name))
+      r.trailers.add(name, value);
+    else
+      kept.add(name, value);
+  }
+  r.headers = std::move(kept);
 }
 
 std::string lower(std::string_view s) {

@@ -47,6 +47,22 @@ bool shadow_keeps_but_trace(const bhttp::fields::value_type& f) {
   return shadow_keeps(f) && !boost::beast::iequals(f.name_string(), "traceparent");
 }
 
+// Trailer fields as a mismatch sample shows them: the first kSampleFields, each value cut to
+// kSampleBytes (a sample is for reading, the comparison has seen them all).
+constexpr std::size_t kSampleFields = 16;
+MismatchSample::Fields sample_fields(const HeaderList& fields) {
+  MismatchSample::Fields out;
+  for (std::size_t i = 0; i < fields.size() && i < kSampleFields; ++i)
+    out.emplace_back(fields[i].name, fields[i].value.substr(0, kSampleBytes));
+  return out;
+}
+
+// Fields HTTP/2 forbids (RFC 9113 §8.2.2); Content-Length and Transfer-Encoding are gone already.
+bool connection_specific(bhttp::field f) {
+  return f == bhttp::field::connection || f == bhttp::field::keep_alive || f == bhttp::field::proxy_connection ||
+         f == bhttp::field::upgrade || f == bhttp::field::te;
+}
+
 }  // namespace
 
 void append_shadow_request_head(const bhttp::request_header<>& forwarded, std::string& out,
@@ -56,10 +72,23 @@ void append_shadow_request_head(const bhttp::request_header<>& forwarded, std::s
   out += "X-Cutover-Shadow: 1\r\n\r\n";
 }
 
+void append_shadow_request_fields(const bhttp::request_header<>& forwarded, HeaderList& out,
+                                  std::string_view traceparent) {
+  const auto keeps = traceparent.empty() ? shadow_keeps : shadow_keeps_but_trace;
+  for (const auto& f : forwarded) {
+    if (!keeps(f) || connection_specific(f.name())) continue;
+    out.add(f.name_string(), f.value());
+  }
+  if (!traceparent.empty()) out.add("traceparent", traceparent);
+  out.add("x-cutover-shadow", "1");
+}
+
 void MirrorExchange::copy_request_head(const bhttp::request_header<>& forwarded, bool has_body,
-                                       std::string_view traceparent) {
+                                       std::string_view traceparent, RequestForms forms) {
   request_head_.clear();
-  append_shadow_request_head(forwarded, request_head_, traceparent);
+  request_fields_.clear();
+  if (forms.http1) append_shadow_request_head(forwarded, request_head_, traceparent);
+  if (forms.http2) append_shadow_request_fields(forwarded, request_fields_, traceparent);
   request_method_ = forwarded.method();
   request_has_body_ = has_body;
 }
@@ -83,7 +112,10 @@ void MirrorExchange::done(Part part, std::string_view error) {
   if (reported_[i]) return;
   reported_[i] = true;
   errors_[i] = error;
-  if (error.empty()) responses_[i].body.finish();
+  if (error.empty()) {
+    responses_[i].body.finish();
+    trailers_only_status_as_trailers(responses_[i]);
+  }
   for (int k = 0; k < 3; ++k)
     if (expected_[k] && !reported_[k]) return;
   conclude();
@@ -140,8 +172,15 @@ void MirrorExchange::conclude() {
   s.differences_truncated = verdict.truncated;
   s.primary_body = responses_[0].body.sample();
   s.shadow_body = responses_[1].body.sample();
+  s.primary_trailers = sample_fields(responses_[0].trailers);
+  s.shadow_trailers = sample_fields(responses_[1].trailers);
   if (policy_.log) policy_.log->write(s.to_json());
   policy_.record->add_mismatch(std::move(s));
+}
+
+void capture_trailers(const bhttp::fields& trailers, CapturedResponse& out) {
+  out.trailers.clear();
+  for (const auto& f : trailers) out.trailers.add(f.name_string(), f.value());
 }
 
 void capture_head(const bhttp::response_header<>& head, CapturedResponse& out) {

@@ -37,6 +37,19 @@ std::string printable(std::string_view bytes) {
   return out;
 }
 
+// A field list as one object; a name sent more than once has its values joined with ", " (RFC 9110 §5.3).
+json::object fields_object(const MismatchSample::Fields& fields) {
+  json::object o;
+  for (const auto& [name, value] : fields) {
+    const std::string key = printable(name);
+    if (auto* seen = o.if_contains(key))
+      seen->as_string().append(", ").append(printable(value));
+    else
+      o[key] = printable(value);
+  }
+  return o;
+}
+
 }  // namespace
 
 std::string MismatchSample::to_json() const {
@@ -56,6 +69,10 @@ std::string MismatchSample::to_json() const {
   o["differences_truncated"] = differences_truncated;
   o["primary_body"] = printable(primary_body);
   o["shadow_body"] = printable(shadow_body);
+  if (!primary_trailers.empty() || !shadow_trailers.empty()) {
+    o["primary_trailers"] = fields_object(primary_trailers);
+    o["shadow_trailers"] = fields_object(shadow_trailers);
+  }
   return json::serialize(o);
 }
 

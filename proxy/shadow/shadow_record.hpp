@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cutover::shadow {
@@ -29,6 +30,11 @@ struct MismatchSample {
   bool differences_truncated = false;
   std::string primary_body;              // first kSampleBytes of each body
   std::string shadow_body;
+  // Each side's trailer fields (gRPC's grpc-status and grpc-message among them), name and value;
+  // shown only when a side has some.
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  Fields primary_trailers;
+  Fields shadow_trailers;
 
   // One JSON object (Boost.JSON), as a line of the mismatch log and an element of /v1/shadow.
   std::string to_json() const;
