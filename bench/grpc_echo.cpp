@@ -10,9 +10,11 @@
 // length-prefixed message (1-byte flag 0, 4-byte big-endian length, the message; gRPC over HTTP/2,
 // "Length-Prefixed-Message") is answered with `grpc-status: 13` (INTERNAL) and counted as bad.
 //
-//   GET /calls           text/plain "ok N bad M\n": N calls whose answer went out whole with
-//                        grpc-status 0 (the stream closed without a reset), M bad ones (malformed
-//                        body, over 1 MiB, reset before the answer was sent)
+//   GET /calls           text/plain "ok N bad M reset R\n": N calls whose answer went out whole
+//                        with grpc-status 0 (the stream closed without a reset), M bad ones (not
+//                        one message, or over 1 MiB), R whole requests whose stream the peer reset
+//                        before the answer was through (a proxy cancelling the calls of a client
+//                        that went away: h2load's connections at the end of a run)
 //
 // bench/run.sh reads /calls before and after each measured run: every call the load tool counts as
 // succeeded must have been answered here with grpc-status 0.
@@ -52,6 +54,7 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Calls over the process's life, read by GET /calls.
 std::uint64_t g_ok = 0;
 std::uint64_t g_bad = 0;
+std::uint64_t g_reset = 0;
 
 struct Stream {
   std::string method;
@@ -195,7 +198,7 @@ class Connection {
       return nghttp2_submit_response(session, f->hd.stream_id, head, 2, &body) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     const bool calls = s->method == "GET" && s->path == "/calls";
-    s->body = calls ? "ok " + std::to_string(g_ok) + " bad " + std::to_string(g_bad) + "\n" : "POST a gRPC call\n";
+    s->body = calls ? "ok " + std::to_string(g_ok) + " bad " + std::to_string(g_bad) + " reset " + std::to_string(g_reset) + "\n" : "POST a gRPC call\n";
     const nghttp2_nv head[] = {nv(":status", calls ? "200" : "404"), nv("content-type", "text/plain")};
     return nghttp2_submit_response(session, f->hd.stream_id, head, 2, &body) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
   }
@@ -205,8 +208,9 @@ class Connection {
     const auto it = c.streams_.find(id);
     if (it == c.streams_.end()) return 0;
     const Stream& s = *it->second;
-    if (s.grpc && s.ok && error_code == NGHTTP2_NO_ERROR && s.sent == s.body.size()) ++g_ok;
-    else if (s.grpc || s.too_large) ++g_bad;
+    if (s.too_large || (s.grpc && !s.ok)) ++g_bad;
+    else if (s.grpc && error_code == NGHTTP2_NO_ERROR && s.sent == s.body.size()) ++g_ok;
+    else if (s.grpc) ++g_reset;
     c.streams_.erase(it);
     return 0;
   }

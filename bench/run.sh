@@ -612,10 +612,10 @@ fi
 # succeeded calls (warm-up calls and those in flight at the end are answered but not counted by it).
 GRPC_PATH=/bench.Echo/Echo
 gnames=() gurls=() gchecks=() grps=() gp99=() gerrs=() gruns=() gcalls=()
-# grpc_calls: "OK BAD" from the backend's GET /calls, or "- -".
+# grpc_calls: "OK BAD RESET" from the backend's GET /calls, or "- - -".
 grpc_calls() {
   curl -s -m 5 --http2-prior-knowledge "http://127.0.0.1:$GRPC_PORT/calls" 2> /dev/null |
-    awk '$1 == "ok" && $3 == "bad" { print $2, $4; found = 1 } END { if (!found) print "- -" }'
+    awk '$1 == "ok" && $3 == "bad" && $5 == "reset" { print $2, $4, $6; found = 1 } END { if (!found) print "- - -" }'
 }
 if want grpc; then
 say "bench: stage grpc: unary gRPC calls (h2load 16 connections x 10 streams), backend direct, cutover, HAProxy, nginx; $GRPC_ROUNDS rounds of ${GRPC_SECONDS}s"
@@ -645,21 +645,23 @@ three_proxies grpc grpc cutover-grpc.yaml http:// grpc_contender gpids "${grpc_k
 # grpc_measure I ROUND: one h2load run against contender I (its warm-up included), the backend's
 # counts read before and after; keep its figures (nothing if it did not start). Errors: h2load's
 # failed calls, calls the backend counted bad, and succeeded calls beyond those the backend answered
-# with grpc-status 0 (a proxy's own 200 with another grpc-status would be one).
+# with grpc-status 0 (a proxy's own 200 with another grpc-status would be one). Calls the proxy reset
+# at the backend are noted, not counted: h2load closes its connections with calls in flight.
 grpc_measure() {
-  local i=$1 base=$work/grpc-$(($1 + 1))-${gnames[$1]%% *}-$2 r p e ok ok0 bad0 ok1 bad1 answered
+  local i=$1 base=$work/grpc-$(($1 + 1))-${gnames[$1]%% *}-$2 r p e ok ok0 bad0 reset0 ok1 bad1 reset1 answered
   [ -n "${gurls[i]}" ] || return 0
   say "bench: grpc round $2/$GRPC_ROUNDS: ${gnames[i]}: $grpc_h2load_shown --log-file=FILE ${gurls[i]}$GRPC_PATH"
   rm -f "$base.log"
-  read -r ok0 bad0 < <(grpc_calls)
+  read -r ok0 bad0 reset0 < <(grpc_calls)
   timeout $((GRPC_SECONDS + 30)) "${GRPC_H2LOAD[@]}" --log-file="$base.log" "${gurls[i]}$GRPC_PATH" 2>&1 |
     grep -v -e '^progress: ' -e '^spawning thread' -e 'Warm-up' -e 'Main benchmark' -e 'Stopped all clients' > "$base.txt" || true
-  read -r ok1 bad1 < <(grpc_calls)
+  read -r ok1 bad1 reset1 < <(grpc_calls)
   read -r r p e ok < <(h2_parse "$base.txt" "$base.log")
-  if [[ $e =~ ^[0-9]+$ && $ok0$ok1$bad0$bad1 =~ ^[0-9]+$ ]]; then
+  if [[ $e =~ ^[0-9]+$ && $ok0$ok1$bad0$bad1$reset0$reset1 =~ ^[0-9]+$ ]]; then
     answered=$((ok1 - ok0))
     e=$((e + bad1 - bad0 + (ok > answered ? ok - answered : 0)))
-    printf 'backend: %s calls answered with grpc-status 0, %s bad; h2load: %s succeeded\n' "$answered" $((bad1 - bad0)) "$ok" >> "$base.txt"
+    printf 'backend: %s calls answered with grpc-status 0, %s bad, %s reset by the proxy before their answer was through; h2load: %s succeeded\n' \
+      "$answered" $((bad1 - bad0)) $((reset1 - reset0)) "$ok" >> "$base.txt"
   else
     e=- answered=-
   fi
