@@ -635,7 +635,7 @@ gpids=()
 grpc_contender() {
   local check=-
   if [ -n "$2" ]; then
-    check=$(timeout 60 /usr/bin/python3 "$repo/bench/grpc_check.py" "${2#http://}" "$work/grpc-call.bin" "$GRPC_CHECK_CALLS" 2>&1 | tail -n 1)
+    check=$(timeout 60 /usr/bin/python3 "$repo/bench/grpc_check.py" "${2#http://}" "$work/grpc-call.bin" "$GRPC_CHECK_CALLS" 2>&1 | tail -n 1) || true
     say "bench: grpc: $1: $GRPC_CHECK_CALLS grpcio calls: $check"
   fi
   gnames+=("$1") gurls+=("$2") gchecks+=("$check") grps+=("") gp99+=("") gerrs+=("") gruns+=("") gcalls+=("")
