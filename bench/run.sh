@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark, twelve stages, all run by default (about 19 minutes):
+# Load benchmark, thirteen stages, all run by default (about 21 minutes):
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
 #            backend alone as a reference; PROXIES_ROUNDS (3) interleaved rounds, medians. Also
@@ -25,6 +25,12 @@
 #            (`listen ... http2`), one worker each, 90/10 split as in stage proxies, driven by h2load
 #            (16 connections x 10 streams); H2_ROUNDS (3) interleaved rounds of H2_SECONDS (10) s,
 #            median requests/s and p99 (from h2load's per-request log).
+#   grpc:    unary gRPC calls (h2load POSTs of one length-prefixed message, te: trailers), HTTP/2 in and
+#            out: backend direct, cutover (`protocol: http2` clusters), HAProxy (`server ... proto h2`)
+#            and nginx (`grpc_pass`), one worker each, all in front of one build/cutover_grpc_echo
+#            backend; each proxy checked first with grpcio calls (grpc-status 0, echo intact) and every
+#            run with the backend's count of calls answered with grpc-status 0; GRPC_ROUNDS (3)
+#            interleaved rounds of GRPC_SECONDS (10) s, median calls/s and p99.
 #   close:   a new connection per request (wrk -H 'Connection: close'), the three proxies of stage
 #            proxies, CLOSE_ROUNDS (3) runs of CLOSE_DURATION (5s) each, medians.
 #   idle:    IDLE_CONNS (10,000) idle keep-alive connections, each after one request, held against
@@ -62,6 +68,9 @@ WS_SECONDS=${WS_SECONDS:-5}               # websocket stage: length of each meas
 WS_ROUNDS=${WS_ROUNDS:-3}                 # websocket stage: interleaved rounds (medians reported)
 H2_ROUNDS=${H2_ROUNDS:-3}                 # h2 stage: interleaved rounds (medians reported)
 H2_SECONDS=${H2_SECONDS:-10}              # h2 stage: length of each measured run (as DURATION's 10s)
+GRPC_ROUNDS=${GRPC_ROUNDS:-3}             # grpc stage: interleaved rounds (medians reported)
+GRPC_SECONDS=${GRPC_SECONDS:-10}          # grpc stage: length of each measured run
+GRPC_CHECK_CALLS=${GRPC_CHECK_CALLS:-100} # grpc stage: grpcio calls through each contender before the load
 CLOSE_ROUNDS=${CLOSE_ROUNDS:-3}           # close stage: wrk runs per proxy (median reported)
 CLOSE_DURATION=${CLOSE_DURATION:-5s}      # close stage: length of each run
 IDLE_CONNS=${IDLE_CONNS:-10000}           # idle stage: connections held open against each proxy
@@ -69,7 +78,7 @@ LARGE_MIB=${LARGE_MIB:-1024}              # large stage: size of the download
 LARGE_ROUNDS=${LARGE_ROUNDS:-3}           # large stage: downloads per proxy (median reported)
 FLIP_ROUNDS=${FLIP_ROUNDS:-200}           # flip stage: weight changes measured
 MICRO_MIN_TIME=${MICRO_MIN_TIME:-0.2}     # micro stage: seconds per benchmark and repetition
-ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket h2 close idle large flip micro)
+ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket h2 grpc close idle large flip micro)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -80,7 +89,7 @@ for stage in "${stages[@]}"; do
   [[ " ${ALL_STAGES[*]} " == *" $stage "* ]] || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]}; default all)"
 done
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
-for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS WS_CONNS WS_BYTES WS_SECONDS WS_ROUNDS H2_ROUNDS H2_SECONDS; do
+for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS WS_CONNS WS_BYTES WS_SECONDS WS_ROUNDS H2_ROUNDS H2_SECONDS GRPC_ROUNDS GRPC_SECONDS GRPC_CHECK_CALLS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 
@@ -427,6 +436,45 @@ wait_port() {
   return 1
 }
 
+# three_proxies STAGE TAG CUTOVER_CONFIG SCHEME CONTENDER_FN PIDS_VAR KEY=VALUE...: start cutover
+# (bench/config/CUTOVER_CONFIG), HAProxy (haproxy-TAG.cfg) and nginx (nginx-TAG.conf), one worker
+# each, their configs rendered with the KEY=VALUEs (plus DIR and PROXY_PORT) into $work/NAME-TAG;
+# CONTENDER_FN NAME SCHEMEHOST:PORT for each that came up ("" for one that did not), their pids
+# appended to the array PIDS_VAR.
+three_proxies() {
+  local stage=$1 tag=$2 cutover_config=$3 scheme=$4 contender=$5 ports
+  local -n up_pids=$6
+  shift 6
+  mapfile -t ports < <(free_ports 2)
+  mkdir -p "$work/cutover-$tag" "$work/haproxy-$tag" "$work/nginx-$tag"
+  render "$conf/$cutover_config" "$work/cutover-$tag/cutover.yaml" "$@"
+  if start_cutover "$work/cutover-$tag" "$work/cutover-$tag/cutover.yaml" "$work/cutover-$tag/cutover.log" bench; then
+    up_pids+=("$CUTOVER_PID")
+    "$contender" "cutover" "$scheme$CUTOVER_LISTEN"
+  else
+    say "bench: $stage: cutover did not start (log $work/cutover-$tag/cutover.log)" >&2
+    "$contender" "cutover" ""
+  fi
+  render "$conf/haproxy-$tag.cfg" "$work/haproxy-$tag/haproxy.cfg" "$@" PROXY_PORT="${ports[0]}"
+  spawn "$work/haproxy-$tag/out.log" haproxy -db -f "$work/haproxy-$tag/haproxy.cfg"
+  up_pids+=("$SPAWNED_PID")
+  if wait_port "${ports[0]}" "$SPAWNED_PID"; then
+    "$contender" "HAProxy $haproxy_version" "${scheme}127.0.0.1:${ports[0]}"
+  else
+    say "bench: $stage: HAProxy did not start: $(tail -n 3 "$work/haproxy-$tag/out.log" | tr '\n' ' ')" >&2
+    "$contender" "HAProxy $haproxy_version" ""
+  fi
+  render "$conf/nginx-$tag.conf" "$work/nginx-$tag/nginx.conf" DIR="$work/nginx-$tag" "$@" PROXY_PORT="${ports[1]}"
+  start_nginx "$work/nginx-$tag" "$work/nginx-$tag/nginx.conf" "$work/nginx-$tag/out.log"
+  up_pids+=("$SPAWNED_PID")
+  if wait_port "${ports[1]}" "$SPAWNED_PID"; then
+    "$contender" "nginx $nginx_version" "${scheme}127.0.0.1:${ports[1]}"
+  else
+    say "bench: $stage: nginx did not start (see $work/nginx-$tag)" >&2
+    "$contender" "nginx $nginx_version" ""
+  fi
+}
+
 # --- stage "tcp": the L4 relay against HAProxy mode tcp ----------------------------------------
 tnames=() tthr=() trate=() terrs=()
 if want tcp; then
@@ -472,41 +520,12 @@ if want websocket; then
 say "bench: stage websocket: $WS_CONNS tunnels, $WS_BYTES-byte ping-pong, backend direct, cutover, HAProxy, nginx; $WS_ROUNDS rounds of ${WS_SECONDS}s"
 load_tool WS_LOAD cutover_ws_load
 echo_backend WS_PORT "$WS_LOAD"
-mapfile -t wports < <(free_ports 2)
 ws_kv=(SOURCE_PORT="$WS_PORT" TARGET_PORT="$WS_PORT")
 wpids=()
 # ws_contender NAME HOST:PORT: one more contender ("" when it did not start).
 ws_contender() { wnames+=("$1") waddrs+=("$2") wrps+=("") wp99+=("") werrs+=("") wruns+=(""); }
 ws_contender "backend direct (reference)" "127.0.0.1:$WS_PORT"
-mkdir -p "$work/cutover-ws"
-render "$conf/cutover-ws.yaml" "$work/cutover-ws/cutover.yaml" "${ws_kv[@]}"
-if start_cutover "$work/cutover-ws" "$work/cutover-ws/cutover.yaml" "$work/cutover-ws/cutover.log" bench; then
-  ws_contender "cutover" "$CUTOVER_LISTEN"
-  wpids+=("$CUTOVER_PID")
-else
-  say "bench: websocket: cutover did not start (log $work/cutover-ws/cutover.log)" >&2
-  ws_contender "cutover" ""
-fi
-mkdir -p "$work/haproxy-ws"
-render "$conf/haproxy-ws.cfg" "$work/haproxy-ws/haproxy.cfg" "${ws_kv[@]}" PROXY_PORT="${wports[0]}"
-spawn "$work/haproxy-ws/out.log" haproxy -db -f "$work/haproxy-ws/haproxy.cfg"
-wpids+=("$SPAWNED_PID")
-if wait_port "${wports[0]}" "$SPAWNED_PID"; then
-  ws_contender "HAProxy $haproxy_version" "127.0.0.1:${wports[0]}"
-else
-  say "bench: websocket: HAProxy did not start: $(tail -n 3 "$work/haproxy-ws/out.log" | tr '\n' ' ')" >&2
-  ws_contender "HAProxy $haproxy_version" ""
-fi
-mkdir -p "$work/nginx-ws"
-render "$conf/nginx-ws.conf" "$work/nginx-ws/nginx.conf" DIR="$work/nginx-ws" "${ws_kv[@]}" PROXY_PORT="${wports[1]}"
-start_nginx "$work/nginx-ws" "$work/nginx-ws/nginx.conf" "$work/nginx-ws/out.log"
-wpids+=("$SPAWNED_PID")
-if wait_port "${wports[1]}" "$SPAWNED_PID"; then
-  ws_contender "nginx $nginx_version" "127.0.0.1:${wports[1]}"
-else
-  say "bench: websocket: nginx did not start (see $work/nginx-ws)" >&2
-  ws_contender "nginx $nginx_version" ""
-fi
+three_proxies websocket ws cutover-ws.yaml "" ws_contender wpids "${ws_kv[@]}"
 # ws_measure I ROUND: warm up contender I, then one measured run; keep its figures (nothing if it
 # did not start).
 ws_measure() {
@@ -538,24 +557,24 @@ h2_split_share() {
     awk '$0 == "source" { s++ } $0 == "target" { t++ }
          END { if (s + t) printf "%.1f\n", 100 * t / (s + t); else print "-" }'
 }
-# h2_parse OUT LOG: print "REQUESTS_PER_S P99_MS ERRORS" from h2load's output OUT ("finished in
-# ..., N req/s"; errors: its failed requests, which include the errored ones and non-2xx/3xx
-# answers) and its --log-file LOG (a line per request: start time, status, duration in µs; the p99
-# by nearest rank); "- - -" when OUT has no "finished in" line.
+# h2_parse OUT LOG: print "REQUESTS_PER_S P99_MS ERRORS SUCCEEDED" from h2load's output OUT
+# ("finished in ..., N req/s"; errors: its failed requests, which include the errored ones and
+# non-2xx/3xx answers; succeeded: its 2xx/3xx answers) and its --log-file LOG (a line per request:
+# start time, status, duration in µs; the p99 by nearest rank); "- - - -" when OUT has no
+# "finished in" line.
 h2_parse() {
-  local rps err p99
-  read -r rps err < <(awk '
+  local rps err ok p99
+  read -r rps err ok < <(awk '
     /^finished in / { for (i = 1; i < NF; i++) if ($(i + 1) == "req/s,") rps = $i }
-    /^requests: / { for (i = 2; i < NF; i++) if ($(i + 1) == "failed,") err = $i }
-    END { if (rps == "") print "- -"; else printf "%.0f %d\n", rps, err }' "$1")
-  [ "$rps" != - ] || { echo "- - -"; return; }
+    /^requests: / { for (i = 2; i < NF; i++) { if ($(i + 1) == "failed,") err = $i; if ($(i + 1) == "succeeded,") ok = $i } }
+    END { if (rps == "") print "- - -"; else printf "%.0f %d %d\n", rps, err, ok }' "$1")
+  [ "$rps" != - ] || { echo "- - - -"; return; }
   p99=$(cut -f 3 "$2" 2> /dev/null | sort -n |
     awk '{ v[NR] = $1 } END { if (!NR) { print "-"; exit } k = int(0.99 * NR); if (k < 0.99 * NR) k++; printf "%.2f\n", v[k] / 1000 }')
-  echo "$rps $p99 $err"
+  echo "$rps $p99 $err $ok"
 }
 if want h2; then
 say "bench: stage h2: HTTP/2 (h2c prior knowledge) in, HTTP/1.1 out, cutover, HAProxy, nginx (90/10 split); $H2_ROUNDS rounds of ${H2_SECONDS}s"
-mapfile -t h2ports < <(free_ports 2)
 h2pids=()
 # h2_contender NAME URL: one more contender ("" when it did not start); its target share checked now.
 h2_contender() {
@@ -563,35 +582,7 @@ h2_contender() {
   [ -z "$2" ] || share=$(h2_split_share "$2")
   h2names+=("$1") h2urls+=("$2") h2shares+=("$share") h2rps+=("") h2p99+=("") h2errs+=("") h2runs+=("")
 }
-mkdir -p "$work/cutover-h2"
-render "$conf/cutover.yaml" "$work/cutover-h2/cutover.yaml" "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1
-if start_cutover "$work/cutover-h2" "$work/cutover-h2/cutover.yaml" "$work/cutover-h2/cutover.log" bench; then
-  h2pids+=("$CUTOVER_PID")
-  h2_contender "cutover" "http://$CUTOVER_LISTEN"
-else
-  say "bench: h2: cutover did not start (log $work/cutover-h2/cutover.log)" >&2
-  h2_contender "cutover" ""
-fi
-mkdir -p "$work/haproxy-h2"
-render "$conf/haproxy-h2.cfg" "$work/haproxy-h2/haproxy.cfg" "${ports_kv[@]}" PROXY_PORT="${h2ports[0]}" MAXCONN=1024 NOFILE=4096
-spawn "$work/haproxy-h2/out.log" haproxy -db -f "$work/haproxy-h2/haproxy.cfg"
-h2pids+=("$SPAWNED_PID")
-if wait_port "${h2ports[0]}" "$SPAWNED_PID"; then
-  h2_contender "HAProxy $haproxy_version" "http://127.0.0.1:${h2ports[0]}"
-else
-  say "bench: h2: HAProxy did not start: $(tail -n 3 "$work/haproxy-h2/out.log" | tr '\n' ' ')" >&2
-  h2_contender "HAProxy $haproxy_version" ""
-fi
-mkdir -p "$work/nginx-h2"
-render "$conf/nginx-h2.conf" "$work/nginx-h2/nginx.conf" DIR="$work/nginx-h2" "${ports_kv[@]}" PROXY_PORT="${h2ports[1]}" MAXCONN=1024 NOFILE=4096
-start_nginx "$work/nginx-h2" "$work/nginx-h2/nginx.conf" "$work/nginx-h2/out.log"
-h2pids+=("$SPAWNED_PID")
-if wait_port "${h2ports[1]}" "$SPAWNED_PID"; then
-  h2_contender "nginx $nginx_version" "http://127.0.0.1:${h2ports[1]}"
-else
-  say "bench: h2: nginx did not start (see $work/nginx-h2)" >&2
-  h2_contender "nginx $nginx_version" ""
-fi
+three_proxies h2 h2 cutover.yaml http:// h2_contender h2pids "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1 MAXCONN=1024 NOFILE=4096
 # h2_measure I ROUND: one h2load run against contender I (its warm-up included); keep its figures
 # (nothing if it did not start). h2load appends to its --log-file, so every run gets a new one.
 h2_measure() {
@@ -601,13 +592,85 @@ h2_measure() {
   rm -f "$base.log"
   timeout $((H2_SECONDS + 30)) "${H2LOAD[@]}" --log-file="$base.log" "${h2urls[i]}/" 2>&1 |
     grep -v -e '^progress: ' -e '^spawning thread' -e 'Warm-up' -e 'Main benchmark' -e 'Stopped all clients' > "$base.txt" || true
-  read -r r p e < <(h2_parse "$base.txt" "$base.log")
+  read -r r p e _ < <(h2_parse "$base.txt" "$base.log")
   h2rps[i]+="$r " h2p99[i]+="$p " h2errs[i]+="$e " h2runs[i]+="${h2runs[i]:+ / }$r"
 }
 rounds "$H2_ROUNDS" ${#h2names[@]} h2_measure
 stop_all h2 "${h2pids[@]}"
 if [ -s "$work/nginx-h2/nginx-error.log" ]; then
   say "bench: h2: nginx logged errors: $(tail -n 3 "$work/nginx-h2/nginx-error.log" | tr '\n' ' ')" >&2
+fi
+fi
+
+# --- stage "grpc": unary gRPC calls, HTTP/2 in and out ---------------------------------------------
+# Backend direct, cutover (clusters with `protocol: http2`), HAProxy (`server ... proto h2`) and nginx
+# (`grpc_pass grpc://`), one worker each, all in front of one cutover_grpc_echo backend (90/10 split
+# over two names for it, as the other stages split). Each proxy is checked first with grpcio calls
+# (bench/grpc_check.py: grpc-status 0 and the echo intact), then measured in GRPC_ROUNDS interleaved
+# rounds with h2load POSTing one length-prefixed message per call; the backend's count of calls
+# answered with grpc-status 0 (GET /calls) is read around every run, and must cover h2load's
+# succeeded calls (warm-up calls and those in flight at the end are answered but not counted by it).
+GRPC_PATH=/bench.Echo/Echo
+gnames=() gurls=() gchecks=() grps=() gp99=() gerrs=() gruns=() gcalls=()
+# grpc_calls: "OK BAD RESET" from the backend's GET /calls, or "- - -".
+grpc_calls() {
+  curl -s -m 5 --http2-prior-knowledge "http://127.0.0.1:$GRPC_PORT/calls" 2> /dev/null |
+    awk '$1 == "ok" && $3 == "bad" && $5 == "reset" { print $2, $4, $6; found = 1 } END { if (!found) print "- - -" }'
+}
+if want grpc; then
+say "bench: stage grpc: unary gRPC calls (h2load 16 connections x 10 streams), backend direct, cutover, HAProxy, nginx; $GRPC_ROUNDS rounds of ${GRPC_SECONDS}s"
+load_tool GRPC_ECHO cutover_grpc_echo
+echo_backend GRPC_PORT "$GRPC_ECHO"
+# One call's request body: flag 0 (uncompressed), length 15 (big-endian), then the message, a
+# protobuf string field 1 of 13 bytes (the echo backend does not decode it).
+printf '\000\000\000\000\017\012\015cutover-bench' > "$work/grpc-call.bin"
+GRPC_H2LOAD=(h2load -c 16 -m 10 -t 1 -D "$GRPC_SECONDS" --warm-up-time=1 -d "$work/grpc-call.bin"
+             -H 'content-type: application/grpc' -H 'te: trailers')
+# The command as it can be pasted: arguments with spaces in single quotes.
+grpc_h2load_shown=$(for a in "${GRPC_H2LOAD[@]}"; do [[ $a == *' '* ]] && a="'$a'"; printf '%s ' "$a"; done)
+grpc_h2load_shown=${grpc_h2load_shown% }
+grpc_kv=(GRPC_PORT="$GRPC_PORT" MAXCONN=1024 NOFILE=4096)
+gpids=()
+# grpc_contender NAME URL: one more contender ("" when it did not start), checked now with grpcio.
+grpc_contender() {
+  local check=-
+  if [ -n "$2" ]; then
+    check=$(timeout 60 /usr/bin/python3 "$repo/bench/grpc_check.py" "${2#http://}" "$work/grpc-call.bin" "$GRPC_CHECK_CALLS" 2>&1 | tail -n 1) || true
+    say "bench: grpc: $1: $GRPC_CHECK_CALLS grpcio calls: $check"
+  fi
+  gnames+=("$1") gurls+=("$2") gchecks+=("$check") grps+=("") gp99+=("") gerrs+=("") gruns+=("") gcalls+=("")
+}
+grpc_contender "backend direct (reference)" "http://127.0.0.1:$GRPC_PORT"
+three_proxies grpc grpc cutover-grpc.yaml http:// grpc_contender gpids "${grpc_kv[@]}"
+# grpc_measure I ROUND: one h2load run against contender I (its warm-up included), the backend's
+# counts read before and after; keep its figures (nothing if it did not start). Errors: h2load's
+# failed calls, calls the backend counted bad, and succeeded calls beyond those the backend answered
+# with grpc-status 0 (a proxy's own 200 with another grpc-status would be one). Calls the proxy reset
+# at the backend are noted, not counted: h2load closes its connections with calls in flight.
+grpc_measure() {
+  local i=$1 base=$work/grpc-$(($1 + 1))-${gnames[$1]%% *}-$2 r p e ok ok0 bad0 reset0 ok1 bad1 reset1 answered
+  [ -n "${gurls[i]}" ] || return 0
+  say "bench: grpc round $2/$GRPC_ROUNDS: ${gnames[i]}: $grpc_h2load_shown --log-file=FILE ${gurls[i]}$GRPC_PATH"
+  rm -f "$base.log"
+  read -r ok0 bad0 reset0 < <(grpc_calls)
+  timeout $((GRPC_SECONDS + 30)) "${GRPC_H2LOAD[@]}" --log-file="$base.log" "${gurls[i]}$GRPC_PATH" 2>&1 |
+    grep -v -e '^progress: ' -e '^spawning thread' -e 'Warm-up' -e 'Main benchmark' -e 'Stopped all clients' > "$base.txt" || true
+  read -r ok1 bad1 reset1 < <(grpc_calls)
+  read -r r p e ok < <(h2_parse "$base.txt" "$base.log")
+  if [[ $e =~ ^[0-9]+$ && $ok0$ok1$bad0$bad1$reset0$reset1 =~ ^[0-9]+$ ]]; then
+    answered=$((ok1 - ok0))
+    e=$((e + bad1 - bad0 + (ok > answered ? ok - answered : 0)))
+    printf 'backend: %s calls answered with grpc-status 0, %s bad, %s reset by the proxy before their answer was through; h2load: %s succeeded\n' \
+      "$answered" $((bad1 - bad0)) $((reset1 - reset0)) "$ok" >> "$base.txt"
+  else
+    e=- answered=-
+  fi
+  grps[i]+="$r " gp99[i]+="$p " gerrs[i]+="$e " gruns[i]+="${gruns[i]:+ / }$r" gcalls[i]+="${gcalls[i]:+; }$answered / $ok"
+}
+rounds "$GRPC_ROUNDS" ${#gnames[@]} grpc_measure
+stop_all grpc "${gpids[@]}"
+if [ -s "$work/nginx-grpc/nginx-error.log" ]; then
+  say "bench: grpc: nginx logged errors: $(tail -n 3 "$work/nginx-grpc/nginx-error.log" | tr '\n' ' ')" >&2
 fi
 fi
 
@@ -900,15 +963,25 @@ if want close; then
     done
   } > "$ctable"
 fi
+# round_medians RATES P99S ERRS OUT_R OUT_P OUT_E P99_FORMAT: per contender, from the arrays RATES,
+# P99S, ERRS (each element the contender's runs, space-separated) into OUT_R (median rate, %.0f),
+# OUT_P (median p99, P99_FORMAT) and OUT_E (errors summed, "-" when a run gave no result).
+# shellcheck disable=SC2034  # the OUT arrays are the caller's, filled through namerefs
+round_medians() {
+  local -n in_r=$1 in_p=$2 in_e=$3 out_r=$4 out_p=$5 out_e=$6
+  local i vals
+  out_r=() out_p=() out_e=()
+  for i in "${!in_r[@]}"; do
+    read -r -a vals <<< "${in_r[i]}"; out_r[i]=$(num %.0f "$(median "${vals[@]}")")
+    read -r -a vals <<< "${in_p[i]}"; out_p[i]=$(num "$7" "$(median "${vals[@]}")")
+    read -r -a vals <<< "${in_e[i]}"; out_e[i]=$(sum_or_dash "${vals[@]}")
+  done
+}
 wtable=$work/websocket-table.md
 : > "$wtable"
 if want websocket; then
   w_r=() w_p=() w_e=()
-  for i in "${!wnames[@]}"; do
-    read -r -a vals <<< "${wrps[i]}"; w_r[i]=$(num %.0f "$(median "${vals[@]}")")
-    read -r -a vals <<< "${wp99[i]}"; w_p[i]=$(num %.0f "$(median "${vals[@]}")")
-    read -r -a vals <<< "${werrs[i]}"; w_e[i]=$(sum_or_dash "${vals[@]}")
-  done
+  round_medians wrps wp99 werrs w_r w_p w_e %.0f
   w_h=$(of wnames w_r HAProxy) w_n=$(of wnames w_r nginx)
   {
     echo "| websocket ping-pong ($WS_CONNS tunnels, $WS_BYTES B) | messages/s | p99 round trip µs | vs HAProxy | vs nginx | messages/s per run | errors |"
@@ -923,11 +996,7 @@ htable=$work/h2-table.md
 : > "$htable"
 if want h2; then
   h_r=() h_p=() h_e=()
-  for i in "${!h2names[@]}"; do
-    read -r -a vals <<< "${h2rps[i]}"; h_r[i]=$(num %.0f "$(median "${vals[@]}")")
-    read -r -a vals <<< "${h2p99[i]}"; h_p[i]=$(num %.2f "$(median "${vals[@]}")")
-    read -r -a vals <<< "${h2errs[i]}"; h_e[i]=$(sum_or_dash "${vals[@]}")
-  done
+  round_medians h2rps h2p99 h2errs h_r h_p h_e %.2f
   h_h=$(of h2names h_r HAProxy) h_n=$(of h2names h_r nginx)
   {
     echo "| HTTP/2 in, HTTP/1.1 out (h2load, 16 connections x 10 streams) | requests/s | p99 ms | vs HAProxy | vs nginx | target share | requests/s per run | errors |"
@@ -939,6 +1008,24 @@ if want h2; then
         "$(ratio "${h_r[i]}" "$h_n")" "$share" "${h2runs[i]:--}" "${h_e[i]}"
     done
   } > "$htable"
+fi
+gtable=$work/grpc-table.md
+: > "$gtable"
+if want grpc; then
+  g_r=() g_p=() g_e=()
+  round_medians grps gp99 gerrs g_r g_p g_e %.2f
+  for i in "${!gnames[@]}"; do  # a failed grpcio check voids the row
+    [[ -z ${gurls[i]} || ${gchecks[i]} == PASSED* ]] || g_e[i]=-
+  done
+  g_h=$(of gnames g_r HAProxy) g_n=$(of gnames g_r nginx)
+  {
+    echo "| gRPC unary (h2load, 16 connections x 10 streams) | calls/s | p99 ms | vs HAProxy | vs nginx | grpcio check | calls/s per run | backend grpc-status 0 / h2load succeeded, per run | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for i in "${!gnames[@]}"; do
+      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${gnames[i]}" "${g_r[i]}" "${g_p[i]}" "$(ratio "${g_r[i]}" "$g_h")" \
+        "$(ratio "${g_r[i]}" "$g_n")" "${gchecks[i]}" "${gruns[i]:--}" "${gcalls[i]:--}" "${g_e[i]}"
+    done
+  } > "$gtable"
 fi
 if want idle; then
   i_h=$(of inames iper HAProxy) i_n=$(of inames iper nginx)
@@ -1092,6 +1179,21 @@ mkdir -p "$results"
     echo "  (\`nginx-h2.conf\`); target share: $SPLIT_REQUESTS requests on one HTTP/2 connection (\`nghttp -m $SPLIT_REQUESTS URL/split/\`) before the first round"
     echo "- errors: h2load's failed requests (non-2xx/3xx answers, and the errored ones: resets, connection failures)"
   fi
+  if [ -s "$gtable" ]; then
+    echo; echo "## gRPC unary calls"; echo; cat "$gtable"; echo
+    echo "- load: \`${grpc_h2load_shown//$work\//} --log-file=FILE URL$GRPC_PATH\`: 16 cleartext HTTP/2 connections, 10 calls in flight on"
+    echo "  each, one client thread, a 1 s warm-up inside each run; the body file is one length-prefixed gRPC message (5 + 15 bytes);"
+    echo "  $GRPC_ROUNDS interleaved rounds (all contenders up, the order rotating), medians of calls/s (h2load's \"finished in\" line) and p99"
+    echo "  (nearest rank over its --log-file) each on its own"
+    echo "- backend: one single-threaded \`build/cutover_grpc_echo serve\` (nghttp2 server session): \`:status 200\`, the message echoed"
+    echo "  in one DATA frame, trailers \`grpc-status: 0\`; one worker each, HTTP/2 both ways, 90/10 over two names of that backend:"
+    echo "  cutover \`protocol: http2\` clusters (\`cutover-grpc.yaml\`), HAProxy \`bind ... proto h2\` and \`server ... proto h2\`"
+    echo "  (\`haproxy-grpc.cfg\`), nginx \`listen ... http2\` and \`grpc_pass grpc://\` with \`keepalive 256\` (\`nginx-grpc.conf\`)"
+    echo "- grpcio check: $GRPC_CHECK_CALLS calls through each contender with Debian's python3-grpcio before the first round"
+    echo "  (\`bench/grpc_check.py\`: status OK from the trailers, reply equal to the request)"
+    echo "- errors: h2load's failed calls, calls the backend counted bad, and succeeded calls beyond the backend's count of calls"
+    echo "  answered with grpc-status 0 during the run (that count includes the warm-up's and those cut at the end)"
+  fi
   if want mirror; then
     echo
     echo "## Mirror 100 %"
@@ -1139,7 +1241,7 @@ mkdir -p "$results"
   echo
   echo "<details><summary>raw wrk output</summary>"
   echo
-  for f in "$work"/wrk-*.txt "${mfiles[@]}" "$work"/tcp-[0-9]*.txt "$work"/ws-[0-9]*.txt "$work"/h2-[0-9]*.txt; do
+  for f in "$work"/wrk-*.txt "${mfiles[@]}" "$work"/tcp-[0-9]*.txt "$work"/ws-[0-9]*.txt "$work"/h2-[0-9]*.txt "$work"/grpc-[0-9]*.txt; do
     [ -e "$f" ] || continue
     echo "### $(basename "$f" .txt | sed -e 's/^wrk-[0-9]*-//' -e 's/^mirror-\([0-9]*\)-[0-9]*-\(.*\)/\2, mirror round \1/')"
     echo '```'
@@ -1158,6 +1260,7 @@ echo
 [ -s "$ttable" ] && { cat "$ttable"; echo; }
 [ -s "$wtable" ] && { cat "$wtable"; echo; }
 [ -s "$htable" ] && { cat "$htable"; echo; }
+[ -s "$gtable" ] && { cat "$gtable"; echo; }
 for t in "$ctable" "$itable" "$ltable" "$ftable" "$utable"; do [ -s "$t" ] && { cat "$t"; echo; }; done
 say "bench: written to ${results#"$repo"/}/latest.md"
 rc=0
@@ -1169,6 +1272,9 @@ for i in "${!wnames[@]}"; do
 done
 for i in "${!h2names[@]}"; do
   [ "${h_e[i]}" = 0 ] || { say "bench: h2 ${h2names[i]}: ${h_e[i]} errors (or no result)" >&2; rc=1; }
+done
+for i in "${!gnames[@]}"; do
+  [ "${g_e[i]}" = 0 ] || { say "bench: grpc ${gnames[i]}: ${g_e[i]} errors (or no result; grpcio check: ${gchecks[i]})" >&2; rc=1; }
 done
 for i in "${!names[@]}"; do
   [ "${errs[i]}" = 0 ] || { say "bench: ${names[i]}: ${errs[i]} errors (or no result); raw output in bench/results/latest.md" >&2; rc=1; }
