@@ -63,16 +63,11 @@ asio::awaitable<exchange::ConnectResult> H2Channel::connect(const runtime::Endpo
     out.tls_failed = lease.tls_failed;
     co_return out;
   }
-  upstream::H2SessionOptions options;
-  options.ping_interval = cluster_->http2_ping_interval;
-  options.ping_timeout = cluster_->http2_ping_timeout;
-  options.tls_session = std::move(lease.connection->tls_session);
-  session_ = upstream::H2Session::start(std::move(lease.connection->stream), std::move(options));
+  session_ = pool_.start_h2_session(*cluster_, endpoint, std::move(lease.connection));
   if (!session_) {
     out.reason = "HTTP/2 session setup failed";
     co_return out;
   }
-  pool_.add_h2_session(*cluster_, endpoint, session_);
   out.ok = true;
   co_return out;
 }

@@ -204,16 +204,15 @@ asio::awaitable<std::string> run_h2(MirrorExchange& ex, MirrorExchange::Part par
   const auto timeout = ex.policy().timeout;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const runtime::Endpoint& at = endpoint ? *endpoint : pool.next_endpoint(cluster);
-  std::shared_ptr<upstream::H2Session> session = pool.h2_session(at);
+  std::shared_ptr<upstream::H2Session> session = pool.h2_session(cluster, at);
   if (!session) {
     auto lease = co_await pool.connect(cluster, at);
     if (!lease.connection) {
       if (lease.tls_failed) co_return "connect to " + at.text + ": " + lease.reason;
       co_return describe(lease.ec, "connect to " + at.text, cluster.connect_timeout);
     }
-    session = upstream::H2Session::start(std::move(lease.connection->stream));
+    session = pool.start_h2_session(cluster, at, std::move(lease.connection));
     if (!session) co_return "connect to " + at.text + ": HTTP/2 session setup failed";
-    pool.add_h2_session(at, session);
   }
 
   upstream::H2Call call(co_await asio::this_coro::executor);

@@ -171,9 +171,16 @@ std::shared_ptr<H2Session> ConnectionPool::h2_session(const runtime::Cluster& cl
   return nullptr;
 }
 
-void ConnectionPool::add_h2_session(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint,
-                                    std::shared_ptr<H2Session> session) {
-  h2_[{cluster.runtime.get(), endpoint.address}].push_back(std::move(session));
+std::shared_ptr<H2Session> ConnectionPool::start_h2_session(const runtime::Cluster& cluster,
+                                                            const runtime::Endpoint& endpoint,
+                                                            std::unique_ptr<Connection> connection) {
+  H2SessionOptions options;
+  options.ping_interval = cluster.http2_ping_interval;
+  options.ping_timeout = cluster.http2_ping_timeout;
+  options.tls_session = std::move(connection->tls_session);
+  auto session = H2Session::start(std::move(connection->stream), std::move(options));
+  if (session) h2_[{cluster.runtime.get(), endpoint.address}].push_back(session);
+  return session;
 }
 
 }  // namespace cutover::upstream

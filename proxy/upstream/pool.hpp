@@ -98,8 +98,10 @@ class ConnectionPool {
   // the caller connects and adds one). Sessions that ended are dropped as they are met. Kept per
   // cluster, since two clusters may reach one address with different TLS and PING settings.
   std::shared_ptr<H2Session> h2_session(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint);
-  void add_h2_session(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint,
-                      std::shared_ptr<H2Session> session);
+  // Starts a session on `connection` (just connected to `endpoint` by connect()) with the cluster's
+  // PING settings and keeps it for later streams. Null when nghttp2 could not set one up.
+  std::shared_ptr<H2Session> start_h2_session(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint,
+                                              std::unique_ptr<Connection> connection);
 
  private:
   // Round robin over the endpoints that may take requests (EndpointHealth::available).
