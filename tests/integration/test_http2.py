@@ -457,17 +457,17 @@ class Http2Test(h.CutoverTestCase):
         cv = h.Cutover(cfg, name="h2idle").start()
         try:
             c = H2Client(cv.port("public"))
-            # timeouts.request on a stream: 504 after a second, and the connection goes on.
-            t0 = time.monotonic()
+            # timeouts.request on a stream: 504 (the backend would answer 200 after 3 s), naming
+            # the bound, and the connection goes on.
             sid = c.request("/slow?ms=3000")
             self.assertTrue(c.pump(lambda: c.done(sid), timeout=10))
             self.assertEqual(c.responses[sid]["headers"][":status"], "504")
-            self.assertLess(time.monotonic() - t0, 2.5)
+            self.assertIn(b"timeouts.request", c.responses[sid]["body"])
             sid = c.request("/")
             self.assertTrue(c.pump(lambda: c.done(sid)))
-            t0 = time.monotonic()
+            self.assertEqual(c.responses[sid]["headers"][":status"], "200")
+            # Idle from the end of the last stream: the GOAWAY names it as the last one processed.
             self.assertTrue(c.pump(lambda: c.goaway is not None, timeout=10))
-            self.assertGreater(time.monotonic() - t0, 0.5)  # idle from the end of the last stream
             self.assertEqual(c.goaway.error_code, h2.errors.ErrorCodes.NO_ERROR)
             self.assertEqual(c.goaway.last_stream_id, sid)
             self.assertTrue(c.pump(lambda: c.closed, timeout=10))
@@ -566,7 +566,9 @@ class Http2LifecycleTest(h.CutoverTestCase):
         def attack():
             c = H2Client(self.port)
             try:
-                c.rapid_reset("/slow?ms=2000", 300)
+                # An upstream answer takes a while: the last stream's exchange is under way when
+                # the connection ends (the connection closes once it is over).
+                c.rapid_reset("/slow?ms=200", 300)
                 c.pump(lambda: c.closed, timeout=10)
                 return c.goaway.error_code if c.goaway else None
             finally:
