@@ -84,7 +84,7 @@ bool H2Session::init() {
 }
 
 bool H2Session::usable() const {
-  if (gone_ || goaway_ || !session_) return false;
+  if (gone_ || goaway_ || retired_ || !session_) return false;
   if (!nghttp2_session_check_request_allowed(session_)) return false;
   return calls_.size() < nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
@@ -218,6 +218,14 @@ int H2Session::on_stream_close(nghttp2_session* session, std::int32_t stream_id,
   c->error = error_code;
   c->signal.notify();
   return 0;
+}
+
+void H2Session::retire() {
+  if (gone_ || retired_) return;
+  retired_ = true;
+  // A client processed no stream of the server's: the last stream id is 0 (RFC 9113 §6.8).
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+  want_write();
 }
 
 void H2Session::end() {

@@ -97,6 +97,10 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   void consume(H2Call& call, std::size_t n);
   // The caller is done with `call`: reset its stream if it is still open (CANCEL), forget it.
   void release(H2Call& call);
+  // Takes no new stream from now on: a GOAWAY (NO_ERROR) goes out, the streams in flight finish,
+  // then the connection closes (the pool's answer to a bumped pool epoch: a rollback's
+  // close_target_connections).
+  void retire();
 
  private:
   H2Session(net::Stream stream, H2SessionOptions options);
@@ -126,7 +130,8 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   std::chrono::steady_clock::time_point idle_since_;  // when the last stream was released (or the start)
   std::string out_;
   bool gone_ = false;
-  bool goaway_ = false;
+  bool goaway_ = false;   // the peer's GOAWAY came
+  bool retired_ = false;  // ours went out (retire())
   bool ping_acked_ = false;
 };
 

@@ -165,9 +165,13 @@ std::shared_ptr<H2Session> ConnectionPool::h2_session(const runtime::Cluster& cl
   auto it = h2_.find({cluster.runtime.get(), endpoint.address});
   if (it == h2_.end()) return nullptr;
   auto& sessions = it->second;
-  std::erase_if(sessions, [](const std::shared_ptr<H2Session>& s) { return s->ended(); });
-  for (auto& s : sessions)
-    if (s->usable()) return s;
+  const std::uint64_t epoch = cluster.runtime->pool_epoch();
+  std::erase_if(sessions, [epoch](const PooledH2& p) {
+    if (p.epoch != epoch) p.session->retire();
+    return p.epoch != epoch || p.session->ended();
+  });
+  for (auto& p : sessions)
+    if (p.session->usable()) return p.session;
   return nullptr;
 }
 
@@ -179,7 +183,7 @@ std::shared_ptr<H2Session> ConnectionPool::start_h2_session(const runtime::Clust
   options.ping_timeout = cluster.http2_ping_timeout;
   options.tls_session = std::move(connection->tls_session);
   auto session = H2Session::start(std::move(connection->stream), std::move(options));
-  if (session) h2_[{cluster.runtime.get(), endpoint.address}].push_back(session);
+  if (session) h2_[{cluster.runtime.get(), endpoint.address}].push_back({session, cluster.runtime->pool_epoch()});
   return session;
 }
 

@@ -95,8 +95,10 @@ class ConnectionPool {
   const runtime::Endpoint& next_endpoint(const runtime::Cluster& cluster) { return pick(cluster); }
 
   // HTTP/2 clusters: a session of `cluster` to `endpoint` that takes another stream (null: none;
-  // the caller connects and adds one). Sessions that ended are dropped as they are met. Kept per
-  // cluster, since two clusters may reach one address with different TLS and PING settings.
+  // the caller connects and adds one). Sessions that ended are dropped as they are met, and those
+  // opened under an older pool epoch retired (GOAWAY; their streams in flight finish), as pooled
+  // HTTP/1.1 connections are closed. Kept per cluster, since two clusters may reach one address
+  // with different TLS and PING settings.
   std::shared_ptr<H2Session> h2_session(const runtime::Cluster& cluster, const runtime::Endpoint& endpoint);
   // Starts a session on `connection` (just connected to `endpoint` by connect()) with the cluster's
   // PING settings and keeps it for later streams. Null when nghttp2 could not set one up.
@@ -117,8 +119,12 @@ class ConnectionPool {
   std::unordered_map<const runtime::ClusterRuntime*, std::uint32_t> round_robin_;
   // The TLS session to resume per (cluster, endpoint); replaced when the cluster's ClientTls is.
   std::map<std::pair<std::string, runtime::tcp::endpoint>, std::shared_ptr<net::TlsSessionSlot>> tls_sessions_;
-  std::map<std::pair<const runtime::ClusterRuntime*, runtime::tcp::endpoint>, std::vector<std::shared_ptr<H2Session>>>
-      h2_;
+  // HTTP/2 sessions per (cluster, endpoint), each with the cluster's pool epoch it was opened under.
+  struct PooledH2 {
+    std::shared_ptr<H2Session> session;
+    std::uint64_t epoch = 0;
+  };
+  std::map<std::pair<const runtime::ClusterRuntime*, runtime::tcp::endpoint>, std::vector<PooledH2>> h2_;
 };
 
 }  // namespace cutover::upstream

@@ -604,8 +604,11 @@ class GrpcServer:
         self.side = side.encode()
         self.calls = 0
 
+        self.peers = []  # the connection (client address) of each Unary call
+
         def unary(request, context):
             self.calls += 1
+            self.peers.append(context.peer())
             context.set_trailing_metadata((("x-side", side),))
             return self.side + b":" + request
 
@@ -778,6 +781,26 @@ class GrpcTest(h.CutoverTestCase):
         st, stats, text = self.admin.get(f"/v1/stats?window=60s&route={route}")
         self.assertEqual(st, 200, text)
         return stats["routes"][0]["sides"][side]["errors_5xx"]
+
+    def test_rollback_closing_target_connections_retires_http2_sessions(self):
+        import grpc
+        with grpc.insecure_channel(f"{h.LOCALHOST}:{self.port}") as channel:
+            unary = channel.unary_unary("/test.Echo/Unary")
+            try:
+                self.admin.set_weight("grpc", weight=100)
+                for _ in range(4):  # both workers hold a session to target
+                    self.assertEqual(unary(b"a", timeout=10), b"target:a")
+                before = set(self.target.peers)
+                st, _, text = self.admin.post("/v1/routes/grpc/rollback", {"close_target_connections": True})
+                self.assertEqual(st, 200, text)
+                self.admin.set_weight("grpc", weight=100)
+                # The sessions opened before the rollback take no new call: new connections.
+                for _ in range(4):
+                    self.assertEqual(unary(b"b", timeout=10), b"target:b")
+                after = self.target.peers[-4:]
+                self.assertFalse(set(after) & before, (before, after))
+            finally:
+                self.admin.set_weight("grpc", weight=0)
 
     def test_deadline_expires_as_deadline_exceeded(self):
         import grpc
