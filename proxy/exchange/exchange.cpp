@@ -231,6 +231,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     if (deadline_.count() == 0 || left < deadline_) {
       deadline_ = left;
       deadline_key_ = "grpc-timeout";
+      callers_deadline_ = true;
     }
     if (left.count() <= 0) {
       const std::string reason = fmt::format("grpc-timeout of {} ms expired before the call went upstream",
@@ -311,7 +312,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     }
     if (!connected.reused) served_by->health->record_connect_success();
     down_.watch_upstream(&channel_.stream());
-    if (deadline_reached()) {  // timeouts.request ran out while connecting
+    if (deadline_reached()) {  // the deadline ran out while connecting
       const std::string reason = fmt::format("request timeout: no response within {} ms ({}, cluster {})",
                                              deadline_.count(), deadline_key_, cluster.name);
       co_return co_await conclude(Outcome::request_timeout, reason);
@@ -372,8 +373,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     if (got.outcome == Outcome::client_gone) co_return co_await conclude(Outcome::client_gone);
     if (got.outcome == Outcome::response_timeout || deadline_reached()) {
       // A caller's own short deadline says nothing about the endpoint: no outlier record for it.
-      const bool callers_deadline = deadline_reached() && deadline_key_ == "grpc-timeout";
-      if (!callers_deadline) account_attempt(Outcome::response_timeout, *served_by);
+      if (!(callers_deadline_ && deadline_reached())) account_attempt(Outcome::response_timeout, *served_by);
       const std::string reason =
           deadline_reached()
               ? fmt::format("request timeout: no response within {} ms ({}, cluster {})", deadline_.count(),

@@ -111,6 +111,7 @@ class Exchange {
   std::chrono::milliseconds deadline_{0};
   std::chrono::steady_clock::time_point deadline_at_{};
   std::string_view deadline_key_ = "timeouts.request";
+  bool callers_deadline_ = false;  // the deadline is the caller's own (grpc-timeout)
   // Whether the deadline ran out: the downstream's timer says so, or (for an upstream whose wait
   // ended on its own at the deadline, an HTTP/2 stream) the clock does before that timer ran.
   bool deadline_reached() const {
