@@ -8,7 +8,7 @@
 # Environment: CUTOVER_ADMIN (default http://127.0.0.1:9901), CUTOVER_TOKEN (bearer token, if the
 # admin API has tokens), MIN_REQUESTS (target requests a step needs before the rate counts; 20).
 # Exit: 0 every step passed, 1 rolled back, 2 usage or admin API error.
-# cutover's own POST /v1/routes/ROUTE/ramp does this, and more, without a script; see README.
+# cutover's own POST /v1/routes/ROUTE/ramp does this, and more, without a script; see docs/admin-api.md.
 set -eu
 
 usage() { echo "usage: $0 ROUTE \"STEP STEP ...\" [SECONDS_PER_STEP] [MAX_ERROR_RATE]" >&2; exit 2; }

@@ -2,6 +2,10 @@
 # The cutover demo: two environments of one service (nginx), cutover in front, real client traffic
 # shifted 0 -> 10 -> 50 -> 100 % to the target, then an instant rollback under load.
 #   ./scripts/demo.sh        (the first run installs packages via scripts/setup.sh: root or sudo)
+#   ./scripts/demo.sh --serve
+#                            the same two environments and cutover, on fixed ports (listener
+#                            LISTEN=127.0.0.1:8080, admin ADMIN=127.0.0.1:9901) with light traffic
+#                            (20 GETs/s), until Ctrl-C: the setting of README.md's five-minute tour
 # Exit 0 when every stage behaved, 1 otherwise. Environment: REQUESTS (per stage, default 400),
 # CUTOVER_BIN (a binary to use instead of build/cutover), KEEP=1 (keep the work directory).
 set -euo pipefail
@@ -10,6 +14,12 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$repo/scripts/lib.sh"
 
+SERVE=0
+case "${1:-}" in
+  "") ;;
+  --serve) SERVE=1 ;;
+  *) echo "usage: $0 [--serve]" >&2; exit 2 ;;
+esac
 REQUESTS=${REQUESTS:-400}
 ROLLBACK_AFTER=1000   # rollback stage: responses (or 3 s) before the rollback call, and after it
 ROLLBACK_MAX=100000   # rollback stage: bound on the client's requests; it is stopped long before
@@ -179,7 +189,22 @@ done
 say "source  = nginx on 127.0.0.1:$SOURCE_PORT, answers \"$SOURCE_BODY\""
 say "target  = nginx on 127.0.0.1:$TARGET_PORT, answers \"$TARGET_BODY\""
 
-render "$repo/scripts/demo/cutover.yaml" "$work/cutover.yaml" SOURCE_PORT="$SOURCE_PORT" TARGET_PORT="$TARGET_PORT"
+if [ "$SERVE" = 1 ]; then
+  render "$repo/scripts/demo/cutover.yaml" "$work/cutover.yaml" SOURCE_PORT="$SOURCE_PORT" \
+    TARGET_PORT="$TARGET_PORT" LISTEN="${LISTEN:-127.0.0.1:8080}" ADMIN="${ADMIN:-127.0.0.1:9901}"
+  start_cutover "$work" "$work/cutover.yaml" "$work/cutover.log" public ||
+    die "cutover did not start (are ${LISTEN:-127.0.0.1:8080} and ${ADMIN:-127.0.0.1:9901} free? LISTEN= and ADMIN= choose others)"
+  # Light steady traffic, so `cutoverctl stats` and a ramp's gates have requests to judge: 20 GETs
+  # a second on one keep-alive connection, for at most an hour.
+  spawn "$work/traffic.log" curl -sS --rate 20/s -o /dev/null "http://$CUTOVER_LISTEN/traffic/[1-72000]"
+  say "cutover = listener http://$CUTOVER_LISTEN, admin API $CUTOVER_ADMIN (config $work/cutover.yaml)"
+  say "traffic = 20 GETs/s through route app (log $work/traffic.log)"
+  printf '\nready: try README.md'"'"'s five-minute tour in another terminal; Ctrl-C stops everything\n'
+  wait "$CUTOVER_PID" || true
+  die "cutover exited; its log: $work/cutover.log"
+fi
+render "$repo/scripts/demo/cutover.yaml" "$work/cutover.yaml" SOURCE_PORT="$SOURCE_PORT" TARGET_PORT="$TARGET_PORT" \
+  LISTEN=127.0.0.1:0 ADMIN=127.0.0.1:0
 start_cutover "$work" "$work/cutover.yaml" "$work/cutover.log" public || die "cutover did not start"
 say "cutover = listener http://$CUTOVER_LISTEN, admin API $CUTOVER_ADMIN (config $work/cutover.yaml)"
 admin GET /v1/routes/app

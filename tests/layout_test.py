@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The include rules of README.md "Layout": each folder includes only itself and the folders
+"""The include rules of docs/architecture.md "Folders": each folder includes only itself and the folders
 listed for it (its own includes with quotes; libraries with angle brackets are not ours). A
 subfolder follows its parent's rule unless it has its own (config/sections is config). A folder of
 proxy/ not listed here fails the test, so a new one gets its rule when it is made."""
