@@ -54,6 +54,13 @@ asio::awaitable<HoldOutcome> pass_write_hold(const runtime::Route& route, runtim
       break;
     }
   }
+  // A client that left within the last poll period must not have its write forwarded now: look
+  // once more after the release, before any upstream contact; the release's baton goes on to the
+  // next held write at once.
+  if (held.released && !client_left && down.closed()) {
+    client_left = true;
+    if (auto chain = std::move(held.chain)) chain->advance();
+  }
   if (!held.released) {
     // If a release took this write just as it timed out (or its client left), the wake finds
     // it gone from the worker and passes the baton on.

@@ -48,7 +48,7 @@ enum class HoldOutcome { pass, expired, rejected, client_left };
 // writes_in_flight until `in_flight` is destroyed, and a released write holds the release's baton
 // in `baton`. A held write waits at most writes.hold_timeout (expired), is refused at once beyond
 // writes.max_held (rejected), and is dropped, never forwarded, when its client leaves
-// (client_left: looked at every 200 ms through `down.closed()`).
+// (client_left: looked at every 200 ms through `down.closed()`, and once more after the release).
 boost::asio::awaitable<HoldOutcome> pass_write_hold(const runtime::Route& route, runtime::HeldWrites& held_writes,
                                                     const boost::asio::any_io_executor& executor, Downstream& down,
                                                     std::optional<WriteInFlight>& in_flight, ReleaseBaton& baton);

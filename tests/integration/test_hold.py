@@ -605,6 +605,30 @@ class HoldTest(HoldBase):
         self.assertEqual(rel["released"], 0, rel)
         self.assertEqual((after.res.status, after.res.side), (200, "source"), after.res)
 
+    def test_client_gone_just_before_the_release_is_not_forwarded(self):
+        """A held write whose client leaves less than a poll period (200 ms) before the release is
+        dropped, not forwarded: the client is looked at again after the release, before any
+        upstream contact. The write held behind it still goes out."""
+        A = self.admin
+        self.hold(A, "dr")
+        import socket
+        sock = socket.create_connection((h.LOCALHOST, self.port), timeout=5)
+        sock.sendall(b"POST /dr/upload HTTP/1.1\r\nHost: t\r\nX-Req-Id: gone-late\r\n"
+                     b"Content-Length: 4\r\n\r\ngone")
+        self.wait_held(A, "dr", 1)
+        kept = Shot(self.port, "dr-kept", "POST", "/dr/upload", body=b"kept")
+        kept.start()
+        self.wait_held(A, "dr", 2)
+        sock.close()
+        self.release(A, "dr")  # at once: well within the 200 ms between two looks at the client
+        kept.join(10)
+        self.assertEqual(kept.res.status, 200, kept.res)
+        # The kept write was released after the gone one (arrival order), so once it has been
+        # answered the gone one had its turn.
+        self.assertEqual([e.req_id for e in self.events_with(self.be, ["gone-late"])], [],
+                         "a write whose client had left was forwarded")
+        self.assertEqual(len(self.events_with(self.be, ["dr-kept"])), 1)
+
     def test_hold_drain_limit(self):
         A = self.admin
         slow = Shot(self.port, "dr-slow", "POST", "/dr/slow?ms=2500", body=b"slow")
