@@ -6,14 +6,13 @@ Checks the commands against what the admin API then reports (status, set with an
 options and their environment fallbacks (CUTOVER_ADMIN, CUTOVER_TOKEN), bearer tokens, and the
 exit codes: 0 done, 1 API error, 2 usage, 3 admin unreachable, 4 a watched ramp rolled back.
 
-The ramp commands, `watch` and `stats` need endpoints that come with the ramp controller; their
-tests are skipped when the running server answers 404 "no such endpoint" for them (probed once).
+The ramp commands, `watch` and `stats` run against the ramp and stats endpoints, which every
+build serves: a missing endpoint fails those tests, it never skips them.
 
     CUTOVER_BIN=build/cutover CUTOVERCTL_BIN=build/cutoverctl python3 tests/integration/test_cutoverctl.py
 """
 from __future__ import annotations
 
-import functools
 import http.client
 import json
 import os
@@ -44,29 +43,6 @@ def run_ctl(*args: str, env: dict | None = None, timeout: float = 60.0) -> subpr
     """cutoverctl ARGS with stdout/stderr captured as text (stdout is a pipe: no ANSI redraws)."""
     return subprocess.run([h.cutoverctl_bin(), *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout, env=env if env is not None else clean_env())
-
-
-def _endpoint_missing(admin: h.AdminClient, path: str) -> bool:
-    st, js, _ = admin.get(path)
-    return st == 404 and isinstance(js, dict) and js.get("error") == "no such endpoint"
-
-
-@functools.lru_cache(maxsize=None)
-def server_features() -> dict:
-    """Which of the coming endpoints the binary under test serves, probed on a throwaway instance:
-    GET /v1/routes/app/ramp answers 404 "no such endpoint" on a server without ramps (and 404
-    "no ramp on route 'app'" or 200 on one with them); likewise GET /v1/stats."""
-    with h.Backends() as be, h.Cutover(h.simple_config(be), name="ctl-probe") as cv:
-        return {"ramp": not _endpoint_missing(cv.admin, "/v1/routes/app/ramp"),
-                "stats": not _endpoint_missing(cv.admin, "/v1/stats?window=60s")}
-
-
-def server_has_ramp() -> bool:
-    return server_features()["ramp"]
-
-
-def server_has_stats() -> bool:
-    return server_features()["stats"]
 
 
 class CtlCase(h.CutoverTestCase):
@@ -326,7 +302,6 @@ class CtlTokenTest(CtlCase):
         self.assertIn("401", r.stderr)
 
 
-@unittest.skipUnless(server_has_ramp(), "the server has no ramp endpoints yet (404 no such endpoint)")
 class CtlRampTest(CtlCase):
     """ramp, ramp-status, ramp-pause/resume/abort and watch, each test on its own route."""
 
@@ -393,8 +368,7 @@ class CtlRampTest(CtlCase):
         self.assertIn("cutoverctl watch complete", blocks[0])
         self.assertIn("time in step", blocks[0])
         self.assertIn("route complete  ramp completed  step 2/2 at 100 %  [##########] 2/2", blocks[-1])
-        if server_has_stats():
-            self.assertRegex(out, r"(?m)^  target\s+\d+")
+        self.assertRegex(out, r"(?m)^  target\s+\d+")
         st = self.get_route("complete")
         self.assertEqual((st["read_weight"], st["write_weight"]), (100, 100))
 
@@ -425,7 +399,6 @@ class CtlRampTest(CtlCase):
         self.assertEqual(lines[0]["ramp"]["state"], "running")
 
 
-@unittest.skipUnless(server_has_stats(), "the server has no GET /v1/stats yet (404 no such endpoint)")
 class CtlStatsTest(CtlCase):
     @classmethod
     def setUpClass(cls):
