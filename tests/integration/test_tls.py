@@ -65,9 +65,15 @@ class TlsBackend(http.server.ThreadingHTTPServer):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
         self.records: list[tuple[str, bool]] = []
+        self.server_names: list[str | None] = []  # the SNI of each handshake, None when none was sent
         self.handshake_failures = 0
         self.lock = threading.Lock()
         backend = self
+
+        def on_sni(_sock, name, _ctx):
+            with backend.lock:
+                backend.server_names.append(name)
+        self.ctx.sni_callback = on_sni
 
         class Handler(h.QuickHandler):
             def do_GET(self):
@@ -143,11 +149,14 @@ class TlsTest(h.CutoverTestCase):
             "tls_ok": dict(h.cluster(up), tls={"sni": "upstream.test", "ca_file": str(d / "ca.pem")},
                            health_check={"path": "/healthz", "interval": "200ms", "timeout": "200ms"}),
             "tls_wrong": dict(h.cluster(up), tls={"sni": "upstream.test", "ca_file": str(d / "other-ca.pem")}),
+            # The right CA, the wrong name: the certificate is for upstream.test.
+            "tls_wrong_name": dict(h.cluster(up), tls={"sni": "elsewhere.test", "ca_file": str(d / "ca.pem")}),
             "tls_noverify": dict(h.cluster(up), tls={"verify": False}),
         }
         routes = [h.route("ok", source="tls_ok", target="plain", path_prefix="/ok"),
                   h.route("wrong", source="tls_wrong", target="plain", path_prefix="/wrong"),
                   h.route("noverify", source="tls_noverify", target="plain", path_prefix="/noverify"),
+                  h.route("wrongname", source="tls_wrong_name", target="plain", path_prefix="/wrongname"),
                   h.route("app", source="plain", target="tls_ok")]
         tls = {"certificates": [{"cert_file": str(d / "a.pem"), "key_file": str(d / "a.key")},
                                 {"cert_file": str(d / "b.pem"), "key_file": str(d / "b.key")}]}
@@ -341,6 +350,35 @@ class TlsTest(h.CutoverTestCase):
             for line in self.cv.log_tail(200).splitlines()), 5), self.cv.log_tail(20))
         self.assertGreater(sum(v for _, v in h.metric_values(
             self.admin.metrics(), "cutover_upstream_tls_handshake_errors_total", cluster="tls_wrong")), 0)
+
+    def sni_of_next_handshake(self, path: str) -> tuple[int, bytes, list]:
+        with self.tls_backend.lock:
+            self.tls_backend.server_names.clear()
+        status, body = self.https_get(path)
+        with self.tls_backend.lock:
+            return status, body, list(self.tls_backend.server_names)
+
+    def test_upstream_gets_the_configured_sni(self):
+        status, body, names = self.sni_of_next_handshake("/ok/sni")
+        self.assertEqual((status, body), (200, b"tls backend\n"))
+        self.assertEqual(set(names), {"upstream.test"}, names)
+
+    def test_upstream_at_an_ip_literal_without_sni_gets_none(self):
+        # tls_noverify names no sni and its endpoint is 127.0.0.1: an address is never sent as SNI
+        # (RFC 6066 section 3).
+        status, _, names = self.sni_of_next_handshake("/noverify/sni")
+        self.assertEqual(status, 200)
+        self.assertEqual(set(names), {None}, names)
+
+    def test_upstream_certificate_of_the_right_ca_for_another_name_is_refused(self):
+        status, body, names = self.sni_of_next_handshake("/wrongname/1")
+        self.assertEqual(status, 502, body)
+        self.assertIn(b"certificate verify failed", body)
+        self.assertIn("elsewhere.test", names, "the handshake asked for the configured name")
+        self.assertEqual([p for p, _ in self.tls_backend.take() if p.startswith("/wrongname")], [],
+                         "no request reached the backend")
+        self.assertGreater(sum(v for _, v in h.metric_values(
+            self.admin.metrics(), "cutover_upstream_tls_handshake_errors_total", cluster="tls_wrong_name")), 0)
 
     def test_upstream_without_verification(self):
         status, body = self.https_get("/noverify/1")
