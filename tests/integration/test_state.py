@@ -91,6 +91,41 @@ class StateTest(unittest.TestCase):
             t.join(10)
             self.assertEqual(result.get("answer"), (200, "target"))
 
+    @staticmethod
+    def sides(port: int, method: str, n: int) -> set:
+        """The X-Backend of `n` requests on one keep-alive connection."""
+        conn = http.client.HTTPConnection(h.LOCALHOST, port, timeout=10)
+        seen = set()
+        try:
+            for i in range(n):
+                conn.request(method, f"/kill9/{i}", body=b"x" if method == "POST" else None)
+                resp = conn.getresponse()
+                resp.read()
+                seen.add((resp.status, resp.getheader("X-Backend")))
+        finally:
+            conn.close()
+        return seen
+
+    def test_traffic_after_an_unclean_kill_follows_the_acknowledged_state(self):
+        """kill -9 right after the admin call answered: after the restart, requests are routed by
+        what the call acknowledged (the state file), not by the config's weights."""
+        cv = h.Cutover(self.config(), name="kill9-a").start()
+        st, js, _ = cv.admin.put("/v1/routes/app/weights", {"read_weight": 100, "write_weight": 0})
+        self.assertEqual(st, 200, js)
+        cv.proc.kill()
+        cv.stop()
+        with h.Cutover(self.config(), name="kill9-b") as cv:
+            self.assertEqual(self.sides(cv.port("public"), "GET", 20), {(200, "target")})
+            self.assertEqual(self.sides(cv.port("public"), "POST", 20), {(200, "source")})
+            st, js, _ = cv.admin.post("/v1/routes/app/rollback", {})
+            self.assertEqual(st, 200, js)
+            cv.proc.kill()
+        with h.Cutover(self.config(), name="kill9-c") as cv:
+            self.assertEqual(self.sides(cv.port("public"), "GET", 20), {(200, "source")},
+                             "the rollback acknowledged before kill -9 holds after the restart")
+            entries = cv.admin.get("/v1/audit?limit=10")[1]["entries"]
+            self.assertEqual([e["action"] for e in entries], ["set_weights", "rollback"])
+
     def test_truncated_state_file_is_survived_and_kept(self):
         state = self.dir / "state.json"
         state.write_text('{"version":1,"routes":{"app":{"read_weight_bp":50')
