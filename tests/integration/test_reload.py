@@ -6,6 +6,7 @@ next request; an invalid file (YAML syntax, unknown key, an endpoint that does n
 with a message naming it; the token is required when tokens_file is set; and 50 reloads, half of
 them invalid, under continuous keep-alive load fail no request and keep the runtime weights."""
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -14,6 +15,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -236,6 +238,68 @@ class ReloadTest(unittest.TestCase):
         share, _, n = h.side_share(recs)
         self.assertTrue(15 <= share <= 45, f"target share {share:.1f} % of {n} at weight 30")
         self.assertEqual((reloads(cv, "success"), reloads(cv, "failure")), (RELOADS / 2, RELOADS / 2))
+
+    def test_g_long_requests_span_twenty_reloads(self):
+        """A 50 MiB upload and a 50 MiB download, each paced over seconds, and a slow upstream
+        answer, while the config is reloaded 20 times (routes and weights changing): each finishes
+        on the connection it started on, byte for byte."""
+        n = 50 * h.MiB
+        routes = [h.route("app", path_prefix="/", weight=0)]
+        cv = self.start(config(self.be, routes), "reload-g")
+        good = [config(self.be, routes),
+                config(self.be, [h.route("app", path_prefix="/", weight=0),
+                                 h.route("extra", path_prefix="/extra", weight=50)], drain_timeout="3s")]
+        results, started = {}, threading.Barrier(4)
+
+        def upload():
+            conn = http.client.HTTPConnection(h.LOCALHOST, cv.port("public"), timeout=60)
+            conn.putrequest("POST", "/app/upload")
+            conn.putheader("Content-Length", str(n))
+            conn.endheaders()
+            started.wait(10)
+            for i, piece in enumerate(h.gen_bytes(n)):
+                conn.send(piece)
+                if i % 4 == 3:
+                    time.sleep(0.02)  # about 3 s for the whole body
+            resp = conn.getresponse()
+            results["upload"] = (resp.status, json.loads(resp.read()))
+            conn.close()
+
+        def download():
+            conn = http.client.HTTPConnection(h.LOCALHOST, cv.port("public"), timeout=60)
+            conn.request("GET", f"/app/download?bytes={n}")
+            resp = conn.getresponse()
+            started.wait(10)
+            digest, got = hashlib.sha256(), 0
+            while chunk := resp.read(h.MiB):
+                digest.update(chunk)
+                got += len(chunk)
+                time.sleep(0.05)  # a slow reader: cutover's buffers fill, the upstream waits
+            results["download"] = (resp.status, got, digest.hexdigest())
+            conn.close()
+
+        def slow():
+            conn = http.client.HTTPConnection(h.LOCALHOST, cv.port("public"), timeout=60)
+            started.wait(10)
+            st, _, body = h.http_call(conn, "GET", "/app/slow?ms=3000")
+            results["slow"] = (st, body)
+            conn.close()
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (upload, download, slow)]
+        for t in threads:
+            t.start()
+        started.wait(10)
+        for i in range(20):
+            write_config(cv, good[i % 2])
+            self.reload(cv)
+            time.sleep(0.1)
+        for t in threads:
+            t.join(60)
+        self.assertEqual(reloads(cv, "success"), 20)
+        st, js = results.get("upload", (None, {}))
+        self.assertEqual((st, js.get("bytes"), js.get("sha256")), (200, n, h.expected_sha256(n)), results)
+        self.assertEqual(results.get("download"), (200, n, h.expected_sha256(n)))
+        self.assertEqual(results.get("slow"), (200, b"slept 3000 ms on source"))
 
     def test_e_a_listener_change_is_refused_with_its_name(self):
         routes = [h.route("app", path_prefix="/", weight=0)]
