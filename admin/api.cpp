@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,9 @@
 #include <fmt/format.h>
 
 #include "admin/json_text.hpp"
+#include "admin/openapi.hpp"
 #include "admin/ramp.hpp"
+#include "admin/routes.hpp"
 #include "admin/shadow_json.hpp"
 #include "common/json_number.hpp"
 #include "config/units.hpp"
@@ -139,94 +142,53 @@ class Router {
     actor_.client = client;
   }
 
+  // The admin API: each endpoint's method and path template with its handler. Handlers find the
+  // request's URL in url_, and for a "{route}" template the route in route_ (from snap_).
+  using Handler = AdminResponse (Router::*)();
+  struct Endpoint {
+    EndpointKey key;
+    Handler handler;
+  };
+  static std::span<const Endpoint> endpoints();
+
+  // Selects the endpoint, then answers: 400 for a target that is no origin-form URL; 404 "no
+  // route named" for an unknown {route} (before anything else about the path); 404 "no such
+  // endpoint"; 405 with Allow; 401 for a change without a valid token (when tokens are enabled).
   AdminResponse route() {
     auto url = boost::urls::parse_origin_form(req_.target());
     if (!url) return error(bhttp::status::bad_request, "invalid request target");
+    url_ = *url;
     std::vector<std::string> seg;
     for (auto s : url->segments()) seg.push_back(s);
 
-    if (seg.size() == 1 && seg[0] == "healthz") return only(bhttp::verb::get, [&] { return ok_status("ok"); });
-    if (seg.size() == 1 && seg[0] == "readyz")
-      return only(bhttp::verb::get, [&] {
-        return control_.ready() ? ok_status("ready")
-                                : json_response(bhttp::status::service_unavailable, json::object{{"status", "starting"}});
-      });
-    if (seg.size() == 1 && seg[0] == "metrics")
-      return only(bhttp::verb::get, [&] {
-        AdminResponse res{bhttp::status::ok, 11};
-        res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-        if (const auto& log = control_.snapshot()->mismatch_log)  // read from its writer at scrape time
-          control_.metrics().mirror_log_dropped.Add({}).Set(static_cast<double>(log->dropped()));
-        res.body() = control_.metrics().serialize();
-        return res;
-      });
-    if (seg.size() < 2 || seg[0] != "v1") return error(bhttp::status::not_found, "no such endpoint");
-
-    if (seg.size() == 2 && seg[1] == "audit")
-      return only(bhttp::verb::get, [&] {
-        std::size_t limit = 100;
-        auto it = url->params().find("limit");
-        if (it != url->params().end()) {
-          auto v = (*it).value;
-          auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
-          if (ec != std::errc{} || p != v.data() + v.size() || limit == 0 || limit > 1000)
-            return error(bhttp::status::bad_request, "limit must be an integer 1..1000");
-        }
-        return json_response(bhttp::status::ok, json::object{{"entries", control_.audit().newest(limit)}});
-      });
-
-    if (seg.size() == 2 && seg[1] == "shadow")
-      return only(bhttp::verb::get, [&] {
-        auto snap = control_.snapshot();
-        std::string only_route;
-        auto it = url->params().find("route");
-        if (it != url->params().end()) only_route = (*it).value;
-        json::array routes;
-        for (const auto& r : snap->routes)
-          if (only_route.empty() || r.name == only_route) routes.push_back(shadow_state(r));
-        if (!only_route.empty() && routes.empty())
-          return error(bhttp::status::not_found, fmt::format("no route named '{}'", only_route));
-        return json_response(bhttp::status::ok, json::object{{"routes", std::move(routes)}});
-      });
-
-    if (seg.size() == 2 && seg[1] == "stats")
-      return only(bhttp::verb::get, [&] { return window_stats(*url); });
-
-    if (seg.size() == 3 && seg[1] == "config" && seg[2] == "reload")
-      return only(bhttp::verb::post, [&] { return reload(); });
-
-    // POST /v1/logs/reopen: as SIGUSR1. 200 {"reopened": [file, ...]}.
-    if (seg.size() == 3 && seg[1] == "logs" && seg[2] == "reopen")
-      return only(bhttp::verb::post, [&] {
-        json::array files;
-        for (const auto& p : control_.reopen_logs()) files.emplace_back(p);
-        return json_response(bhttp::status::ok, json::object{{"reopened", std::move(files)}});
-      });
-
-    if (seg[1] != "routes") return error(bhttp::status::not_found, "no such endpoint");
-    auto snap = control_.snapshot();
-    if (seg.size() == 2)
-      return only(bhttp::verb::get, [&] {
-        json::array routes;
-        for (const auto& r : snap->routes) routes.push_back(route_state(r, control_));
-        return json_response(bhttp::status::ok, json::object{{"routes", std::move(routes)}});
-      });
-    const runtime::Route* route = snap->find_route(seg[2]);
-    if (!route) return error(bhttp::status::not_found, fmt::format("no route named '{}'", seg[2]));
-    if (seg.size() == 3) return only(bhttp::verb::get, [&] { return json_response(bhttp::status::ok, route_state(*route, control_)); });
-    if (seg.size() == 4 && seg[3] == "weights") return only(bhttp::verb::put, [&] { return put_weights(*route); });
-    if (seg.size() == 4 && seg[3] == "rollback") return only(bhttp::verb::post, [&] { return rollback(*route); });
-    if (seg.size() == 5 && seg[3] == "writes" && seg[4] == "hold")
-      return only(bhttp::verb::post, [&] { return hold(*route, snap); });
-    if (seg.size() == 5 && seg[3] == "writes" && seg[4] == "release")
-      return only(bhttp::verb::post, [&] { return release(*route); });
-    if (seg.size() == 4 && seg[3] == "ramp") {
-      if (req_.method() == bhttp::verb::get) return ramp_view(*route);
-      return only(bhttp::verb::post, [&] { return start_ramp(*route); });
+    for (const auto& e : endpoints()) {
+      auto name = scoped_param(e.key.path, seg, "route");
+      if (!name) continue;
+      snap_ = control_.snapshot();
+      route_ = snap_->find_route(*name);
+      if (!route_) return error(bhttp::status::not_found, fmt::format("no route named '{}'", *name));
+      break;
     }
-    if (seg.size() == 5 && seg[3] == "ramp" && (seg[4] == "pause" || seg[4] == "resume" || seg[4] == "abort"))
-      return only(bhttp::verb::post, [&] { return ramp_action(*route, seg[4]); });
-    return error(bhttp::status::not_found, "no such endpoint");
+    auto chosen = select_endpoint(endpoints(), req_.method(), seg);
+    if (!chosen.entry && chosen.allowed.empty()) return error(bhttp::status::not_found, "no such endpoint");
+    if (!chosen.entry) {
+      std::string methods;
+      for (std::size_t i = 0; i < chosen.allowed.size(); ++i)
+        methods += fmt::format("{}{}", i == 0 ? "" : " or ", std::string_view(bhttp::to_string(chosen.allowed[i])));
+      auto res = error(bhttp::status::method_not_allowed, "use " + methods);
+      res.set(bhttp::field::allow, allow_value(chosen.allowed));
+      return res;
+    }
+    if (req_.method() != bhttp::verb::get && control_.tokens().enabled()) {
+      auto who = control_.tokens().authenticate(req_[bhttp::field::authorization]);
+      if (!who) {
+        auto res = error(bhttp::status::unauthorized, "a valid 'Authorization: Bearer <token>' is required");
+        res.set(bhttp::field::www_authenticate, "Bearer");
+        return res;
+      }
+      actor_.name = *who;
+    }
+    return (this->*chosen.entry->handler)();
   }
 
   AdminReply take_reply(AdminResponse res) {
@@ -236,25 +198,6 @@ class Router {
 
  private:
   AdminResponse ok_status(std::string_view s) { return json_response(bhttp::status::ok, json::object{{"status", s}}); }
-
-  template <class F>
-  AdminResponse only(bhttp::verb method, F&& f) {
-    if (req_.method() != method) {
-      auto res = error(bhttp::status::method_not_allowed, fmt::format("use {}", std::string_view(bhttp::to_string(method))));
-      res.set(bhttp::field::allow, bhttp::to_string(method));
-      return res;
-    }
-    if (method != bhttp::verb::get && control_.tokens().enabled()) {
-      auto who = control_.tokens().authenticate(req_[bhttp::field::authorization]);
-      if (!who) {
-        auto res = error(bhttp::status::unauthorized, "a valid 'Authorization: Bearer <token>' is required");
-        res.set(bhttp::field::www_authenticate, "Bearer");
-        return res;
-      }
-      actor_.name = *who;
-    }
-    return f();
-  }
 
   // check_body(), then takes the optional "reason" (a string of at most Actor::kMaxReasonBytes)
   // into the actor, for the audit entry.
@@ -273,7 +216,73 @@ class Router {
     return std::nullopt;
   }
 
-  AdminResponse put_weights(const runtime::Route& route) {
+  AdminResponse healthz() { return ok_status("ok"); }
+
+  AdminResponse readyz() {
+    return control_.ready() ? ok_status("ready")
+                            : json_response(bhttp::status::service_unavailable, json::object{{"status", "starting"}});
+  }
+
+  AdminResponse metrics() {
+    AdminResponse res{bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    if (const auto& log = control_.snapshot()->mismatch_log)  // read from its writer at scrape time
+      control_.metrics().mirror_log_dropped.Add({}).Set(static_cast<double>(log->dropped()));
+    res.body() = control_.metrics().serialize();
+    return res;
+  }
+
+  // GET /v1/openapi.yaml: docs/admin-api.openapi.yaml as built in.
+  AdminResponse openapi() {
+    AdminResponse res{bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "application/yaml");
+    res.body() = openapi_yaml();
+    return res;
+  }
+
+  AdminResponse audit() {
+    std::size_t limit = 100;
+    auto it = url_.params().find("limit");
+    if (it != url_.params().end()) {
+      auto v = (*it).value;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
+      if (ec != std::errc{} || p != v.data() + v.size() || limit == 0 || limit > 1000)
+        return error(bhttp::status::bad_request, "limit must be an integer 1..1000");
+    }
+    return json_response(bhttp::status::ok, json::object{{"entries", control_.audit().newest(limit)}});
+  }
+
+  AdminResponse shadow() {
+    auto snap = control_.snapshot();
+    std::string only_route;
+    auto it = url_.params().find("route");
+    if (it != url_.params().end()) only_route = (*it).value;
+    json::array routes;
+    for (const auto& r : snap->routes)
+      if (only_route.empty() || r.name == only_route) routes.push_back(shadow_state(r));
+    if (!only_route.empty() && routes.empty())
+      return error(bhttp::status::not_found, fmt::format("no route named '{}'", only_route));
+    return json_response(bhttp::status::ok, json::object{{"routes", std::move(routes)}});
+  }
+
+  // POST /v1/logs/reopen: as SIGUSR1. 200 {"reopened": [file, ...]}.
+  AdminResponse logs_reopen() {
+    json::array files;
+    for (const auto& p : control_.reopen_logs()) files.emplace_back(p);
+    return json_response(bhttp::status::ok, json::object{{"reopened", std::move(files)}});
+  }
+
+  AdminResponse list_routes() {
+    auto snap = control_.snapshot();
+    json::array routes;
+    for (const auto& r : snap->routes) routes.push_back(route_state(r, control_));
+    return json_response(bhttp::status::ok, json::object{{"routes", std::move(routes)}});
+  }
+
+  AdminResponse get_route() { return json_response(bhttp::status::ok, route_state(*route_, control_)); }
+
+  AdminResponse put_weights() {
+    const auto& route = *route_;
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
@@ -306,7 +315,8 @@ class Router {
     return json_response(bhttp::status::ok, route_state(route, control_));
   }
 
-  AdminResponse hold(const runtime::Route& route, const std::shared_ptr<const runtime::Snapshot>& snap) {
+  AdminResponse hold() {
+    const auto& route = *route_;
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
@@ -324,7 +334,7 @@ class Router {
     }
     bool already = route.runtime->writes_held();
     if (!already) control_.commit(route, route.runtime->weights(), true, "hold", actor_);
-    reply_.snapshot = snap;
+    reply_.snapshot = snap_;
     reply_.control = &control_;
     reply_.drain_route = &route;
     reply_.drain_deadline =
@@ -333,7 +343,8 @@ class Router {
     return json_response(bhttp::status::ok, route_state(route, control_));
   }
 
-  AdminResponse release(const runtime::Route& route) {
+  AdminResponse release() {
+    const auto& route = *route_;
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
@@ -372,7 +383,8 @@ class Router {
     return json_response(bhttp::status::ok, state);
   }
 
-  AdminResponse rollback(const runtime::Route& route) {
+  AdminResponse rollback() {
+    const auto& route = *route_;
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
@@ -431,13 +443,15 @@ class Router {
                                                           {"ramps_aborted", strings(out.ramps_aborted)}});
   }
 
-  AdminResponse ramp_view(const runtime::Route& route) {
+  AdminResponse ramp_view() {
+    const auto& route = *route_;
     auto v = control_.ramps().view(route.name);
     if (!v) return error(bhttp::status::not_found, fmt::format("no ramp on route '{}'", route.name));
     return json_response(bhttp::status::ok, *v);
   }
 
-  AdminResponse start_ramp(const runtime::Route& route) {
+  AdminResponse start_ramp() {
+    const auto& route = *route_;
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
@@ -454,7 +468,11 @@ class Router {
     return json_response(answer.status, answer.body);
   }
 
-  AdminResponse ramp_action(const runtime::Route& route, std::string_view action) {
+  AdminResponse ramp_pause() { return ramp_action("pause"); }
+  AdminResponse ramp_resume() { return ramp_action("resume"); }
+  AdminResponse ramp_abort() { return ramp_action("abort"); }
+  AdminResponse ramp_action(std::string_view action) {
+    const auto& route = *route_;
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
@@ -467,7 +485,8 @@ class Router {
   }
 
   // GET /v1/stats?window=60s[&route=NAME]: per route and side over the last `window` (1s..15m).
-  AdminResponse window_stats(const boost::urls::url_view& url) {
+  AdminResponse window_stats() {
+    const auto& url = url_;
     std::int64_t window_s = 60;
     if (auto it = url.params().find("window"); it != url.params().end()) {
       const std::string text = (*it).value;
@@ -528,9 +547,45 @@ class Router {
   Control& control_;
   Actor actor_;
   AdminReply reply_;
+  boost::urls::url_view url_;
+  std::shared_ptr<const runtime::Snapshot> snap_;  // keeps route_ alive
+  const runtime::Route* route_ = nullptr;          // the {route} of the path, when it has one
 };
 
+std::span<const Router::Endpoint> Router::endpoints() {
+  using bhttp::verb;
+  static constexpr Endpoint kTable[] = {
+      {{verb::get, "/healthz"}, &Router::healthz},
+      {{verb::get, "/readyz"}, &Router::readyz},
+      {{verb::get, "/metrics"}, &Router::metrics},
+      {{verb::get, "/v1/openapi.yaml"}, &Router::openapi},
+      {{verb::get, "/v1/audit"}, &Router::audit},
+      {{verb::get, "/v1/shadow"}, &Router::shadow},
+      {{verb::get, "/v1/stats"}, &Router::window_stats},
+      {{verb::post, "/v1/config/reload"}, &Router::reload},
+      {{verb::post, "/v1/logs/reopen"}, &Router::logs_reopen},
+      {{verb::get, "/v1/routes"}, &Router::list_routes},
+      {{verb::get, "/v1/routes/{route}"}, &Router::get_route},
+      {{verb::put, "/v1/routes/{route}/weights"}, &Router::put_weights},
+      {{verb::post, "/v1/routes/{route}/rollback"}, &Router::rollback},
+      {{verb::post, "/v1/routes/{route}/writes/hold"}, &Router::hold},
+      {{verb::post, "/v1/routes/{route}/writes/release"}, &Router::release},
+      {{verb::get, "/v1/routes/{route}/ramp"}, &Router::ramp_view},
+      {{verb::post, "/v1/routes/{route}/ramp"}, &Router::start_ramp},
+      {{verb::post, "/v1/routes/{route}/ramp/pause"}, &Router::ramp_pause},
+      {{verb::post, "/v1/routes/{route}/ramp/resume"}, &Router::ramp_resume},
+      {{verb::post, "/v1/routes/{route}/ramp/abort"}, &Router::ramp_abort},
+  };
+  return kTable;
+}
+
 }  // namespace
+
+std::vector<EndpointKey> admin_endpoints() {
+  std::vector<EndpointKey> out;
+  for (const auto& e : Router::endpoints()) out.push_back(e.key);
+  return out;
+}
 
 AdminReply route_admin_request(const AdminRequest& request, Control& control, std::string_view client) {
   Router router(request, control, client);

@@ -13,10 +13,16 @@ build_pkgs=(
 # test makes its certificates and speaks old TLS versions with it; python3-websockets: the WebSocket
 # servers and clients of test_websocket.py, run with /usr/bin/python3; nghttp2-client, python3-h2 and
 # python3-grpcio: the HTTP/2 and gRPC clients of test_http2.py, python3-h2 a frame layer for the
-# streams and abuse it sends).
-run_pkgs=(python3 python3-websockets python3-h2 python3-grpcio nghttp2-client curl openssl nginx-light procps jq)
+# streams and abuse it sends; python3-yaml and python3-jsonschema: test_openapi.py validates the
+# admin API's answers against docs/admin-api.openapi.yaml).
+run_pkgs=(python3 python3-websockets python3-h2 python3-grpcio python3-yaml python3-jsonschema nghttp2-client curl openssl
+          nginx-light procps jq)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
+# ctest openapi_lint runs the pinned @redocly/cli of tests/openapi/ on Node.js. A nodejs that is
+# already there may bring its own npm (NodeSource's does, and conflicts with Debian's npm package).
+command -v node >/dev/null || want+=(nodejs)
+command -v npm >/dev/null || want+=(npm)
 if [ "${1:-}" = "--bench" ]; then want+=(wrk nghttp2-client haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace); fi
 # The libFuzzer targets (fuzz/run.sh): clang with its fuzzer runtime, built apart from GCC's build.
 if [ "${1:-}" = "--fuzz" ]; then want+=(clang-14 libfuzzer-14-dev); fi

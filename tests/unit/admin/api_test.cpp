@@ -110,6 +110,30 @@ TEST_F(AdminApi, InvalidInputGetsTheRightStatusAndAJsonError) {
   EXPECT_EQ(registry.find_route("app")->generation, 0u);
 }
 
+TEST_F(AdminApi, UnknownPathsMethodsAndRoutesAreToldApart) {
+  auto res = call(bhttp::verb::delete_, "/v1/routes/app/ramp");
+  EXPECT_EQ(res.result_int(), 405);
+  EXPECT_EQ(res[bhttp::field::allow], "GET, POST");
+  EXPECT_EQ(body_of(res)["error"].as_string(), "use GET or POST");
+  res = call(bhttp::verb::get, "/v1/routes/app/weights");
+  EXPECT_EQ(res.result_int(), 405);
+  EXPECT_EQ(res[bhttp::field::allow], "PUT");
+  // The route name is checked before the rest of the path, whatever the method.
+  EXPECT_EQ(body_of(call(bhttp::verb::get, "/v1/routes/nope/bogus"))["error"].as_string(), "no route named 'nope'");
+  EXPECT_EQ(body_of(call(bhttp::verb::delete_, "/v1/routes/nope"))["error"].as_string(), "no route named 'nope'");
+  res = call(bhttp::verb::get, "/v1/routes/app/bogus");
+  EXPECT_EQ(res.result_int(), 404);
+  EXPECT_EQ(body_of(res)["error"].as_string(), "no such endpoint");
+  EXPECT_EQ(body_of(call(bhttp::verb::get, "/v1"))["error"].as_string(), "no such endpoint");
+}
+
+TEST_F(AdminApi, ServesItsOpenApiDescription) {
+  auto res = call(bhttp::verb::get, "/v1/openapi.yaml");
+  ASSERT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res[bhttp::field::content_type], "application/yaml");
+  EXPECT_EQ(res.body().rfind("openapi: 3.1.0\n", 0), 0u) << res.body().substr(0, 40);
+}
+
 TEST_F(AdminApi, RollbackZeroesBothWeightsAndIsAudited) {
   call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 60})");
   auto res = call(bhttp::verb::post, "/v1/routes/app/rollback");
