@@ -115,6 +115,12 @@ LoadResult load_string(std::string_view yaml, const std::string& file_name) {
   return load_impl(yaml, file_name, fs::path(file_name).parent_path());
 }
 
+std::vector<std::string> documented_keys() {
+  std::vector<std::string> keys;
+  detail::list_top_keys(keys, "");
+  return keys;
+}
+
 LoadResult load_file(const std::string& path) {
   auto fail = [&](std::string msg) {
     LoadResult r;

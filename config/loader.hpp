@@ -30,4 +30,11 @@ LoadResult load_file(const std::string& path);
 // Parses `yaml` as if read from `file_name` (used by tests and by load_file).
 LoadResult load_string(std::string_view yaml, const std::string& file_name);
 
+// Every key the loader accepts, as a path from the top level, in the order of the sections'
+// tables: "drain_timeout", "clusters.<name>.health_check.interval" (<name>: a key the user picks),
+// "listeners[].routes[].mirror.compare.noise_sample" ([]: an item of a list). Listed from the same
+// tables the loader reads with, so a key added there is listed too (docs/configuration.md is
+// checked against it).
+std::vector<std::string> documented_keys();
+
 }  // namespace cutover::config

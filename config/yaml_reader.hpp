@@ -47,14 +47,54 @@ Mark item_mark(const YAML::Node& item, Mark fallback);
 
 class Reader;
 
+// How the keys of a key's value are written after it in a key path (config::documented_keys()):
+// `map` "tls.sni", `list` (a list of mappings) "routes[].name", `named` (a mapping of names the
+// user picks to mappings) "clusters.<name>.endpoints".
+enum class Nesting { map, list, named };
+
+// Appends the paths of a table's keys to `out`, each written after `prefix`.
+using ListKeys = void(std::vector<std::string>& out, const std::string& prefix);
+
+// The keys a key's value has when a table of its own reads it: their nesting and the function
+// that lists them (list_keys<kTable>, or a section's list_*_keys).
+struct Below {
+  Nesting nesting = Nesting::map;
+  ListKeys* list = nullptr;
+};
+
 // One key a mapping accepts and how its value is read into `Target` (the section's model plus
 // whatever the section checks after the walk). A section's table of these is the only place its
-// key names are written: unknown keys and "did you mean" suggestions come from it.
+// key names are written: unknown keys, "did you mean" suggestions and the key paths of
+// config::documented_keys() come from it.
 template <class Target>
 struct Key {
   std::string_view name;
   void (*read)(Reader&, const Entry&, Target&);
+  Below below{};  // set when the value is read by a table of its own
 };
+
+// Appends the path of every key of `Table` to `out`, PREFIX + name, each followed by the keys
+// below it; the table's order is kept.
+template <const auto& Table>
+void list_keys(std::vector<std::string>& out, const std::string& prefix) {
+  for (const auto& k : Table) {
+    std::string path = prefix + std::string(k.name);
+    out.push_back(path);
+    if (!k.below.list) continue;
+    switch (k.below.nesting) {
+      case Nesting::map: path += "."; break;
+      case Nesting::list: path += "[]."; break;
+      case Nesting::named: path += ".<name>."; break;
+    }
+    k.below.list(out, path);
+  }
+}
+
+// The Below of a key whose value `Table` reads, within one section file.
+template <const auto& Table>
+constexpr Below keys_of(Nesting nesting = Nesting::map) {
+  return {nesting, list_keys<Table>};
+}
 
 // Reads one config file's values, collecting errors and warnings with their positions. Every
 // read_* reports at the value's position and returns std::nullopt when it reported an error.

@@ -29,6 +29,8 @@ const Key<Admin> kAdminKeys[] = {
 
 }  // namespace
 
+void list_admin_keys(std::vector<std::string>& out, const std::string& prefix) { list_keys<kAdminKeys>(out, prefix); }
+
 void read_admin(Reader& r, const Entry& section, AdminConfig& admin) {
   if (!r.expect_map(section.value, section.value_mark(), "admin", " with 'listen' and 'tokens_file'")) return;
   Admin a{admin, section.value_mark()};

@@ -185,8 +185,10 @@ const Key<Cluster> kClusterKeys[] = {
      [](Reader& r, const Entry& e, Cluster& s) {
        if (auto v = r.read_duration(e, e.key, /*allow_zero=*/false)) s.c.response_timeout = *v;
      }},
-    {"health_check", [](Reader& r, const Entry& e, Cluster& s) { read_health_check(r, e, s.c.health_check); }},
-    {"outlier_detection", [](Reader& r, const Entry& e, Cluster& s) { read_outlier(r, e, s.c.outlier_detection); }},
+    {"health_check", [](Reader& r, const Entry& e, Cluster& s) { read_health_check(r, e, s.c.health_check); },
+     keys_of<kHealthCheckKeys>()},
+    {"outlier_detection", [](Reader& r, const Entry& e, Cluster& s) { read_outlier(r, e, s.c.outlier_detection); },
+     keys_of<kOutlierKeys>()},
     {"send_proxy_protocol",
      [](Reader& r, const Entry& e, Cluster& s) {
        auto v = r.scalar(e, "send_proxy_protocol", "v1 or v2");
@@ -198,7 +200,7 @@ const Key<Cluster> kClusterKeys[] = {
          r.error(e.value_mark(), "send_proxy_protocol: expected v1 or v2, got " + q(*v));
        }
      }},
-    {"tls", [](Reader& r, const Entry& e, Cluster& s) { read_cluster_tls(r, e, s.c); }},
+    {"tls", [](Reader& r, const Entry& e, Cluster& s) { read_cluster_tls(r, e, s.c); }, keys_of<kClusterTlsKeys>()},
     {"http2_ping_interval",
      [](Reader& r, const Entry& e, Cluster& s) {
        if (!s.http2_only) s.http2_only = e;
@@ -241,6 +243,8 @@ void read_cluster(Reader& r, const Entry& def, std::vector<ClusterConfig>& clust
 }
 
 }  // namespace
+
+void list_cluster_keys(std::vector<std::string>& out, const std::string& prefix) { list_keys<kClusterKeys>(out, prefix); }
 
 void read_clusters(Reader& r, const Entry& section, std::vector<ClusterConfig>& clusters) {
   if (!r.expect_map(section.value, section.value_mark(), "clusters",

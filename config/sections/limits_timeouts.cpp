@@ -72,6 +72,11 @@ const Key<TimeoutsConfig> kTimeoutsKeys[] = {
 
 }  // namespace
 
+void list_limits_keys(std::vector<std::string>& out, const std::string& prefix) { list_keys<kLimitsKeys>(out, prefix); }
+void list_timeouts_keys(std::vector<std::string>& out, const std::string& prefix) {
+  list_keys<kTimeoutsKeys>(out, prefix);
+}
+
 // limits: {max_request_line: 8KiB, max_header_bytes: 64KiB, max_request_body: 0}.
 void read_limits(Reader& r, const Entry& section, LimitsConfig& limits) {
   if (!r.expect_map(section.value, section.value_mark(), "limits",

@@ -82,7 +82,7 @@ void read_certificates(Reader& r, const Entry& e, ListenerTls& s) {
 const Key<ListenerTls> kListenerTlsKeys[] = {
     {"cert_file", collect_single},
     {"key_file", collect_single},
-    {"certificates", read_certificates},
+    {"certificates", read_certificates, keys_of<kCertificateKeys>(Nesting::list)},
 };
 
 // Several certificates are chosen by SNI, the first one being the default.
@@ -153,14 +153,17 @@ const Key<Listener> kListenerKeys[] = {
        if (!r.expect_items(e, "routes: expected a list of routes ('- name: ...')", s.context + " needs at least one route"))
          return;
        for (const YAML::Node& item : e.value) read_route(r, item, item_mark(item, e.value_mark()), s.l, s.marks);
-     }},
+     },
+     {Nesting::list, list_route_keys}},
     {"http2",
      [](Reader& r, const Entry& e, Listener& s) {
        s.http2_mark = e.value_mark();
        if (auto v = r.read_bool(e, "http2")) s.l.http2 = *v;
      }},
-    {"tls", [](Reader& r, const Entry& e, Listener& s) { read_listener_tls(r, e, s.l.tls, s.context); }},
-    {"access_log", [](Reader& r, const Entry& e, Listener& s) { read_access_log(r, e, s.l.access_log); }},
+    {"tls", [](Reader& r, const Entry& e, Listener& s) { read_listener_tls(r, e, s.l.tls, s.context); },
+     keys_of<kListenerTlsKeys>()},
+    {"access_log", [](Reader& r, const Entry& e, Listener& s) { read_access_log(r, e, s.l.access_log); },
+     {Nesting::map, list_access_log_keys}},
 };
 
 void read_listener(Reader& r, const YAML::Node& node, Mark at, Document& doc) {
@@ -186,6 +189,10 @@ void read_listener(Reader& r, const YAML::Node& node, Mark at, Document& doc) {
 }
 
 }  // namespace
+
+void list_listener_keys(std::vector<std::string>& out, const std::string& prefix) {
+  list_keys<kListenerKeys>(out, prefix);
+}
 
 void read_listeners(Reader& r, const Entry& section, Document& doc) {
   if (!r.expect_items(section, "listeners: expected a list of listeners ('- name: ...')",

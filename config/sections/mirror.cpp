@@ -132,7 +132,8 @@ const Key<Mirror> kMirrorKeys[] = {
          return;
        Compare c{s.m.compare, s.marks};
        r.read_keys(e.value, "mirror.compare of " + s.route_context, kCompareKeys, c);
-     }},
+     },
+     keys_of<kCompareKeys>()},
 };
 
 // ---- mirror_log: {path: cutover-mirror.jsonl, max_size: 10MiB, max_files: 3}
@@ -161,6 +162,11 @@ const Key<MirrorLog> kMirrorLogKeys[] = {
 };
 
 }  // namespace
+
+void list_mirror_keys(std::vector<std::string>& out, const std::string& prefix) { list_keys<kMirrorKeys>(out, prefix); }
+void list_mirror_log_keys(std::vector<std::string>& out, const std::string& prefix) {
+  list_keys<kMirrorLogKeys>(out, prefix);
+}
 
 void read_mirror(Reader& r, const Entry& section, MirrorConfig& m, RouteMarks& marks,
                  const std::string& route_context) {

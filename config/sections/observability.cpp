@@ -94,6 +94,14 @@ const Key<TracingConfig> kTracingKeys[] = {
 
 }  // namespace
 
+void list_access_log_keys(std::vector<std::string>& out, const std::string& prefix) {
+  list_keys<kAccessLogKeys>(out, prefix);
+}
+void list_request_id_keys(std::vector<std::string>& out, const std::string& prefix) {
+  list_keys<kRequestIdKeys>(out, prefix);
+}
+void list_tracing_keys(std::vector<std::string>& out, const std::string& prefix) { list_keys<kTracingKeys>(out, prefix); }
+
 void read_access_log(Reader& r, const Entry& section, AccessLogConfig& log) {
   log.mark = section.key_mark;
   if (!r.expect_map(section.value, section.value_mark(), "access_log",

@@ -259,7 +259,8 @@ const Key<Route> kRouteKeys[] = {
        if (r.expect_map(e.value, e.value_mark(), "match", " with 'host', 'path_prefix' and/or 'grpc'"))
          r.read_keys(e.value, "match of " + s.context, kMatchKeys, s.r);
        if (e.value.IsMap() && e.value["grpc"]) s.marks.grpc = item_mark(e.value["grpc"], e.value_mark());
-     }},
+     },
+     keys_of<kMatchKeys>()},
     {"source", read_cluster_ref},
     {"target", read_cluster_ref},
     {"weight", [](Reader& r, const Entry& e, Route& s) { s.weight = read_weight_or_zero(r, e); }},
@@ -281,22 +282,26 @@ const Key<Route> kRouteKeys[] = {
            if (kv.first.IsScalar() && kv.first.Scalar() != "client_ip")
              s.marks.http_only.emplace_back("sticky." + kv.first.Scalar(), item_mark(kv.first, e.key_mark));
        read_sticky(r, e, s.r.sticky, s.context);
-     }},
+     },
+     keys_of<kStickyKeys>()},
     {"force",
      [](Reader& r, const Entry& e, Route& s) {
        http_only(e, s);
        read_force(r, e, s.r.force, s.context);
-     }},
+     },
+     keys_of<kForceKeys>()},
     {"writes",
      [](Reader& r, const Entry& e, Route& s) {
        http_only(e, s);
        read_writes(r, e, s.r.writes, s.context);
-     }},
+     },
+     keys_of<kWritesKeys>()},
     {"mirror",
      [](Reader& r, const Entry& e, Route& s) {
        http_only(e, s);
        read_mirror(r, e, s.r.mirror, s.marks, s.context);
-     }},
+     },
+     {Nesting::map, list_mirror_keys}},
     {"grpc_error_codes",
      [](Reader& r, const Entry& e, Route& s) {
        http_only(e, s);
@@ -316,6 +321,8 @@ const Key<Route> kRouteKeys[] = {
 };
 
 }  // namespace
+
+void list_route_keys(std::vector<std::string>& out, const std::string& prefix) { list_keys<kRouteKeys>(out, prefix); }
 
 void read_route(Reader& r, const YAML::Node& node, Mark at, ListenerConfig& l, ListenerMarks& lmarks) {
   RouteConfig route;

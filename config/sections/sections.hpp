@@ -36,6 +36,13 @@ struct Document {
 // The top level (top.cpp): every section below, and the two required ones reported when missing.
 void read_top(Reader& r, const YAML::Node& root, Document& doc);
 
+// Each section's key paths below PREFIX (list_keys of its table), for config::documented_keys():
+// the tables of one file are reached through each other's Below, those of another file
+// through these.
+ListKeys list_top_keys, list_admin_keys, list_limits_keys, list_timeouts_keys, list_cluster_keys, list_listener_keys,
+    list_route_keys, list_mirror_keys, list_mirror_log_keys, list_access_log_keys, list_request_id_keys,
+    list_tracing_keys;
+
 // admin: {listen, tokens_file} (admin.cpp).
 void read_admin(Reader& r, const Entry& section, AdminConfig& admin);
 // limits: {...} and timeouts: {...} (limits_timeouts.cpp).

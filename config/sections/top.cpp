@@ -38,7 +38,7 @@ const Key<Top> kTopKeys[] = {
      [](Reader& r, const Entry& e, Top& t) {
        if (auto v = r.read_duration(e, e.key, /*allow_zero=*/true)) t.doc.config.drain_timeout = *v;
      }},
-    {"admin", [](Reader& r, const Entry& e, Top& t) { read_admin(r, e, t.doc.config.admin); }},
+    {"admin", [](Reader& r, const Entry& e, Top& t) { read_admin(r, e, t.doc.config.admin); }, {Nesting::map, list_admin_keys}},
     {"state_file",
      [](Reader& r, const Entry& e, Top& t) {
        if (auto v = r.read_path(e, e.key)) t.doc.config.state_file = *v;
@@ -50,24 +50,33 @@ const Key<Top> kTopKeys[] = {
     {"mirror_log",
      [](Reader& r, const Entry& e, Top& t) {
        if (read_mirror_log(r, e, t.doc.config.mirror_log)) t.doc.mirror_log = e.key_mark;
-     }},
-    {"request_id", [](Reader& r, const Entry& e, Top& t) { read_request_id(r, e, t.doc.config.request_id); }},
-    {"tracing", [](Reader& r, const Entry& e, Top& t) { read_tracing(r, e, t.doc.config.tracing); }},
-    {"limits", [](Reader& r, const Entry& e, Top& t) { read_limits(r, e, t.doc.config.limits); }},
-    {"timeouts", [](Reader& r, const Entry& e, Top& t) { read_timeouts(r, e, t.doc.config.timeouts); }},
+     },
+     {Nesting::map, list_mirror_log_keys}},
+    {"request_id", [](Reader& r, const Entry& e, Top& t) { read_request_id(r, e, t.doc.config.request_id); },
+     {Nesting::map, list_request_id_keys}},
+    {"tracing", [](Reader& r, const Entry& e, Top& t) { read_tracing(r, e, t.doc.config.tracing); },
+     {Nesting::map, list_tracing_keys}},
+    {"limits", [](Reader& r, const Entry& e, Top& t) { read_limits(r, e, t.doc.config.limits); },
+     {Nesting::map, list_limits_keys}},
+    {"timeouts", [](Reader& r, const Entry& e, Top& t) { read_timeouts(r, e, t.doc.config.timeouts); },
+     {Nesting::map, list_timeouts_keys}},
     {"clusters",
      [](Reader& r, const Entry& e, Top& t) {
        t.doc.have_clusters = true;
        read_clusters(r, e, t.doc.config.clusters);
-     }},
+     },
+     {Nesting::named, list_cluster_keys}},
     {"listeners",
      [](Reader& r, const Entry& e, Top& t) {
        t.have_listeners = true;
        read_listeners(r, e, t.doc);
-     }},
+     },
+     {Nesting::list, list_listener_keys}},
 };
 
 }  // namespace
+
+void list_top_keys(std::vector<std::string>& out, const std::string& prefix) { list_keys<kTopKeys>(out, prefix); }
 
 void read_top(Reader& r, const YAML::Node& root, Document& doc) {
   const Mark root_mark = to_mark(root.Mark()).line ? to_mark(root.Mark()) : Mark{1, 1};

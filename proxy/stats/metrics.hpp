@@ -4,11 +4,13 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 namespace cutover::stats {
@@ -25,8 +27,21 @@ class Metrics {
   // Histogram buckets of cutover_request_duration_seconds, in seconds.
   static prometheus::Histogram::BucketBoundaries duration_buckets();
 
+  // Every family registered (name, help and type, no series), in registration order. The
+  // exposition leaves out a family until it has a series, so this is the complete list
+  // (docs/metrics.md is checked against it).
+  const std::vector<prometheus::MetricFamily>& families() const { return families_; }
+
  private:
+  // Registers a family in registry_ and lists it in families_: the one way a family is made.
+  template <class Metric>
+  prometheus::Family<Metric>& add(const std::string& name, const std::string& help) {
+    families_.push_back({name, help, Metric::metric_type, {}});
+    return prometheus::detail::Builder<Metric>().Name(name).Help(help).Register(*registry_);
+  }
+
   std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<prometheus::MetricFamily> families_;
 
  public:
   prometheus::Family<prometheus::Counter>& requests;          // cutover_requests_total{route,side,kind,code_class}
