@@ -311,7 +311,7 @@ TEST(GoodConfig, DefaultsWhenKeysAreAbsent) {
   EXPECT_EQ(c.drain_timeout, Millis(30000));
   EXPECT_EQ(c.admin.listen.text, "127.0.0.1:9901");
   EXPECT_TRUE(c.state_file.empty());
-  EXPECT_EQ(c.clusters[0].connect_timeout, Millis(1000));
+  EXPECT_EQ(c.clusters[0].connect_timeout, Millis(5000));
   EXPECT_EQ(c.clusters[0].response_timeout, Millis(30000));
   const RouteConfig& r = c.listeners[0].routes[0];
   EXPECT_EQ(r.host, "*");
