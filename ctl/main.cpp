@@ -405,7 +405,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   ramp->add_option("--min-requests", min_requests, "gate: target requests needed before judging a step");
   ramp->add_option("--max-wait", max_wait, "how long a step may wait for min-requests, e.g. 5m")->check(kDuration);
-  auto* webhook_opt = ramp->add_option("--webhook", webhook, "URL told about every step change");
+  auto* webhook_opt = ramp->add_option("--webhook", webhook, "gate: a URL that must approve each next step (a 2xx answer to a POST), until --max-wait");
   ramp->add_option("--webhook-timeout", webhook_timeout, "how long each webhook call may take, e.g. 5s")->check(kDuration)->needs(webhook_opt);
 
   // ramp-status / ramp-pause / ramp-resume / ramp-abort ROUTE
