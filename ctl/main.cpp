@@ -366,7 +366,8 @@ int main(int argc, char** argv) {
   std::optional<double> max_error_rate, max_p99_ms, max_p99_ratio, max_mismatch_rate;
   std::optional<std::uint64_t> min_requests;
   auto* ramp = command("ramp", "start an automated ramp through weight steps, gated on the target's health",
-                       {"cutoverctl ramp app --steps 1,5,25,50,100 --interval 60s --max-error-rate 0.01 --max-p99-ms 500",
+                       {"cutoverctl ramp app --steps 1,5,25,50,100 --interval 60s --max-error-rate 0.01 "
+                        "--max-p99-ms 500",
                         "cutoverctl ramp app --steps 10,50,100 --interval 5m --apply-to read --max-p99-ratio 1.5 "
                         "--min-requests 200 --max-wait 10m --webhook http://hooks.internal/cutover"},
                        [&](const Ctl& ctl) {
@@ -405,8 +406,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   ramp->add_option("--min-requests", min_requests, "gate: target requests needed before judging a step");
   ramp->add_option("--max-wait", max_wait, "how long a step may wait for min-requests, e.g. 5m")->check(kDuration);
-  auto* webhook_opt = ramp->add_option("--webhook", webhook, "gate: a URL that must approve each next step (a 2xx answer to a POST), until --max-wait");
-  ramp->add_option("--webhook-timeout", webhook_timeout, "how long each webhook call may take, e.g. 5s")->check(kDuration)->needs(webhook_opt);
+  auto* webhook_opt = ramp->add_option(
+      "--webhook", webhook, "gate: a URL that must approve each next step (a 2xx answer to a POST), until --max-wait");
+  ramp->add_option("--webhook-timeout", webhook_timeout, "how long each webhook call may take, e.g. 5s")
+      ->check(kDuration)
+      ->needs(webhook_opt);
 
   // ramp-status / ramp-pause / ramp-resume / ramp-abort ROUTE
   std::string ramp_status_route;
@@ -441,7 +445,9 @@ int main(int argc, char** argv) {
     if (!stats_route.empty()) params.emplace_back("route", stats_route);
     return ctl.run(verb::get, api_target({"v1", "stats"}, params), nullptr, stats_view);
   });
-  stats->add_option("--window", stats_window, "how far back the figures reach, 1s to 15m, e.g. 60s")->check(kDuration)->capture_default_str();
+  stats->add_option("--window", stats_window, "how far back the figures reach, 1s to 15m, e.g. 60s")
+      ->check(kDuration)
+      ->capture_default_str();
   stats->add_option("--route", stats_route, "only this route");
 
   // shadow [ROUTE] [--samples N]
