@@ -210,13 +210,46 @@ int run(const config::Config& cfg, const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"cutover: layer-7 traffic-shifting proxy for migrations (source -> target)"};
+  // The help is the reference of the command line: the man page (help2man) and docs/cutover.md
+  // are checked against it, so every flag, signal and exit code is said here.
+  CLI::App app{"cutover: layer-4/7 traffic-shifting proxy for migrations. It stands in front of two environments "
+               "of one service, the source and the target, and moves traffic from source to target in reversible "
+               "steps (weights, shadow traffic, a write hold, gated ramps), changed at run time through its admin "
+               "API (see cutoverctl).",
+               "cutover"};
   std::string config_path;
   bool check = false;
-  app.add_option("-c,--config", config_path, "YAML config file")->required();
-  app.add_flag("--check", check, "validate the config and exit: 0 when valid, 1 with FILE:LINE:COL errors");
-  app.set_version_flag("--version", std::string("cutover ") + CUTOVER_VERSION);
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("-c,--config", config_path, "the YAML config file to run (or to validate with --check)")
+      ->required()
+      ->type_name("FILE");
+  app.add_flag("--check", check,
+               "validate the config and the files it names (TLS, tokens), then exit: 0 when valid, 1 with "
+               "FILE:LINE:COL errors");
+  app.set_version_flag("--version", std::string("cutover ") + CUTOVER_VERSION, "print the version and exit");
+  app.footer(
+      "Signals:\n"
+      "  SIGHUP            reload the config file; an invalid one is reported and the running config stays\n"
+      "  SIGTERM, SIGINT   drain: stop accepting, finish the requests in flight (up to drain_timeout), exit 0;\n"
+      "                    a second signal stops at once\n"
+      "  SIGUSR1           reopen the access log files (after logrotate moved them)\n"
+      "\n"
+      "Environment:\n"
+      "  cutover reads no environment variables: everything it does is in the config file.\n"
+      "\n"
+      "Exit status:\n"
+      "  0   --check: the config is valid; running: stopped after a drain\n"
+      "  1   the config is invalid (FILE:LINE:COL errors on stderr), or start-up failed (a port in use)\n"
+      "  2   usage error\n"
+      "\n"
+      "Examples:\n"
+      "  cutover --check --config /etc/cutover/cutover.yaml\n"
+      "  cutover --config /etc/cutover/cutover.yaml");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);  // prints the help, the version or the error
+    return rc == 0 ? 0 : 2;
+  }
 
   auto loaded = config::load_file(config_path);
   for (const auto& w : loaded.warnings) std::fprintf(stderr, "%s (warning)\n", w.str().c_str());

@@ -52,6 +52,9 @@ std::string duration_wire(milliseconds d) {
   return d.count() % 1000 == 0 ? fmt::format("{}s", d.count() / 1000) : fmt::format("{}ms", d.count());
 }
 
+// A weight: percent to target. The help says PERCENT and the range in words.
+const CLI::Validator kPercent = CLI::Range(0.0, 100.0).description("");
+
 const CLI::Validator kDuration(
     [](std::string& text) -> std::string {
       return duration_arg(text) ? std::string() : "'" + text + "' is not a duration like 500ms, 60s, 5m or seconds";
@@ -191,10 +194,35 @@ std::string env_or(const char* name, std::string fallback) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"cutoverctl: the operator CLI over cutover's admin API.\n"
-               "Exit codes: 0 done, 1 API error, 2 usage, 3 admin API unreachable, 4 watched ramp rolled back.",
+  // The help is the reference of the command line: the man page (help2man) and docs/cutoverctl.md
+  // are checked against it, so every command, option, variable and exit code is said here, and
+  // every command's help ends with examples.
+  CLI::App app{"cutoverctl: the operator CLI over cutover's admin API. It reads and changes a route's weights, "
+               "holds and releases its writes, runs and follows gated ramps, and shows stats and shadow "
+               "comparisons; each command is one admin call (watch: one per refresh), printed as a table or "
+               "view, or as the raw JSON with --json.",
                "cutoverctl"};
-  app.set_version_flag("--version", "cutoverctl " CUTOVER_VERSION);
+  app.get_formatter()->label("SUBCOMMAND", "COMMAND");
+  app.set_version_flag("--version", "cutoverctl " CUTOVER_VERSION, "print the version and exit");
+  app.footer(
+      "Run 'cutoverctl COMMAND --help' for a command's options and examples. Global options may also follow "
+      "the command. Durations are written as in the config (500ms, 60s, 5m) or as plain seconds.\n"
+      "\n"
+      "Environment:\n"
+      "  CUTOVER_ADMIN   admin API URL when --admin is not given (default http://127.0.0.1:9901;\n"
+      "                  HOST:PORT means http://HOST:PORT)\n"
+      "  CUTOVER_TOKEN   bearer token when --token is not given\n"
+      "\n"
+      "Exit status:\n"
+      "  0   done\n"
+      "  1   the admin API answered with an error, printed as 'cutoverctl: STATUS ERROR'\n"
+      "  2   usage error\n"
+      "  3   the admin API could not be reached or did not answer within --timeout\n"
+      "  4   the ramp that watch followed rolled back\n"
+      "\n"
+      "Examples:\n"
+      "  cutoverctl status\n"
+      "  CUTOVER_ADMIN=10.0.0.5:9901 CUTOVER_TOKEN=s3cret cutoverctl set app --weight 10 --reason canary");
   app.require_subcommand(1, 1);
   app.fallthrough();  // global options may follow the command too
   app.failure_message([](const CLI::App* a, const CLI::Error& e) {
@@ -205,25 +233,37 @@ int main(int argc, char** argv) {
   std::string token = env_or("CUTOVER_TOKEN", "");
   double timeout_s = 10;
   bool json_output = false;
-  app.add_option("--admin", admin_url, "admin API URL (env CUTOVER_ADMIN)")->capture_default_str();
-  app.add_option("--token", token, "bearer token for changes (env CUTOVER_TOKEN)");
-  app.add_option("--timeout", timeout_s, "seconds to wait for each admin call")
+  app.add_option("--admin", admin_url, "admin API URL, http:// only (env CUTOVER_ADMIN)")
+      ->type_name("URL")
+      ->capture_default_str();
+  app.add_option("--token", token, "bearer token sent as Authorization: Bearer, for changes (env CUTOVER_TOKEN)")
+      ->type_name("TOKEN");
+  app.add_option("--timeout", timeout_s, "seconds to wait for each admin call (hold: its drain plus 5 s at least)")
+      ->type_name("SECONDS")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--json", json_output, "print the raw JSON response instead of the human view");
   std::string reason;
-  app.add_option("--reason", reason, "why: recorded with every change in the audit log");
+  app.add_option("--reason", reason, "why: sent with every change and recorded in its audit log entry")
+      ->type_name("TEXT");
 
   std::vector<std::pair<CLI::App*, std::function<int(const Ctl&)>>> commands;
-  auto command = [&](std::string name, std::string help, std::function<int(const Ctl&)> run) {
+  // A command: its one-line help, the examples its --help ends with, and what it runs.
+  auto command = [&](std::string name, std::string help, std::initializer_list<const char*> examples,
+                     std::function<int(const Ctl&)> run) {
     auto* sub = app.add_subcommand(std::move(name), std::move(help));
+    sub->group("Commands");  // the heading of the list in --help
+    std::string footer = "Examples:";
+    for (const char* e : examples) footer += std::string("\n  ") + e;
+    sub->footer(footer);
     commands.emplace_back(sub, std::move(run));
     return sub;
   };
 
   // status [ROUTE]
   std::string status_route;
-  command("status", "weights, write hold and ramp of every route (or one)", [&](const Ctl& ctl) {
+  command("status", "weights, write hold and ramp of every route (or one)",
+          {"cutoverctl status", "cutoverctl status app --json"}, [&](const Ctl& ctl) {
     if (status_route.empty())
       return ctl.run(verb::get, api_target({"v1", "routes"}), nullptr, status_view);
     return ctl.run(verb::get, api_target(route_path(status_route)), nullptr, [](const json::value& r) {
@@ -235,7 +275,10 @@ int main(int argc, char** argv) {
   std::string set_route;
   std::optional<double> weight, read_weight, write_weight;
   std::optional<std::uint64_t> if_generation;
-  auto* set = command("set", "change a route's weights (percent to target)", [&](const Ctl& ctl) {
+  auto* set = command("set", "change a route's weights (percent to target)",
+                      {"cutoverctl set app --weight 10",
+                       "cutoverctl set app --read-weight 50 --write-weight 0 --if-generation 4"},
+                      [&](const Ctl& ctl) {
     json::object body;
     if (weight) body["weight"] = common::percent_json(*weight);
     if (read_weight) body["read_weight"] = common::percent_json(*read_weight);
@@ -245,12 +288,13 @@ int main(int argc, char** argv) {
     return ctl.run(verb::put, api_target(route_path(set_route, {"weights"})), &v, route_line);
   });
   set->add_option("route", set_route, "route name")->required();
-  auto* weight_opt = set->add_option("--weight", weight, "read and write weight, 0..100")->check(CLI::Range(0.0, 100.0));
+  auto* weight_opt =
+      set->add_option("--weight", weight, "read and write weight, 0..100")->check(kPercent)->type_name("PERCENT");
   set->add_option("--read-weight", read_weight, "weight of safe methods (GET, HEAD, OPTIONS, TRACE)")
-      ->check(CLI::Range(0.0, 100.0))
+      ->check(kPercent)->type_name("PERCENT")
       ->excludes(weight_opt);
   set->add_option("--write-weight", write_weight, "weight of every other method")
-      ->check(CLI::Range(0.0, 100.0))
+      ->check(kPercent)->type_name("PERCENT")
       ->excludes(weight_opt);
   set->add_option("--if-generation", if_generation, "refuse (409) unless the route is at this generation");
 
@@ -258,7 +302,10 @@ int main(int argc, char** argv) {
   std::string rollback_route;
   bool close_target = false;
   std::string grace;
-  auto* rollback = command("rollback", "all weights of a route to 0 at once", [&](const Ctl& ctl) {
+  auto* rollback = command("rollback", "all weights of a route to 0 at once",
+                           {"cutoverctl rollback app --reason 'p99 doubled'",
+                            "cutoverctl rollback app --close-target-connections --grace 2s"},
+                           [&](const Ctl& ctl) {
     json::object body;
     if (close_target) body["close_target_connections"] = true;
     if (!grace.empty()) body["grace"] = grace;  // checked by the server (422)
@@ -275,7 +322,8 @@ int main(int argc, char** argv) {
   // hold ROUTE [--drain SECONDS]
   std::string hold_route;
   std::optional<double> drain_s;
-  auto* hold = command("hold", "hold new writes of a route (reads flow); waits for writes in flight", [&](const Ctl& ctl) {
+  auto* hold = command("hold", "hold new writes of a route (reads flow); waits for writes in flight",
+                       {"cutoverctl hold app", "cutoverctl hold app --drain 30"}, [&](const Ctl& ctl) {
     json::object body;
     if (drain_s) body["drain"] = *drain_s;
     json::value v = std::move(body);
@@ -291,7 +339,10 @@ int main(int argc, char** argv) {
   // release ROUTE [--write-weight N] [--close-tunnels SIDE [--grace DURATION]]
   std::string release_route, close_tunnels, release_grace;
   std::optional<double> release_weight;
-  auto* release = command("release", "send held writes out in arrival order", [&](const Ctl& ctl) {
+  auto* release = command("release", "send held writes out in arrival order",
+                          {"cutoverctl release app --write-weight 100",
+                           "cutoverctl release app --write-weight 100 --close-tunnels source --grace 1s"},
+                          [&](const Ctl& ctl) {
     json::object body;
     if (release_weight) body["write_weight"] = common::percent_json(*release_weight);
     if (!close_tunnels.empty()) body["close_tunnels"] = close_tunnels;
@@ -301,7 +352,7 @@ int main(int argc, char** argv) {
   });
   release->add_option("route", release_route, "route name")->required();
   release->add_option("--write-weight", release_weight, "write weight applied before the release")
-      ->check(CLI::Range(0.0, 100.0));
+      ->check(kPercent)->type_name("PERCENT");
   auto* close_tunnels_opt =
       release->add_option("--close-tunnels", close_tunnels,
                           "end the tunnels (WebSocket) still open to this side, which lost the writes: source or target")
@@ -315,6 +366,10 @@ int main(int argc, char** argv) {
   std::optional<double> max_error_rate, max_p99_ms, max_p99_ratio, max_mismatch_rate;
   std::optional<std::uint64_t> min_requests;
   auto* ramp = command("ramp", "start an automated ramp through weight steps, gated on the target's health",
+                       {"cutoverctl ramp app --steps 1,5,25,50,100 --interval 60s --max-error-rate 0.01 "
+                        "--max-p99-ms 500",
+                        "cutoverctl ramp app --steps 10,50,100 --interval 5m --apply-to read --max-p99-ratio 1.5 "
+                        "--min-requests 200 --max-wait 10m --webhook http://hooks.internal/cutover"},
                        [&](const Ctl& ctl) {
     json::object body;
     json::array list;
@@ -339,7 +394,7 @@ int main(int argc, char** argv) {
   ramp->add_option("--steps", steps, "weights in percent, e.g. 1,5,25,50,100")
       ->required()
       ->delimiter(',')
-      ->check(CLI::Range(0.0, 100.0));
+      ->check(kPercent)->type_name("PERCENT");
   ramp->add_option("--interval", ramp_interval, "time per step, e.g. 60s")->required()->check(kDuration);
   ramp->add_option("--apply-to", apply_to, "which weights the steps set")
       ->check(CLI::IsMember({"read", "write", "both"}))
@@ -351,17 +406,23 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   ramp->add_option("--min-requests", min_requests, "gate: target requests needed before judging a step");
   ramp->add_option("--max-wait", max_wait, "how long a step may wait for min-requests, e.g. 5m")->check(kDuration);
-  auto* webhook_opt = ramp->add_option("--webhook", webhook, "URL told about every step change");
-  ramp->add_option("--webhook-timeout", webhook_timeout, "e.g. 5s")->check(kDuration)->needs(webhook_opt);
+  auto* webhook_opt = ramp->add_option(
+      "--webhook", webhook, "gate: a URL that must approve each next step (a 2xx answer to a POST), until --max-wait");
+  ramp->add_option("--webhook-timeout", webhook_timeout, "how long each webhook call may take, e.g. 5s")
+      ->check(kDuration)
+      ->needs(webhook_opt);
 
   // ramp-status / ramp-pause / ramp-resume / ramp-abort ROUTE
   std::string ramp_status_route;
-  command("ramp-status", "the ramp of a route: state, step, last gate evaluation", [&](const Ctl& ctl) {
+  command("ramp-status", "the ramp of a route: state, step, last gate evaluation",
+          {"cutoverctl ramp-status app", "cutoverctl ramp-status app --json"}, [&](const Ctl& ctl) {
     return ctl.run(verb::get, api_target(route_path(ramp_status_route, {"ramp"})), nullptr, ramp_view);
   })->add_option("route", ramp_status_route, "route name")->required();
   std::string ramp_action_route;
   for (std::string action : {"pause", "resume", "abort"}) {
-    command("ramp-" + action, action + " the ramp of a route", [&ramp_action_route, action](const Ctl& ctl) {
+    const std::string example = "cutoverctl ramp-" + action + " app";
+    command("ramp-" + action, action + " the ramp of a route", {example.c_str()},
+            [&ramp_action_route, action](const Ctl& ctl) {
       return ctl.run(verb::post, api_target(route_path(ramp_action_route, {"ramp", action})), nullptr, ramp_view);
     })->add_option("route", ramp_action_route, "route name")->required();
   }
@@ -369,6 +430,7 @@ int main(int argc, char** argv) {
   // watch ROUTE [--interval 1s] [--max-seconds N]
   WatchOptions watch_opt;
   auto* watch_cmd = command("watch", "follow a ramp live until it ends (exit 4 when it rolls back)",
+                            {"cutoverctl watch app", "cutoverctl watch app --interval 5s --max-seconds 600"},
                             [&](const Ctl& ctl) { return watch(ctl, watch_opt); });
   watch_cmd->add_option("route", watch_opt.route, "route name")->required();
   watch_cmd->add_option("--interval", watch_opt.interval, "time between refreshes")->check(kDuration)->capture_default_str();
@@ -377,18 +439,22 @@ int main(int argc, char** argv) {
 
   // stats [--window 60s] [--route ROUTE]
   std::string stats_window = "60s", stats_route;
-  auto* stats = command("stats", "requests, 5xx, latency per route and side over a window", [&](const Ctl& ctl) {
+  auto* stats = command("stats", "requests, 5xx, latency per route and side over a window",
+                        {"cutoverctl stats", "cutoverctl stats --window 5m --route app"}, [&](const Ctl& ctl) {
     std::vector<std::pair<std::string, std::string>> params{{"window", duration_wire(*duration_arg(stats_window))}};
     if (!stats_route.empty()) params.emplace_back("route", stats_route);
     return ctl.run(verb::get, api_target({"v1", "stats"}, params), nullptr, stats_view);
   });
-  stats->add_option("--window", stats_window, "e.g. 60s")->check(kDuration)->capture_default_str();
+  stats->add_option("--window", stats_window, "how far back the figures reach, 1s to 15m, e.g. 60s")
+      ->check(kDuration)
+      ->capture_default_str();
   stats->add_option("--route", stats_route, "only this route");
 
   // shadow [ROUTE] [--samples N]
   std::string shadow_route;
   std::size_t shadow_samples = 5;
-  auto* shadow = command("shadow", "shadow comparison counts and the newest mismatches", [&](const Ctl& ctl) {
+  auto* shadow = command("shadow", "shadow comparison counts and the newest mismatches",
+                         {"cutoverctl shadow", "cutoverctl shadow app --samples 20"}, [&](const Ctl& ctl) {
     std::vector<std::pair<std::string, std::string>> params;
     if (!shadow_route.empty()) params.emplace_back("route", shadow_route);
     return ctl.run(verb::get, api_target({"v1", "shadow"}, params), nullptr,

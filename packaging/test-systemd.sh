@@ -89,6 +89,10 @@ wait_until 60 sh -c "podman exec $CTR systemctl is-system-running 2>/dev/null | 
 in_ctr systemctl --version | head -1
 in_ctr systemd-sysusers
 in_ctr id cutover
+# The image's man pages, which the unit's install steps put at the same place.
+for page in cutover.1 cutoverctl.1; do
+  in_ctr test -s "/usr/local/share/man/man1/$page" || fail "no /usr/local/share/man/man1/$page in the image"
+done
 
 echo "== systemctl start cutover"
 in_ctr systemctl start cutover
