@@ -1,9 +1,11 @@
 // The audit log: see audit_log.hpp.
 #include "admin/audit_log.hpp"
 
+#include "admin/durable_file.hpp"
 #include "admin/json_text.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,6 +47,21 @@ AuditLog::AuditLog(std::string path) : path_(std::move(path)) {
   }
   fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd_ < 0) throw std::runtime_error("audit_log " + path_ + ": cannot open for append: " + std::strerror(errno));
+  // A line torn by a crash has no newline: end it, so the next entry starts a line of its own
+  // instead of being glued to the fragment (and skipped with it when read back).
+  struct stat st {};
+  char last = '\n';
+  if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
+    const int rfd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (rfd >= 0) {
+      if (::pread(rfd, &last, 1, st.st_size - 1) != 1) last = '\n';
+      ::close(rfd);
+    }
+  }
+  if (last != '\n' && !write_line("\n"))
+    throw std::runtime_error("audit_log " + path_ + ": cannot end a torn last line: " + std::strerror(errno));
+  if (!fsync_parent_directory(path_))  // a file just created lives in its directory's entry
+    throw std::runtime_error("audit_log " + path_ + ": cannot sync its directory: " + std::strerror(errno));
 }
 
 AuditLog::~AuditLog() {

@@ -1,6 +1,8 @@
 // Persisted runtime state: see state_file.hpp.
 #include "admin/state_file.hpp"
 
+#include "admin/durable_file.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -85,6 +87,7 @@ bool write_state_file(const std::string& path, const StateMap& state) {
   if (ok) ok = ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
   if (ok) ok = ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (ok) ok = fsync_parent_directory(path);  // the rename itself, so a crash of the machine keeps it
   if (!ok) spdlog::error("state_file {}: write failed: {}", path, std::strerror(errno));
   return ok;
 }

@@ -1,5 +1,6 @@
 // Runtime state that survives a restart (SPEC `state_file`): each route's weights and generation,
-// written atomically (temp file, fsync, rename) after every change and read back at start-up.
+// written atomically (temp file, fsync, rename, fsync of the directory) after every change and read
+// back at start-up.
 #pragma once
 
 #include <cstdint>

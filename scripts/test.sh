@@ -40,10 +40,10 @@ if [ "${SANITIZERS:-1}" != 0 ]; then
   # -O1 -g1: quicker to build than -O2 -g, and the reports still name file:line.
   # 1 GiB transfers are for the plain build; under ASan they only measure the sanitizer.
   run_suite build-asan Sanitize "-DCUTOVER_SANITIZE=address,undefined $sanitized" \
-    "-E integration\.(large_bodies|tour)$" "-O1 -g1"
+    "-E integration\.(large_bodies|tour|crash)$" "-O1 -g1"
   # TSan: the unit tests and the integration tests that drive several workers, the admin thread
   # and background threads at once (the others exercise one request at a time).
   run_suite build-tsan Sanitize "-DCUTOVER_SANITIZE=thread $sanitized" \
-    "-E integration\.(large_bodies|http|state|sticky|force|badinput|runbook|tour)$" "-O1 -g1"
+    "-E integration\.(large_bodies|http|state|sticky|force|badinput|runbook|tour|crash)$" "-O1 -g1"
 fi
 echo "test: all passed in $(( $(date +%s) - started )) s"
