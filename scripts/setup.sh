@@ -13,8 +13,8 @@ build_pkgs=(
 # test makes its certificates and speaks old TLS versions with it; python3-websockets: the WebSocket
 # servers and clients of test_websocket.py, run with /usr/bin/python3; nghttp2-client, python3-h2 and
 # python3-grpcio: the HTTP/2 and gRPC clients of test_http2.py, python3-h2 a frame layer for the
-# streams and abuse it sends).
-run_pkgs=(python3 python3-websockets python3-h2 python3-grpcio nghttp2-client curl openssl nginx-light procps jq)
+# streams and abuse it sends; etcd-server: the members test_etcd_client.py starts for fleet/etcd).
+run_pkgs=(python3 python3-websockets python3-h2 python3-grpcio nghttp2-client curl openssl nginx-light procps jq etcd-server)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=(wrk nghttp2-client haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace); fi
@@ -31,8 +31,11 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# nginx-light's package starts a system nginx on :80; the demo and tests run their own instances.
-if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-  $SUDO systemctl stop nginx || true
-fi
+# nginx-light's package starts a system nginx on :80, etcd-server a system etcd on :2379; the demo
+# and tests run their own instances.
+for unit in nginx etcd; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$unit" 2>/dev/null; then
+    $SUDO systemctl stop "$unit" || true
+  fi
+done
 echo "setup: installed ${missing[*]}"
