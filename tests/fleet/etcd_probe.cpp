@@ -11,6 +11,8 @@
 //   etcd_probe lease TTL BEATS KEY      grant, put KEY on the lease, BEATS keepalives 1 s apart:
 //                                       {"ok":true,"lease":ID,"ttls":[...],"present":bool}
 //   etcd_probe revoke TTL KEY           grant, put KEY on it, revoke: {"ok":true,"present":bool}
+//   etcd_probe reauth KEY MS            put KEY, wait MS ms (a token may expire), put again:
+//                                       {"ok":true,"revisions":[N,N]}
 //   etcd_probe watch PREFIX START [N]   watch lines until N events, SIGTERM or the watch ends:
 //                                       {"event":"put"|"delete","key","value","mod_revision"},
 //                                       {"notice":"connected"|"disconnected","endpoint","error"},
@@ -186,6 +188,15 @@ asio::awaitable<int> run(Client& client, std::vector<std::string> args) {
     auto r = co_await client.delete_range(args[1]);
     if (!r) co_return fail(r.error());
     emit({{"ok", true}, {"revision", r->header.revision}, {"deleted", r->deleted}});
+    co_return 0;
+  }
+  if (cmd == "reauth" && need(2)) {
+    auto first = co_await client.put(args[1], "first");
+    if (!first) co_return fail(first.error());
+    co_await sleep_ms(std::stoi(args[2]));
+    auto second = co_await client.put(args[1], "second");
+    if (!second) co_return fail(second.error());
+    emit({{"ok", true}, {"revisions", json::array{first->header.revision, second->header.revision}}});
     co_return 0;
   }
   if (cmd == "race" && need(1)) co_return co_await race(client, args[1]);

@@ -19,7 +19,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
 import urllib.request
 
 ETCD_BIN = os.environ.get("ETCD_BIN", "etcd")
@@ -45,7 +44,7 @@ def _b64(s):
 
 
 class EtcdCluster:
-    def __init__(self, members=1, start=True):
+    def __init__(self, members=1, start=True, extra_args=()):
         assert members in (1, 3)
         self.dir = tempfile.mkdtemp(prefix="cutover-etcd-")
         ports = _free_ports(2 * members)
@@ -54,6 +53,7 @@ class EtcdCluster:
         self.peer_ports = ports[members:]
         self.procs = [None] * members
         self.token = f"cutover-test-{os.getpid()}-{ports[0]}"
+        self.extra_args = list(extra_args)  # e.g. ["--auth-token-ttl", "1"]
         _LIVE.add(self)
         if start:
             self.start_all(new=True)
@@ -80,7 +80,7 @@ class EtcdCluster:
             "--heartbeat-interval", "50",
             "--election-timeout", "500",
             "--log-level", "warn",
-        ]
+        ] + self.extra_args
 
     def _start(self, i, new=False):
         assert self.procs[i] is None or self.procs[i].poll() is not None, f"{self.names[i]} is running"
@@ -103,6 +103,13 @@ class EtcdCluster:
             p.send_signal(signal.SIGKILL)
             p.wait(timeout=10)
 
+    def pause(self, i):
+        """SIGSTOP member i: its sockets stay open and silent, as on a hung or partitioned host."""
+        self.procs[i].send_signal(signal.SIGSTOP)
+
+    def resume(self, i):
+        self.procs[i].send_signal(signal.SIGCONT)
+
     def restart(self, i, timeout=30):
         self.kill(i)
         self._start(i)
@@ -112,6 +119,7 @@ class EtcdCluster:
         """SIGTERM every member (SIGKILL after `timeout` s) and waits for them."""
         for p in self.procs:
             if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGCONT)  # a paused member would not act on SIGTERM
                 p.send_signal(signal.SIGTERM)
         for p in self.procs:
             if p is None:
@@ -162,11 +170,14 @@ class EtcdCluster:
         raise RuntimeError(f"etcd members not healthy within {timeout} s\n{logs}")
 
     # --- the store, through the gateway (not through the client under test) --------------------
-    def call(self, path, body, member=None, timeout=5):
+    def call(self, path, body, member=None, timeout=5, token=None):
         """POSTs `body` (a dict) to /v3/<path> on `member` (default: the first running one)."""
         i = self.running()[0] if member is None else member
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = token
         req = urllib.request.Request(self.endpoints[i] + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+                                     headers=headers, method="POST")
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read())
 
@@ -186,6 +197,14 @@ class EtcdCluster:
 
     def compact(self, revision, member=None):
         self.call("/v3/kv/compaction", {"revision": str(revision), "physical": True}, member)
+
+    def enable_auth(self, password):
+        """A `root` user with `password` and the root role, then authentication on: from here on
+        every request needs a token."""
+        self.call("/v3/auth/role/add", {"name": "root"})
+        self.call("/v3/auth/user/add", {"name": "root", "password": password})
+        self.call("/v3/auth/user/grant", {"user": "root", "role": "root"})
+        self.call("/v3/auth/enable", {})
 
 
 @atexit.register

@@ -4,8 +4,10 @@ driven through tests/fleet/etcd_probe (ETCD_PROBE_BIN, default build/tests/etcd_
 range and delete cross-checked through the gateway directly, endpoint failover past a dead
 endpoint, two txns guarded on one mod_revision of which exactly one wins, a lease kept past its
 TTL by keepalives and then expiring with its key, revoke, a watch seeing puts and deletes in
-order, a watch resuming without loss or duplicates across a killed member and across a full
-stop/start of the cluster, and a compacted start revision reported."""
+order, a watch resuming without loss or duplicates across a killed member, a silent (stopped)
+member and a full stop/start of the cluster, a compacted start revision reported; and, on a
+member of its own with authentication, a token sent, and a new one fetched when etcd let the
+first expire."""
 import json
 import os
 import pathlib
@@ -209,6 +211,27 @@ class EtcdClientTest(unittest.TestCase):
             w.stop()
             self.cluster.restart(victim)
 
+    def test_watch_leaves_a_silent_member(self):
+        w = WatchProcess(self.cluster.endpoints, "/silent/")
+        victim = None
+        try:
+            lines = w.wait_for(lambda ls: any(x.get("notice") == "connected" for x in ls), "connection")
+            first = next(x for x in lines if x.get("notice") == "connected")["endpoint"]
+            victim = self.cluster.endpoints.index(first)
+            others = [i for i in range(3) if i != victim]
+            # Its connection stays open and says nothing: only the watch's probe can tell.
+            self.cluster.pause(victim)
+            revisions = [put_retrying(self.cluster, f"/silent/k{i}", str(i), others) for i in range(5)]
+            events = w.wait_events(5, timeout=30)
+            self.assert_in_order_without_duplicates(events, revisions)
+            self.assertEqual(len(events), 5, events)
+            self.assertIn("probe failed", w.notices("disconnected")[0]["error"])
+            self.assertNotEqual(w.notices("connected")[-1]["endpoint"], first)
+        finally:
+            if victim is not None:
+                self.cluster.resume(victim)
+            w.stop()
+
     def test_watch_resumes_across_a_full_stop_and_start(self):
         w = WatchProcess(self.cluster.endpoints, "/restart/")
         try:
@@ -240,6 +263,42 @@ class EtcdClientTest(unittest.TestCase):
         rc, lines = probe(self.cluster.endpoints, "watch", "/compact/", r3, 1)
         self.assertEqual(rc, 0, lines)
         self.assertEqual([(x["value"], x["mod_revision"]) for x in lines if "event" in x], [("v3", r3)])
+
+
+class EtcdAuthTest(unittest.TestCase):
+    """One member with authentication and tokens that expire after 1 s unused."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = EtcdCluster(members=1, extra_args=["--auth-token-ttl", "1"])
+        cls.cluster.enable_auth("s3cret")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()
+
+    def probe_as(self, user, password, *args):
+        os.environ["ETCD_USER"], os.environ["ETCD_PASSWORD"] = user, password
+        try:
+            return probe(self.cluster.endpoints, *args)
+        finally:
+            del os.environ["ETCD_USER"], os.environ["ETCD_PASSWORD"]
+
+    def test_token_sent_and_renewed_after_expiry(self):
+        rc, [out] = self.probe_as("root", "s3cret", "reauth", "/auth/k", 3000)
+        self.assertEqual(rc, 0, out)
+        self.assertLess(out["revisions"][0], out["revisions"][1])
+        token = self.cluster.call("/v3/auth/authenticate", {"name": "root", "password": "s3cret"})["token"]
+        answer = self.cluster.call("/v3/kv/range", {"key": "L2F1dGgvaw=="}, token=token)
+        self.assertEqual(answer["kvs"][0]["value"], "c2Vjb25k")  # "second"
+
+    def test_without_a_token_or_with_a_wrong_password_etcd_refuses(self):
+        rc, [out] = probe(self.cluster.endpoints, "get", "/auth/k")
+        self.assertEqual(rc, 1)
+        self.assertIn("user name", out["error"])
+        rc, [out] = self.probe_as("root", "wrong", "get", "/auth/k")
+        self.assertEqual(rc, 1)
+        self.assertIn("authentication failed", out["error"])
 
 
 if __name__ == "__main__":
