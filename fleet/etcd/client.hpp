@@ -13,7 +13,11 @@
 //   one-message stream and answers `{"result": LeaseKeepAliveResponse}`), /v3/lease/revoke,
 //   /v3/lease/timetolive, /v3/auth/authenticate (the token goes in `Authorization:` on every later
 //   request; an answer rejecting it, gRPC 16, makes the client authenticate again once and repeat
-//   the request, which etcd did not apply), /v3/watch.
+//   the request, which etcd did not apply; a watch etcd cancels, as it does for a stale token,
+//   authenticates again on its next connection), /v3/watch.
+// - https endpoints: TLS 1.2+ through Beast's ssl_stream, the certificate verified against
+//   ca_file (or the system's CAs) and the endpoint's host (an IP literal against the IP SANs; a
+//   name is sent as SNI), an optional client certificate (cert_file, key_file).
 // - Unary requests: one connection each (HTTP/1.1, `Connection: close`), the whole call bounded
 //   by request_timeout and each connect by connect_timeout. A connect that fails moves on to the
 //   next endpoint (in order, starting at the last one that worked); a request sent whose answer

@@ -18,7 +18,7 @@
 //                                       {"notice":"connected"|"disconnected","endpoint","error"},
 //                                       {"end":"canceled"|"compacted"|"failed","compact_revision","next_revision"}
 // Environment: ETCD_WATCH_IDLE_MS (watch probe after this much silence, default 2000),
-// ETCD_USER / ETCD_PASSWORD.
+// ETCD_USER / ETCD_PASSWORD, ETCD_CA_FILE / ETCD_CERT_FILE / ETCD_KEY_FILE (https endpoints).
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -237,6 +237,9 @@ int main(int argc, char** argv) {
   config.watch_idle = std::chrono::milliseconds(idle != nullptr ? std::atoi(idle) : 2000);
   if (const char* user = std::getenv("ETCD_USER")) config.username = user;
   if (const char* password = std::getenv("ETCD_PASSWORD")) config.password = password;
+  if (const char* ca = std::getenv("ETCD_CA_FILE")) config.ca_file = ca;
+  if (const char* cert = std::getenv("ETCD_CERT_FILE")) config.cert_file = cert;
+  if (const char* key = std::getenv("ETCD_KEY_FILE")) config.key_file = key;
 
   asio::io_context io(1);
   auto client = Client::create(io, config);

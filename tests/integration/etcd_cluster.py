@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -44,7 +45,9 @@ def _b64(s):
 
 
 class EtcdCluster:
-    def __init__(self, members=1, start=True, extra_args=()):
+    def __init__(self, members=1, start=True, extra_args=(), tls=None):
+        """tls: {"ca", "cert", "key"} PEM files: clients speak https and must present a
+        certificate signed by "ca" (the cluster's own cert and key serve for the test's client)."""
         assert members in (1, 3)
         self.dir = tempfile.mkdtemp(prefix="cutover-etcd-")
         ports = _free_ports(2 * members)
@@ -54,6 +57,13 @@ class EtcdCluster:
         self.procs = [None] * members
         self.token = f"cutover-test-{os.getpid()}-{ports[0]}"
         self.extra_args = list(extra_args)  # e.g. ["--auth-token-ttl", "1"]
+        self.tls = tls
+        self.ssl_context = None
+        if tls:
+            self.ssl_context = ssl.create_default_context(cafile=tls["ca"])
+            self.ssl_context.load_cert_chain(tls["cert"], tls["key"])
+            self.extra_args += ["--cert-file", tls["cert"], "--key-file", tls["key"],
+                                "--client-cert-auth", "--trusted-ca-file", tls["ca"]]
         _LIVE.add(self)
         if start:
             self.start_all(new=True)
@@ -61,7 +71,8 @@ class EtcdCluster:
     # --- membership -------------------------------------------------------------------------
     @property
     def endpoints(self):
-        return [f"http://127.0.0.1:{p}" for p in self.client_ports]
+        scheme = "https" if self.tls else "http"
+        return [f"{scheme}://127.0.0.1:{p}" for p in self.client_ports]
 
     def _args(self, i, new):
         initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, self.peer_ports))
@@ -153,7 +164,7 @@ class EtcdCluster:
 
     def healthy(self, i):
         try:
-            with urllib.request.urlopen(self.endpoints[i] + "/health", timeout=1) as r:
+            with urllib.request.urlopen(self.endpoints[i] + "/health", timeout=1, context=self.ssl_context) as r:
                 return json.loads(r.read()).get("health") == "true"
         except (OSError, ValueError):
             return False
@@ -178,7 +189,7 @@ class EtcdCluster:
             headers["Authorization"] = token
         req = urllib.request.Request(self.endpoints[i] + path, data=json.dumps(body).encode(),
                                      headers=headers, method="POST")
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as r:
             return json.loads(r.read())
 
     def put(self, key, value, member=None):
@@ -205,6 +216,22 @@ class EtcdCluster:
         self.call("/v3/auth/user/add", {"name": "root", "password": password})
         self.call("/v3/auth/user/grant", {"user": "root", "role": "root"})
         self.call("/v3/auth/enable", {})
+
+
+def make_tls_files(directory):
+    """A CA and a certificate it signs for 127.0.0.1 (server and client use), with openssl; the
+    {"ca", "cert", "key"} paths EtcdCluster(tls=...) takes."""
+    ca_key, ca, key, csr, cert = (os.path.join(directory, n) for n in ("ca.key", "ca.pem", "etcd.key", "etcd.csr", "etcd.pem"))
+    ext = os.path.join(directory, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n")
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
+        "-subj", "/CN=cutover test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=etcd")
+    run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2",
+        "-extfile", ext)
+    return {"ca": ca, "cert": cert, "key": key}
 
 
 @atexit.register

@@ -7,27 +7,29 @@ TTL by keepalives and then expiring with its key, revoke, a watch seeing puts an
 order, a watch resuming without loss or duplicates across a killed member, a silent (stopped)
 member and a full stop/start of the cluster, a compacted start revision reported; and, on a
 member of its own with authentication, a token sent, and a new one fetched when etcd let the
-first expire."""
+first expire; and over https with a client certificate."""
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from etcd_cluster import EtcdCluster, _free_ports  # noqa: E402
+from etcd_cluster import EtcdCluster, _free_ports, make_tls_files  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 PROBE = os.environ.get("ETCD_PROBE_BIN", str(ROOT / "build" / "tests" / "etcd_probe"))
 
 
-def probe(endpoints, *args, timeout=30):
-    """Runs one probe command: (exit status, its JSON lines)."""
-    env = dict(os.environ, ETCD_ENDPOINTS=",".join(endpoints))
+def probe(endpoints, *args, timeout=30, env=None):
+    """Runs one probe command: (exit status, its JSON lines). `env`: more environment."""
+    env = dict(os.environ, ETCD_ENDPOINTS=",".join(endpoints), **(env or {}))
     r = subprocess.run([PROBE, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
     lines = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     if r.stderr.strip():
@@ -278,11 +280,7 @@ class EtcdAuthTest(unittest.TestCase):
         cls.cluster.close()
 
     def probe_as(self, user, password, *args):
-        os.environ["ETCD_USER"], os.environ["ETCD_PASSWORD"] = user, password
-        try:
-            return probe(self.cluster.endpoints, *args)
-        finally:
-            del os.environ["ETCD_USER"], os.environ["ETCD_PASSWORD"]
+        return probe(self.cluster.endpoints, *args, env={"ETCD_USER": user, "ETCD_PASSWORD": password})
 
     def test_token_sent_and_renewed_after_expiry(self):
         rc, [out] = self.probe_as("root", "s3cret", "reauth", "/auth/k", 3000)
@@ -299,6 +297,37 @@ class EtcdAuthTest(unittest.TestCase):
         rc, [out] = self.probe_as("root", "wrong", "get", "/auth/k")
         self.assertEqual(rc, 1)
         self.assertIn("authentication failed", out["error"])
+
+
+class EtcdTlsTest(unittest.TestCase):
+    """One member on https that wants a client certificate from its CA."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.files_dir = tempfile.mkdtemp(prefix="cutover-etcd-tls-")
+        cls.files = make_tls_files(cls.files_dir)
+        cls.cluster = EtcdCluster(members=1, tls=cls.files)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()
+        shutil.rmtree(cls.files_dir, ignore_errors=True)
+
+    def test_put_get_and_watch_over_tls_with_a_client_certificate(self):
+        env = {"ETCD_CA_FILE": self.files["ca"], "ETCD_CERT_FILE": self.files["cert"], "ETCD_KEY_FILE": self.files["key"]}
+        rc, [put] = probe(self.cluster.endpoints, "put", "/tls/k", "v", env=env)
+        self.assertEqual(rc, 0, put)
+        rc, [got] = probe(self.cluster.endpoints, "get", "/tls/k", env=env)
+        self.assertEqual((got["kvs"][0]["value"], got["kvs"][0]["mod_revision"]), ("v", put["revision"]))
+        rc, lines = probe(self.cluster.endpoints, "watch", "/tls/", put["revision"], 1, env=env)
+        self.assertEqual([(x["key"], x["mod_revision"]) for x in lines if "event" in x], [("/tls/k", put["revision"])])
+        # Without the client certificate the handshake fails; with the system CAs the server's is not trusted.
+        rc, [out] = probe(self.cluster.endpoints, "get", "/tls/k", env={"ETCD_CA_FILE": self.files["ca"]})
+        self.assertEqual(rc, 1, out)
+        self.assertIn("bad certificate", out["error"])
+        rc, [out] = probe(self.cluster.endpoints, "get", "/tls/k")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("certificate verify failed", out["error"])
 
 
 if __name__ == "__main__":
