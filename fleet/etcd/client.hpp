@@ -102,6 +102,12 @@ Result<Endpoint> parse_endpoint(std::string_view text);
 std::chrono::milliseconds backoff_delay(unsigned attempt, std::chrono::milliseconds min, std::chrono::milliseconds max,
                                         double unit_random);
 
+// Drops from `events` (one WatchResponse's, in revision order) those before `next_revision`, which
+// the handler has seen already (etcd may send them again after a reconnect), and gives the
+// revision to resume at after the rest (next_revision when nothing is left; 0 stays 0 only
+// without events).
+std::int64_t drop_seen_events(std::vector<WatchEvent>& events, std::int64_t next_revision);
+
 // What a watch reports besides events: a connection made (`connected`, the endpoint) or lost
 // (`disconnected`, why, and the delay before the next try).
 struct WatchNotice {

@@ -41,6 +41,11 @@ std::chrono::milliseconds backoff_delay(unsigned attempt, std::chrono::milliseco
   return half + std::chrono::milliseconds(static_cast<std::int64_t>(r * static_cast<double>((d - half).count())));
 }
 
+std::int64_t drop_seen_events(std::vector<WatchEvent>& events, std::int64_t next_revision) {
+  std::erase_if(events, [&](const WatchEvent& ev) { return ev.kv.mod_revision < next_revision; });
+  return events.empty() ? next_revision : events.back().kv.mod_revision + 1;
+}
+
 struct Watch::SessionEnd {
   enum class Kind { lost, compacted, failed, canceled };
   Kind kind = Kind::lost;
@@ -209,15 +214,10 @@ std::optional<Watch::SessionEnd> Watch::handle(const json::object& message, std:
     if (next_revision_ == 0) next_revision_ = m->header.revision + 1;
     if (on_notice_) on_notice_(WatchNotice{WatchNotice::Kind::connected, ep.text, {}, {}});
   }
+  next_revision_ = drop_seen_events(m->events, next_revision_);
   if (m->events.empty()) return std::nullopt;
-  // After a reconnect etcd may send again what was delivered before it: drop those.
-  std::vector<WatchEvent> fresh;
-  for (WatchEvent& ev : m->events)
-    if (ev.kv.mod_revision >= next_revision_) fresh.push_back(std::move(ev));
-  if (fresh.empty()) return std::nullopt;
-  next_revision_ = fresh.back().kv.mod_revision + 1;
   undelivered_seen_ = 0;
-  if (on_events_) on_events_(fresh, m->header.revision);
+  if (on_events_) on_events_(m->events, m->header.revision);
   return std::nullopt;
 }
 

@@ -280,6 +280,20 @@ TEST(EtcdClientConfig, EndpointsAreHttpOrHttpsWithHostAndPort) {
   EXPECT_EQ(parse_endpoint("http://h:1/v3").error().kind, ErrorKind::config);
 }
 
+TEST(EtcdWatchResume, EventsAlreadyDeliveredAreDroppedAndTheResumeRevisionFollowsTheRest) {
+  auto at = [](std::int64_t rev) { return WatchEvent{WatchEvent::Type::put, KeyValue{"k", "v", 1, rev, 1, 0}}; };
+  std::vector<WatchEvent> replayed{at(7), at(8), at(8), at(9)};  // revision 8: a txn of two puts
+  EXPECT_EQ(drop_seen_events(replayed, 8), 10);
+  ASSERT_EQ(replayed.size(), 3u);
+  EXPECT_EQ(replayed.front().kv.mod_revision, 8);
+  std::vector<WatchEvent> old{at(3), at(4)};
+  EXPECT_EQ(drop_seen_events(old, 5), 5);
+  EXPECT_TRUE(old.empty());
+  std::vector<WatchEvent> first{at(12)};
+  EXPECT_EQ(drop_seen_events(first, 0), 13);  // watching "from now on": everything is new
+  EXPECT_EQ(first.size(), 1u);
+}
+
 TEST(EtcdClientConfig, BackoffDoublesToItsCapWithJitterInTheUpperHalf) {
   using std::chrono::milliseconds;
   EXPECT_EQ(backoff_delay(0, milliseconds(100), milliseconds(5000), 0.0), milliseconds(50));
