@@ -18,6 +18,7 @@
 //                                       {"notice":"connected"|"disconnected","endpoint","error"},
 //                                       {"end":"canceled"|"compacted"|"failed","compact_revision","next_revision"}
 // Environment: ETCD_WATCH_IDLE_MS (watch probe after this much silence, default 2000),
+// ETCD_WATCH_MAX_BYTES (the bound of one watch message, default the client's),
 // ETCD_USER / ETCD_PASSWORD, ETCD_CA_FILE / ETCD_CERT_FILE / ETCD_KEY_FILE (https endpoints).
 #include <csignal>
 #include <cstdio>
@@ -235,6 +236,7 @@ int main(int argc, char** argv) {
   config.backoff_max = std::chrono::milliseconds(1000);
   const char* idle = std::getenv("ETCD_WATCH_IDLE_MS");
   config.watch_idle = std::chrono::milliseconds(idle != nullptr ? std::atoi(idle) : 2000);
+  if (const char* max = std::getenv("ETCD_WATCH_MAX_BYTES")) config.max_watch_message_bytes = std::strtoul(max, nullptr, 10);
   if (const char* user = std::getenv("ETCD_USER")) config.username = user;
   if (const char* password = std::getenv("ETCD_PASSWORD")) config.password = password;
   if (const char* ca = std::getenv("ETCD_CA_FILE")) config.ca_file = ca;

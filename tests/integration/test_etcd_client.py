@@ -5,9 +5,10 @@ range and delete cross-checked through the gateway directly, endpoint failover p
 endpoint, two txns guarded on one mod_revision of which exactly one wins, a lease kept past its
 TTL by keepalives and then expiring with its key, revoke, a watch seeing puts and deletes in
 order, a watch resuming without loss or duplicates across a killed member, a silent (stopped)
-member and a full stop/start of the cluster, a compacted start revision reported; and, on a
-member of its own with authentication, a token sent, and a new one fetched when etcd let the
-first expire; and over https with a client certificate."""
+member and a full stop/start of the cluster, a compacted start revision reported, a watch
+message past its bound ending the watch; and, on a member of its own with authentication, a
+token sent, and a new one fetched when etcd let the first expire; and over https with a client
+certificate."""
 import json
 import os
 import pathlib
@@ -40,8 +41,8 @@ def probe(endpoints, *args, timeout=30, env=None):
 class WatchProcess:
     """`etcd_probe watch` in the background; a thread collects its JSON lines."""
 
-    def __init__(self, endpoints, prefix, start=0, max_events=0):
-        env = dict(os.environ, ETCD_ENDPOINTS=",".join(endpoints), ETCD_WATCH_IDLE_MS="2000")
+    def __init__(self, endpoints, prefix, start=0, max_events=0, env=None):
+        env = dict(os.environ, ETCD_ENDPOINTS=",".join(endpoints), ETCD_WATCH_IDLE_MS="2000", **(env or {}))
         self.proc = subprocess.Popen([PROBE, "watch", prefix, str(start), str(max_events)], env=env,
                                      stdout=subprocess.PIPE, text=True)
         self.lines = []
@@ -83,7 +84,10 @@ class WatchProcess:
         return self.events()
 
     def stop(self):
-        if self.proc.poll() is None:
+        with self.cond:
+            ended = any("end" in line for line in self.lines)
+        # A watch that ended is exiting on its own; a SIGTERM now would find no handler.
+        if not ended and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             rc = self.proc.wait(timeout=10)
@@ -250,6 +254,21 @@ class EtcdClientTest(unittest.TestCase):
             self.assertEqual(len(events), 10, events)
         finally:
             w.stop()
+
+    def test_watch_message_past_its_bound_ends_the_watch(self):
+        w = WatchProcess(self.cluster.endpoints, "/big/", env={"ETCD_WATCH_MAX_BYTES": "4096"})
+        try:
+            w.wait_for(lambda ls: any(x.get("notice") == "connected" for x in ls), "connection")
+            small = self.cluster.put("/big/small", "x")
+            self.cluster.put("/big/large", "y" * 8192)  # base64 in JSON: over 10 KiB
+            lines = w.wait_for(lambda ls: any("end" in x for x in ls), "end")
+        finally:
+            rc = w.stop()
+        self.assertEqual(rc, 1)
+        self.assertEqual([(x["key"], x["mod_revision"]) for x in lines if "event" in x], [("/big/small", small)])
+        end = next(x for x in lines if "end" in x)
+        self.assertEqual(end["end"], "failed")
+        self.assertIn("larger than 4096 bytes", end["error"])
 
     def test_compacted_start_revision_is_reported(self):
         r1 = self.cluster.put("/compact/k", "v1")
