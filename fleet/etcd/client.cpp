@@ -102,6 +102,7 @@ Result<std::unique_ptr<Client>> Client::create(asio::io_context& io, ClientConfi
     auto fail = [&](std::string_view what, const std::string& file) {
       return Error{ErrorKind::config, std::string(what) + " " + file + ": " + ec.message(), 0, 0};
     };
+    SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
     tls->set_verify_mode(asio::ssl::verify_peer, ec);
     if (config.ca_file.empty())
       tls->set_default_verify_paths(ec);

@@ -42,7 +42,8 @@
 // - Not supported: gRPC itself, several watches on one connection, progress requests, watch
 //   filters and prev_kv in events, fragmenting of huge revisions, member discovery (the endpoint
 //   list is fixed), leases kept alive by a stream (one POST per beat), connection reuse between
-//   unary requests, the maintenance, cluster and auth-admin APIs.
+//   unary requests, the maintenance, cluster and auth-admin APIs, metrics (the notices and
+//   errors say what happened; counting them is the caller's).
 // Threading: a Client and its Watches live on the one io_context they are given; call them from
 // its thread only (Watch::cancel excepted). The Client must outlive its Watches.
 #pragma once
@@ -124,7 +125,7 @@ struct WatchEnd {
   Reason reason = Reason::canceled;
   std::int64_t compact_revision = 0;  // compacted: etcd keeps revisions from here on
   std::int64_t next_revision = 0;     // the revision the watch would have resumed at
-  Error error;                        // failed: an error that a reconnect cannot cure (too large, denied)
+  Error error;                        // failed: what a reconnect cannot cure (a message past the bound)
 };
 
 struct WatchOptions {
