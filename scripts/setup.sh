@@ -17,9 +17,9 @@ build_pkgs=(
 # python3-grpcio: the HTTP/2 and gRPC clients of test_http2.py, python3-h2 a frame layer for the
 # streams and abuse it sends; python3-yaml and python3-jsonschema: test_openapi.py validates the
 # admin API's answers against docs/admin-api.openapi.yaml; man-db: the manpages test renders
-# build/*.1 with man).
+# build/*.1 with man; etcd-server: the members test_etcd_client.py starts for fleet/etcd).
 run_pkgs=(python3 python3-websockets python3-h2 python3-grpcio python3-yaml python3-jsonschema nghttp2-client curl openssl
-          nginx-light procps jq man-db)
+          nginx-light procps jq man-db etcd-server)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 # ctest openapi_lint runs the pinned @redocly/cli of tests/openapi/ on Node.js. A nodejs that is
@@ -40,8 +40,11 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# nginx-light's package starts a system nginx on :80; the demo and tests run their own instances.
-if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-  $SUDO systemctl stop nginx || true
-fi
+# nginx-light's package starts a system nginx on :80, etcd-server a system etcd on :2379; the demo
+# and tests run their own instances.
+for unit in nginx etcd; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$unit" 2>/dev/null; then
+    $SUDO systemctl stop "$unit" || true
+  fi
+done
 echo "setup: installed ${missing[*]}"

@@ -13,6 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RULES = {
     "common": set(),
     "config": set(),
+    # The fleet's etcd client: a library of its own, below the control plane.
+    "fleet": set(),
     "proxy/net": {"config"},
     "proxy/router": set(),
     "proxy/stats": {"proxy/router"},
@@ -35,10 +37,10 @@ RULES = {
     "proxy/server": {"config", "proxy/net", "proxy/router", "proxy/stats", "proxy/observe", "proxy/runtime", "proxy/upstream",
                      "proxy/exchange", "proxy/http", "proxy/l4"},
     # The control plane reads runtime state and metrics; it never reaches into sessions or workers.
-    "admin": {"config", "proxy/net", "proxy/router", "proxy/stats", "proxy/shadow", "proxy/observe", "proxy/runtime"},
+    "admin": {"config", "fleet", "proxy/net", "proxy/router", "proxy/stats", "proxy/shadow", "proxy/observe", "proxy/runtime"},
     "ctl": {"config"},
     # The composition root wires everything together.
-    "app": {"config", "admin", "proxy/runtime", "proxy/server", "proxy/stats"},
+    "app": {"config", "fleet", "admin", "proxy/runtime", "proxy/server", "proxy/stats"},
 }
 SOURCES = ("*.hpp", "*.cpp")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
@@ -61,7 +63,7 @@ def folder_of(path: pathlib.Path) -> str:
 def main() -> int:
     problems = []
     seen = set()
-    for top in ("common", "config", "proxy", "admin", "ctl", "app"):
+    for top in ("common", "config", "fleet", "proxy", "admin", "ctl", "app"):
         for pattern in SOURCES:
             for f in (ROOT / top).rglob(pattern):
                 folder = folder_of(f)
