@@ -14,15 +14,33 @@
 #
 #   docker/test.sh [--no-compose] [--keep]     # --keep leaves the containers of step 5 running
 #
-# Environment: BASE (default localhost/debian:bookworm, built here when missing), DEBIAN_MIRROR,
-# IMAGE (default localhost/cutover:test), BUILD_TIMEOUT seconds (default 3600).
+# Environment: BASE (default localhost/debian:bookworm, built here when missing), DEBIAN_MIRROR and
+# DEBIAN_SECURITY_MIRROR (default: the URIs this machine's own apt sources give for bookworm and
+# bookworm-security), IMAGE (default localhost/cutover:test), BUILD_TIMEOUT seconds (default 3600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 
 BASE=${BASE:-localhost/debian:bookworm}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+# apt_uri SUITE: the URI this machine's apt sources use for SUITE, from deb822 .sources files or
+# one-line .list entries; nothing when none names it. The base image is built from the same
+# archive the machine itself installs from.
+apt_uri() {
+  {
+    awk -v s="$1" 'BEGIN { RS = ""; FS = "\n" }
+      { uri = ""; ok = 0
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); uri = a[2] }
+          if ($i ~ /^Suites:/) { n = split($i, b, /[ \t]+/); for (j = 2; j <= n; j++) if (b[j] == s) ok = 1 }
+        }
+        if (ok && uri != "") print uri }' /etc/apt/sources.list.d/*.sources 2>/dev/null
+    awk -v s="$1" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+                                 if ($(i + 1) == s) print $i }' \
+      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
+  } | head -n 1
+}
+MIRROR=${DEBIAN_MIRROR:-$(apt_uri bookworm)}
+SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-$(apt_uri bookworm-security)}
 IMAGE=${IMAGE:-localhost/cutover:test}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-3600}
 COMPOSE=1
@@ -42,6 +60,11 @@ pod() { podman --runtime runc "$@" 2> >(grep -v 'systemd connection' >&2); }
 CTR=cutover-test-$$
 VOL=cutover-test-state-$$
 WORK=$(mktemp -d /tmp/cutover-docker-test.XXXXXX)
+# podman-compose starts its containers with podman's default runtime (crun), which cannot start
+# them on hosts with cgroups in hybrid mode; this script's own podman calls say runc: so does
+# podman-compose, through a containers.conf of the script's own.
+printf '[engine]\nruntime = "runc"\n' > "$WORK/containers.conf"
+export CONTAINERS_CONF="$WORK/containers.conf"
 PIDS=()
 PROJECT=cutover-demo-test
 
@@ -117,6 +140,8 @@ step "base image $BASE"
 if podman image exists "$BASE"; then
   echo "present"
 elif [ "$BASE" = localhost/debian:bookworm ]; then
+  [ -n "$MIRROR" ] && [ -n "$SECURITY_MIRROR" ] ||
+    fail "this machine's apt sources name no bookworm and bookworm-security archive: set DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR"
   rootfs="$WORK/rootfs"
   echo "debootstrap --variant=minbase bookworm from $MIRROR"
   timeout 1200 debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \

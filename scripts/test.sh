@@ -42,10 +42,10 @@ if [ "${SANITIZERS:-1}" != 0 ]; then
   # of the docs (the tour, man pages, drift tests, the OpenAPI linter) and the 200 kills of
   # test_crash exercise no code the plain pass has not run.
   run_suite build-asan Sanitize "-DCUTOVER_SANITIZE=address,undefined $sanitized" \
-    "-E ^(integration\.(large_bodies|tour|crash)|openapi_lint|manpages|docs_.*)$" "-O1 -g1"
+    "-E ^(integration\.(large_bodies|tour|crash)|openapi_lint|manpages|dockerfile|docs_.*)$" "-O1 -g1"
   # TSan: the unit tests and the integration tests that drive several workers, the admin thread
   # and background threads at once (the others exercise one request at a time).
   run_suite build-tsan Sanitize "-DCUTOVER_SANITIZE=thread $sanitized" \
-    "-E ^(integration\.(large_bodies|http|state|sticky|force|badinput|runbook|tour|crash|etcd_client)|openapi_lint|manpages|docs_.*)$" "-O1 -g1"
+    "-E ^(integration\.(large_bodies|http|state|sticky|force|badinput|runbook|tour|crash|etcd_client)|openapi_lint|manpages|dockerfile|docs_.*)$" "-O1 -g1"
 fi
 echo "test: all passed in $(( $(date +%s) - started )) s"
