@@ -38,6 +38,9 @@
 #   large:   a LARGE_MIB (1024) MiB download through each proxy with curl, LARGE_ROUNDS (3), median MiB/s.
 #   flip:    weight change to effect: admin PUT 0 <-> 100, then requests on an open connection until
 #            one comes from the new side; FLIP_ROUNDS (200) times, median and p99 in us (bench/flip.py).
+#   soak:    by hand, alone, never in the default run: SOAK_MINUTES (10) of keep-alive and close load
+#            with mirror on, a weight change every second, a reload every 10 s and a write hold every
+#            minute; zero failed requests, RSS and descriptors printed per minute (bench/soak.py).
 #   micro:   the Google Benchmark micro-benchmarks of build/cutover_micro (bench/micro): ns and heap
 #            allocations per operation of the per-request pure functions.
 # Prints markdown tables and writes bench/results/latest.md (and latest.png with stage proxies).
@@ -83,6 +86,13 @@ ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket h2 grpc close idle l
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
+# soak: by hand only, never part of "all" (10 minutes; bench/soak.py says what it does).
+if [ "${1:-}" = soak ]; then
+  [ $# -eq 1 ] || die "stage soak runs alone"
+  "$repo/scripts/setup.sh" --bench >/dev/null
+  ensure_cutover "$repo" "$(mktemp)" "bench: "
+  exec env CUTOVER_BIN="$CUTOVER_BIN" python3 "$repo/bench/soak.py"
+fi
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=("${ALL_STAGES[@]}")
 for stage in "${stages[@]}"; do
