@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <string_view>
+#include <tuple>
 
 #include <boost/json/array.hpp>
 #include <fmt/format.h>
@@ -127,6 +128,18 @@ std::vector<config::Diagnostic> restart_only_changes(const config::Config& runni
   return out;
 }
 
+std::vector<std::string> clusters_with_new_connection_settings(const config::Config& running,
+                                                               const config::Config& next) {
+  auto settings = [](const config::ClusterConfig& c) {
+    return std::tuple(c.tls.enabled, c.tls.sni, c.tls.ca_file, c.tls.verify, c.http2, c.send_proxy_protocol);
+  };
+  std::vector<std::string> out;
+  for (const auto& c : next.clusters)
+    for (const auto& o : running.clusters)
+      if (o.name == c.name && settings(o) != settings(c)) out.push_back(c.name);
+  return out;
+}
+
 std::vector<config::Diagnostic> reload_warnings(const config::Config& running, const config::Config& next) {
   std::vector<config::Diagnostic> out;
   const auto& a = running.mirror_log;
@@ -219,6 +232,11 @@ ReloadOutcome Control::reload(const Actor& actor) {
     return fail({{config_path_, {}, e.what()}});
   }
   snapshots_.publish(compiled);
+  // A connection opened under the old settings (plain where tls is now on, another sni or CA) is
+  // not handed another request; the cluster keeps its name, so its pool epoch moves instead.
+  for (const auto& name : clusters_with_new_connection_settings(running->config, next))
+    for (const auto& c : compiled->clusters)
+      if (c.name == name) c.runtime->bump_pool_epoch();
   if (reload_listener_) reload_listener_();
   health_.apply(compiled);  // checks follow the new endpoints; verdicts of kept ones stay
 

@@ -33,6 +33,12 @@ std::vector<config::Diagnostic> restart_only_changes(const config::Config& runni
 // changed (the open writer keeps its settings until the path changes or cutover restarts).
 std::vector<config::Diagnostic> reload_warnings(const config::Config& running, const config::Config& next);
 
+// Clusters of `next` whose connections `running` made must not be reused: the same name with
+// other connection settings (tls on or off, sni, ca_file, verify, protocol, send_proxy_protocol).
+// Their pooled connections are closed and HTTP/2 sessions retired through the pool epoch.
+std::vector<std::string> clusters_with_new_connection_settings(const config::Config& running,
+                                                               const config::Config& next);
+
 struct RouteChanges {
   std::vector<std::string> added;    // in `next`, not in `running`; config order
   std::vector<std::string> removed;  // in `running`, not in `next`; config order

@@ -44,7 +44,7 @@ const runtime::Endpoint& ConnectionPool::pick(const runtime::Cluster& cluster) {
 
 std::unique_ptr<Connection> ConnectionPool::take_idle(const runtime::Endpoint& endpoint,
                                                       const runtime::Cluster& cluster, ReuseCheck check) {
-  auto it = idle_.find(endpoint.address);
+  auto it = idle_.find({cluster.runtime.get(), endpoint.address});
   if (it == idle_.end()) return nullptr;
   auto& stack = it->second;
   auto now = std::chrono::steady_clock::now();
@@ -135,7 +135,7 @@ asio::awaitable<Lease> ConnectionPool::connect(const runtime::Cluster& cluster, 
 void ConnectionPool::release(std::unique_ptr<Connection> c) {
   error_code ignored;
   c->stream.expires_never();
-  auto& stack = idle_[c->endpoint];
+  auto& stack = idle_[{c->cluster, c->endpoint}];
   if (stack.size() >= limits_.max_idle_per_endpoint || c->buffer.size() != 0 ||
       c->epoch != c->cluster->pool_epoch()) {
     c->stream.socket().close(ignored);

@@ -113,7 +113,10 @@ class ConnectionPool {
 
   asio::any_io_executor ex_;
   PoolLimits limits_;
-  std::map<runtime::tcp::endpoint, std::vector<std::unique_ptr<Connection>>> idle_;  // LIFO per endpoint
+  // Idle HTTP/1.1 connections, LIFO, per (cluster, endpoint): two clusters may reach one address
+  // with different TLS settings, and a connection is only ever handed to the cluster that made it.
+  std::map<std::pair<const runtime::ClusterRuntime*, runtime::tcp::endpoint>, std::vector<std::unique_ptr<Connection>>>
+      idle_;
   // Next index per cluster, keyed by its runtime entry (one per cluster name for the process, so
   // a reload keeps the turn and the map cannot grow with reloads); no string hashing per request.
   std::unordered_map<const runtime::ClusterRuntime*, std::uint32_t> round_robin_;

@@ -301,6 +301,23 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(results.get("download"), (200, n, h.expected_sha256(n)))
         self.assertEqual(results.get("slow"), (200, b"slept 3000 ms on source"))
 
+    def test_h_a_cluster_that_turns_tls_on_never_reuses_a_plain_connection(self):
+        """A reload that gives a cluster `tls` (or another sni, CA or protocol) closes the
+        connections pooled under the old settings: the next request is not sent in plain text over
+        one of them. The backend here speaks plain HTTP only, so the new TLS handshake fails: 502."""
+        routes = [h.route("app", path_prefix="/", weight=0)]
+        cfg = config(self.be, routes)
+        cv = self.start(cfg, "reload-h")
+        conn = http.client.HTTPConnection(h.LOCALHOST, cv.port("public"), timeout=10)
+        self.assertEqual(get(conn, "/app/1"), (200, "source"))  # leaves a pooled connection to source
+        tls_cfg = config(self.be, routes)
+        tls_cfg["clusters"]["src"]["tls"] = {"verify": False}
+        write_config(cv, tls_cfg)
+        self.reload(cv)
+        status, backend = get(conn, "/app/2")
+        self.assertEqual((status, backend), (502, None), "sent over the plain connection pooled before the reload")
+        conn.close()
+
     def test_e_a_listener_change_is_refused_with_its_name(self):
         routes = [h.route("app", path_prefix="/", weight=0)]
         cv = self.start(config(self.be, routes), "reload-e")

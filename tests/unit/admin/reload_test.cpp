@@ -275,5 +275,33 @@ TEST(ReloadRules, ListenersMustStayAsTheyAre) {
   EXPECT_EQ(changes.removed, std::vector<std::string>{"r2"});
 }
 
+TEST(ReloadRules, ClustersWhoseConnectionSettingsChangeAreNamed) {
+  auto load = [](const std::string& clusters) {
+    auto loaded = config::load_string("clusters:\n" + clusters +
+                                          "listeners:\n  - {name: l, address: \"127.0.0.1:0\", routes: "
+                                          "[{name: r, source: a, target: b}]}\n",
+                                      "c.yaml");
+    EXPECT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors.front().str());
+    return *loaded.config;
+  };
+  const std::string b = "  b: {endpoints: [\"127.0.0.1:2\"]}\n";
+  const auto plain = load("  a: {endpoints: [\"127.0.0.1:1\"], connect_timeout: 1s}\n" + b);
+  EXPECT_EQ(clusters_with_new_connection_settings(plain, load("  a: {endpoints: [\"127.0.0.1:1\"]}\n" + b)),
+            std::vector<std::string>{})
+      << "a timeout is read per request: pooled connections stay";
+  EXPECT_EQ(clusters_with_new_connection_settings(plain, load("  a: {endpoints: [\"127.0.0.1:1\"], tls: {}}\n" + b)),
+            std::vector<std::string>{"a"});
+  const auto tls = load("  a: {endpoints: [\"127.0.0.1:1\"], tls: {sni: x.test}}\n" + b);
+  EXPECT_EQ(clusters_with_new_connection_settings(tls, load("  a: {endpoints: [\"127.0.0.1:1\"], tls: {sni: y.test}}\n" + b)),
+            std::vector<std::string>{"a"});
+  EXPECT_EQ(clusters_with_new_connection_settings(plain, load("  a: {endpoints: [\"127.0.0.1:1\"], protocol: http2}\n" + b)),
+            std::vector<std::string>{"a"});
+  EXPECT_EQ(clusters_with_new_connection_settings(
+                plain, load("  a: {endpoints: [\"127.0.0.1:1\"], connect_timeout: 1s}\n"
+                            "  c: {endpoints: [\"127.0.0.1:3\"], tls: {}}\n" + b)),
+            std::vector<std::string>{})
+      << "a new cluster has no pooled connections to close";
+}
+
 }  // namespace
 }  // namespace cutover::admin
