@@ -94,7 +94,9 @@ void Node::start() { asio::co_spawn(io_, run(), asio::detached); }
 
 void Node::set_up(bool up, std::string error) {
   if (!up) error_ = std::move(error);
-  if (up == up_) return;
+  // The first state is logged too: a node that starts with etcd unreachable says so.
+  if (up == up_ && health_known_) return;
+  health_known_ = true;
   up_ = up;
   if (up)
     spdlog::info("fleet: etcd reachable again; node {} at revision {}", options_.node, applied_revision_);

@@ -136,6 +136,7 @@ class Node {
   Health health_;
   bool synced_ = false;
   bool up_ = false;
+  bool health_known_ = false;  // up_ was set by an answer (or its absence) of etcd's
   bool stopped_ = false;
   std::string error_;
   std::int64_t lease_ = 0;
