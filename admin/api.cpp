@@ -20,6 +20,7 @@
 #include "admin/shadow_json.hpp"
 #include "common/json_number.hpp"
 #include "config/units.hpp"
+#include "fleet/node.hpp"
 #include "proxy/router/sticky.hpp"
 
 namespace cutover::admin {
@@ -133,6 +134,69 @@ std::optional<AdminResponse> check_body(const json::object& body, std::initializ
     }
   }
   return std::nullopt;
+}
+
+// "fleet": {"revision", "applied": [node, ...], "laggards": [node, ...]} of a shared change.
+json::object fleet_json(const fleet::ChangeResult& r) {
+  json::array applied, laggards;
+  for (const auto& n : r.applied) applied.emplace_back(n);
+  for (const auto& n : r.laggards) laggards.emplace_back(n);
+  return {{"revision", r.revision}, {"applied", std::move(applied)}, {"laggards", std::move(laggards)}};
+}
+
+// The answer to PUT weights on a fleet node once etcd and the nodes answered: 503 when etcd is
+// unreachable, 409 when the stored generation is not `if_generation` or another node won the race.
+// The route's runtime state changed through the node's Apply (Control::apply_fleet), as on every
+// node; the operator's change is audited here, where it was made.
+AdminResponse fleet_weights_answer(Control& control, const runtime::Route& route, router::Weights w,
+                                   const fleet::ChangeResult& r, const Actor& actor) {
+  using Outcome = fleet::ChangeResult::Outcome;
+  if (r.outcome == Outcome::unavailable)
+    return json_response(bhttp::status::service_unavailable,
+                         json::object{{"error", "weights are shared through etcd: " + r.error}, {"etcd", "unreachable"}});
+  if (r.outcome == Outcome::conflict)
+    return json_response(bhttp::status::conflict,
+                         json::object{{"error", r.error}, {"generation", static_cast<std::int64_t>(r.generation)}});
+  control.metrics().fleet_apply_seconds.Add({}, stats::Metrics::duration_buckets()).Observe(r.waited.count());
+  json::object entry{{"action", "set_weights"},
+                     {"route", route.name},
+                     {"after", weights_json(w)},
+                     {"generation", static_cast<std::int64_t>(r.generation)},
+                     {"fleet_revision", r.revision}};
+  actor.stamp(entry);
+  control.audit().append(std::move(entry));
+  auto state = route_state(route, control);
+  state["fleet"] = fleet_json(r);
+  return json_response(bhttp::status::ok, state);
+}
+
+// The answer to a rollback on a fleet node (applied here already): written to etcd for the other
+// nodes, or kept as a local override while etcd is unreachable.
+AdminResponse fleet_rollback_answer(Control& control, const runtime::Route& route, const fleet::ChangeResult& r) {
+  auto state = route_state(route, control);
+  if (r.outcome == fleet::ChangeResult::Outcome::applied) {
+    control.metrics().fleet_apply_seconds.Add({}, stats::Metrics::duration_buckets()).Observe(r.waited.count());
+    state["fleet"] = fleet_json(r);
+  } else {
+    state["fleet"] = json::object{{"local_override", true}, {"error", r.error}};
+  }
+  return json_response(bhttp::status::ok, state);
+}
+
+// The waits of a fleet change, on the admin thread. `snap` keeps `route` alive. (The answers are
+// built outside the coroutines: GCC rejects braced JSON initializer lists inside one.)
+boost::asio::awaitable<AdminResponse> fleet_set_weights(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
+                                                        const runtime::Route* route, router::Weights w,
+                                                        std::optional<std::uint64_t> if_generation, Actor actor) {
+  auto r = co_await control.fleet()->change(route->name, w.read_bp, w.write_bp, if_generation,
+                                            route->runtime->generation);
+  co_return fleet_weights_answer(control, *route, w, r, actor);
+}
+
+boost::asio::awaitable<AdminResponse> fleet_rollback(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
+                                                     const runtime::Route* route) {
+  auto r = co_await control.fleet()->override_weights(route->name, 0, 0, route->runtime->generation);
+  co_return fleet_rollback_answer(control, *route, r);
 }
 
 class Router {
@@ -272,6 +336,28 @@ class Router {
     return json_response(bhttp::status::ok, json::object{{"reopened", std::move(files)}});
   }
 
+  // GET /v1/fleet: this node, etcd's reachability, the live nodes and their applied revisions,
+  // and the local overrides not yet in etcd. 404 on a node without `fleet`.
+  AdminResponse fleet_status() {
+    auto* node = control_.fleet();
+    if (!node) return error(bhttp::status::not_found, "this node is not in a fleet (its config has no 'fleet')");
+    auto s = node->status();
+    json::array nodes, overrides;
+    for (const auto& n : s.nodes) nodes.push_back(json::object{{"node", n.node}, {"applied_revision", n.applied_revision}});
+    for (const auto& [route, v] : s.overrides) {
+      json::object o{{"route", route}};
+      for (auto& kv : weights_json({v.read_bp, v.write_bp})) o[kv.key()] = kv.value();
+      overrides.push_back(std::move(o));
+    }
+    json::object etcd{{"up", s.etcd_up}};
+    if (!s.etcd_up) etcd["error"] = s.etcd_error;
+    return json_response(bhttp::status::ok, json::object{{"node", s.node},
+                                                          {"etcd", std::move(etcd)},
+                                                          {"applied_revision", s.applied_revision},
+                                                          {"nodes", std::move(nodes)},
+                                                          {"local_overrides", std::move(overrides)}});
+  }
+
   AdminResponse list_routes() {
     auto snap = control_.snapshot();
     json::array routes;
@@ -286,6 +372,16 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
+    // On a fleet node if_generation is compared with the generation etcd stores, in the write.
+    std::optional<std::uint64_t> if_generation;
+    if (control_.fleet()) {
+      if (auto* g = body->if_contains("if_generation")) {
+        auto expected = common::json_int(*g, 0);
+        if (!expected) return error(bhttp::status::unprocessable_entity, "if_generation must be a non-negative integer");
+        if_generation = static_cast<std::uint64_t>(*expected);
+        body->erase("if_generation");
+      }
+    }
     if (auto bad = check_fields(*body, {"weight", "read_weight", "write_weight"}, route)) return std::move(*bad);
     if (control_.ramps().running(route.name))
       return error(bhttp::status::conflict,
@@ -310,6 +406,12 @@ class Router {
                      fmt::format("{} must be a number from 0 to 100 in steps of 0.01", name));
       if (v == both || v == read) w.read_bp = *bp;
       if (v == both || v == write) w.write_bp = *bp;
+    }
+    if (control_.fleet()) {
+      reply_.deferred = [c = &control_, snap = snap_, r = &route, w, if_generation, actor = actor_] {
+        return fleet_set_weights(*c, snap, r, w, if_generation, actor);
+      };
+      return error(bhttp::status::internal_server_error, "a fleet change is answered by the admin server");
     }
     control_.change_weights(route, w, "set_weights", actor_);
     return json_response(bhttp::status::ok, route_state(route, control_));
@@ -407,6 +509,8 @@ class Router {
       control_.close_pooled_connections(route.cluster(router::Side::target));
       control_.close_connections(route, router::Side::target, *grace);
     }
+    if (control_.fleet())
+      reply_.deferred = [c = &control_, snap = snap_, r = &route] { return fleet_rollback(*c, snap, r); };
     return json_response(bhttp::status::ok, route_state(route, control_));
   }
 
@@ -564,6 +668,7 @@ std::span<const Router::Endpoint> Router::endpoints() {
       {{verb::get, "/v1/stats"}, &Router::window_stats},
       {{verb::post, "/v1/config/reload"}, &Router::reload},
       {{verb::post, "/v1/logs/reopen"}, &Router::logs_reopen},
+      {{verb::get, "/v1/fleet"}, &Router::fleet_status},
       {{verb::get, "/v1/routes"}, &Router::list_routes},
       {{verb::get, "/v1/routes/{route}"}, &Router::get_route},
       {{verb::put, "/v1/routes/{route}/weights"}, &Router::put_weights},

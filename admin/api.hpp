@@ -3,7 +3,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+
+#include <boost/asio/awaitable.hpp>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -25,6 +28,10 @@ struct AdminReply {
   Control* control = nullptr;  // set with drain_route
   std::chrono::steady_clock::time_point drain_deadline{};
   std::int64_t in_flight_at_hold = 0;
+  // Set when the answer needs the fleet (an etcd write, then the other nodes applying it): the
+  // server co_awaits it on the admin thread instead of sending `response`. Bounded by the etcd
+  // client's request timeout and fleet.apply_timeout.
+  std::function<boost::asio::awaitable<AdminResponse>()> deferred;
 };
 
 // `client` is the admin client's address ("127.0.0.1:53412"), recorded in audit entries.

@@ -64,6 +64,22 @@ void Control::record_change(const runtime::Route& route, std::string_view action
   persist();
 }
 
+void Control::apply_fleet(const std::string& name, std::uint16_t read_bp, std::uint16_t write_bp,
+                          std::uint64_t generation, std::int64_t revision, const std::string& by) {
+  metrics_.fleet_applied_revision.Add({}).Set(static_cast<double>(revision));
+  auto snap = snapshot();
+  const runtime::Route* route = snap->find_route(name);
+  if (!route) return;  // a route of another node's config
+  auto& rt = *route->runtime;
+  const router::Weights w{read_bp, write_bp};
+  const auto now = rt.weights();
+  if (now.read_bp == w.read_bp && now.write_bp == w.write_bp && rt.generation == generation) return;
+  // commit() bumps the generation; every node lands on the one etcd stored, so an if_generation
+  // read from any node means the same change.
+  rt.generation = generation - 1;
+  commit(*route, w, rt.writes_held(), "fleet_apply", "fleet", {{"revision", revision}, {"by", by}});
+}
+
 void Control::arm_hold_max(const runtime::Route& route) {
   auto timer = std::make_unique<boost::asio::steady_timer>(io_, route.writes.hold_max);
   std::string name = route.name;

@@ -22,6 +22,10 @@
 #include "proxy/runtime/snapshot.hpp"
 #include "proxy/stats/metrics.hpp"
 
+namespace cutover::fleet {
+class Node;
+}
+
 namespace cutover::admin {
 
 class Control {
@@ -62,6 +66,17 @@ class Control {
                       const Actor& actor, boost::json::object extra = {}) {
     commit(route, weights, route.runtime->writes_held(), action, actor, std::move(extra));
   }
+
+  // Fleet mode (`fleet` in the config): the node sharing weights through etcd; null without.
+  // Set by main before the admin server starts; the node outlives every admin call.
+  fleet::Node* fleet() const { return fleet_; }
+  void set_fleet(fleet::Node* node) { fleet_ = node; }
+  // Applies a route's weights from etcd (`read_bp`/`write_bp` in basis points) with the generation
+  // etcd stored, through commit() (audit action "fleet_apply", actor "fleet", the store
+  // `revision`), and sets cutover_fleet_applied_revision. A route this node does not have, or a
+  // value it has already, changes nothing.
+  void apply_fleet(const std::string& route, std::uint16_t read_bp, std::uint16_t write_bp, std::uint64_t generation,
+                   std::int64_t revision, const std::string& by);
 
   // Closes pooled connections to `cluster` on every worker (they are not reused).
   void close_pooled_connections(const runtime::Cluster& cluster) { cluster.runtime->bump_pool_epoch(); }
@@ -118,6 +133,7 @@ class Control {
   bool ready_ = false;
   ConnectionCloser closer_;
   std::function<void()> reload_listener_;
+  fleet::Node* fleet_ = nullptr;
   RampController ramps_;  // after the members it refers to
   HealthChecker health_;
 };

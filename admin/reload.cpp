@@ -84,6 +84,10 @@ std::vector<config::Diagnostic> restart_only_changes(const config::Config& runni
     out.push_back({file, at_key("state_file"),
                    fmt::format("state_file: changes from {} to {}; {}", quoted(running.state_file),
                                quoted(next.state_file), kRestart)});
+  // The node's fleet membership (its etcd session and watch) is set up once at start-up.
+  if (running.fleet.node != next.fleet.node || running.fleet.endpoints != next.fleet.endpoints ||
+      running.fleet.prefix != next.fleet.prefix)
+    out.push_back({file, at_key("fleet"), fmt::format("fleet: node, etcd endpoints or prefix change; {}", kRestart)});
   if (running.audit_log != next.audit_log)
     out.push_back({file, at_key("audit_log"),
                    fmt::format("audit_log: changes from {} to {}; {}", quoted(running.audit_log),

@@ -73,6 +73,7 @@ asio::awaitable<void> serve(tcp::socket socket, Control& control) {
       }
       reply.response = finish_hold(reply);
     }
+    if (reply.deferred) reply.response = co_await reply.deferred();
     AdminResponse res = std::move(reply.response);
     res.set(bhttp::field::server, "cutover-admin");
     res.keep_alive(req.keep_alive());

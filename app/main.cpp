@@ -6,6 +6,7 @@
 #include <functional>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -25,6 +26,7 @@
 #include "admin/server.hpp"
 #include "admin/state_file.hpp"
 #include "config/loader.hpp"
+#include "fleet/node.hpp"
 #include "proxy/runtime/snapshot.hpp"
 #include "proxy/server/listener.hpp"
 #include "proxy/server/worker.hpp"
@@ -34,6 +36,51 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using namespace cutover;
+
+// Starts this node's fleet membership and waits, bounded by fleet.apply_timeout, for the shared
+// weights to be applied before traffic is served, so a restarted node does not serve stale
+// weights it could have known. Past the wait (etcd unreachable) the node serves its own state and
+// the node keeps trying in the background.
+std::unique_ptr<fleet::Node> join_fleet(const config::FleetConfig& f, asio::io_context& io, admin::Control& control,
+                                        stats::Metrics& metrics) {
+  fleet::NodeOptions o;
+  o.node = f.node;
+  o.prefix = f.prefix;
+  o.lease_ttl = f.lease_ttl;
+  o.apply_timeout = f.apply_timeout;
+  o.etcd.endpoints = f.endpoints;
+  o.etcd.username = f.username;
+  if (!f.password_file.empty()) {
+    std::ifstream in(f.password_file);
+    if (!in) throw std::runtime_error("fleet.etcd.password_file: cannot read " + f.password_file);
+    std::getline(in, o.etcd.password);
+  }
+  o.etcd.ca_file = f.ca_file;
+  o.etcd.cert_file = f.cert_file;
+  o.etcd.key_file = f.key_file;
+  // An admin call waits for etcd at most this long: short enough to answer 503 while it is down.
+  o.etcd.request_timeout = std::chrono::milliseconds(2000);
+  o.etcd.connect_timeout = std::chrono::milliseconds(500);
+  o.etcd.watch_idle = std::chrono::milliseconds(3000);
+  o.etcd.backoff_max = std::chrono::milliseconds(1000);
+  auto& up = metrics.fleet_etcd_up.Add({});
+  auto node = fleet::Node::create(
+      io, std::move(o),
+      [&control](const std::string& route, const fleet::RouteValue& v, std::int64_t revision) {
+        control.apply_fleet(route, v.read_bp, v.write_bp, v.generation, revision, v.by);
+      },
+      [&up](bool is_up) { up.Set(is_up ? 1 : 0); });
+  if (!node) throw std::runtime_error("fleet: " + node.error().message);
+  control.set_fleet(node->get());
+  (*node)->start();
+  const auto deadline = std::chrono::steady_clock::now() + f.apply_timeout;
+  while (!(*node)->synced() && std::chrono::steady_clock::now() < deadline)
+    io.run_one_for(std::chrono::milliseconds(50));
+  if (!(*node)->synced())
+    spdlog::warn("fleet: etcd did not answer within {} ms; serving this node's own weights until it does",
+                 f.apply_timeout.count());
+  return std::move(*node);
+}
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
@@ -149,6 +196,8 @@ int run(const config::Config& cfg, const std::string& config_path) {
   control.ramps().start_ticking();
   control.health().apply(snapshots.load());
   control.persist();  // the state file exists from the first start on, and is known writable
+  std::unique_ptr<fleet::Node> fleet_node;
+  if (cfg.fleet.enabled()) fleet_node = join_fleet(cfg.fleet, control_io, control, metrics);
   admin::start_admin_server(control_io, admin_acceptor, control);
   for (auto& w : workers) w->start();
   control.set_ready(true);

@@ -315,6 +315,20 @@ struct TracingConfig {
   bool generate = false;  // give a request without a valid traceparent a new one
 };
 
+// fleet: nodes sharing route weights through etcd. `node` empty: no fleet (the default).
+struct FleetConfig {
+  std::string node;                    // this node's name, unique in the fleet (a name: [A-Za-z0-9_.-])
+  std::vector<std::string> endpoints;  // etcd client URLs, "http://127.0.0.1:2379" or https://...
+  std::string prefix = "/cutover/";    // every fleet key is below it; ends with '/'
+  Millis lease_ttl{5000};              // the node key's lease: a node silent this long is gone
+  std::string username;                // etcd authentication (empty: none)
+  std::string password_file;           // its password, the file's first line
+  std::string ca_file, cert_file, key_file;  // https endpoints: CA, client certificate and key
+  Millis apply_timeout{2000};          // how long a change waits for every live node to apply it
+
+  bool enabled() const { return !node.empty(); }
+};
+
 struct Config {
   std::string path;                   // the file it came from
   unsigned workers = 0;               // 0 = one per core
@@ -327,6 +341,7 @@ struct Config {
   TracingConfig tracing;
   LimitsConfig limits;
   TimeoutsConfig timeouts;
+  FleetConfig fleet;                  // optional
   std::vector<ClusterConfig> clusters;  // in file order; names unique
   std::vector<ListenerConfig> listeners;  // in file order; names unique
 

@@ -41,7 +41,7 @@ void read_top(Reader& r, const YAML::Node& root, Document& doc);
 // through these.
 ListKeys list_top_keys, list_admin_keys, list_limits_keys, list_timeouts_keys, list_cluster_keys, list_listener_keys,
     list_route_keys, list_mirror_keys, list_mirror_log_keys, list_access_log_keys, list_request_id_keys,
-    list_tracing_keys;
+    list_tracing_keys, list_fleet_keys;
 
 // admin: {listen, tokens_file} (admin.cpp).
 void read_admin(Reader& r, const Entry& section, AdminConfig& admin);
@@ -68,5 +68,9 @@ void read_request_id(Reader& r, const Entry& section, RequestIdConfig& id);
 void read_tracing(Reader& r, const Entry& section, TracingConfig& tracing);
 // mirror_log: {path, max_size, max_files} (mirror.cpp); false when it is not a mapping (reported).
 bool read_mirror_log(Reader& r, const Entry& section, MirrorLogConfig& log);
+
+// fleet: {node, etcd: {endpoints, prefix, lease_ttl, username, password_file, ca_file, cert_file,
+// key_file}, apply_timeout} (fleet.cpp).
+void read_fleet(Reader& r, const Entry& section, FleetConfig& fleet);
 
 }  // namespace cutover::config::detail

@@ -60,6 +60,8 @@ const Key<Top> kTopKeys[] = {
      {Nesting::map, list_limits_keys}},
     {"timeouts", [](Reader& r, const Entry& e, Top& t) { read_timeouts(r, e, t.doc.config.timeouts); },
      {Nesting::map, list_timeouts_keys}},
+    {"fleet", [](Reader& r, const Entry& e, Top& t) { read_fleet(r, e, t.doc.config.fleet); },
+     {Nesting::map, list_fleet_keys}},
     {"clusters",
      [](Reader& r, const Entry& e, Top& t) {
        t.doc.have_clusters = true;

@@ -92,7 +92,14 @@ Metrics::Metrics()
       http2_connection_errors(add<prometheus::Counter>("cutover_http2_connection_errors_total",
           "HTTP/2 client connections ended for the client's fault, by listener and reason (rapid_reset: too many "
           "RST_STREAM per second; protocol_error: a frame the protocol forbids, a bad preface or flow-control "
-          "violation; flood: frames that only make cutover queue answers).")) {}
+          "violation; flood: frames that only make cutover queue answers).")),
+      fleet_etcd_up(add<prometheus::Gauge>("cutover_fleet_etcd_up",
+          "Fleet nodes: 1 while etcd answers, 0 while it does not (the node keeps its last applied weights).")),
+      fleet_applied_revision(add<prometheus::Gauge>("cutover_fleet_applied_revision",
+          "Fleet nodes: the newest etcd store revision whose route weights this node has applied.")),
+      fleet_apply_seconds(add<prometheus::Histogram>("cutover_fleet_apply_seconds",
+          "Fleet nodes: from a weight change's etcd commit until every live node reported it applied (or "
+          "fleet.apply_timeout ran out).")) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

@@ -87,6 +87,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& http2_streams;          // cutover_http2_streams_total{listener}
   prometheus::Family<prometheus::Counter>& http2_streams_refused;  // cutover_http2_streams_refused_total{listener}
   prometheus::Family<prometheus::Counter>& http2_connection_errors;  // cutover_http2_connection_errors_total{listener,reason}
+  // Fleet (fleet: in the config): etcd reachability, the newest store revision applied, and how
+  // long a weight change waited for every live node (seconds).
+  prometheus::Family<prometheus::Gauge>& fleet_etcd_up;            // cutover_fleet_etcd_up: 1 reachable, 0 not
+  prometheus::Family<prometheus::Gauge>& fleet_applied_revision;   // cutover_fleet_applied_revision
+  prometheus::Family<prometheus::Histogram>& fleet_apply_seconds;  // cutover_fleet_apply_seconds
 };
 
 }  // namespace cutover::stats

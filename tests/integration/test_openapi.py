@@ -241,6 +241,8 @@ class OpenApiTest(h.CutoverTestCase):
                          "unknown field 'bogus'; the reload takes only a 'reason'")
         self.assertEqual(self.call("POST", "/v1/logs/reopen").json(), {"reopened": []})
         self.assertEqual(self.call("POST", "/v1/logs/reopen", token=False).status, 401)
+        # Not a fleet node (test_fleet.py checks a fleet's answers against the same schemas).
+        self.assertEqual(self.call("GET", "/v1/fleet").status, 404)
 
         # Every described operation was called at least once.
         self.assertEqual(set(), self.routed_operations() - self.called_operations(), "operations never called")

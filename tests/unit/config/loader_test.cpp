@@ -1806,3 +1806,38 @@ TEST(RequestIdAndTracing, SuspiciousTrustCidrsAreWarnings) {
 
 }  // namespace
 }  // namespace cutover::config
+
+// ---- fleet ---------------------------------------------------------------------------------------
+
+namespace cutover::config {
+namespace {
+
+TEST(FleetSection, LoadsWithDefaults) {
+  auto c = must_load(config_with("", "fleet:\n  node: edge-1\n  etcd: {endpoints: [\"http://127.0.0.1:2379\"]}\n"));
+  EXPECT_TRUE(c.fleet.enabled());
+  EXPECT_EQ(c.fleet.node, "edge-1");
+  EXPECT_EQ(c.fleet.endpoints, std::vector<std::string>{"http://127.0.0.1:2379"});
+  EXPECT_EQ(c.fleet.prefix, "/cutover/");
+  EXPECT_EQ(c.fleet.lease_ttl, Millis{5000});
+  EXPECT_EQ(c.fleet.apply_timeout, Millis{2000});
+  EXPECT_FALSE(must_load(config_with("")).fleet.enabled());
+}
+
+TEST(FleetSection, ErrorsAtTheirValue) {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"fleet:\n  node: a\n  etcd: {endpoints: [\"127.0.0.1:2379\"]}\n", "3:22", "http:// or https:// URL"},
+      {"fleet:\n  node: a\n  etcd: {endpoints: [\"http://x:1\"], prefix: /c}\n", "3:45", "must end with '/'"},
+      {"fleet:\n  node: a\n  etcd: {endpoints: [\"http://x:1\"], lease_ttl: 500ms}\n", "3:48", "from 1s to 60s"},
+      {"fleet:\n  node: a\n  etcd: {endpoints: [\"http://x:1\"], colour: red}\n", "3:37", "unknown key 'colour'"},
+      {"fleet:\n  etcd: {endpoints: [\"http://x:1\"]}\n", "2:3", "missing 'node'"},
+  };
+  for (const auto& [top, position, message] : cases) {
+    LoadResult r = load_string(config_with("", top), "f.yaml");
+    ASSERT_EQ(r.errors.size(), 1u) << top << dump(r.errors);
+    EXPECT_EQ(pos(r.errors[0]), position) << r.errors[0].str();
+    EXPECT_NE(r.errors[0].message.find(message), std::string::npos) << r.errors[0].str();
+  }
+}
+
+}  // namespace
+}  // namespace cutover::config

@@ -1,0 +1,350 @@
+// A fleet node over etcd: see node.hpp.
+#include "fleet/node.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace cutover::fleet {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+// How often a node retries etcd while it cannot start a session, and how often a change polls
+// the node table while it waits for the others: short, as both bound what an operator waits for.
+constexpr std::chrono::milliseconds kRetry{500};
+constexpr std::chrono::milliseconds kPoll{20};
+// A rollback retries a lost race this often before it keeps the override for later.
+constexpr int kForceAttempts = 5;
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+std::int64_t decode_applied(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) return 0;
+  auto* r = v.as_object().if_contains("applied_revision");
+  return r && r->is_int64() ? r->as_int64() : 0;
+}
+
+// The node key's value. A function of its own: GCC rejects a braced JSON initializer list inside a
+// coroutine ("array used as initializer").
+std::string node_value(std::int64_t applied_revision) {
+  return json::serialize(json::object{{"applied_revision", applied_revision}});
+}
+
+}  // namespace
+
+std::string encode_route_value(const RouteValue& v) {
+  return json::serialize(json::object{{"read_bp", v.read_bp},
+                                      {"write_bp", v.write_bp},
+                                      {"generation", v.generation},
+                                      {"by", v.by}});
+}
+
+std::optional<RouteValue> decode_route_value(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.as_object();
+  auto number = [&](std::string_view key, std::int64_t max) -> std::optional<std::int64_t> {
+    auto* n = o.if_contains(key);
+    if (!n) return std::nullopt;
+    std::int64_t x = n->is_int64() ? n->as_int64() : n->is_uint64() ? static_cast<std::int64_t>(n->as_uint64()) : -1;
+    if (x < 0 || x > max) return std::nullopt;
+    return x;
+  };
+  auto r = number("read_bp", 10000), w = number("write_bp", 10000);
+  auto g = number("generation", INT64_MAX);
+  if (!r || !w || !g) return std::nullopt;
+  RouteValue out{static_cast<std::uint16_t>(*r), static_cast<std::uint16_t>(*w), static_cast<std::uint64_t>(*g), {}};
+  if (auto* by = o.if_contains("by"); by && by->is_string()) out.by = by->as_string();
+  return out;
+}
+
+etcd::Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions options, Apply apply,
+                                                 Health health) {
+  auto client = etcd::Client::create(io, options.etcd);
+  if (!client) return client.error();
+  return std::unique_ptr<Node>(
+      new Node(io, std::move(options), std::move(*client), std::move(apply), std::move(health)));
+}
+
+Node::Node(asio::io_context& io, NodeOptions options, std::unique_ptr<etcd::Client> client, Apply apply,
+           Health health)
+    : io_(io), options_(std::move(options)), client_(std::move(client)), apply_(std::move(apply)),
+      health_(std::move(health)) {}
+
+Node::~Node() {
+  stopped_ = true;
+  if (watch_) watch_->cancel();
+}
+
+void Node::start() { asio::co_spawn(io_, run(), asio::detached); }
+
+void Node::set_up(bool up, std::string error) {
+  if (!up) error_ = std::move(error);
+  // The first state is logged too: a node that starts with etcd unreachable says so.
+  if (up == up_ && health_known_) return;
+  health_known_ = true;
+  up_ = up;
+  if (up)
+    spdlog::info("fleet: etcd reachable again; node {} at revision {}", options_.node, applied_revision_);
+  else
+    spdlog::warn("fleet: etcd unreachable ({}); node {} keeps its last applied weights", error_, options_.node);
+  if (health_) health_(up);
+}
+
+asio::awaitable<void> Node::run() {
+  while (!stopped_) {
+    if (!co_await session_start()) {
+      co_await sleep_for(kRetry);
+      continue;
+    }
+    asio::co_spawn(io_, keepalive(session_), asio::detached);
+    watch_ = client_->watch(
+        etcd::WatchOptions::prefix(options_.prefix, applied_revision_ + 1),
+        [this](const std::vector<etcd::WatchEvent>& events, std::int64_t revision) { on_events(events, revision); },
+        [this](const etcd::WatchNotice& n) {
+          if (n.kind == etcd::WatchNotice::Kind::disconnected) set_up(false, "watch: " + n.error.message);
+        });
+    auto end = co_await watch_->run();
+    if (end.reason == etcd::WatchEnd::Reason::canceled || stopped_) co_return;
+    // Compacted or failed: read everything again and watch from there.
+    spdlog::warn("fleet: the watch ended ({}); reading {} again", end.error.message, options_.prefix);
+    ++session_;
+  }
+}
+
+asio::awaitable<bool> Node::session_start() {
+  if (lease_ == 0) {
+    const auto ttl_s = std::max<std::int64_t>(1, (options_.lease_ttl.count() + 999) / 1000);
+    auto grant = co_await client_->lease_grant(ttl_s);
+    if (!grant) {
+      set_up(false, grant.error().message);
+      co_return false;
+    }
+    lease_ = grant->id;
+    ++session_;
+  }
+  auto routes = co_await client_->range_prefix(options_.prefix + "routes/");
+  if (!routes) {
+    set_up(false, routes.error().message);
+    co_return false;
+  }
+  for (const auto& kv : routes->kvs) apply_route(kv);
+  applied_revision_ = std::max(applied_revision_, routes->header.revision);
+  auto nodes = co_await client_->range_prefix(options_.prefix + "nodes/");
+  if (!nodes) {
+    set_up(false, nodes.error().message);
+    co_return false;
+  }
+  peers_.clear();
+  for (const auto& kv : nodes->kvs)
+    peers_[kv.key.substr(options_.prefix.size() + 6)] = decode_applied(kv.value);
+  auto put = co_await client_->put(node_key(), node_value(applied_revision_), lease_);
+  if (!put) {
+    set_up(false, put.error().message);
+    co_return false;
+  }
+  peers_[options_.node] = applied_revision_;
+  if (!synced_) spdlog::info("fleet: node {} joined at revision {}", options_.node, applied_revision_);
+  synced_ = true;
+  set_up(true);
+  asio::co_spawn(io_, flush_overrides(), asio::detached);
+  co_return true;
+}
+
+asio::awaitable<void> Node::keepalive(std::uint64_t session) {
+  const auto beat = std::max(std::chrono::milliseconds(200), options_.lease_ttl / 3);
+  while (!stopped_ && session_ == session) {
+    co_await sleep_for(beat);
+    if (stopped_ || session_ != session) co_return;
+    auto r = co_await client_->lease_keepalive(lease_);
+    if (!r) {
+      set_up(false, r.error().message);
+      continue;
+    }
+    if (r->ttl_s <= 0) {
+      // The lease expired while etcd was out of reach: a new one, and the node key again.
+      auto grant = co_await client_->lease_grant(std::max<std::int64_t>(1, (options_.lease_ttl.count() + 999) / 1000));
+      if (!grant) {
+        set_up(false, grant.error().message);
+        continue;
+      }
+      lease_ = grant->id;
+      co_await report_applied();
+    }
+    set_up(true);
+    if (!overrides_.empty()) co_await flush_overrides();
+  }
+}
+
+asio::awaitable<void> Node::report_applied() {
+  if (reporting_) {
+    report_again_ = true;
+    co_return;
+  }
+  reporting_ = true;
+  do {
+    report_again_ = false;
+    auto r = co_await client_->put(node_key(), node_value(applied_revision_), lease_);
+    if (!r) set_up(false, r.error().message);
+  } while (report_again_ && !stopped_);
+  reporting_ = false;
+}
+
+void Node::apply_route(const etcd::KeyValue& kv) {
+  const std::string route = kv.key.substr(options_.prefix.size() + 7);  // after "routes/"
+  auto value = decode_route_value(kv.value);
+  if (!value) {
+    spdlog::warn("fleet: {} is not a route value; ignored", kv.key);
+    return;
+  }
+  // A local override wins until it is written to etcd (flush_overrides).
+  if (overrides_.contains(route)) return;
+  apply_(route, *value, kv.mod_revision);
+}
+
+void Node::on_events(const std::vector<etcd::WatchEvent>& events, std::int64_t) {
+  const std::string routes = options_.prefix + "routes/", nodes = options_.prefix + "nodes/";
+  std::int64_t newest_route = 0;
+  for (const auto& e : events) {
+    if (e.kv.key.starts_with(routes)) {
+      if (e.type == etcd::WatchEvent::Type::put) apply_route(e.kv);
+      newest_route = std::max(newest_route, e.kv.mod_revision);
+    } else if (e.kv.key.starts_with(nodes)) {
+      auto name = e.kv.key.substr(nodes.size());
+      if (e.type == etcd::WatchEvent::Type::put)
+        peers_[name] = decode_applied(e.kv.value);
+      else if (name != options_.node)
+        peers_.erase(name);
+    }
+  }
+  set_up(true);
+  if (newest_route > applied_revision_) {
+    applied_revision_ = newest_route;
+    peers_[options_.node] = applied_revision_;
+    asio::co_spawn(io_, report_applied(), asio::detached);
+  }
+}
+
+asio::awaitable<ChangeResult> Node::write(const std::string& route, std::uint16_t read_bp, std::uint16_t write_bp,
+                                          std::optional<std::uint64_t> if_generation, std::uint64_t local_generation,
+                                          bool force) {
+  ChangeResult out;
+  const std::string key = route_key(route);
+  for (int attempt = 0; attempt < (force ? kForceAttempts : 1); ++attempt) {
+    auto current = co_await client_->range(key);
+    if (!current) {
+      set_up(false, current.error().message);
+      out.outcome = ChangeResult::Outcome::unavailable;
+      out.error = "etcd unreachable: " + current.error().message;
+      co_return out;
+    }
+    std::uint64_t generation = local_generation;
+    std::int64_t mod_revision = 0;
+    if (!current->kvs.empty()) {
+      mod_revision = current->kvs.front().mod_revision;
+      if (auto v = decode_route_value(current->kvs.front().value)) generation = v->generation;
+    }
+    if (if_generation && *if_generation != generation) {
+      out.outcome = ChangeResult::Outcome::conflict;
+      out.generation = generation;
+      out.error = "generation is " + std::to_string(generation) + ", not " + std::to_string(*if_generation) +
+                  " (stored in etcd)";
+      co_return out;
+    }
+    RouteValue value{read_bp, write_bp, generation + 1, options_.node};
+    etcd::TxnRequest txn;
+    txn.compares.push_back(etcd::Compare::mod_revision(key, etcd::Compare::Relation::equal, mod_revision));
+    txn.success.push_back(etcd::Op::put(key, encode_route_value(value)));
+    auto r = co_await client_->txn(std::move(txn));
+    if (!r) {
+      set_up(false, r.error().message);
+      out.outcome = ChangeResult::Outcome::unavailable;
+      out.error = "etcd did not confirm the change: " + r.error().message;
+      co_return out;
+    }
+    set_up(true);
+    if (r->succeeded) {
+      out.outcome = ChangeResult::Outcome::applied;
+      out.generation = value.generation;
+      out.revision = r->header.revision;
+      // Applied here at once: the watch event may come before or after this answer.
+      if (force) overrides_.erase(route);
+      apply_(route, value, out.revision);
+      co_return out;
+    }
+    out.outcome = ChangeResult::Outcome::conflict;
+    out.generation = generation + 1;
+    out.error = "the route changed in etcd meanwhile (another node won the race)";
+  }
+  co_return out;
+}
+
+asio::awaitable<void> Node::wait_applied(ChangeResult& result) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + options_.apply_timeout;
+  for (;;) {
+    result.applied.clear();
+    result.laggards.clear();
+    for (const auto& [name, rev] : peers_) {
+      const auto applied = name == options_.node ? applied_revision_ : rev;
+      (applied >= result.revision ? result.applied : result.laggards).push_back(name);
+    }
+    if (result.laggards.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    co_await sleep_for(kPoll);
+  }
+  result.waited = std::chrono::steady_clock::now() - start;
+}
+
+asio::awaitable<ChangeResult> Node::change(std::string route, std::uint16_t read_bp, std::uint16_t write_bp,
+                                           std::optional<std::uint64_t> if_generation,
+                                           std::uint64_t local_generation) {
+  auto out = co_await write(route, read_bp, write_bp, if_generation, local_generation, false);
+  if (out.outcome == ChangeResult::Outcome::applied) co_await wait_applied(out);
+  co_return out;
+}
+
+asio::awaitable<ChangeResult> Node::override_weights(std::string route, std::uint16_t read_bp,
+                                                     std::uint16_t write_bp, std::uint64_t local_generation) {
+  overrides_[route] = RouteValue{read_bp, write_bp, local_generation, options_.node};
+  auto out = co_await write(route, read_bp, write_bp, std::nullopt, local_generation, true);
+  if (out.outcome == ChangeResult::Outcome::applied)
+    co_await wait_applied(out);
+  else
+    spdlog::warn("fleet: route {}: rollback kept as a local override until etcd takes it ({})", route, out.error);
+  co_return out;
+}
+
+asio::awaitable<void> Node::flush_overrides() {
+  if (flushing_ || overrides_.empty()) co_return;
+  flushing_ = true;
+  auto pending = overrides_;
+  for (const auto& [route, v] : pending) {
+    auto r = co_await write(route, v.read_bp, v.write_bp, std::nullopt, v.generation, true);
+    if (r.outcome != ChangeResult::Outcome::applied) break;
+    spdlog::info("fleet: route {}: local override written to etcd at revision {}", route, r.revision);
+  }
+  flushing_ = false;
+}
+
+NodeStatus Node::status() const {
+  NodeStatus s{options_.node, up_, up_ ? std::string() : error_, applied_revision_, {}, overrides_};
+  for (const auto& [name, rev] : peers_)
+    s.nodes.push_back({name, name == options_.node ? applied_revision_ : rev});
+  return s;
+}
+
+}  // namespace cutover::fleet
