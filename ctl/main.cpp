@@ -121,7 +121,7 @@ struct WatchOptions {
   double max_seconds = 0;  // 0: until the ramp ends
 };
 
-// The live ramp view (see the README): redraws in place on a terminal, else one block per refresh.
+// The live ramp view (docs/cutoverctl.md, "watch"): redraws in place on a terminal, else one block per refresh.
 int watch(const Ctl& ctl, const WatchOptions& opt) {
   const auto interval = *duration_arg(opt.interval);
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
