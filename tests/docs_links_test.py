@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """README.md and docs/*.md: every relative link points at a file of the repository, every
-`#anchor` at a heading of its page (GitHub's slugs), and no page names a tracker number ("issue 12",
-"#12"): a reader has no tracker. Links to other sites are not followed (the tests stay offline)."""
+`#anchor` at a heading of its page (GitHub's slugs), and no page names a tracker number (the word
+"issue" followed by a number, or a hash sign followed by one): a reader has no tracker. Links to other sites are not followed (the tests stay offline)."""
 import pathlib
 import re
 import sys
