@@ -45,6 +45,15 @@ def reloads(cv: h.Cutover, result: str) -> float:
     return vals[0][1] if vals else 0.0
 
 
+def refused(port: int) -> bool:
+    """Whether a connect to `port` is refused (nothing listens there)."""
+    try:
+        socket.create_connection((h.LOCALHOST, port), timeout=2).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
 def get(conn: http.client.HTTPConnection, path: str) -> tuple[int, str | None]:
     st, hdrs, _ = h.http_call(conn, "GET", path)
     return st, h.header(hdrs, "X-Backend")
@@ -343,6 +352,19 @@ class ReloadTest(unittest.TestCase):
         with contextlib.closing(http.client.HTTPConnection(h.LOCALHOST, cv.port("public"), timeout=10)) as conn:
             self.assertEqual(get(conn, "/x"), (200, "source"))
 
+        # Another address for "second": the new one serves, the old one stops accepting.
+        with contextlib.closing(socket.socket()) as probe:  # a free port, let go for cutover to bind
+            probe.bind((h.LOCALHOST, 0))
+            new_port = probe.getsockname()[1]
+        old_port = cv.port("second")
+        moved = json.loads(json.dumps(added))
+        moved["listeners"][1]["address"] = f"{h.LOCALHOST}:{new_port}"
+        write_config(cv, moved)
+        self.assertEqual(self.reload(cv)["result"], "success")
+        with contextlib.closing(http.client.HTTPConnection(h.LOCALHOST, new_port, timeout=10)) as conn:
+            self.assertEqual(get(conn, "/x"), (200, "source"))
+        self.assertTrue(h.wait_for(lambda: refused(old_port), 10), "the old address still accepts")
+
     def test_h_a_removed_listener_drains_while_the_other_serves_on(self):
         """A reload removing listener "second" while a slow request is in flight on it: the request
         finishes 200 (Connection: close), an idle keep-alive connection on it is closed, new connects
@@ -373,14 +395,7 @@ class ReloadTest(unittest.TestCase):
                                        10))
             write_config(cv, config(self.be, routes))
             self.assertEqual(self.reload(cv)["result"], "success")
-
-            def refused():
-                try:
-                    socket.create_connection((h.LOCALHOST, port2), timeout=2).close()
-                    return False
-                except ConnectionRefusedError:
-                    return True
-            self.assertTrue(h.wait_for(refused, 10), "the removed listener still accepts")
+            self.assertTrue(h.wait_for(lambda: refused(port2), 10), "the removed listener still accepts")
             # The idle keep-alive connection was closed by cutover: the next read sees its end.
             idle.sock.settimeout(10)
             self.assertEqual(idle.sock.recv(1), b"")
