@@ -94,6 +94,19 @@ class Control {
   // their own may end gracefully). Set by main: it posts to each worker's io_context.
   void set_reload_listener(std::function<void()> listener) { reload_listener_ = std::move(listener); }
 
+  // Binds the listeners a reload adds or moves, before it publishes (set by main; none: a reload
+  // leaves the listening sockets alone). `prepare(next)` binds them, returning an error per
+  // listener that cannot be bound (FILE:LINE:COL at its address; nothing stays bound then); after
+  // a prepare() without errors, `finish(published)` runs once: with the published snapshot the
+  // workers accept on the new sockets and close those of removed listeners; with null (the reload
+  // failed later) the new sockets close.
+  using ListenerPrepare = std::function<std::vector<config::Diagnostic>(const config::Config& next)>;
+  using ListenerFinish = std::function<void(const runtime::Snapshot* published)>;
+  void set_listener_binder(ListenerPrepare prepare, ListenerFinish finish) {
+    listener_prepare_ = std::move(prepare);
+    listener_finish_ = std::move(finish);
+  }
+
   // Re-raises holds restored from the state file (their hold_max starts again now).
   void resume_holds();
 
@@ -134,6 +147,8 @@ class Control {
   ConnectionCloser closer_;
   std::function<void()> reload_listener_;
   fleet::Node* fleet_ = nullptr;
+  ListenerPrepare listener_prepare_;
+  ListenerFinish listener_finish_;
   RampController ramps_;  // after the members it refers to
   HealthChecker health_;
 };

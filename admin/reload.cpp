@@ -93,42 +93,15 @@ std::vector<config::Diagnostic> restart_only_changes(const config::Config& runni
                    fmt::format("audit_log: changes from {} to {}; {}", quoted(running.audit_log),
                                quoted(next.audit_log), kRestart)});
 
-  // Workers accept on sockets bound at start-up, one set per listener index: the listeners must
-  // stay as they are. Their routes may change freely.
-  auto index_of = [](const config::Config& c, const std::string& name) -> std::optional<std::size_t> {
-    for (std::size_t i = 0; i < c.listeners.size(); ++i)
-      if (c.listeners[i].name == name) return i;
-    return std::nullopt;
-  };
-  for (std::size_t i = 0; i < next.listeners.size(); ++i) {
-    const auto& l = next.listeners[i];
-    auto old = index_of(running, l.name);
-    if (!old) {
-      out.push_back({file, l.mark,
-                     fmt::format("listener '{}' ({}) is new; listeners are bound at start-up, {}", l.name,
-                                 l.address.text, kRestart)});
-      continue;
-    }
-    const auto& o = running.listeners[*old];
-    if (!same_address(o.address, l.address))
-      out.push_back({file, l.address.mark,
-                     fmt::format("listener '{}': address changes from {} to {}; listeners are bound at start-up, {}",
-                                 l.name, o.address.text, l.address.text, kRestart)});
-    if (o.protocol != l.protocol)
-      out.push_back({file, l.mark,
-                     fmt::format("listener '{}': protocol changes from {} to {}; {}", l.name, o.protocol, l.protocol,
-                                 kRestart)});
-    if (*old != i)
-      out.push_back({file, l.mark,
-                     fmt::format("listener '{}' moves from position {} to {}; listeners keep their order until a "
-                                 "restart",
-                                 l.name, *old + 1, i + 1)});
-  }
-  for (const auto& o : running.listeners)
-    if (!index_of(next, o.name))
-      out.push_back({file, at_key("listeners"),
-                     fmt::format("listener '{}' ({}) is gone; listeners are bound at start-up, {}", o.name,
-                                 o.address.text, kRestart)});
+  // Listeners are known by name: one the config adds is bound during the reload, one it removes
+  // drains, one at another address is both (ListenerSet). What a listener's connections are
+  // cannot change under them.
+  for (const auto& l : next.listeners)
+    for (const auto& o : running.listeners)
+      if (o.name == l.name && o.protocol != l.protocol)
+        out.push_back({file, l.mark,
+                       fmt::format("listener '{}': protocol changes from {} to {}; {}", l.name, o.protocol,
+                                   l.protocol, kRestart)});
   return out;
 }
 
@@ -226,13 +199,23 @@ ReloadOutcome Control::reload(const Actor& actor) {
     }
   }
   if (!problems.empty()) return fail(problems);
+  // 4. Bind the listeners the config adds or moves: a port in use fails the reload here.
+  if (listener_prepare_) {
+    problems = listener_prepare_(next);
+    if (!problems.empty()) return fail(problems);
+  }
+  auto finish_listeners = [&](const runtime::Snapshot* published) {
+    if (listener_finish_) listener_finish_(published);
+  };
 
-  // 4. Compile (it leaves the registry as it was when it throws) and publish: workers take the
-  // new snapshot at their next request; exchanges in flight finish on the one they pinned.
+  // 5. Compile (it leaves the registry as it was when it throws) and publish: workers take the
+  // new snapshot at their next request; exchanges in flight finish on the one they pinned. Then
+  // new listeners accept and removed ones stop.
   std::shared_ptr<const runtime::Snapshot> compiled;
   try {
     compiled = runtime::compile(next, *registry_, metrics_);
   } catch (const std::exception& e) {
+    finish_listeners(nullptr);
     return fail({{config_path_, {}, e.what()}});
   }
   snapshots_.publish(compiled);
@@ -241,10 +224,11 @@ ReloadOutcome Control::reload(const Actor& actor) {
   for (const auto& name : clusters_with_new_connection_settings(running->config, next))
     for (const auto& c : compiled->clusters)
       if (c.name == name) c.runtime->bump_pool_epoch();
+  finish_listeners(compiled.get());
   if (reload_listener_) reload_listener_();
   health_.apply(compiled);  // checks follow the new endpoints; verdicts of kept ones stay
 
-  // 5. Forget what the new config no longer has: a route added back later starts from its
+  // 6. Forget what the new config no longer has: a route added back later starts from its
   // config's weights, like any new route.
   registry_->retain_routes([&](const std::string& name) { return compiled->find_route(name) != nullptr; });
   for (const auto& name : changes.removed)

@@ -24,8 +24,8 @@ struct ReloadOutcome {
 };
 
 // Settings bound once at start-up that a reload cannot change: workers, admin.listen,
-// admin.tokens_file (the path; the file itself is re-read), state_file, audit_log, and the
-// listeners (names, order, addresses, protocol). One error per change, placed in `next`'s file
+// admin.tokens_file (the path; the file itself is re-read), state_file, audit_log, and a
+// listener's protocol (listeners are added, removed and moved by a reload: ListenerSet). One error per change, placed in `next`'s file
 // and naming the old and the new value. Empty when `next` changes none of them.
 std::vector<config::Diagnostic> restart_only_changes(const config::Config& running, const config::Config& next);
 

@@ -28,7 +28,7 @@
 #include "config/loader.hpp"
 #include "fleet/node.hpp"
 #include "proxy/runtime/snapshot.hpp"
-#include "proxy/server/listener.hpp"
+#include "proxy/server/listener_set.hpp"
 #include "proxy/server/worker.hpp"
 
 namespace {
@@ -137,10 +137,8 @@ int run(const config::Config& cfg, const std::string& config_path) {
   });
 
   std::vector<std::unique_ptr<server::Worker>> workers;
-  std::vector<asio::io_context*> contexts;
   for (unsigned i = 0; i < n_workers; ++i) {
     workers.push_back(std::make_unique<server::Worker>(i, snapshots));
-    contexts.push_back(&workers.back()->io());
   }
   std::vector<server::Worker*> peers;
   for (auto& w : workers) peers.push_back(w.get());
@@ -149,15 +147,8 @@ int run(const config::Config& cfg, const std::string& config_path) {
     w->set_connections_gauge(&metrics.worker_connections.Add({{"worker", std::to_string(w->id())}}));
   }
 
-  for (std::size_t i = 0; i < snap->listeners.size(); ++i) {
-    const auto& l = snap->listeners[i];
-    boost::system::error_code ec;
-    auto acceptors = server::bind_reuseport(contexts, l.address, ec);
-    if (ec) throw std::runtime_error(fmt::format("listener {}: cannot listen on {}: {}", l.name, endpoint_text(l.address), ec.message()));
-    auto bound = acceptors.front().local_endpoint();
-    for (unsigned w = 0; w < n_workers; ++w) workers[w]->add_acceptor(std::move(acceptors[w]), i);
-    spdlog::info("listening listener={} address={} workers={}", l.name, endpoint_text(bound), n_workers);
-  }
+  server::ListenerSet listeners(peers, metrics);
+  listeners.bind_all(*snap);
 
   asio::io_context control_io{1};
   // Registered before anything is announced: a SIGHUP right after readiness must reload, not
@@ -184,6 +175,18 @@ int run(const config::Config& cfg, const std::string& config_path) {
       [&workers](const runtime::RouteRuntime* route, router::Side side, std::chrono::milliseconds grace) {
         for (auto& w : workers) w->close_connections(route, side, grace);
       });
+  control.set_listener_binder(
+      [&listeners](const config::Config& next) {
+        std::vector<config::Diagnostic> out;
+        for (const auto& e : listeners.prepare(next)) {
+          config::Mark at;
+          for (const auto& l : next.listeners)
+            if (l.name == e.listener) at = l.address.mark;
+          out.push_back({next.path, at, fmt::format("listener '{}': {}", e.listener, e.message)});
+        }
+        return out;
+      },
+      [&listeners](const runtime::Snapshot* published) { listeners.finish(published); });
   control.set_reload_listener([&workers] {
     for (auto& w : workers) w->reloaded();
   });
@@ -201,7 +204,7 @@ int run(const config::Config& cfg, const std::string& config_path) {
   admin::start_admin_server(control_io, admin_acceptor, control);
   for (auto& w : workers) w->start();
   control.set_ready(true);
-  spdlog::info("cutover {} ready: {} listener(s), {} worker(s)", CUTOVER_VERSION, snap->listeners.size(), n_workers);
+  spdlog::info("cutover {} ready: {} listener(s), {} worker(s)", CUTOVER_VERSION, snap->config.listeners.size(), n_workers);
   snap.reset();  // the start-up snapshot lives only as long as workers use it
 
   asio::steady_timer drain_timer(control_io);

@@ -246,6 +246,10 @@ struct ListenerConfig {
   // (RFC 9113 §3.2, §3.3). Upgrade: h2c is not offered (RFC 9113 deprecates it).
   bool http2 = true;
   AccessLogConfig access_log;
+  // Open client connections at most (`max_connections: 10000`), counted across workers; 0 (the
+  // default): no limit. At the limit cutover stops accepting on the listener: new connections
+  // wait in the kernel's backlog (not accepted and closed) until open ones end.
+  std::uint64_t max_connections = 0;
   std::vector<RouteConfig> routes;
   Mark mark;
   bool tcp() const { return protocol == "tcp"; }

@@ -109,6 +109,9 @@ void read_listener_tls(Reader& r, const Entry& section, ListenerTlsConfig& t, co
 
 // ---- the listener
 
+// More than a process has descriptors for: a larger max_connections is a typo.
+constexpr std::uint64_t kMaxConnectionsLimit = 10'000'000;
+
 struct Listener {
   ListenerConfig& l;
   ListenerMarks& marks;
@@ -155,6 +158,10 @@ const Key<Listener> kListenerKeys[] = {
        for (const YAML::Node& item : e.value) read_route(r, item, item_mark(item, e.value_mark()), s.l, s.marks);
      },
      {Nesting::list, list_route_keys}},
+    {"max_connections",
+     [](Reader& r, const Entry& e, Listener& s) {
+       if (auto v = r.read_uint(e, "max_connections", 0, kMaxConnectionsLimit)) s.l.max_connections = *v;
+     }},
     {"http2",
      [](Reader& r, const Entry& e, Listener& s) {
        s.http2_mark = e.value_mark();

@@ -167,7 +167,7 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   client_version_ = req.head.version();
   started_ = std::chrono::steady_clock::now();
   const runtime::Snapshot& snap = *pinned_->snapshot;
-  if (listener_index_ >= snap.listeners.size())  // the listener went away in a reload
+  if (!snap.serves_listener(listener_index_))  // a reload removed the listener
     co_return co_await conclude(Outcome::listener_gone, "listener removed");
   listener_ = &snap.listeners[listener_index_];
   auto& head = req.head;
@@ -432,7 +432,8 @@ asio::awaitable<bool> Exchange::run(Request& req) {
                fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax", route.sticky.pin_cookie,
                            *assignment.pin_bucket, route.sticky.pin_max_age_s));
   Response response{res, channel_.framing(), no_body, no_body ? nullptr : channel_.response_body(),
-                    req.keep_alive && !worker_.connections.draining()};
+                    req.keep_alive && !worker_.connections.draining() &&
+                        worker_.snapshots.current()->snapshot->serves_listener(listener_index_)};
   if (response.body) response.body->set_tap(mirror ? &mirror->primary().body : nullptr);
   const auto sent = co_await down_.send_response(response);
   response_bytes_ = sent.body_bytes;

@@ -305,7 +305,7 @@ class Connection final : public runtime::Drainable {
   void on_reload() override {
     const auto pinned = worker_.snapshots.current();
     const auto& snap = *pinned->snapshot;
-    const bool listener_kept = listener_index_ < snap.listeners.size() && snap.listeners[listener_index_].http2;
+    const bool listener_kept = snap.serves_listener(listener_index_) && snap.listeners[listener_index_].http2;
     if (listener_kept && snap.config.limits == limits_ && snap.config.timeouts == timeouts_) return;
     spdlog::debug("HTTP/2 client {}: the reload changed this connection's settings, GOAWAY", client_.ip);
     close_if_idle();

@@ -113,10 +113,16 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     down_.socket().close(ignored);  // the pending header read completes with operation_aborted
   }
 
-  // An HTTP/1 connection reads every setting per request; an HTTP/2 one decides for itself.
+  // An HTTP/1 connection reads every setting per request, and closes between requests once a
+  // reload removed its listener (as in a drain); an HTTP/2 one decides for itself.
   void on_reload() override {
-    if (h2_) h2_->on_reload();
+    if (h2_)
+      h2_->on_reload();
+    else if (!listener_kept())
+      close_if_idle();
   }
+
+  bool listener_kept() { return worker_.snapshots.current()->snapshot->serves_listener(listener_index_); }
 
   // Serves the connection to its end. `owner` owns this connection: the coroutine's frame keeps
   // it, so an idle connection costs one frame, not also one of a caller awaiting this.
@@ -194,7 +200,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
       in_exchange_ = true;
       const bool keep_alive = co_await exchange(*parser);
       in_exchange_ = false;
-      if (!keep_alive || worker_.connections.draining()) break;
+      if (!keep_alive || worker_.connections.draining() || !listener_kept()) break;
       // An idle connection holds no buffer (its stream's one timer wait serves timeouts.idle).
       if (buffer_.size() == 0) buffer_.shrink_to_fit();
     }

@@ -218,6 +218,18 @@ class RuntimeRegistry {
     return slot;
   }
 
+  // The position of listener `name` in every snapshot's listeners, assigned at its first compile
+  // and never changed or reused: connections know their listener by this index, which must stay
+  // right across reloads that add and remove other listeners.
+  std::size_t listener_slot(const std::string& name) {
+    for (std::size_t i = 0; i < listener_slots_.size(); ++i)
+      if (listener_slots_[i] == name) return i;
+    listener_slots_.push_back(name);
+    return listener_slots_.size() - 1;
+  }
+  // Every listener name ever compiled, by slot.
+  const std::vector<std::string>& listener_slots() const { return listener_slots_; }
+
   // Never forgotten: pooled upstream connections point at their cluster's runtime.
   std::shared_ptr<ClusterRuntime> cluster(const std::string& name) {
     auto& slot = clusters_[name];
@@ -229,6 +241,7 @@ class RuntimeRegistry {
   std::size_t workers_;
   std::map<std::string, std::shared_ptr<RouteRuntime>> routes_;
   std::map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
+  std::vector<std::string> listener_slots_;
   std::map<std::string, std::shared_ptr<EndpointHealth>> endpoints_;
   std::map<std::string, std::weak_ptr<shadow::MismatchLog>> mismatch_logs_;  // by path
   std::mutex access_logs_mutex_;  // reopen_access_logs() comes from the signal and admin threads

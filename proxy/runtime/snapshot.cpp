@@ -236,6 +236,21 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
       l.routes.push_back(&r);
     }
   }
+  // Each listener at its slot (stable across reloads, see RuntimeRegistry::listener_slot); those a
+  // reload removed as placeholders, so the connections they still have find them removed.
+  std::vector<Listener> placed;
+  for (auto& l : snap->listeners) {
+    const std::size_t slot = registry.listener_slot(l.name);
+    if (placed.size() <= slot) placed.resize(slot + 1);
+    placed[slot] = std::move(l);
+  }
+  placed.resize(registry.listener_slots().size());
+  for (std::size_t i = 0; i < placed.size(); ++i)
+    if (placed[i].name.empty()) {
+      placed[i].name = registry.listener_slots()[i];
+      placed[i].removed = true;
+    }
+  snap->listeners = std::move(placed);
   return snap;
 }
 

@@ -159,6 +159,9 @@ struct ListenerAccessLog {
 
 struct Listener {
   std::string name;
+  // A reload removed it: a placeholder keeping the listener's slot (indexes stay right), with no
+  // routes; its connections finish the exchange they are in and close.
+  bool removed = false;
   tcp::endpoint address;                   // as configured (port may be 0)
   bool is_tcp = false;                     // protocol tcp: one route, bytes relayed
   config::Millis idle_timeout{};           // tcp only
@@ -193,6 +196,8 @@ struct Snapshot {
   config::Config config;
   std::deque<Cluster> clusters;  // deque: stable addresses for the pointers in Route
   std::deque<Route> routes;
+  // Indexed by slot (RuntimeRegistry::listener_slot), not config order: removed listeners stay as
+  // placeholders (Listener::removed) so that an index a connection holds keeps naming its listener.
   std::vector<Listener> listeners;
   std::shared_ptr<shadow::MismatchLog> mismatch_log;  // config `mirror_log`; may be null
   // request_id.trust_cidrs: clients whose request id is kept.
@@ -200,6 +205,14 @@ struct Snapshot {
   std::vector<boost::asio::ip::network_v6> request_id_trust_v6;
 
   const Route* find_route(std::string_view name) const;
+  // Whether listener `index` is in this config (not removed by a reload).
+  bool serves_listener(std::size_t index) const { return index < listeners.size() && !listeners[index].removed; }
+  // The slot of the listener named `name` that this config has; nullopt when it has none.
+  std::optional<std::size_t> listener_index(std::string_view name) const {
+    for (std::size_t i = 0; i < listeners.size(); ++i)
+      if (listeners[i].name == name && !listeners[i].removed) return i;
+    return std::nullopt;
+  }
 };
 
 // Resolves "host:port" to one address (the first the resolver returns). Throws

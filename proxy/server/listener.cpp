@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
+
 #include <boost/asio/detail/socket_option.hpp>
 
 namespace cutover::server {
@@ -28,6 +30,11 @@ std::vector<tcp::acceptor> bind_reuseport(const std::vector<boost::asio::io_cont
     out.push_back(std::move(a));
   }
   return out;
+}
+
+void ListenerGate::count_error(int errno_value) {
+  prometheus::Counter* c = errno_value == EMFILE ? errors_.emfile : errno_value == ENFILE ? errors_.enfile : errors_.other;
+  if (c) c->Increment();
 }
 
 }  // namespace cutover::server

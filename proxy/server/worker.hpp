@@ -23,6 +23,7 @@
 #include "proxy/runtime/connection_set.hpp"
 #include "proxy/runtime/held_writes.hpp"
 #include "proxy/runtime/pinned_snapshot.hpp"
+#include "proxy/server/listener.hpp"
 #include "proxy/upstream/pool.hpp"
 
 namespace cutover::server {
@@ -39,8 +40,19 @@ class Worker {
   asio::io_context& io() { return io_; }
 
   // Starts accepting on `acceptor` (already bound and listening, on this worker's io_context);
-  // connections are served as listener `listener_index` of the snapshot.
-  void add_acceptor(asio::ip::tcp::acceptor acceptor, std::size_t listener_index);
+  // connections are served as listener `listener_index` of the snapshot. Each takes a slot of
+  // `gate` (shared by the workers' acceptors of the listener; null: no limit, errors not counted)
+  // for its lifetime; with none free, this acceptor stops accepting until one is. Accept errors
+  // are counted there and back off from 10 ms doubling to 1 s.
+  void add_acceptor(asio::ip::tcp::acceptor acceptor, std::size_t listener_index,
+                    std::shared_ptr<ListenerGate> gate = nullptr);
+  // Any thread, while running (a reload added a listener): as add_acceptor() for the listening
+  // socket `fd` (bound, listening, owned by no io_context; this worker owns it from now on, and
+  // closes it when it has stopped or is draining).
+  void adopt_acceptor(int fd, asio::ip::tcp protocol, std::size_t listener_index, std::shared_ptr<ListenerGate> gate);
+  // Any thread (a reload removed listener `listener_index`, or moved it to another address): its
+  // acceptors on this worker close; the connections stay (they see the removal in the snapshot).
+  void close_acceptors(std::size_t listener_index);
 
   // Before start(): the workers that share the listeners, this one included (in id order). A
   // connection accepted here while this worker serves more than the least loaded of them (by more
@@ -57,8 +69,9 @@ class Worker {
   // Any thread: open downstream connections on this worker.
   std::size_t active_connections() const { return connections_.active(); }
   // Worker thread only: serves `socket`, accepted on listener `listener_index` from `peer`, here or
-  // on a less loaded peer.
-  void dispatch(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& peer, std::size_t listener_index);
+  // on a less loaded peer; `slot` is given back when the connection ends.
+  void dispatch(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& peer, std::size_t listener_index,
+                ConnectionSlot slot = {});
 
   // Any thread: closes this worker's long-lived connections (tcp route connections, upgrade
   // tunnels) of `route` to `side` that are open now, after `grace` (0: at once).
@@ -73,7 +86,8 @@ class Worker {
   void join();
 
  private:
-  void serve(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& peer, std::size_t listener_index);
+  void serve(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& peer, std::size_t listener_index,
+             ConnectionSlot slot);
 
   std::size_t id_;
   // Declared before io_ so they outlive it: destroying io_ destroys the frames of connections still
@@ -92,7 +106,11 @@ class Worker {
   upstream::ConnectionPool pool_;
   std::mt19937_64 rng_;
   exchange::WorkerContext context_;
-  std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  struct Acceptor {
+    std::size_t listener_index;
+    std::shared_ptr<asio::ip::tcp::acceptor> acceptor;
+  };
+  std::vector<Acceptor> acceptors_;  // worker thread only, once started
   std::thread thread_;
 };
 

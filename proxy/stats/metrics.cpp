@@ -44,6 +44,9 @@ Metrics::Metrics()
       downstream_rejected(add<prometheus::Counter>("cutover_downstream_rejected_total",
           "Requests refused before routing (400 framing, 408 header timeout, 413, 414, 431 limits), by listener and "
           "status code.")),
+      accept_errors(add<prometheus::Counter>("cutover_accept_errors_total",
+          "Failed accept(2) calls by listener and reason (emfile, enfile, other); each makes the worker back off "
+          "before accepting again.")),
       mirror_log_dropped(add<prometheus::Gauge>("cutover_mirror_log_dropped",
           "Mismatch log lines dropped since start because its write queue was full.")),
       ramp_step(add<prometheus::Gauge>("cutover_ramp_step",

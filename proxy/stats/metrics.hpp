@@ -62,6 +62,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& outlier_ejections; // cutover_outlier_ejections_total{cluster}
   prometheus::Family<prometheus::Counter>& failovers;         // cutover_failovers_total{route}: target share sent to source
   prometheus::Family<prometheus::Counter>& downstream_rejected;  // cutover_downstream_rejected_total{listener,code}
+  prometheus::Family<prometheus::Counter>& accept_errors;     // cutover_accept_errors_total{listener,reason}
   prometheus::Family<prometheus::Gauge>& mirror_log_dropped;      // cutover_mirror_log_dropped: lines lost to a full queue
   prometheus::Family<prometheus::Gauge>& ramp_step;           // cutover_ramp_step{route}: 1-based, 0 = no active ramp
   // TCP routes. direction = upstream (client to backend) | downstream (backend to client).

@@ -1,6 +1,8 @@
 """Faults with real servers and clients: an upstream that resets in the middle of a
 response body, a slowloris crowd of 500 connections trickling their heads while a normal client is
-served, and SIGTERM under load (in-flight requests complete, exit 0 within drain_timeout).
+served, SIGTERM under load (in-flight requests complete, exit 0 within drain_timeout), a process out
+of file descriptors that backs off instead of spinning, and max_connections holding connections in
+the kernel's backlog.
 Refused connections (502), hanging upstreams (504) and a truncated state file are in test_http.py
 and test_state.py.
 """
@@ -18,7 +20,7 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import LOCALHOST, Backends, Cutover, cluster, make_config, route, wait_for  # noqa: E402
+from harness import LOCALHOST, Backends, Cutover, cluster, make_config, metric_values, route, wait_for  # noqa: E402
 
 
 class ResettingUpstream(socketserver.ThreadingTCPServer):
@@ -207,6 +209,116 @@ class FaultTest(unittest.TestCase):
             self.assertLess(took, 5.0 + 1.0, "exit within drain_timeout")
         finally:
             be.close()
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process `pid` (all its threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def get_ok(port: int, path: str = "/ok", timeout: float = 10) -> int:
+    conn = http.client.HTTPConnection(LOCALHOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+class EdgeBoundsTest(unittest.TestCase):
+    def setUp(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 2000:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+
+    def test_out_of_descriptors_backs_off_counts_and_recovers(self):
+        be = Backends()
+        crowd: list[socket.socket] = []
+        try:
+            with Cutover(one_route_config(be.source.addr, be.target.addr), name="emfile") as cv:
+                port = cv.port("public")
+                self.assertEqual(get_ok(port), 200)
+                # As under `ulimit -n 64`: set on the running process so that start-up is unaffected.
+                _, hard = resource.prlimit(cv.pid, resource.RLIMIT_NOFILE)
+                resource.prlimit(cv.pid, resource.RLIMIT_NOFILE, (64, hard))
+                for _ in range(500):  # the kernel completes the handshakes; cutover runs out of descriptors
+                    crowd.append(socket.create_connection((LOCALHOST, port), timeout=10))
+                time.sleep(0.5)  # let the workers take what they can and hit EMFILE
+                before = cpu_seconds(cv.pid)
+                t0 = time.monotonic()
+                time.sleep(3.0)
+                used = cpu_seconds(cv.pid) - before
+                wall = time.monotonic() - t0
+                # A busy loop on a failing accept would burn a core per worker; backing off uses
+                # next to nothing. Half a core is a generous bound against the busy loop.
+                self.assertLess(used, 0.5 * wall, f"cutover used {used:.2f} s of CPU in {wall:.2f} s out of descriptors")
+                self.assertTrue(cv.alive())
+                for s in crowd:
+                    s.close()
+                crowd.clear()
+                # Once the crowd left (its accepted connections closed, the backlog emptied), a
+                # normal request is served again, and the admin API answers.
+                self.assertTrue(wait_for(lambda: _status_or_none(port) == 200, 20, 0.2))
+                errors = metric_values(cv.admin.metrics(), "cutover_accept_errors_total", listener="public",
+                                       reason="emfile")
+                self.assertEqual(len(errors), 1)
+                self.assertGreater(errors[0][1], 0)
+                self.assertTrue(cv.alive())
+        finally:
+            for s in crowd:
+                s.close()
+            be.close()
+
+    def test_max_connections_leaves_the_next_one_in_the_backlog(self):
+        be = Backends()
+        cfg = one_route_config(be.source.addr, be.target.addr)
+        cfg["listeners"][0]["max_connections"] = 2
+        held: list[http.client.HTTPConnection] = []
+        waiting = None
+        try:
+            with Cutover(cfg, name="maxconn") as cv:
+                port = cv.port("public")
+                for i in range(2):  # two keep-alive connections, each known accepted by its answer
+                    conn = http.client.HTTPConnection(LOCALHOST, port, timeout=10)
+                    conn.request("GET", f"/held/{i}")
+                    r = conn.getresponse()
+                    r.read()
+                    self.assertEqual(r.status, 200)
+                    held.append(conn)
+                # The third connects (the kernel's backlog takes it) but is not accepted: its request
+                # waits, neither answered nor closed.
+                waiting = socket.create_connection((LOCALHOST, port), timeout=10)
+                waiting.sendall(b"GET /third HTTP/1.1\r\nHost: a\r\n\r\n")
+                waiting.settimeout(1.0)
+                with self.assertRaises(socket.timeout):
+                    waiting.recv(100)
+                active = metric_values(cv.admin.metrics(), "cutover_downstream_connections_active", listener="public")
+                self.assertEqual(sum(v for _, v in active), 2)
+                # One held connection ends: the third is accepted and answered.
+                held.pop().close()
+                waiting.settimeout(10)
+                got = b""
+                while b"\r\n\r\n" not in got:
+                    chunk = waiting.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+                self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
+        finally:
+            for c in held:
+                c.close()
+            if waiting:
+                waiting.close()
+            be.close()
+
+
+def _status_or_none(port: int):
+    try:
+        return get_ok(port, timeout=2)
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 """Config reload, against the real binary: POST /v1/config/reload and SIGHUP keep the
 runtime weights of routes that still exist, add and remove routes, apply endpoint changes to the
 next request; an invalid file (YAML syntax, unknown key, an endpoint that does not resolve) is a
-422 with FILE:LINE:COL errors while the running config keeps serving; a listener change is refused
-with a message naming it; the token is required when tokens_file is set; and 50 reloads, half of
+422 with FILE:LINE:COL errors while the running config keeps serving; a listener is added (serving
+at once) or removed (draining) by a reload, and one that cannot be bound fails it, named; the token is required when tokens_file is set; and 50 reloads, half of
 them invalid, under continuous keep-alive load fail no request and keep the runtime weights."""
 import contextlib
 import hashlib
@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -42,6 +43,15 @@ def write_config(cv: h.Cutover, cfg: dict | str):
 def reloads(cv: h.Cutover, result: str) -> float:
     vals = h.metric_values(cv.admin.metrics(), "cutover_config_reloads_total", result=result)
     return vals[0][1] if vals else 0.0
+
+
+def refused(port: int) -> bool:
+    """Whether a connect to `port` is refused (nothing listens there)."""
+    try:
+        socket.create_connection((h.LOCALHOST, port), timeout=2).close()
+        return False
+    except ConnectionRefusedError:
+        return True
 
 
 def get(conn: http.client.HTTPConnection, path: str) -> tuple[int, str | None]:
@@ -318,28 +328,101 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual((status, backend), (502, None), "sent over the plain connection pooled before the reload")
         conn.close()
 
-    def test_e_a_listener_change_is_refused_with_its_name(self):
+    def test_e_a_reload_adds_a_listener_that_serves_at_once_or_names_the_one_it_cannot_bind(self):
         routes = [h.route("app", path_prefix="/", weight=0)]
         cv = self.start(config(self.be, routes), "reload-e")
-        moved = config(self.be, routes)
-        port = h.closed_port()
-        moved["listeners"][0]["address"] = f"{h.LOCALHOST}:{port}"
-        write_config(cv, moved)
-        js = self.reload(cv, 422)
-        self.assert_errors_placed(cv, js, f"listener 'public': address changes from 127.0.0.1:0 to "
-                                          f"127.0.0.1:{port}; listeners are bound at start-up, restart cutover "
-                                          f"to apply it")
-        self.assertIn("listener 'public': address changes", js["error"])
-
         added = config(self.be, routes)
         added["listeners"].append({"name": "second", "address": f"{h.LOCALHOST}:0", "protocol": "http",
-                                   "routes": [h.route("two", path_prefix="/")]})
+                                   "routes": [h.route("two", path_prefix="/", weight=0)]})
         write_config(cv, added)
-        self.assert_errors_placed(cv, self.reload(cv, 422), "listener 'second' (127.0.0.1:0) is new")
+        self.assertEqual(self.reload(cv)["result"], "success")
+        # Bound before the reload answered: its port is logged by then.
+        self.assertTrue(h.wait_for(lambda: "second" in cv.listeners, 10), cv.log_tail())
+        with contextlib.closing(http.client.HTTPConnection(h.LOCALHOST, cv.port("second"), timeout=10)) as conn:
+            self.assertEqual(get(conn, "/x"), (200, "source"))
+
+        # A port another socket holds: the reload fails naming the listener at its address, and
+        # the running config (both listeners) stays.
+        with contextlib.closing(socket.socket()) as busy:
+            busy.bind((h.LOCALHOST, 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            third = json.loads(json.dumps(added))
+            third["listeners"].append({"name": "third", "address": f"{h.LOCALHOST}:{port}", "protocol": "http",
+                                       "routes": [h.route("three", path_prefix="/", weight=0)]})
+            write_config(cv, third)
+            js = self.reload(cv, 422)
+            self.assert_errors_placed(cv, js, f"listener 'third': cannot listen on 127.0.0.1:{port}")
+        for name in ("public", "second"):
+            with contextlib.closing(http.client.HTTPConnection(h.LOCALHOST, cv.port(name), timeout=10)) as conn:
+                self.assertEqual(get(conn, "/x"), (200, "source"))
+        self.assertNotIn("third", cv.listeners)
+
+        # What still needs a restart: a listener's protocol, and the worker count.
+        retyped = json.loads(json.dumps(added))
+        retyped["listeners"][1]["protocol"] = "tcp"
+        retyped["listeners"][1]["routes"] = [{"name": "two", "source": "src", "target": "tgt"}]  # no match: tcp
+        write_config(cv, retyped)
+        self.assert_errors_placed(cv, self.reload(cv, 422), "listener 'second': protocol changes from http to tcp")
         write_config(cv, config(self.be, routes, workers=3))
         self.assert_errors_placed(cv, self.reload(cv, 422), "workers: changes from 2 to 3")
         with contextlib.closing(http.client.HTTPConnection(h.LOCALHOST, cv.port("public"), timeout=10)) as conn:
             self.assertEqual(get(conn, "/x"), (200, "source"))
+
+        # Another address for "second": the new one serves, the old one stops accepting.
+        with contextlib.closing(socket.socket()) as probe:  # a free port, let go for cutover to bind
+            probe.bind((h.LOCALHOST, 0))
+            new_port = probe.getsockname()[1]
+        old_port = cv.port("second")
+        moved = json.loads(json.dumps(added))
+        moved["listeners"][1]["address"] = f"{h.LOCALHOST}:{new_port}"
+        write_config(cv, moved)
+        self.assertEqual(self.reload(cv)["result"], "success")
+        with contextlib.closing(http.client.HTTPConnection(h.LOCALHOST, new_port, timeout=10)) as conn:
+            self.assertEqual(get(conn, "/x"), (200, "source"))
+        self.assertTrue(h.wait_for(lambda: refused(old_port), 10), "the old address still accepts")
+
+    def test_i_a_removed_listener_drains_while_the_other_serves_on(self):
+        """A reload removing listener "second" while a slow request is in flight on it: the request
+        finishes 200 (Connection: close), an idle keep-alive connection on it is closed, new connects
+        are refused; keep-alive clients of "public" see no error and keep their connections."""
+        routes = [h.route("app", path_prefix="/", weight=0)]
+        both = config(self.be, routes)
+        both["listeners"].append({"name": "second", "address": f"{h.LOCALHOST}:0", "protocol": "http",
+                                  "routes": [h.route("two", path_prefix="/", weight=0)]})
+        cv = self.start(both, "reload-i")
+        port2 = cv.port("second")
+        idle = http.client.HTTPConnection(h.LOCALHOST, port2, timeout=10)
+        self.addCleanup(idle.close)
+        self.assertEqual(get(idle, "/warm"), (200, "source"))
+        slow_result = {}
+
+        def slow():
+            with contextlib.closing(http.client.HTTPConnection(h.LOCALHOST, port2, timeout=30)) as conn:
+                conn.request("GET", "/two/slow?ms=2000")
+                resp = conn.getresponse()
+                slow_result["got"] = (resp.status, resp.getheader("Connection"), resp.read())
+
+        load = h.LoadGen(cv.port("public"), 2, path="/app", max_seconds=60)
+        with load:
+            self.assertTrue(load.wait_until(lambda: load.total() >= 50, timeout=20), f"{load.errors[:5]}")
+            t = threading.Thread(target=slow, daemon=True)
+            t.start()
+            self.assertTrue(h.wait_for(lambda: any("/two/slow" in e.path for e in self.be.source.events_snapshot()),
+                                       10))
+            write_config(cv, config(self.be, routes))
+            self.assertEqual(self.reload(cv)["result"], "success")
+            self.assertTrue(h.wait_for(lambda: refused(port2), 10), "the removed listener still accepts")
+            # The idle keep-alive connection was closed by cutover: the next read sees its end.
+            idle.sock.settimeout(10)
+            self.assertEqual(idle.sock.recv(1), b"")
+            t.join(30)
+            self.assertEqual(slow_result.get("got"), (200, "close", b"slept 2000 ms on source"))
+            before = load.total()
+            self.assertTrue(load.wait_until(lambda: load.total() >= before + 50, timeout=20))
+        self.assertEqual(load.errors, [], f"{load.errors[:10]}")
+        self.assertEqual(load.connects, [1, 1], "no keep-alive connection of the other listener was dropped")
+        self.assertEqual(reloads(cv, "success"), 1)
 
     def test_f_the_token_is_required_when_tokens_are_configured(self):
         tokens = self.dir / "tokens.txt"

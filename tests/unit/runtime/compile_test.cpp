@@ -56,6 +56,35 @@ TEST_F(Compile, KeptRoutesKeepTheirRuntimeStateAndNewRoutesTakeTheConfigWeights)
   EXPECT_EQ(second->find_route("api")->clusters[0]->name, "cloud");
 }
 
+TEST_F(Compile, ListenersKeepTheirIndexAcrossReloadsThatAddAndRemoveOthers) {
+  const std::string app = "      - {name: app, source: legacy, target: cloud}\n";
+  auto listener = [](const std::string& name, const std::string& route) {
+    return "  - {name: " + name + ", address: \"127.0.0.1:0\", routes: [{name: " + route +
+           ", source: legacy, target: cloud}]}\n";
+  };
+  auto names = [](const Snapshot& s) {
+    std::vector<std::string> out;
+    for (const auto& l : s.listeners) out.push_back(l.removed ? "-" + l.name : l.name);
+    return out;
+  };
+  auto first = compile(load(config_text(app, listener("second", "two"))), registry, metrics);
+  EXPECT_EQ(names(*first), (std::vector<std::string>{"public", "second"}));
+  // public removed, third added before second: second keeps index 1, public's stays a placeholder.
+  auto text = config_text(app);  // public's block is replaced below: the listeners are second and third
+  text = text.substr(0, text.find("  - name: public")) + listener("third", "three") + listener("second", "two");
+  auto second = compile(load(text), registry, metrics);
+  EXPECT_EQ(names(*second), (std::vector<std::string>{"-public", "second", "third"}));
+  EXPECT_FALSE(second->serves_listener(0));
+  EXPECT_TRUE(second->serves_listener(1));
+  EXPECT_EQ(second->listener_index("third"), 2u);
+  EXPECT_EQ(second->listener_index("public"), std::nullopt);
+  EXPECT_TRUE(second->listeners[0].routes.empty());
+  EXPECT_EQ(second->listeners[1].routes.front()->name, "two");
+  // public back: its old index again.
+  auto third = compile(load(config_text(app, listener("second", "two"))), registry, metrics);
+  EXPECT_EQ(names(*third), (std::vector<std::string>{"public", "second", "-third"}));
+}
+
 TEST_F(Compile, AFailedCompileLeavesNoEntryForItsNewRoutes) {
   auto first = compile(load(config_text("      - {name: app, source: legacy, target: cloud, weight: 10}\n")),
                        registry, metrics);
