@@ -26,6 +26,9 @@ BASE=${BASE:-localhost/debian:bookworm}
 # one-line .list entries; nothing when none names it. The base image is built from the same
 # archive the machine itself installs from.
 apt_uri() {
+  local sources=() lists=() f
+  for f in /etc/apt/sources.list.d/*.sources; do [ -f "$f" ] && sources+=("$f"); done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do [ -f "$f" ] && lists+=("$f"); done
   {
     awk -v s="$1" 'BEGIN { RS = ""; FS = "\n" }
       { uri = ""; ok = 0
@@ -33,10 +36,9 @@ apt_uri() {
           if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); uri = a[2] }
           if ($i ~ /^Suites:/) { n = split($i, b, /[ \t]+/); for (j = 2; j <= n; j++) if (b[j] == s) ok = 1 }
         }
-        if (ok && uri != "") print uri }' /etc/apt/sources.list.d/*.sources 2>/dev/null
+        if (ok && uri != "") print uri }' "${sources[@]}" /dev/null
     awk -v s="$1" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-                                 if ($(i + 1) == s) print $i }' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
+                                 if ($(i + 1) == s) print $i }' "${lists[@]}" /dev/null
   } | head -n 1
 }
 MIRROR=${DEBIAN_MIRROR:-$(apt_uri bookworm)}
