@@ -564,6 +564,35 @@ class Http2LifecycleTest(h.CutoverTestCase):
         finally:
             self.reload_with_limits({"http2_max_resets_per_second": 20})
 
+    def test_a_removed_listener_sends_goaway_and_finishes_the_stream(self):
+        # A reload adds listener "second", then one removes it while a stream is in flight on it:
+        # GOAWAY NO_ERROR before the answer, the stream completes, then nothing accepts there.
+        second = {"name": "second", "address": f"{h.LOCALHOST}:0", "routes": [h.route("two", weight=0)]}
+        self.cfg["listeners"].append(second)
+        try:
+            self.reload_with_limits(self.cfg["limits"])
+            port2 = self.cv.port("second")
+            self.be.reset()
+            client = subprocess.Popen(["nghttp", "-v", f"http://{h.LOCALHOST}:{port2}/slow?ms=1000"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.assertTrue(h.wait_for(lambda: len(self.be.source.events_snapshot()) == 1, timeout=10))
+        finally:
+            self.cfg["listeners"].remove(second)
+        self.reload_with_limits(self.cfg["limits"])
+        out = client.communicate(timeout=20)[0].decode(errors="replace")
+        self.assertIn("recv GOAWAY frame", out)
+        self.assertIn("error_code=NO_ERROR", out)
+        self.assertIn("slept 1000 ms on source", out)
+        self.assertLess(out.index("recv GOAWAY frame"), out.index(":status: 200"), out)
+
+        def refused() -> bool:
+            try:
+                socket.create_connection((h.LOCALHOST, port2), timeout=2).close()
+                return False
+            except ConnectionRefusedError:
+                return True
+        self.assertTrue(h.wait_for(refused, timeout=10), "the removed listener still accepts")
+
     def test_rapid_reset_attacks_keep_memory_bounded(self):
         def attack():
             c = H2Client(self.port)
