@@ -29,7 +29,7 @@ const Key<Limits> kLimitsKeys[] = {
      }},
     {"http2_max_concurrent_streams",
      [](Reader& r, const Entry& e, Limits& l) {
-       if (auto v = r.read_size(e, "limits.http2_max_concurrent_streams", 1, 10000))
+       if (auto v = r.read_uint(e, "limits.http2_max_concurrent_streams", 1, 10000))
          l.limits.http2_max_concurrent_streams = static_cast<std::uint32_t>(*v);
      }},
     // The windows: at least the protocol's default 65535 bytes, at most its 2^31-1.
@@ -45,7 +45,7 @@ const Key<Limits> kLimitsKeys[] = {
      }},
     {"http2_max_resets_per_second",
      [](Reader& r, const Entry& e, Limits& l) {
-       if (auto v = r.read_size(e, "limits.http2_max_resets_per_second", 1, 1000000))
+       if (auto v = r.read_uint(e, "limits.http2_max_resets_per_second", 1, 1000000))
          l.limits.http2_max_resets_per_second = static_cast<std::uint32_t>(*v);
      }},
 };

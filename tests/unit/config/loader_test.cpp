@@ -1309,6 +1309,12 @@ TEST(Limits, Http2DefaultsAndValues) {
   EXPECT_NE(r.errors[0].message.find("http2_stream_buffer"), std::string::npos) << r.errors[0].message;
   r = load_string(config_with("", "limits: {http2_connection_buffer: 4GiB}\n"), "l.yaml");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  // Counts are plain integers: a size suffix is a mistake, not 1024 streams.
+  for (const char* text : {"limits: {http2_max_concurrent_streams: 1KiB}\n", "limits: {http2_max_resets_per_second: 2k}\n"}) {
+    r = load_string(config_with("", text), "l.yaml");
+    ASSERT_EQ(r.errors.size(), 1u) << text << dump(r.errors);
+    EXPECT_GT(r.errors[0].mark.line, 0);
+  }
 }
 
 TEST(Routes, GrpcMatchAndErrorCodes) {
