@@ -187,15 +187,14 @@ else
   timeout 600 podman pull "$BASE"
 fi
 
-# Rootful podman gives a container its own rlimits (nofile, nproc); where the host (a sandbox, a
-# CI runner) does not let runc set them, the containers inherit the host's instead (--ulimit host),
-# podman-compose's too.
-RUN_LIMITS=()
+# Rootful podman gives a container rlimits of its own (nofile, nproc); where the host (a sandbox, a
+# CI runner) does not let runc set them, the containers inherit the host's instead: no
+# default_ulimits in the script's containers.conf, which podman-compose's containers read too.
 if ! "${PODMAN[@]}" run --rm --network host "$BASE" true >"$WORK/probe.txt" 2>&1; then
   if grep -qi rlimit "$WORK/probe.txt"; then
-    RUN_LIMITS=(--ulimit host)
-    echo "rlimits refused by this host: containers run with --ulimit host"
-    "${PODMAN[@]}" run "${RUN_LIMITS[@]}" --rm --network host "$BASE" true || fail "podman run still fails"
+    echo "rlimits refused by this host: containers inherit the host's (default_ulimits = [])"
+    printf '[containers]\ndefault_ulimits = []\n' >>"$CONTAINERS_CONF"
+    "${PODMAN[@]}" run --rm --network host "$BASE" true || fail "podman run still fails"
   else
     cat "$WORK/probe.txt"; fail "podman cannot run a container"
   fi
@@ -217,7 +216,7 @@ podman image inspect --format '{{.HealthCheck}}' "$IMAGE" | grep -q cutover-heal
   || fail "the image has no HEALTHCHECK"
 # Without systemd here podman cannot schedule health checks: off for the short runs, and run by
 # hand (podman healthcheck run) for the long one.
-RUN=("${PODMAN[@]}" run "${RUN_LIMITS[@]}" --rm --network host --no-healthcheck)
+RUN=("${PODMAN[@]}" run --rm --network host --no-healthcheck)
 uid=$("${RUN[@]}" --entrypoint id "$IMAGE" -u)
 [ "$uid" != 0 ] || fail "the image runs as root"
 echo "runs as uid $uid"
@@ -258,7 +257,7 @@ listeners:
 EOF
 chmod 644 "$WORK/cutover.yaml"   # read by the image's non-root user
 podman volume create "$VOL" >/dev/null
-pod run "${RUN_LIMITS[@]}" -d --name "$CTR" --network host --health-interval disable \
+pod run -d --name "$CTR" --network host --health-interval disable \
   -v "$WORK/cutover.yaml:/etc/cutover/cutover.yaml:ro" -v "$VOL:/var/lib/cutover" \
   -e CUTOVER_ADMIN="http://127.0.0.1:$ADMIN_PORT" "$IMAGE" >/dev/null
 wait_until 30 curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/healthz" \
@@ -302,7 +301,7 @@ podman logs "$CTR" 2>&1 | grep -q "draining" || fail "no drain in the log"
 
 step "a new container on the same volume"
 pod rm "$CTR" >/dev/null
-pod run "${RUN_LIMITS[@]}" -d --name "$CTR" --network host --health-interval disable \
+pod run -d --name "$CTR" --network host --health-interval disable \
   -v "$WORK/cutover.yaml:/etc/cutover/cutover.yaml:ro" -v "$VOL:/var/lib/cutover" \
   -e CUTOVER_ADMIN="http://127.0.0.1:$ADMIN_PORT" "$IMAGE" >/dev/null
 wait_until 30 curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/readyz" || fail "the second container did not start"
@@ -327,7 +326,7 @@ if [ "$COMPOSE" = 1 ]; then
     echo "built $tag ($(podman image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}'))"
   done
   COMPOSE_STARTED=1
-  (cd docker && SHADOW_SECONDS=5 STEP_INTERVAL=5s MIN_REQUESTS=3 timeout 300 podman-compose ${RUN_LIMITS:+--podman-run-args "${RUN_LIMITS[*]}"} -p "$PROJECT" -f compose.yaml up -d --no-build \
+  (cd docker && SHADOW_SECONDS=5 STEP_INTERVAL=5s MIN_REQUESTS=3 timeout 300 podman-compose -p "$PROJECT" -f compose.yaml up -d --no-build \
      >"$WORK/compose-up.log" 2>&1) || { tail -30 "$WORK/compose-up.log"; fail "podman-compose up"; }
   podman ps -a --filter "label=io.podman.compose.project=$PROJECT" --format '{{.Names}} {{.Status}}'
   wait_until 60 curl -fsS --max-time 2 http://127.0.0.1:8080/healthz \
