@@ -13,6 +13,7 @@
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
+#include "admin/console.hpp"
 #include "admin/json_text.hpp"
 #include "admin/openapi.hpp"
 #include "admin/ramp.hpp"
@@ -250,7 +251,8 @@ class Router {
         res.set(bhttp::field::www_authenticate, "Bearer");
         return res;
       }
-      actor_.name = *who;
+      if (who->read_only) return error(bhttp::status::forbidden, fmt::format("token '{}' is read-only", who->name));
+      actor_.name = who->name;
     }
     return (this->*chosen.entry->handler)();
   }
@@ -591,19 +593,9 @@ class Router {
   // GET /v1/stats?window=60s[&route=NAME]: per route and side over the last `window` (1s..15m).
   AdminResponse window_stats() {
     const auto& url = url_;
-    std::int64_t window_s = 60;
-    if (auto it = url.params().find("window"); it != url.params().end()) {
-      const std::string text = (*it).value;
-      auto ms = config::parse_duration(text);
-      std::int64_t n = 0;
-      if (!ms) {
-        auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-        if (ec == std::errc{} && p == text.data() + text.size()) ms = std::chrono::seconds(n);
-      }
-      if (!ms || ms->count() < 1000 || ms->count() > stats::SideWindow::kSeconds * 1000 || ms->count() % 1000 != 0)
-        return error(bhttp::status::bad_request, "window must be whole seconds from 1s to 15m (\"60s\", \"5m\" or 60)");
-      window_s = ms->count() / 1000;
-    }
+    const auto window = seconds_param("window", 60, 1, stats::SideWindow::kSeconds);
+    if (!window) return error(bhttp::status::bad_request, "window must be whole seconds from 1s to 15m (\"60s\", \"5m\" or 60)");
+    const std::int64_t window_s = *window;
     std::string only_route;
     if (auto it = url.params().find("route"); it != url.params().end()) only_route = (*it).value;
     const auto now_s = stats::steady_seconds_now();
@@ -630,6 +622,88 @@ class Router {
     if (!only_route.empty() && routes.empty())
       return error(bhttp::status::not_found, fmt::format("no route named '{}'", only_route));
     return json_response(bhttp::status::ok, json::object{{"window_s", window_s}, {"routes", std::move(routes)}});
+  }
+
+  // GET /v1/whoami: what the request's bearer token may do (GETs need none, so this tells a
+  // caller such as the console whether to offer changes), and whether this node is in a fleet
+  // (whether GET /v1/fleet answers).
+  AdminResponse whoami() {
+    const bool tokens = control_.tokens().enabled();
+    json::object o{{"tokens", tokens}, {"fleet", control_.fleet() != nullptr}};
+    if (!tokens) {
+      o["actor"] = "anonymous";
+      o["role"] = "admin";
+      o["can_change"] = true;
+    } else if (auto who = control_.tokens().authenticate(req_[bhttp::field::authorization])) {
+      o["actor"] = who->name;
+      o["role"] = who->read_only ? "read" : "admin";
+      o["can_change"] = !who->read_only;
+    } else {
+      o["actor"] = nullptr;
+      o["role"] = nullptr;
+      o["can_change"] = false;
+    }
+    return json_response(bhttp::status::ok, o);
+  }
+
+  // A whole number of seconds from query parameter `name` ("5s", "15m" or 5) in [lo, hi];
+  // `fallback` when absent, nullopt when malformed.
+  std::optional<std::int64_t> seconds_param(std::string_view name, std::int64_t fallback, std::int64_t lo,
+                                            std::int64_t hi) const {
+    auto it = url_.params().find(name);
+    if (it == url_.params().end()) return fallback;
+    const std::string text = (*it).value;
+    auto ms = config::parse_duration(text);
+    std::int64_t n = 0;
+    if (!ms) {
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec == std::errc{} && p == text.data() + text.size()) ms = std::chrono::seconds(n);
+    }
+    if (!ms || ms->count() % 1000 != 0 || ms->count() / 1000 < lo || ms->count() / 1000 > hi) return std::nullopt;
+    return ms->count() / 1000;
+  }
+
+  // GET /v1/stats/series?route=R&window=15m&step=5s: the window statistics of one route cut into
+  // steps, oldest first, each side's requests/s, 5xx rate and p50/p99 per step (the console's
+  // charts). Complete seconds only: the newest step ends with the last whole second.
+  AdminResponse stats_series() {
+    auto it = url_.params().find("route");
+    if (it == url_.params().end() || (*it).value.empty())
+      return error(bhttp::status::bad_request, "route is required (?route=NAME)");
+    const std::string name = (*it).value;
+    auto snap = control_.snapshot();
+    const auto* route = snap->find_route(name);
+    if (!route) return error(bhttp::status::not_found, fmt::format("no route named '{}'", name));
+    // The ring keeps kSeconds seconds including the current one: the oldest whole step fits in
+    // kSeconds - 1.
+    const std::int64_t longest = stats::SideWindow::kSeconds - 1;
+    auto window_s = seconds_param("window", longest, 1, stats::SideWindow::kSeconds);
+    if (!window_s) return error(bhttp::status::bad_request, "window must be whole seconds from 1s to 15m (\"15m\" or 900)");
+    window_s = std::min(*window_s, longest);
+    auto step_s = seconds_param("step", 5, 1, *window_s);
+    if (!step_s) return error(bhttp::status::bad_request, "step must be whole seconds from 1s to the window (\"5s\" or 5)");
+    const std::int64_t now_s = stats::steady_seconds_now();
+    const std::int64_t wall_now = std::chrono::duration_cast<std::chrono::seconds>(
+                                      std::chrono::system_clock::now().time_since_epoch()).count();
+    const std::int64_t points = *window_s / *step_s;
+    json::array out;
+    for (std::int64_t k = points - 1; k >= 0; --k) {
+      const std::int64_t end = now_s - 1 - k * *step_s;  // the step's last second, inclusive
+      json::object p{{"t", wall_now - (now_s - end)}};
+      for (auto side : {router::Side::source, router::Side::target}) {
+        const auto sum = route->runtime->windows.summarize(side, end, *step_s);
+        json::object o{{"requests", sum.requests},
+                       {"rps", static_cast<double>(sum.requests) / static_cast<double>(*step_s)}};
+        if (sum.requests) o["error_rate"] = sum.error_rate(); else o["error_rate"] = nullptr;
+        for (auto [key, q] : {std::pair{"p50_ms", 0.5}, {"p99_ms", 0.99}}) {
+          if (auto v = sum.percentile_ms(q)) o[key] = *v; else o[key] = nullptr;
+        }
+        p[router::name(side)] = std::move(o);
+      }
+      out.push_back(std::move(p));
+    }
+    return json_response(bhttp::status::ok, json::object{{"route", name}, {"window_s", points * *step_s},
+                                                          {"step_s", *step_s}, {"points", std::move(out)}});
   }
 
   static json::object side_stats_json(const stats::WindowSummary& s) {
@@ -666,6 +740,8 @@ std::span<const Router::Endpoint> Router::endpoints() {
       {{verb::get, "/v1/audit"}, &Router::audit},
       {{verb::get, "/v1/shadow"}, &Router::shadow},
       {{verb::get, "/v1/stats"}, &Router::window_stats},
+      {{verb::get, "/v1/stats/series"}, &Router::stats_series},
+      {{verb::get, "/v1/whoami"}, &Router::whoami},
       {{verb::post, "/v1/config/reload"}, &Router::reload},
       {{verb::post, "/v1/logs/reopen"}, &Router::logs_reopen},
       {{verb::get, "/v1/fleet"}, &Router::fleet_status},
@@ -693,6 +769,11 @@ std::vector<EndpointKey> admin_endpoints() {
 }
 
 AdminReply route_admin_request(const AdminRequest& request, Control& control, std::string_view client) {
+  if (auto page = console_response(request)) {
+    AdminReply reply;
+    reply.response = std::move(*page);
+    return reply;
+  }
   Router router(request, control, client);
   auto res = router.route();
   return router.take_reply(std::move(res));

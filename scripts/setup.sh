@@ -3,13 +3,14 @@
 # Safe to run twice: apt-get skips what is already installed. Needs root (or sudo).
 set -euo pipefail
 
-# help2man makes the man pages from the binaries' --help at build time (packaging/man/).
+# help2man makes the man pages from the binaries' --help at build time (packaging/man/);
+# libjs-chart.js is Chart.js, built into the console (admin/ui/).
 build_pkgs=(
   build-essential cmake pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev libxxhash-dev libmimalloc-dev libnghttp2-dev
-  help2man
+  help2man libjs-chart.js
 )
 # What the demo and the integration tests drive: real servers and real clients (openssl: the TLS
 # test makes its certificates and speaks old TLS versions with it; python3-websockets: the WebSocket
@@ -17,9 +18,11 @@ build_pkgs=(
 # python3-grpcio: the HTTP/2 and gRPC clients of test_http2.py, python3-h2 a frame layer for the
 # streams and abuse it sends; python3-yaml and python3-jsonschema: test_openapi.py validates the
 # admin API's answers against docs/admin-api.openapi.yaml; man-db: the manpages test renders
-# build/*.1 with man; etcd-server: the members test_etcd_client.py starts for fleet/etcd).
+# build/*.1 with man; etcd-server: the members test_etcd_client.py starts for fleet/etcd;
+# chromium, chromium-driver and python3-selenium: test_console.py drives the console in headless
+# Chromium; eslint: the console's JavaScript is linted).
 run_pkgs=(python3 python3-websockets python3-h2 python3-grpcio python3-yaml python3-jsonschema nghttp2-client curl openssl
-          nginx-light procps jq man-db etcd-server)
+          nginx-light procps jq man-db etcd-server chromium chromium-driver python3-selenium eslint)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 # ctest openapi_lint runs the pinned @redocly/cli of tests/openapi/ on Node.js. A nodejs that is

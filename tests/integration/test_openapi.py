@@ -6,7 +6,7 @@ names gets real calls, each with {route} filled with a real route name: none may
 "no such endpoint", every status must be one the description lists for that operation, and every
 JSON body must validate against the listed response schema (Draft 2020-12, python3-jsonschema).
 The calls cover routes with a ramp, a write hold, a mirror with mismatches, a tcp route, window
-statistics, the audit log, config reloads that pass and fail, and the error answers (400, 401,
+statistics, the audit log, config reloads that pass and fail, and the error answers (400, 401, 403,
 404, 405, 409, 422) with their headers.
 Runs under Debian's /usr/bin/python3 (python3-yaml, python3-jsonschema).
 """
@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 TOKEN = "openapi-s3cret"
+VIEWER_TOKEN = "read-only-viewer-token"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
@@ -44,7 +45,7 @@ class OpenApiTest(h.CutoverTestCase):
         cls.be = h.Backends()
         cls.tmp = Path(tempfile.mkdtemp(prefix="cutover-it-openapi-"))
         tokens = cls.tmp / "tokens"
-        tokens.write_text(f"ops:{TOKEN}\n")
+        tokens.write_text(f"ops:{TOKEN}\nviewer:{VIEWER_TOKEN}:read\n")
         clusters = {"src": h.cluster(cls.be.source.addr), "tgt": h.cluster(cls.be.target.addr)}
         mirror = {"percent": 100, "timeout": "5s", "compare": {"ignore_headers": ["date"]}}
         cfg = h.make_config(clusters, [
@@ -63,9 +64,11 @@ class OpenApiTest(h.CutoverTestCase):
     # ---------------------------------------------------------------------------------------
 
     def call(self, method, target, body=None, raw=None, token=True) -> Answer:
+        """token: True for the admin token, False for none, or a token's secret."""
         conn = http.client.HTTPConnection(h.LOCALHOST, self.admin.port, timeout=30)
         try:
-            headers = {"Authorization": f"Bearer {TOKEN}"} if token else {}
+            secret = TOKEN if token is True else token
+            headers = {"Authorization": f"Bearer {secret}"} if secret else {}
             data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
             if data is not None:
                 headers["Content-Type"] = "application/json"
@@ -163,6 +166,9 @@ class OpenApiTest(h.CutoverTestCase):
         unauthorized = self.call("PUT", "/v1/routes/app/weights", {"weight": 5}, token=False)
         self.assertEqual(unauthorized.status, 401)
         self.assertEqual(unauthorized.headers.get("www-authenticate"), "Bearer")
+        self.assertEqual(self.call("PUT", "/v1/routes/app/weights", {"weight": 5}, token=VIEWER_TOKEN).status, 403)
+        self.assertEqual(self.call("GET", "/v1/whoami", token=VIEWER_TOKEN).json()["role"], "read")
+        self.assertTrue(self.call("GET", "/v1/whoami").json()["can_change"])
         self.assertEqual(self.call("GET", "/v1/routes/nope").json(), {"error": "no route named 'nope'"})
         self.assertEqual(self.call("PUT", "/v1/routes/nope/weights", {"weight": 1}).status, 404)
         wrong = self.call("DELETE", "/v1/routes/app")
@@ -219,6 +225,9 @@ class OpenApiTest(h.CutoverTestCase):
         self.assertEqual(self.call("GET", "/v1/stats?window=5m&route=app").json()["window_s"], 300)
         self.assertEqual(self.call("GET", "/v1/stats?window=0").status, 400)
         self.assertEqual(self.call("GET", "/v1/stats?route=nope").status, 404)
+        self.assertEqual(len(self.call("GET", "/v1/stats/series?route=app&window=1m&step=10s").json()["points"]), 6)
+        self.assertEqual(self.call("GET", "/v1/stats/series?route=app&step=0").status, 400)
+        self.assertEqual(self.call("GET", "/v1/stats/series?route=nope").status, 404)
         shadow = self.call("GET", "/v1/shadow").json()["routes"]
         app = next(r for r in shadow if r["route"] == "app")
         self.assertGreater(len(app["samples"]), 0, app)

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/value_to.hpp>
 #include <gtest/gtest.h>
 
 #include "admin/json_text.hpp"
@@ -155,6 +156,88 @@ TEST_F(AdminApi, TokensGuardMutatingCallsOnly) {
   EXPECT_EQ(call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 5})", "Bearer s3cret").result_int(), 200);
   auto audit = body_of(call(bhttp::verb::get, "/v1/audit"))["entries"].as_array();
   EXPECT_EQ(audit.back().as_object().at("actor").as_string(), "ops");
+}
+
+TEST_F(AdminApi, AReadOnlyTokenIsKnownAndChangesNothing) {
+  std::string path = ::testing::TempDir() + "tokens-roles.txt";
+  std::ofstream(path) << "ops:s3cret:admin\nviewer:l00k:read\n";
+  build(Tokens::load(path));
+  auto res = call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 5})", "Bearer l00k");
+  EXPECT_EQ(res.result_int(), 403);
+  EXPECT_EQ(body_of(res)["error"].as_string(), "token 'viewer' is read-only");
+  EXPECT_EQ(json::value_to<double>(body_of(call(bhttp::verb::get, "/v1/routes/app"))["read_weight"]), 25.0);
+  auto viewer = body_of(call(bhttp::verb::get, "/v1/whoami", "", "Bearer l00k"));
+  EXPECT_EQ(viewer["actor"].as_string(), "viewer");
+  EXPECT_EQ(viewer["role"].as_string(), "read");
+  EXPECT_FALSE(viewer["can_change"].as_bool());
+  EXPECT_TRUE(viewer["tokens"].as_bool());
+  EXPECT_FALSE(viewer["fleet"].as_bool());
+  auto ops = body_of(call(bhttp::verb::get, "/v1/whoami", "", "Bearer s3cret"));
+  EXPECT_EQ(ops["role"].as_string(), "admin");
+  EXPECT_TRUE(ops["can_change"].as_bool());
+  auto nobody = body_of(call(bhttp::verb::get, "/v1/whoami", "", "Bearer guess"));
+  EXPECT_TRUE(nobody["actor"].is_null());
+  EXPECT_FALSE(nobody["can_change"].as_bool());
+  EXPECT_EQ(call(bhttp::verb::put, "/v1/routes/app/weights", R"({"weight": 5})", "Bearer s3cret").result_int(), 200);
+}
+
+TEST_F(AdminApi, WhoamiWithoutTokensIsAnonymousAndMayChange) {
+  auto who = body_of(call(bhttp::verb::get, "/v1/whoami"));
+  EXPECT_EQ(who["actor"].as_string(), "anonymous");
+  EXPECT_TRUE(who["can_change"].as_bool());
+  EXPECT_FALSE(who["tokens"].as_bool());
+}
+
+TEST(TokensFile, RolesAreReadOrAdminAndBadLinesNameTheirPlace) {
+  const std::string path = ::testing::TempDir() + "tokens-bad.txt";
+  for (const char* text : {"ops:s3cret:write\n", "ops::read\n", "ops\n", ":s3cret\n"}) {
+    std::ofstream(path) << text;
+    try {
+      Tokens::load(path);
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(path + ":1:"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(AdminApi, StatsSeriesCutsTheWindowIntoStepsOldestFirst) {
+  auto res = call(bhttp::verb::get, "/v1/stats/series?route=app&window=60s&step=10s");
+  ASSERT_EQ(res.result_int(), 200) << res.body();
+  auto body = body_of(res);
+  EXPECT_EQ(body["step_s"].as_int64(), 10);
+  EXPECT_EQ(body["window_s"].as_int64(), 60);
+  const auto& points = body["points"].as_array();
+  ASSERT_EQ(points.size(), 6u);
+  EXPECT_EQ(points[5].as_object().at("t").as_int64() - points[0].as_object().at("t").as_int64(), 50);
+  EXPECT_TRUE(points[0].as_object().at("source").as_object().at("p99_ms").is_null());  // no traffic here
+  // 15m is the default and the longest: 899 s, so that the oldest step is still in the ring.
+  EXPECT_EQ(body_of(call(bhttp::verb::get, "/v1/stats/series?route=app"))["points"].as_array().size(), 179u);
+  EXPECT_EQ(call(bhttp::verb::get, "/v1/stats/series").result_int(), 400);
+  EXPECT_EQ(call(bhttp::verb::get, "/v1/stats/series?route=nope").result_int(), 404);
+  EXPECT_EQ(call(bhttp::verb::get, "/v1/stats/series?route=app&step=0").result_int(), 400);
+  EXPECT_EQ(call(bhttp::verb::get, "/v1/stats/series?route=app&window=20m").result_int(), 400);
+  EXPECT_EQ(call(bhttp::verb::get, "/v1/stats/series?route=app&window=30s&step=1m").result_int(), 400);
+}
+
+TEST_F(AdminApi, TheConsoleIsServedWithItsSecurityHeaders) {
+  AdminRequest req{bhttp::verb::get, "/ui/", 11};
+  auto page = route_admin_request(req, *control).response;
+  EXPECT_EQ(page.result_int(), 200);
+  EXPECT_NE(page.body().find("<title>cutover console</title>"), std::string::npos);
+  EXPECT_NE(std::string(page["Content-Security-Policy"]).find("script-src 'self'"), std::string::npos);
+  EXPECT_EQ(page["X-Frame-Options"], "DENY");
+  req.target("/ui");
+  auto redirect = route_admin_request(req, *control).response;
+  EXPECT_EQ(redirect.result_int(), 308);
+  EXPECT_EQ(redirect[bhttp::field::location], "/ui/");
+  req.target("/ui/chart.js");
+  EXPECT_NE(route_admin_request(req, *control).response.body().find("Chart.js v3.9.1"), std::string::npos);
+  req.target("/ui/../v1/routes");
+  EXPECT_EQ(route_admin_request(req, *control).response.result_int(), 404);
+  req.method(bhttp::verb::post);
+  req.target("/ui/");
+  EXPECT_EQ(route_admin_request(req, *control).response.result_int(), 405);
 }
 
 TEST_F(AdminApi, HoldAndReleaseApplyTheWeightBeforeWakingHeldWrites) {

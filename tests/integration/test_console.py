@@ -1,0 +1,256 @@
+"""The console (GET /ui/ on the admin listener) in a real browser: headless Chromium driven by
+Selenium (Debian's chromium, chromium-driver and python3-selenium; run with /usr/bin/python3)
+against the real binary, real backends and steady traffic.
+
+One cutover with a tokens file (an admin token and a read-only one) and two routes: "app" (plain)
+and "api" (every GET mirrored to target and compared; the backends' JSON answers name their side,
+so each comparison is a mismatch at $.side). Checked, in order:
+  - the page's own files come with the security headers (CSP without inline script, no framing,
+    nosniff);
+  - with the read-only token the page hides every control, and a change sent with that token from
+    the page's own origin is refused (403) and changes nothing;
+  - with the admin token: the target's requests/s on the chart rise after a weight change made
+    through the API (they were 0 before);
+  - a ramp shows its steps with the current one marked, and its gates;
+  - a mismatch sample opens with the two answers side by side and the differing JSON path marked;
+  - clicking Rollback and confirming sets both weights to 0 (through the API) and traffic then
+    reaches only the source;
+  - no error in the browser's console from the page's load to the end.
+Screenshots go to $CUTOVER_ARTIFACTS (default: a temp dir), named console-*.png.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+ADMIN_SECRET = "ops-secret-1"
+VIEWER_SECRET = "viewer-secret-2"
+ARTIFACTS = Path(os.environ.get("CUTOVER_ARTIFACTS") or Path(tempfile.gettempdir()) / "cutover-artifacts")
+
+
+class Traffic:
+    """GETs at about 40/s in total to /app/… and /echo-headers (route "api") until stop() or
+    120 s; each answer's side counted per path."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.stop_event = threading.Event()
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        deadline = time.monotonic() + 120
+        conn = http.client.HTTPConnection(h.LOCALHOST, self.port, timeout=10)
+        i = 0
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            path = "/echo-headers" if i % 4 == 3 else f"/app/{i}"
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    self.errors.append(f"{path}: {resp.status}")
+            except (OSError, http.client.HTTPException) as e:
+                self.errors.append(f"{path}: {e!r}")
+                conn.close()
+                conn = http.client.HTTPConnection(h.LOCALHOST, self.port, timeout=10)
+            i += 1
+            time.sleep(0.025)
+        conn.close()
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(15)
+
+
+def browser() -> webdriver.Chrome:
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1280,720", "--no-first-run", "--disable-extensions"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+class ConsoleTest(h.CutoverTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.be = h.Backends()
+        cfg = h.make_config(
+            {"src": h.cluster(cls.be.source.addr), "tgt": h.cluster(cls.be.target.addr)},
+            [{"name": "public", "address": f"{h.LOCALHOST}:0", "protocol": "http",
+              "routes": [h.route("api", path_prefix="/echo-headers", weight=0,
+                                 mirror={"percent": 100, "timeout": "5s",
+                                         "compare": {"ignore_headers": ["date"]}}),
+                         h.route("app", path_prefix="/", weight=0)]}])
+        tokens = Path(tempfile.mkdtemp(prefix="cutover-console-")) / "tokens.txt"
+        tokens.write_text(f"ops:{ADMIN_SECRET}\nviewer:{VIEWER_SECRET}:read\n")
+        cfg["admin"]["tokens_file"] = str(tokens)
+        cls.start_cutover(cfg, "console")
+        cls.auth = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+        cls.traffic = Traffic(cls.port)
+        cls.driver = browser()
+        cls.addClassCleanup(cls.driver.quit)
+        cls.addClassCleanup(cls.traffic.stop)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def admin_url(self, path: str) -> str:
+        return f"http://{h.LOCALHOST}:{self.cv.admin_addr[1]}{path}"
+
+    def screenshot(self, name: str):
+        path = ARTIFACTS / f"console-{name}.png"
+        self.driver.save_screenshot(str(path))
+        sys.stderr.write(f"\nscreenshot: {path}\n")
+
+    def wait(self, cond, timeout: float = 20, message: str = ""):
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.2).until(cond, message)
+
+    def route_section(self, name: str):
+        return self.wait(EC.presence_of_element_located((By.CSS_SELECTOR, f'section[data-route="{name}"]')),
+                         message=f"no section for route {name}")
+
+    def use_token(self, secret: str, expect: str):
+        field = self.driver.find_element(By.ID, "token")
+        field.clear()
+        field.send_keys(secret)
+        self.driver.find_element(By.CSS_SELECTOR, "#token-form button[type=submit]").click()
+        self.wait(EC.text_to_be_present_in_element((By.ID, "identity"), expect), message=f"identity never said {expect}")
+
+    def chart_values(self, route: str, chart: str, side: int) -> list:
+        return self.driver.execute_script(
+            "const c = Chart.getChart(document.querySelector(arguments[0]));"
+            "return c ? c.data.datasets[arguments[1]].data : null;",
+            f'section[data-route="{route}"] .c-{chart}', side)
+
+    def test_console(self):
+        d = self.driver
+        # The page's own files and their headers.
+        conn = http.client.HTTPConnection(h.LOCALHOST, self.cv.admin_addr[1], timeout=10)
+        for path, kind in (("/ui/", "text/html"), ("/ui/console.js", "text/javascript"), ("/ui/chart.js", "text/javascript")):
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            self.assertEqual((resp.status, resp.getheader("Content-Type", "").split(";")[0]), (200, kind), path)
+            csp = resp.getheader("Content-Security-Policy", "")
+            self.assertIn("script-src 'self'", csp)
+            self.assertNotIn("unsafe-inline", csp)
+            self.assertIn("frame-ancestors 'none'", csp)
+            self.assertEqual(resp.getheader("X-Frame-Options"), "DENY")
+            self.assertEqual(resp.getheader("X-Content-Type-Options"), "nosniff")
+        conn.close()
+
+        d.get(self.admin_url("/ui/"))
+        app = self.route_section("app")
+        self.route_section("api")
+
+        # Read-only token: every control hidden; a change with it from the page's origin is refused.
+        self.use_token(VIEWER_SECRET, 'token "viewer" (read)')
+        self.assertFalse(app.find_element(By.CSS_SELECTOR, ".rollback").is_displayed())
+        self.assertFalse(app.find_element(By.CSS_SELECTOR, "form.weights").is_displayed())
+        self.assertEqual([b for b in d.find_elements(By.CSS_SELECTOR, ".control") if b.is_displayed()], [])
+        self.screenshot("read-only")
+
+        # Admin token: the controls appear.
+        self.use_token(ADMIN_SECRET, 'token "ops" (admin)')
+        self.wait(lambda _: app.find_element(By.CSS_SELECTOR, ".rollback").is_displayed(), message="no Rollback")
+
+        # The target's requests/s rise on the chart after a weight change made through the API.
+        self.wait(lambda _: any(v and v > 0 for v in (self.chart_values("app", "rps", 0) or [])), 30,
+                  "the source's requests/s never showed")
+        self.assertFalse(any(v and v > 0 for v in self.chart_values("app", "rps", 1)), "target traffic at weight 0")
+        st, _, text = self.admin.request("PUT", "/v1/routes/app/weights", {"read_weight": 50, "write_weight": 50},
+                                         headers=self.auth)
+        self.assertEqual(st, 200, text)
+        self.wait(lambda _: any(v and v > 0 for v in (self.chart_values("app", "rps", 1) or [])), 30,
+                  "the target's requests/s never rose on the chart")
+        self.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, 'section[data-route="app"] .f-read'), "50 %"))
+        self.screenshot("weights-50")
+
+        # A ramp on route "api" shows its steps, the current one marked, and its gates.
+        st, _, text = self.admin.request("POST", "/v1/routes/api/ramp", {
+            "steps": [5, 25, 100], "interval": "1h", "gates": {"max_error_rate": 0.01, "max_p99_ms": 500,
+                                                                 "min_requests": 5}}, headers=self.auth)
+        self.assertEqual(st, 200, text)
+        api = self.route_section("api")
+        current = self.wait(lambda _: api.find_elements(By.CSS_SELECTOR, '.ramp-steps li[aria-current="step"]'), 20,
+                            "no current ramp step")[0]
+        self.assertIn("5 %", current.text)
+        self.wait(lambda _: len(api.find_elements(By.CSS_SELECTOR, ".gates tbody tr")) >= 2, 30, "no gate values")
+
+        # A mismatch sample of route "api": both answers side by side, the differing path marked.
+        sample = self.wait(lambda _: api.find_elements(By.CSS_SELECTOR, ".samples button"), 30, "no mismatch sample")[0]
+        d.execute_script("arguments[0].scrollIntoView()", sample)
+        sample.click()
+        detail = api.find_element(By.CSS_SELECTOR, ".sample")
+        self.wait(lambda _: detail.is_displayed(), message="the sample did not open")
+        self.assertIn("$.side", detail.find_element(By.CSS_SELECTOR, ".sample-differences").text)
+        # Each body shows its own side with the key "side" marked (pretty-printed when the sample
+        # holds the whole JSON document, marked where it appears when the sample is cut short).
+        for cls, side in (("primary-body", "source"), ("shadow-body", "target")):
+            body = detail.find_element(By.CSS_SELECTOR, f".{cls}")
+            self.assertIn(f'"side": "{side}"', body.text)
+            marked = [m.text for m in body.find_elements(By.CSS_SELECTOR, "mark.diff")]
+            self.assertTrue(any('"side"' in m for m in marked), (cls, marked))
+        self.screenshot("mismatch-sample")
+        # The README's picture: the ramp and the open sample on one tall page.
+        d.set_window_size(1280, 1500)
+        d.execute_script("arguments[0].scrollIntoView()", api)
+        time.sleep(0.5)
+        self.screenshot("ramp-and-mismatch")
+        d.set_window_size(1280, 720)
+
+        # Rollback from the page: confirm, then both weights 0 and traffic to source only.
+        d.execute_script("window.scrollTo(0, 0)")
+        app.find_element(By.CSS_SELECTOR, ".rollback").click()
+        dialog = d.find_element(By.ID, "confirm")
+        self.wait(lambda _: dialog.is_displayed(), message="no confirmation dialog")
+        self.assertIn('Roll back route "app"', dialog.text)
+        self.screenshot("rollback-confirm")
+        d.find_element(By.ID, "confirm-ok").click()
+        self.assertTrue(h.wait_for(lambda: self.admin.route("app")["read_weight"] == 0
+                                   and self.admin.route("app")["write_weight"] == 0, 10), self.admin.route("app"))
+        entry = self.admin.request("GET", "/v1/audit?limit=5")[1]["entries"][-1]
+        self.assertEqual((entry["action"], entry["actor"]), ("rollback", "ops"))
+        mark = len(self.be.target.events_snapshot())
+        time.sleep(1.5)
+        source_before = len(self.be.source.events_snapshot())
+        time.sleep(1.5)
+        self.assertGreater(len(self.be.source.events_snapshot()), source_before, "no traffic after the rollback")
+        late = [e.path for e in self.be.target.events_snapshot()[mark:] if e.path.startswith("/app/")]
+        self.assertEqual(late, [], "requests of route app reached target after the rollback")
+        self.screenshot("after-rollback")
+
+        # Nothing in the browser's console from the load until now.
+        errors = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
+        self.assertEqual(errors, [])
+        self.assertEqual(self.traffic.errors, [])
+
+        # A forged change with the read-only token, from the page's origin: refused, nothing changes.
+        status = d.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch('/v1/routes/app/weights', {method: 'PUT', headers: {'Authorization': 'Bearer ' + arguments[0],"
+            " 'Content-Type': 'application/json'}, body: JSON.stringify({read_weight: 100, write_weight: 100})})"
+            ".then((r) => done(r.status), () => done(-1));", VIEWER_SECRET)
+        self.assertEqual(status, 403)
+        self.assertEqual(self.admin.route("app")["read_weight"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
