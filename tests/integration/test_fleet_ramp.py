@@ -6,7 +6,8 @@ on all of them; an error burst on one node's target (not the leader's) makes the
 the statistics every node publishes, roll the whole fleet back (weights 0 on every node); the
 leader killed with SIGKILL mid-ramp is replaced within the lease TTL by another node, which
 continues the ramp from the same step (the same step start, no step repeated or skipped, in the
-audit logs and the weights of the surviving nodes) to completion."""
+audit logs and the weights of the surviving nodes) to completion. With etcd stopped, a ramp
+change answers 503 naming etcd."""
 import json
 import pathlib
 import sys
@@ -225,6 +226,19 @@ class FleetRampTest(unittest.TestCase):
         self.assertEqual(self.admin(leader).route("app")["read_weight"], 100)
         self.assertEqual(self.leader(NODES), new_leader)
         self.assertEqual(self.ramp(leader)["state"], "completed")
+
+    def test_4_ramp_changes_answer_503_while_etcd_is_down(self):
+        self.assertTrue(h.wait_for(lambda: all(self.ramp_state(n) not in ("running", "paused") for n in NODES), 5))
+        self.etcd.stop_all()
+        try:
+            st, body, text = self.admin("n2").post("/v1/routes/app/ramp", {"steps": [10, 100], "interval": "5s"})
+            self.assertEqual(st, 503, text)
+            self.assertIn("etcd", body["error"])
+            self.assertEqual(body["etcd"], "unreachable")
+            self.assertNotEqual(self.ramp_state("n2"), "running", "nothing changed")
+        finally:
+            self.etcd.start_all()
+        self.assertTrue(h.wait_for(lambda: all(self.admin(n).get("/v1/fleet")[1]["etcd"]["up"] for n in NODES), 20, 0.2))
 
 
 if __name__ == "__main__":
