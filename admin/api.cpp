@@ -200,6 +200,19 @@ boost::asio::awaitable<AdminResponse> fleet_rollback(Control& control, std::shar
   co_return fleet_rollback_answer(control, *route, r);
 }
 
+// A ramp change on a fleet node: written to etcd (RampController::fleet_start, fleet_action).
+boost::asio::awaitable<AdminResponse> fleet_ramp_start(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
+                                                       const runtime::Route* route, RampSpec spec, Actor actor) {
+  auto a = co_await control.ramps().fleet_start(snap, route, std::move(spec), std::move(actor));
+  co_return json_response(a.status, a.body);
+}
+
+boost::asio::awaitable<AdminResponse> fleet_ramp_action(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
+                                                        const runtime::Route* route, std::string action, Actor actor) {
+  auto a = co_await control.ramps().fleet_action(snap, route, std::move(action), std::move(actor));
+  co_return json_response(a.status, a.body);
+}
+
 class Router {
  public:
   Router(const AdminRequest& req, Control& control, std::string_view client) : req_(req), control_(control) {
@@ -356,6 +369,7 @@ class Router {
     return json_response(bhttp::status::ok, json::object{{"node", s.node},
                                                           {"etcd", std::move(etcd)},
                                                           {"applied_revision", s.applied_revision},
+                                                          {"leader", control_.ramps().fleet_leader()},
                                                           {"nodes", std::move(nodes)},
                                                           {"local_overrides", std::move(overrides)}});
   }
@@ -570,6 +584,12 @@ class Router {
       return error(bhttp::status::unprocessable_entity,
                    fmt::format("route '{}' is a tcp route: a ramp applies to both weights (\"apply_to\": \"both\")",
                                route.name));
+    if (control_.ramps().in_fleet()) {
+      reply_.deferred = [c = &control_, snap = snap_, r = &route, spec = std::move(*spec), actor = actor_] {
+        return fleet_ramp_start(*c, snap, r, spec, actor);
+      };
+      return error(bhttp::status::internal_server_error, "a fleet change is answered by the admin server");
+    }
     auto answer = control_.ramps().start(route, std::move(*spec), actor_);
     return json_response(answer.status, answer.body);
   }
@@ -583,6 +603,12 @@ class Router {
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
     if (auto bad = check_fields(*body, {}, route)) return std::move(*bad);
+    if (control_.ramps().in_fleet()) {
+      reply_.deferred = [c = &control_, snap = snap_, r = &route, a = std::string(action), actor = actor_] {
+        return fleet_ramp_action(*c, snap, r, a, actor);
+      };
+      return error(bhttp::status::internal_server_error, "a fleet change is answered by the admin server");
+    }
     auto& ramps = control_.ramps();
     auto answer = action == "pause"    ? ramps.pause(route, actor_)
                   : action == "resume" ? ramps.resume(route, actor_)

@@ -4,7 +4,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -13,6 +18,9 @@
 #include "admin/control.hpp"
 #include "admin/webhook.hpp"
 #include "common/json_number.hpp"
+#include "fleet/leader.hpp"
+#include "fleet/ramp_store.hpp"
+#include "fleet/stats.hpp"
 #include "proxy/stats/window.hpp"
 
 namespace cutover::admin {
@@ -127,6 +135,8 @@ void RampController::on_manual_rollback(const std::string& route_name, const Act
   auto snap = control_.snapshot();
   if (const auto* route = snap->find_route(route_name))
     finish(*route, r, RampState::aborted, fmt::format("rollback by {}", actor.name));
+  if (fleet_ && fleet_aborting_.insert(route_name).second)
+    boost::asio::co_spawn(io_, fleet_abort_after_rollback(route_name, actor), boost::asio::detached);
 }
 
 bool RampController::on_route_removed(const std::string& route_name) {
@@ -173,6 +183,15 @@ void RampController::apply_step(const runtime::Route& route, Ramp& r, std::strin
 }
 
 void RampController::advance(const runtime::Route& route, Ramp& r) {
+  if (fleet_) {
+    Ramp next = r;
+    ++next.step;
+    next.step_started_wall = std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
+    const auto w = step_weights(route, next);
+    fleet_transition(route, r, std::move(next), w, "ramp_step",
+                     {{"ramp_step", r.step + 2}, {"ramp_steps", r.spec.steps_bp.size()}, {"apply_to", name(r.spec.apply_to)}});
+    return;
+  }
   ++r.step;
   spdlog::info("route {}: ramp step {}/{}: weight {:.2f} %", route.name, r.step + 1, r.spec.steps_bp.size(),
                r.spec.steps_bp[r.step] / 100.0);
@@ -180,6 +199,19 @@ void RampController::advance(const runtime::Route& route, Ramp& r) {
 }
 
 void RampController::fail(const runtime::Route& route, Ramp& r, const GateResult& gate, std::string reason) {
+  if (fleet_) {
+    // Weights 0 on every node, in the same transaction as the ramp's end.
+    Ramp next = r;
+    next.failed_gate = gate;
+    next.state = RampState::rolled_back;
+    next.reason = reason;
+    next.ended = std::chrono::system_clock::now();
+    spdlog::warn("route {}: fleet ramp rolling back at step {}/{}: {}", route.name, r.step + 1, r.spec.steps_bp.size(),
+                 reason);
+    fleet_transition(route, r, std::move(next), router::Weights{0, 0}, "ramp_rollback",
+                     {{"ramp_step", r.step + 1}, {"failed_gate", gate.to_json()}, {"reason", reason}});
+    return;
+  }
   r.failed_gate = gate;
   spdlog::warn("route {}: ramp rolled back at step {}/{}: {}", route.name, r.step + 1, r.spec.steps_bp.size(), reason);
   finish(route, r, RampState::rolled_back, reason);
@@ -212,6 +244,8 @@ void RampController::start_ticking() {
 }
 
 void RampController::tick() {
+  // In a fleet the leader evaluates (fleet_tick); none here before the ramps joined it either.
+  if (fleet_ || control_.fleet()) return;
   auto snap = control_.snapshot();
   for (auto& [route_name, r] : ramps_) {
     if (r.state != RampState::running) continue;
@@ -227,18 +261,25 @@ void RampController::tick() {
   }
 }
 
-void RampController::evaluate(const runtime::Route& route, Ramp& r) {
-  const auto now = std::chrono::steady_clock::now();
-  const auto elapsed = now - r.step_started;
-  const auto elapsed_ms = std::chrono::duration_cast<milliseconds>(elapsed);
+std::int64_t RampController::step_window_s(const Ramp& r, std::chrono::steady_clock::time_point now) {
+  const auto elapsed_ms = std::chrono::duration_cast<milliseconds>(now - r.step_started);
   // The step's own traffic: whole seconds since it began (the first may hold a little of the
   // step before), at least 1, at most the 15 min the windows keep.
-  const std::int64_t window_s =
-      std::clamp<std::int64_t>((elapsed_ms.count() + 999) / 1000, 1, stats::SideWindow::kSeconds);
+  return std::clamp<std::int64_t>((elapsed_ms.count() + 999) / 1000, 1, stats::SideWindow::kSeconds);
+}
+
+void RampController::evaluate(const runtime::Route& route, Ramp& r) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::int64_t window_s = step_window_s(r, now);
   const auto now_s = stats::steady_seconds(now);
   const auto& windows = route.runtime->windows;
-  const auto source = windows.summarize(router::Side::source, now_s, window_s);
-  const auto target = windows.summarize(router::Side::target, now_s, window_s);
+  judge(route, r, windows.summarize(router::Side::source, now_s, window_s),
+        windows.summarize(router::Side::target, now_s, window_s), window_s);
+}
+
+void RampController::judge(const runtime::Route& route, Ramp& r, const stats::WindowSummary& source,
+                           const stats::WindowSummary& target, std::int64_t window_s) {
+  const auto elapsed_ms = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - r.step_started);
   auto e = evaluate_gates(r.spec.gates, source, target, window_s);
   r.last_evaluation = e;
   r.last_evaluation_time = std::chrono::system_clock::now();
@@ -262,6 +303,14 @@ void RampController::evaluate(const runtime::Route& route, Ramp& r) {
                        e.target_requests, r.step + 1, r.spec.steps_bp.size(), elapsed_ms.count() / 1000,
                        r.spec.gates.min_requests));
     }
+    return;
+  }
+  if (r.step + 1 == r.spec.steps_bp.size() && fleet_) {
+    Ramp next = r;
+    next.state = RampState::completed;
+    next.reason = fmt::format("all {} steps passed their gates", r.spec.steps_bp.size());
+    next.ended = std::chrono::system_clock::now();
+    fleet_transition(route, r, std::move(next), std::nullopt, "ramp_complete", {{"ramp_steps", r.spec.steps_bp.size()}});
     return;
   }
   if (r.step + 1 == r.spec.steps_bp.size()) {
@@ -341,10 +390,7 @@ json::object RampController::view_of(const std::string& route, const Ramp& r) co
   return o;
 }
 
-json::value RampController::saved(const std::string& route) const {
-  auto it = ramps_.find(route);
-  if (it == ramps_.end()) return nullptr;
-  const auto& r = it->second;
+json::object RampController::saved_of(const Ramp& r) {
   json::array steps;
   for (auto bp : r.spec.steps_bp) steps.push_back(common::percent_json_bp(bp));
   json::object spec{{"steps", std::move(steps)},
@@ -357,21 +403,26 @@ json::value RampController::saved(const std::string& route) const {
                  {"state", name(r.state)},
                  {"step", r.step},
                  {"started_ms", epoch_ms(r.started)},
+                 {"step_started_ms", epoch_ms(r.step_started_wall)},
                  {"ended_ms", epoch_ms(r.ended)},
                  {"reason", r.reason}};
   if (r.failed_gate) o["failed_gate"] = r.failed_gate->to_json();
   return o;
 }
 
-std::optional<std::string> RampController::restore(const std::string& route, const json::value& saved) {
-  if (saved.is_null()) return std::nullopt;
+json::value RampController::saved(const std::string& route) const {
+  auto it = ramps_.find(route);
+  if (it == ramps_.end()) return nullptr;
+  return saved_of(it->second);
+}
+
+std::optional<std::string> RampController::parse_saved(const json::value& saved, Ramp& r) {
   const auto* o = saved.if_object();
   const auto* spec_v = o ? o->if_contains("spec") : nullptr;
   if (!spec_v || !spec_v->is_object()) return std::string("ramp: missing 'spec'");
   std::string error;
   auto spec = parse_ramp_spec(spec_v->as_object(), error);
   if (!spec) return "ramp: " + error;
-  Ramp r;
   r.spec = std::move(*spec);
   const auto* state = o->if_contains("state");
   std::string_view s = state && state->is_string() ? std::string_view(state->as_string()) : std::string_view();
@@ -392,6 +443,7 @@ std::optional<std::string> RampController::restore(const std::string& route, con
   };
   r.started = wall("started_ms");
   r.ended = wall("ended_ms");
+  r.step_started_wall = wall("step_started_ms");
   if (const auto* reason = o->if_contains("reason"); reason && reason->is_string()) r.reason = reason->as_string();
   if (const auto* g = o->if_contains("failed_gate"); g && g->is_object()) {
     GateResult fg;
@@ -402,6 +454,13 @@ std::optional<std::string> RampController::restore(const std::string& route, con
     fg.passed = false;
     r.failed_gate = fg;
   }
+  return std::nullopt;
+}
+
+std::optional<std::string> RampController::restore(const std::string& route, const json::value& saved) {
+  if (saved.is_null()) return std::nullopt;
+  Ramp r;
+  if (auto problem = parse_saved(saved, r)) return problem;
   // The step's interval starts again: the window statistics did not survive the restart.
   r.step_started = std::chrono::steady_clock::now();
   r.step_started_wall = std::chrono::system_clock::now();
@@ -413,6 +472,320 @@ std::optional<std::string> RampController::restore(const std::string& route, con
                  "starts again",
                  route, placed.step + 1, placed.spec.steps_bp.size(), placed.spec.steps_bp[placed.step] / 100.0);
   return std::nullopt;
+}
+
+// ---- Fleet mode ----
+
+RampController::FleetLink::~FleetLink() {
+  if (owner.fleet_alive_) *owner.fleet_alive_ = false;
+  owner.fleet_ = nullptr;
+  owner.control_.metrics().fleet_leader.Add({}).Set(0);
+}
+
+std::unique_ptr<RampController::FleetLink> RampController::join_fleet(fleet::Node& node) {
+  std::unique_ptr<FleetLink> link(new FleetLink{*this, nullptr, nullptr});
+  auto& gauge = control_.metrics().fleet_leader.Add({});
+  gauge.Set(0);
+  link->leader = std::make_unique<fleet::Leader>(io_, node, [&gauge](bool leader) { gauge.Set(leader ? 1 : 0); });
+  link->store = std::make_unique<fleet::RampStore>(
+      io_, node,
+      [this](const std::string& route, const std::string& value, std::int64_t revision) {
+        on_fleet_record(route, value, revision);
+      });
+  fleet_ = link.get();
+  fleet_alive_ = std::make_shared<bool>(true);
+  link->store->start();
+  link->leader->start();
+  boost::asio::co_spawn(io_, fleet_loop(), boost::asio::detached);
+  return link;
+}
+
+std::string RampController::fleet_leader() const { return fleet_ ? fleet_->leader->holder() : std::string(); }
+bool RampController::is_fleet_leader() const { return fleet_ && fleet_->leader->is_leader(); }
+
+router::Weights RampController::step_weights(const runtime::Route& route, const Ramp& r) {
+  const auto bp = r.spec.steps_bp[r.step];
+  auto w = route.runtime->weights();
+  if (r.spec.apply_to != ApplyTo::write) w.read_bp = bp;
+  if (r.spec.apply_to != ApplyTo::read) w.write_bp = bp;
+  return w;
+}
+
+void RampController::on_fleet_record(const std::string& route, const std::string& value, std::int64_t mod_revision) {
+  if (auto it = fleet_revisions_.find(route); it != fleet_revisions_.end() && mod_revision <= it->second) return;
+  if (value.empty()) {
+    fleet_revisions_.erase(route);
+    return;  // a deleted record: the mirror keeps the ramp as it last was (for the view)
+  }
+  boost::system::error_code ec;
+  auto v = json::parse(value, ec);
+  Ramp r;
+  if (ec) {
+    spdlog::warn("fleet: the ramp record of route {} is not JSON; ignored", route);
+    return;
+  }
+  if (auto problem = parse_saved(v, r)) {
+    spdlog::warn("fleet: the ramp record of route {} is invalid ({}); ignored", route, *problem);
+    return;
+  }
+  fleet_revisions_[route] = mod_revision;
+  if (fleet_aborting_.contains(route)) {
+    // A rollback here aborted the ramp: etcd's older record does not bring it back.
+    if (r.state == RampState::running || r.state == RampState::paused) return;
+    fleet_aborting_.erase(route);
+  }
+  // The step began at step_started_ms on the wall clock; its time on the steady clock here.
+  const auto wall_now = std::chrono::system_clock::now();
+  const auto since = std::max(std::chrono::system_clock::duration::zero(), wall_now - r.step_started_wall);
+  r.step_started = std::chrono::steady_clock::now() - std::chrono::duration_cast<std::chrono::steady_clock::duration>(since);
+  if (auto old = ramps_.find(route); old != ramps_.end()) {
+    const auto& o = old->second;
+    if (o.step == r.step && o.state == r.state && o.step_started_wall == r.step_started_wall) {
+      r.last_evaluation = o.last_evaluation;
+      r.last_evaluation_time = o.last_evaluation_time;
+      r.webhook_pending = o.webhook_pending;
+      r.webhook_last = o.webhook_last;
+      r.generation = o.generation;
+    } else {
+      r.generation = o.generation + 1;
+    }
+  }
+  if (r.state == RampState::running)
+    spdlog::info("route {}: fleet ramp at step {}/{} ({:.2f} %), record revision {}", route, r.step + 1,
+                 r.spec.steps_bp.size(), r.spec.steps_bp[r.step] / 100.0, mod_revision);
+  auto& placed = ramps_[route] = std::move(r);
+  set_gauge(route, placed);
+  control_.persist();
+}
+
+void RampController::audit_fleet(const runtime::Route& route, std::string_view action, const Actor& actor,
+                                 std::int64_t revision, json::object extra) {
+  json::object entry{{"action", action},
+                     {"route", route.name},
+                     {"generation", static_cast<std::int64_t>(route.runtime->generation)},
+                     {"fleet_revision", revision}};
+  actor.stamp(entry);
+  for (auto& kv : extra) entry[kv.key()] = kv.value();
+  control_.audit().append(std::move(entry));
+}
+
+void RampController::fleet_transition(const runtime::Route& route, Ramp& r, Ramp next,
+                                      std::optional<router::Weights> weights, std::string action, json::object extra) {
+  if (r.fleet_pending || !is_fleet_leader()) return;
+  r.fleet_pending = true;
+  const auto expected = fleet_revisions_.contains(route.name) ? fleet_revisions_[route.name] : 0;
+  boost::asio::co_spawn(io_,
+                        fleet_write(route.name, json::serialize(saved_of(next)), expected, weights,
+                                    route.runtime->generation, std::move(action), std::move(extra), r.generation),
+                        boost::asio::detached);
+}
+
+boost::asio::awaitable<void> RampController::fleet_write(std::string route, std::string value, std::int64_t expected,
+                                                         std::optional<router::Weights> weights,
+                                                         std::uint64_t local_generation, std::string action,
+                                                         json::object extra, std::uint64_t generation) {
+  auto alive = fleet_alive_;
+  std::optional<fleet::RampStore::Weights> w;
+  if (weights) w = fleet::RampStore::Weights{weights->read_bp, weights->write_bp, local_generation};
+  auto res = co_await fleet_->store->write(route, value, expected, w, fleet_->leader->guard());
+  if (!*alive) co_return;
+  if (res.outcome != fleet::ChangeResult::Outcome::applied) {
+    spdlog::warn("route {}: the leader's {} was not written ({}); trying again at the next tick", route, action,
+                 res.error);
+    if (auto it = ramps_.find(route); it != ramps_.end() && it->second.generation == generation)
+      it->second.fleet_pending = false;
+    co_return;
+  }
+  on_fleet_record(route, value, res.revision);
+  auto snap = control_.snapshot();
+  if (const auto* r = snap->find_route(route)) audit_fleet(*r, action, Actor("ramp"), res.revision, std::move(extra));
+}
+
+boost::asio::awaitable<void> RampController::fleet_loop() {
+  auto alive = fleet_alive_;
+  boost::asio::steady_timer t(io_);
+  for (;;) {
+    t.expires_after(kTick);
+    co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (!*alive) co_return;
+    co_await fleet_tick();
+    if (!*alive) co_return;
+  }
+}
+
+namespace {
+
+fleet::WindowCounts counts_of(const stats::WindowSummary& s) {
+  fleet::WindowCounts c{s.requests, s.errors_5xx, s.connect_errors, s.timeouts, s.mirror_match, s.mirror_mismatch, {}};
+  c.latency.assign(s.latency.begin(), s.latency.end());
+  while (!c.latency.empty() && c.latency.back() == 0) c.latency.pop_back();
+  return c;
+}
+
+stats::WindowSummary summary_of(const fleet::WindowCounts& c) {
+  stats::WindowSummary s;
+  s.requests = c.requests;
+  s.errors_5xx = c.errors_5xx;
+  s.connect_errors = c.connect_errors;
+  s.timeouts = c.timeouts;
+  s.mirror_match = c.mirror_match;
+  s.mirror_mismatch = c.mirror_mismatch;
+  std::copy_n(c.latency.begin(), std::min(c.latency.size(), s.latency.size()), s.latency.begin());
+  return s;
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> RampController::fleet_tick() {
+  auto alive = fleet_alive_;
+  // Every node: its own counts of each running ramp's step, for the leader.
+  std::map<std::string, fleet::StepStats> mine;
+  {
+    auto snap = control_.snapshot();
+    const auto now = std::chrono::steady_clock::now();
+    const auto now_s = stats::steady_seconds(now);
+    for (const auto& [route_name, r] : ramps_) {
+      if (r.state != RampState::running) continue;
+      const auto* route = snap->find_route(route_name);
+      if (!route) continue;
+      fleet::StepStats s;
+      s.step_started_ms = epoch_ms(r.step_started_wall);
+      s.window_s = step_window_s(r, now);
+      s.source = counts_of(route->runtime->windows.summarize(router::Side::source, now_s, s.window_s));
+      s.target = counts_of(route->runtime->windows.summarize(router::Side::target, now_s, s.window_s));
+      mine[route_name] = std::move(s);
+    }
+  }
+  const bool any = !mine.empty();
+  co_await fleet_->store->publish(std::move(mine));
+  if (!*alive || !any || !is_fleet_leader()) co_return;
+  auto all = co_await fleet_->store->read_stats(stats::LatencyBins::kCount);
+  if (!*alive || !all || !is_fleet_leader()) co_return;
+  auto snap = control_.snapshot();
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [route_name, r] : ramps_) {
+    if (r.state != RampState::running || r.fleet_pending) continue;
+    const auto* route = snap->find_route(route_name);
+    if (!route) continue;
+    stats::WindowSummary source, target;
+    if (auto it = all->find(route_name); it != all->end())
+      for (const auto& [node, s] : it->second)
+        if (s.step_started_ms == epoch_ms(r.step_started_wall)) {
+          source.merge(summary_of(s.source));
+          target.merge(summary_of(s.target));
+        }
+    judge(*route, r, source, target, step_window_s(r, now));
+  }
+}
+
+boost::asio::awaitable<void> RampController::fleet_abort_after_rollback(std::string route, Actor actor) {
+  auto alive = fleet_alive_;
+  boost::asio::steady_timer t(io_);
+  // Until etcd has the abort (a rollback is never undone by reconnecting); bounded at ~10 min.
+  for (int attempt = 0; attempt < 1200 && *alive && fleet_aborting_.contains(route); ++attempt) {
+    auto it = ramps_.find(route);
+    if (it == ramps_.end()) break;
+    const auto expected = fleet_revisions_.contains(route) ? fleet_revisions_[route] : 0;
+    auto res = co_await fleet_->store->write(route, json::serialize(saved_of(it->second)), expected, std::nullopt,
+                                             std::nullopt);
+    if (!*alive) co_return;
+    if (res.outcome == fleet::ChangeResult::Outcome::applied) {
+      fleet_aborting_.erase(route);
+      fleet_revisions_[route] = res.revision;
+      spdlog::info("route {}: the fleet ramp is aborted in etcd (rollback by {})", route, actor.name);
+      co_return;
+    }
+    t.expires_after(milliseconds(res.outcome == fleet::ChangeResult::Outcome::conflict ? 100 : 500));
+    co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+}
+
+std::optional<RampController::Ramp> RampController::fleet_next(const runtime::Route& route, std::string_view action,
+                                                                const Actor& actor, bool& moves_weights,
+                                                                Answer& refused) {
+  moves_weights = false;
+  const auto now = std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
+  if (action == "pause") {
+    Ramp* r = ramp_in(route, {RampState::running}, "the ramp is {}, not running", refused);
+    if (!r) return std::nullopt;
+    Ramp next = *r;
+    next.state = RampState::paused;
+    return next;
+  }
+  if (action == "resume") {
+    Ramp* r = ramp_in(route, {RampState::paused}, "the ramp is {}, not paused", refused);
+    if (!r) return std::nullopt;
+    Ramp next = *r;
+    next.state = RampState::running;
+    next.step_started_wall = now;  // the step's interval starts again
+    moves_weights = true;
+    return next;
+  }
+  Ramp* r = ramp_in(route, {RampState::running, RampState::paused}, "the ramp has ended ({})", refused);
+  if (!r) return std::nullopt;
+  Ramp next = *r;
+  next.state = RampState::aborted;
+  next.reason = fmt::format("aborted by {}", actor.name);
+  next.ended = now;
+  return next;
+}
+
+boost::asio::awaitable<RampController::Answer> RampController::fleet_start(std::shared_ptr<const runtime::Snapshot> snap,
+                                                                           const runtime::Route* route, RampSpec spec,
+                                                                           Actor actor) {
+  if (auto it = ramps_.find(route->name);
+      it != ramps_.end() && (it->second.state == RampState::running || it->second.state == RampState::paused))
+    co_return Answer{bhttp::status::conflict,
+                     error_body(fmt::format("a ramp is already {} on route '{}'; abort it first",
+                                            name(it->second.state), route->name))};
+  Ramp next;
+  next.spec = std::move(spec);
+  next.started = std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
+  next.step_started_wall = next.started;
+  const auto w = step_weights(*route, next);
+  co_return co_await fleet_commit(route, std::move(next), w, "ramp_start", std::move(actor));
+}
+
+boost::asio::awaitable<RampController::Answer> RampController::fleet_action(
+    std::shared_ptr<const runtime::Snapshot> snap, const runtime::Route* route, std::string action, Actor actor) {
+  Answer refused;
+  bool moves_weights = false;
+  auto next = fleet_next(*route, action, actor, moves_weights, refused);
+  if (!next) co_return refused;
+  std::optional<router::Weights> w;
+  if (moves_weights) w = step_weights(*route, *next);
+  co_return co_await fleet_commit(route, std::move(*next), w, "ramp_" + action, std::move(actor));
+}
+
+boost::asio::awaitable<RampController::Answer> RampController::fleet_commit(const runtime::Route* route, Ramp next,
+                                                                            std::optional<router::Weights> weights,
+                                                                            std::string action, Actor actor) {
+  const auto expected = fleet_revisions_.contains(route->name) ? fleet_revisions_[route->name] : 0;
+  std::optional<fleet::RampStore::Weights> w;
+  if (weights) w = fleet::RampStore::Weights{weights->read_bp, weights->write_bp, route->runtime->generation};
+  std::string value = json::serialize(saved_of(next));
+  auto res = co_await fleet_->store->write(route->name, value, expected, w, std::nullopt);
+  co_return fleet_answer(*route, static_cast<int>(res.outcome), res.revision, res.error, value, action, actor);
+}
+
+RampController::Answer RampController::fleet_answer(const runtime::Route& route, int outcome, std::int64_t revision,
+                                                    const std::string& error, const std::string& value,
+                                                    std::string_view action, const Actor& actor) {
+  using Outcome = fleet::ChangeResult::Outcome;
+  if (outcome == static_cast<int>(Outcome::unavailable))
+    return {bhttp::status::service_unavailable,
+            json::object{{"error", "ramps are shared through etcd: " + error}, {"etcd", "unreachable"}}};
+  if (outcome == static_cast<int>(Outcome::conflict))
+    return {bhttp::status::conflict, error_body(error)};
+  on_fleet_record(route.name, value, revision);
+  auto it = ramps_.find(route.name);
+  if (it == ramps_.end())
+    return {bhttp::status::internal_server_error, error_body("the ramp was written to etcd but could not be read back")};
+  const auto& r = it->second;
+  audit_fleet(route, action, actor, revision,
+              {{"ramp_step", r.step + 1}, {"ramp_steps", r.spec.steps_bp.size()}, {"apply_to", name(r.spec.apply_to)}});
+  spdlog::info("route {}: fleet {} by {} (record revision {})", route.name, action, actor.name, revision);
+  return {bhttp::status::ok, view_of(route.name, r)};
 }
 
 }  // namespace cutover::admin

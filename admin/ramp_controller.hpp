@@ -3,16 +3,27 @@
 // fails. Control thread only. States: running -> completed | rolled_back | aborted, and
 // running <-> paused. A ramp is persisted with the route's state and resumes at its step after a
 // restart (the step's interval starts again).
+//
+// In a fleet (join_fleet) the ramps are the fleet's: each route's ramp is a record in etcd
+// (fleet/ramp_store.hpp) that every node mirrors here; start, pause, resume and abort through any
+// node are guarded writes of it (fleet_start, fleet_action), and only the leader
+// (fleet/leader.hpp) evaluates gates, once a second, on the statistics every node publishes for
+// the step (fleet/stats.hpp), and writes the step changes, completions and rollbacks, each with
+// the weights it stands for in the same transaction. The record holds the step index and the
+// step's start, so a new leader continues the step with its remaining time.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/status.hpp>
@@ -21,6 +32,12 @@
 #include "admin/actor.hpp"
 #include "admin/ramp.hpp"
 #include "proxy/runtime/snapshot.hpp"
+
+namespace cutover::fleet {
+class Leader;
+class Node;
+class RampStore;
+}  // namespace cutover::fleet
 
 namespace cutover::admin {
 
@@ -67,6 +84,30 @@ class RampController {
   // Starts the once-a-second evaluation (after restore()).
   void start_ticking();
 
+  // Fleet mode. Makes the ramps the fleet's (see above): campaigns for the leadership, mirrors
+  // ramps/ and publishes this node's statistics every second until the returned object is
+  // destroyed (before `node`).
+  struct FleetLink {
+    RampController& owner;
+    std::unique_ptr<fleet::Leader> leader;
+    std::unique_ptr<fleet::RampStore> store;
+    ~FleetLink();
+  };
+  std::unique_ptr<FleetLink> join_fleet(fleet::Node& node);
+  bool in_fleet() const { return fleet_ != nullptr; }
+  // The fleet's leader as this node knows it ("" when unknown), and whether it is this node.
+  std::string fleet_leader() const;
+  bool is_fleet_leader() const;
+  // A ramp record from etcd (`value` empty: deleted) replaces this node's copy of the ramp.
+  void on_fleet_record(const std::string& route, const std::string& value, std::int64_t mod_revision);
+  // Fleet mode: start(), pause(), resume(), abort() as guarded writes of the ramp record (and the
+  // step's weights); 409 when another node changed it meanwhile, 503 naming etcd when etcd does
+  // not answer. `snap` keeps `route` alive.
+  boost::asio::awaitable<Answer> fleet_start(std::shared_ptr<const runtime::Snapshot> snap, const runtime::Route* route,
+                                             RampSpec spec, Actor actor);
+  boost::asio::awaitable<Answer> fleet_action(std::shared_ptr<const runtime::Snapshot> snap,
+                                              const runtime::Route* route, std::string action, Actor actor);
+
  private:
   struct Ramp {
     RampSpec spec;
@@ -81,6 +122,7 @@ class RampController {
     bool webhook_pending = false;
     std::string webhook_last;  // the latest webhook outcome, for the view
     std::uint64_t generation = 0;  // bumped on every transition; stale webhook answers are ignored
+    bool fleet_pending = false;    // fleet: the leader's write of a transition is under way
   };
 
   // The ramp of `route` when its state is one of `allowed`; otherwise nullptr with `refused` set:
@@ -95,11 +137,46 @@ class RampController {
   void finish(const runtime::Route& route, Ramp& ramp, RampState state, std::string reason);
   void set_gauge(const std::string& route, const Ramp& ramp);
   boost::json::object view_of(const std::string& route, const Ramp& ramp) const;
+  // Judges one evaluation of the current step's statistics: rolls back, waits, completes or
+  // advances (the webhook first, when there is one).
+  void judge(const runtime::Route& route, Ramp& ramp, const stats::WindowSummary& source,
+             const stats::WindowSummary& target, std::int64_t window_s);
+  // The step's statistics window: whole seconds since it began, within 1..SideWindow::kSeconds.
+  static std::int64_t step_window_s(const Ramp& ramp, std::chrono::steady_clock::time_point now);
+  static boost::json::object saved_of(const Ramp& ramp);
+  static std::optional<std::string> parse_saved(const boost::json::value& saved, Ramp& out);
+  // Fleet: the leader writes a transition of `ramp` (the record `next`, with the weights of its
+  // step when `move_weights`); the mirror changes when etcd's watch delivers it.
+  void fleet_transition(const runtime::Route& route, Ramp& ramp, Ramp next, std::optional<router::Weights> weights,
+                        std::string action, boost::json::object extra);
+  boost::asio::awaitable<void> fleet_write(std::string route, std::string value, std::int64_t expected,
+                                           std::optional<router::Weights> weights, std::uint64_t local_generation,
+                                           std::string action, boost::json::object extra, std::uint64_t generation);
+  // The route's weights with the ramp's current step applied (to read, write or both).
+  static router::Weights step_weights(const runtime::Route& route, const Ramp& ramp);
+  // What an operator's fleet_start/fleet_action writes: the next record, or nullopt with `refused`.
+  std::optional<Ramp> fleet_next(const runtime::Route& route, std::string_view action, const Actor& actor,
+                                 bool& moves_weights, Answer& refused);
+  boost::asio::awaitable<Answer> fleet_commit(const runtime::Route* route, Ramp next,
+                                              std::optional<router::Weights> weights, std::string action, Actor actor);
+  Answer fleet_answer(const runtime::Route& route, int outcome, std::int64_t revision, const std::string& error,
+                      const std::string& value, std::string_view action, const Actor& actor);
+  void audit_fleet(const runtime::Route& route, std::string_view action, const Actor& actor, std::int64_t revision,
+                   boost::json::object extra);
+  boost::asio::awaitable<void> fleet_loop();
+  boost::asio::awaitable<void> fleet_tick();
+  boost::asio::awaitable<void> fleet_abort_after_rollback(std::string route, Actor actor);
 
   Control& control_;
   boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
   std::map<std::string, Ramp> ramps_;  // by route name; ended ramps stay for the view
+  FleetLink* fleet_ = nullptr;                  // fleet mode: set while joined
+  std::map<std::string, std::int64_t> fleet_revisions_;  // the mod_revision of each mirrored record
+  std::shared_ptr<bool> fleet_alive_;           // false once the FleetLink is gone
+  // Routes whose ramp a rollback on this node aborted and whose abort is not in etcd yet: records
+  // still running there do not replace the mirror's aborted ramp meanwhile.
+  std::set<std::string> fleet_aborting_;
 };
 
 }  // namespace cutover::admin

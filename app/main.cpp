@@ -201,6 +201,9 @@ int run(const config::Config& cfg, const std::string& config_path) {
   control.persist();  // the state file exists from the first start on, and is known writable
   std::unique_ptr<fleet::Node> fleet_node;
   if (cfg.fleet.enabled()) fleet_node = join_fleet(cfg.fleet, control_io, control, metrics);
+  // The fleet's ramps (leader election, ramps/ and stats/ in etcd); gone before fleet_node.
+  std::unique_ptr<admin::RampController::FleetLink> ramp_fleet;
+  if (fleet_node) ramp_fleet = control.ramps().join_fleet(*fleet_node);
   admin::start_admin_server(control_io, admin_acceptor, control);
   for (auto& w : workers) w->start();
   control.set_ready(true);

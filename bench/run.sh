@@ -41,6 +41,9 @@
 #   soak:    by hand, alone, never in the default run: SOAK_MINUTES (10) of keep-alive and close load
 #            with mirror on, a weight change every second, a reload every 10 s and a write hold every
 #            minute; zero failed requests, RSS and descriptors printed per minute (bench/soak.py).
+#   fleet:   convergence of a fleet: FLEET_ROUNDS (200) weight changes through node 1 of FLEET_SIZES (3 10)
+#            cutover nodes sharing one 3-member etcd, from the admin call until every node reported
+#            it applied (the call's answer), p50/p99 in ms (bench/fleet_converge.py).
 #   micro:   the Google Benchmark micro-benchmarks of build/cutover_micro (bench/micro): ns and heap
 #            allocations per operation of the per-request pure functions.
 # Prints markdown tables and writes bench/results/latest.md (and latest.png with stage proxies).
@@ -80,8 +83,10 @@ IDLE_CONNS=${IDLE_CONNS:-10000}           # idle stage: connections held open ag
 LARGE_MIB=${LARGE_MIB:-1024}              # large stage: size of the download
 LARGE_ROUNDS=${LARGE_ROUNDS:-3}           # large stage: downloads per proxy (median reported)
 FLIP_ROUNDS=${FLIP_ROUNDS:-200}           # flip stage: weight changes measured
+FLEET_ROUNDS=${FLEET_ROUNDS:-200}         # fleet stage: weight changes per fleet size
+FLEET_SIZES=${FLEET_SIZES:-3 10}          # fleet stage: node counts measured
 MICRO_MIN_TIME=${MICRO_MIN_TIME:-0.2}     # micro stage: seconds per benchmark and repetition
-ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket h2 grpc close idle large flip micro)
+ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket h2 grpc close idle large flip fleet micro)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -99,7 +104,7 @@ for stage in "${stages[@]}"; do
   [[ " ${ALL_STAGES[*]} " == *" $stage "* ]] || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]}; default all)"
 done
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
-for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS WS_CONNS WS_BYTES WS_SECONDS WS_ROUNDS H2_ROUNDS H2_SECONDS GRPC_ROUNDS GRPC_SECONDS GRPC_CHECK_CALLS; do
+for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS FLEET_ROUNDS WS_CONNS WS_BYTES WS_SECONDS WS_ROUNDS H2_ROUNDS H2_SECONDS GRPC_ROUNDS GRPC_SECONDS GRPC_CHECK_CALLS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 
@@ -839,6 +844,15 @@ fi
 [ -n "$UP_PID" ] && stop_pid "$UP_PID"
 fi
 
+# --- stage "fleet": convergence of a fleet through etcd ------------------------------------------
+fleet_lines=""
+if want fleet; then
+say "bench: stage fleet: $FLEET_ROUNDS weight changes through node 1 of fleets of $FLEET_SIZES nodes, 3-member etcd"
+# shellcheck disable=SC2086 # FLEET_SIZES is a list of numbers
+fleet_lines=$(CUTOVER_BIN="$CUTOVER_BIN" timeout 900 /usr/bin/python3 "$repo/bench/fleet_converge.py" "$FLEET_ROUNDS" $FLEET_SIZES \
+              2> "$work/fleet.err") || { say "bench: fleet: $(tail -n 1 "$work/fleet.err")" >&2; fleet_lines=""; }
+fi
+
 # --- stage "micro": Google Benchmark micro-benchmarks (bench/micro) ------------------------------
 if want micro; then
 say "bench: stage micro: build/cutover_micro (ns/op and heap allocations per operation)"
@@ -953,8 +967,8 @@ fi
 
 # Stages close, idle, large, flip, micro: one markdown table each.
 ctable=$work/close-table.md itable=$work/idle-table.md ltable=$work/large-table.md
-ftable=$work/flip-table.md utable=$work/micro-table.md
-: > "$ctable"; : > "$itable"; : > "$ltable"; : > "$ftable"; : > "$utable"
+ftable=$work/flip-table.md utable=$work/micro-table.md etable=$work/fleet-table.md
+: > "$ctable"; : > "$itable"; : > "$ltable"; : > "$ftable"; : > "$utable"; : > "$etable"
 # of NAMES_ARRAY VALUES_ARRAY PREFIX: the value of the first name starting with PREFIX, or "-".
 of() {
   local -n _n=$1 _v=$2
@@ -1069,6 +1083,13 @@ if want flip; then
     echo
     echo "- requests sent after the admin call returned that the old side still served: $f_stale (must be 0)"
   } > "$ftable"
+fi
+if want fleet && [ -n "$fleet_lines" ]; then
+  {
+    echo "| nodes | weight changes | p50 ms | p99 ms | max ms | not converged | stale reads |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "$fleet_lines"
+  } > "$etable"
 fi
 if want micro && [ -s "$work/micro.json" ]; then
   {
@@ -1238,6 +1259,11 @@ mkdir -p "$results"
     echo "- \`bench/flip.py\`: cutover \`workers: 1\`; each flip times from just before the PUT is sent; requests on one open"
     echo "  keep-alive connection until the answer names the new side; admin and proxy connections kept open (Python client)"
   fi
+  if [ -s "$etable" ]; then
+    echo; echo "## Fleet convergence"; echo; cat "$etable"; echo
+    echo "- \`bench/fleet_converge.py\`: 3-member etcd and N nodes (\`workers: 1\`) on this machine; from just before the"
+    echo "  PUT through node 1 until its answer, which waits for every live node to report the revision applied"
+  fi
   if [ -s "$utable" ]; then
     echo; echo "## Micro-benchmarks"; echo; cat "$utable"; echo
     echo "- \`build/cutover_micro --benchmark_min_time=$MICRO_MIN_TIME --benchmark_repetitions=3\` (bench/micro/micro.cpp);"
@@ -1271,7 +1297,7 @@ echo
 [ -s "$wtable" ] && { cat "$wtable"; echo; }
 [ -s "$htable" ] && { cat "$htable"; echo; }
 [ -s "$gtable" ] && { cat "$gtable"; echo; }
-for t in "$ctable" "$itable" "$ltable" "$ftable" "$utable"; do [ -s "$t" ] && { cat "$t"; echo; }; done
+for t in "$ctable" "$itable" "$ltable" "$ftable" "$etable" "$utable"; do [ -s "$t" ] && { cat "$t"; echo; }; done
 say "bench: written to ${results#"$repo"/}/latest.md"
 rc=0
 for i in "${!tnames[@]}"; do
@@ -1317,6 +1343,9 @@ done
 for i in "${!lnames[@]}"; do
   [ "${lerrs[i]}" = 0 ] || { say "bench: large ${lnames[i]}: ${lerrs[i]} failed downloads (or no result)" >&2; rc=1; }
 done
+if want fleet && { [ -z "$fleet_lines" ] || grep -qv '| 0 | 0 |$' <<< "$fleet_lines"; }; then
+  say "bench: fleet: no result, or changes that did not converge within apply_timeout, or stale reads" >&2; rc=1
+fi
 if want flip && { [ -z "$flip_line" ] || [ "$f_stale" != 0 ]; }; then
   say "bench: flip: no result, or requests after the admin call still went to the old side" >&2; rc=1
 fi

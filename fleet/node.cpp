@@ -112,8 +112,12 @@ asio::awaitable<void> Node::run() {
       continue;
     }
     asio::co_spawn(io_, keepalive(session_), asio::detached);
+    // Everything below the prefix up to stats/: the window statistics each node puts every second
+    // for the ramps' leader (ramp_store.hpp) are read by the leader alone, not fanned out to all.
+    auto watched = etcd::WatchOptions::prefix(options_.prefix, applied_revision_ + 1);
+    watched.range_end = options_.prefix + "stats/";
     watch_ = client_->watch(
-        etcd::WatchOptions::prefix(options_.prefix, applied_revision_ + 1),
+        std::move(watched),
         [this](const std::vector<etcd::WatchEvent>& events, std::int64_t revision) { on_events(events, revision); },
         [this](const etcd::WatchNotice& n) {
           if (n.kind == etcd::WatchNotice::Kind::disconnected) set_up(false, "watch: " + n.error.message);

@@ -110,6 +110,10 @@ class Node {
 
   NodeStatus status() const;
   const NodeOptions& options() const { return options_; }
+  // For the fleet's other shared state (leader.hpp, ramp_store.hpp): the etcd client, and the
+  // lease of this node's session (0 before the first one; keys under it go with the node).
+  etcd::Client& client() { return *client_; }
+  std::int64_t lease() const { return lease_; }
 
  private:
   Node(boost::asio::io_context& io, NodeOptions options, std::unique_ptr<etcd::Client> client, Apply apply,

@@ -102,7 +102,9 @@ Metrics::Metrics()
           "Fleet nodes: the newest etcd store revision whose route weights this node has applied.")),
       fleet_apply_seconds(add<prometheus::Histogram>("cutover_fleet_apply_seconds",
           "Fleet nodes: from a weight change's etcd commit until every live node reported it applied (or "
-          "fleet.apply_timeout ran out).")) {}
+          "fleet.apply_timeout ran out).")),
+      fleet_leader(add<prometheus::Gauge>("cutover_fleet_leader",
+          "Fleet nodes: 1 on the node holding the fleet's leader key (it runs the ramps), 0 on the others.")) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

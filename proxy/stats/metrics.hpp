@@ -93,6 +93,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& fleet_etcd_up;            // cutover_fleet_etcd_up: 1 reachable, 0 not
   prometheus::Family<prometheus::Gauge>& fleet_applied_revision;   // cutover_fleet_applied_revision
   prometheus::Family<prometheus::Histogram>& fleet_apply_seconds;  // cutover_fleet_apply_seconds
+  prometheus::Family<prometheus::Gauge>& fleet_leader;             // cutover_fleet_leader: 1 runs the ramps
 };
 
 }  // namespace cutover::stats
