@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -145,19 +146,28 @@ json::object fleet_json(const fleet::ChangeResult& r) {
   return {{"revision", r.revision}, {"applied", std::move(applied)}, {"laggards", std::move(laggards)}};
 }
 
+// A fleet change etcd did not take: 503 naming etcd (nothing changed anywhere), 409 for a lost
+// race or another generation, or for a release of writes etcd does not hold.
+std::optional<AdminResponse> fleet_refusal(const fleet::ChangeResult& r, std::string_view shared) {
+  using Outcome = fleet::ChangeResult::Outcome;
+  if (r.outcome == Outcome::unavailable)
+    return json_response(bhttp::status::service_unavailable,
+                         json::object{{"error", fmt::format("{} shared through etcd: {}", shared, r.error)},
+                                      {"etcd", "unreachable"}});
+  if (r.outcome == Outcome::conflict)
+    return json_response(bhttp::status::conflict,
+                         json::object{{"error", r.error}, {"generation", static_cast<std::int64_t>(r.generation)}});
+  if (r.outcome == Outcome::not_held) return error(bhttp::status::conflict, r.error);
+  return std::nullopt;
+}
+
 // The answer to PUT weights on a fleet node once etcd and the nodes answered: 503 when etcd is
 // unreachable, 409 when the stored generation is not `if_generation` or another node won the race.
 // The route's runtime state changed through the node's Apply (Control::apply_fleet), as on every
 // node; the operator's change is audited here, where it was made.
 AdminResponse fleet_weights_answer(Control& control, const runtime::Route& route, router::Weights w,
                                    const fleet::ChangeResult& r, const Actor& actor) {
-  using Outcome = fleet::ChangeResult::Outcome;
-  if (r.outcome == Outcome::unavailable)
-    return json_response(bhttp::status::service_unavailable,
-                         json::object{{"error", "weights are shared through etcd: " + r.error}, {"etcd", "unreachable"}});
-  if (r.outcome == Outcome::conflict)
-    return json_response(bhttp::status::conflict,
-                         json::object{{"error", r.error}, {"generation", static_cast<std::int64_t>(r.generation)}});
+  if (auto refused = fleet_refusal(r, "weights are")) return std::move(*refused);
   control.metrics().fleet_apply_seconds.Add({}, stats::Metrics::duration_buckets()).Observe(r.waited.count());
   json::object entry{{"action", "set_weights"},
                      {"route", route.name},
@@ -211,6 +221,91 @@ boost::asio::awaitable<AdminResponse> fleet_ramp_action(Control& control, std::s
                                                         const runtime::Route* route, std::string action, Actor actor) {
   auto a = co_await control.ramps().fleet_action(snap, route, std::move(action), std::move(actor));
   co_return json_response(a.status, a.body);
+}
+
+// The answer to a fleet-wide hold: the route's state here, "drained" when every live node
+// drained, and per node what was in flight when it raised the hold and what still is.
+AdminResponse fleet_hold_answer(Control& control, const runtime::Route& route, const fleet::ChangeResult& r,
+                                const std::map<std::string, fleet::DrainReport>& drains, const Actor& actor) {
+  if (auto refused = fleet_refusal(r, "write holds are")) return std::move(*refused);
+  control.metrics().fleet_apply_seconds.Add({}, stats::Metrics::duration_buckets()).Observe(r.waited.count());
+  if (!r.already_held) {
+    json::object entry{{"action", "hold"},
+                       {"route", route.name},
+                       {"generation", static_cast<std::int64_t>(r.generation)},
+                       {"writes_held", true},
+                       {"fleet_revision", r.revision}};
+    actor.stamp(entry);
+    control.audit().append(std::move(entry));
+  }
+  json::object nodes;
+  bool all = true;
+  std::int64_t at_hold = 0, remaining = 0;
+  for (const auto& [name, d] : drains) {
+    nodes[name] = {{"reported", d.reported},
+                   {"in_flight_at_hold", d.in_flight_at_hold},
+                   {"in_flight_remaining", d.in_flight_remaining},
+                   {"drained", d.drained}};
+    all = all && d.drained;
+    at_hold += d.in_flight_at_hold;
+    remaining += d.in_flight_remaining;
+  }
+  auto state = route_state(route, control);
+  state["in_flight_at_hold"] = at_hold;
+  state["in_flight_remaining"] = remaining;
+  state["drained"] = all;
+  auto fleet = fleet_json(r);
+  fleet["hold_revision"] = r.hold_revision;
+  fleet["nodes"] = std::move(nodes);
+  state["fleet"] = std::move(fleet);
+  return json_response(bhttp::status::ok, state);
+}
+
+// The answer to a fleet-wide release; "released" counts the writes this node held.
+AdminResponse fleet_release_answer(Control& control, const runtime::Route& route, const fleet::ChangeResult& r,
+                                   std::uint32_t released, router::Weights before, const Actor& actor) {
+  if (auto refused = fleet_refusal(r, "write holds are")) return std::move(*refused);
+  control.metrics().fleet_apply_seconds.Add({}, stats::Metrics::duration_buckets()).Observe(r.waited.count());
+  json::object entry{{"action", "release"},
+                     {"route", route.name},
+                     {"before", weights_json(before)},
+                     {"after", weights_json(route.runtime->weights())},
+                     {"generation", static_cast<std::int64_t>(r.generation)},
+                     {"writes_held", false},
+                     {"released", released},
+                     {"fleet_revision", r.revision}};
+  actor.stamp(entry);
+  control.audit().append(std::move(entry));
+  auto state = route_state(route, control);
+  state["released"] = released;
+  state["fleet"] = fleet_json(r);
+  return json_response(bhttp::status::ok, state);
+}
+
+boost::asio::awaitable<AdminResponse> fleet_hold(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
+                                                 const runtime::Route* route, std::optional<std::uint64_t> if_generation,
+                                                 std::chrono::steady_clock::time_point drain_deadline, Actor actor) {
+  auto* node = control.fleet();
+  const auto w = route->runtime->weights();
+  auto r = co_await node->hold(route->name, w.read_bp, w.write_bp, if_generation, route->runtime->generation);
+  std::map<std::string, fleet::DrainReport> drains;
+  if (r.outcome == fleet::ChangeResult::Outcome::applied)
+    drains = co_await node->wait_drained(route->name, r.hold_revision, drain_deadline);
+  co_return fleet_hold_answer(control, *route, r, drains, actor);
+}
+
+boost::asio::awaitable<AdminResponse> fleet_release(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
+                                                    const runtime::Route* route,
+                                                    std::optional<std::uint16_t> write_bp,
+                                                    std::optional<std::uint64_t> if_generation, Actor actor,
+                                                    std::optional<router::Side> close_side,
+                                                    std::chrono::milliseconds grace) {
+  const auto before = route->runtime->weights();
+  const auto held = route->runtime->held_requests.load();
+  auto r = co_await control.fleet()->release(route->name, write_bp, if_generation, route->runtime->generation);
+  if (close_side && r.outcome == fleet::ChangeResult::Outcome::applied)
+    control.close_connections(*route, *close_side, grace);
+  co_return fleet_release_answer(control, *route, r, held, before, actor);
 }
 
 class Router {
@@ -295,6 +390,19 @@ class Router {
     return std::nullopt;
   }
 
+  // On a fleet node if_generation is compared with the generation etcd stores, in the write: it
+  // moves from `body` to `out`. Elsewhere it stays for check_body().
+  std::optional<AdminResponse> take_fleet_if_generation(json::object& body, std::optional<std::uint64_t>& out) {
+    if (!control_.fleet()) return std::nullopt;
+    if (auto* g = body.if_contains("if_generation")) {
+      auto expected = common::json_int(*g, 0);
+      if (!expected) return error(bhttp::status::unprocessable_entity, "if_generation must be a non-negative integer");
+      out = static_cast<std::uint64_t>(*expected);
+      body.erase("if_generation");
+    }
+    return std::nullopt;
+  }
+
   AdminResponse healthz() { return ok_status("ok"); }
 
   AdminResponse readyz() {
@@ -327,6 +435,15 @@ class Router {
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
       if (ec != std::errc{} || p != v.data() + v.size() || limit == 0 || limit > 1000)
         return error(bhttp::status::bad_request, "limit must be an integer 1..1000");
+    }
+    if (auto* node = control_.fleet()) {  // fleet-wide: every node's entries, through etcd
+      json::array entries;
+      for (const auto& text : node->audit_entries(limit)) {
+        boost::system::error_code ec;
+        auto v = json::parse(text, ec);
+        if (!ec && v.is_object()) entries.push_back(std::move(v));
+      }
+      return json_response(bhttp::status::ok, json::object{{"entries", std::move(entries)}});
     }
     return json_response(bhttp::status::ok, json::object{{"entries", control_.audit().newest(limit)}});
   }
@@ -388,16 +505,8 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    // On a fleet node if_generation is compared with the generation etcd stores, in the write.
     std::optional<std::uint64_t> if_generation;
-    if (control_.fleet()) {
-      if (auto* g = body->if_contains("if_generation")) {
-        auto expected = common::json_int(*g, 0);
-        if (!expected) return error(bhttp::status::unprocessable_entity, "if_generation must be a non-negative integer");
-        if_generation = static_cast<std::uint64_t>(*expected);
-        body->erase("if_generation");
-      }
-    }
+    if (auto bad = take_fleet_if_generation(*body, if_generation)) return std::move(*bad);
     if (auto bad = check_fields(*body, {"weight", "read_weight", "write_weight"}, route)) return std::move(*bad);
     if (control_.ramps().running(route.name))
       return error(bhttp::status::conflict,
@@ -438,6 +547,8 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
+    std::optional<std::uint64_t> if_generation;
+    if (auto bad = take_fleet_if_generation(*body, if_generation)) return std::move(*bad);
     if (auto bad = check_fields(*body, {"drain"}, route)) return std::move(*bad);
     // How long the answer waits for the writes in flight to finish (the documented default is
     // 10 s); the hold itself starts at once either way.
@@ -450,13 +561,20 @@ class Router {
         return error(bhttp::status::unprocessable_entity, "drain must be seconds (0..3600) or a duration like \"10s\"");
       drain_s = *v;
     }
+    const auto drain_deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(drain_s * 1000));
+    if (control_.fleet()) {  // every node holds; the answer waits for every node's drain
+      reply_.deferred = [c = &control_, snap = snap_, r = &route, if_generation, drain_deadline, actor = actor_] {
+        return fleet_hold(*c, snap, r, if_generation, drain_deadline, actor);
+      };
+      return error(bhttp::status::internal_server_error, "a fleet change is answered by the admin server");
+    }
     bool already = route.runtime->writes_held();
     if (!already) control_.commit(route, route.runtime->weights(), true, "hold", actor_);
     reply_.snapshot = snap_;
     reply_.control = &control_;
     reply_.drain_route = &route;
-    reply_.drain_deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(drain_s * 1000));
+    reply_.drain_deadline = drain_deadline;
     reply_.in_flight_at_hold = route.runtime->writes_in_flight.load();
     return json_response(bhttp::status::ok, route_state(route, control_));
   }
@@ -466,12 +584,16 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
+    std::optional<std::uint64_t> if_generation;
+    if (auto bad = take_fleet_if_generation(*body, if_generation)) return std::move(*bad);
     if (auto bad = check_fields(*body, {"write_weight", "close_tunnels", "grace"}, route)) return std::move(*bad);
     auto w = route.runtime->weights();
+    std::optional<std::uint16_t> write_bp;
     if (auto* v = body->if_contains("write_weight")) {
-      auto bp = weight_value(*v);
-      if (!bp) return error(bhttp::status::unprocessable_entity, "write_weight must be a number from 0 to 100 in steps of 0.01");
-      w.write_bp = *bp;
+      write_bp = weight_value(*v);
+      if (!write_bp)
+        return error(bhttp::status::unprocessable_entity, "write_weight must be a number from 0 to 100 in steps of 0.01");
+      w.write_bp = *write_bp;
     }
     // "close_tunnels": the side that lost the writes; its upgrade tunnels still open would carry
     // writes there, so they end (after "grace") and their clients reconnect by the new weights.
@@ -483,6 +605,17 @@ class Router {
     }
     auto grace = grace_value(*body, close_side.has_value(), "\"close_tunnels\"", fail);
     if (!grace) return std::move(*fail);
+    if (control_.fleet()) {
+      // Every node releases once etcd has the release; with etcd unreachable nothing is released
+      // anywhere (503): a release reaching one node would send its writes to the new primary
+      // while the others may later release elsewhere. A rollback is the way out then.
+      // close_tunnels closes this node's tunnels (the others' are theirs to close).
+      reply_.deferred = [c = &control_, snap = snap_, r = &route, write_bp, if_generation, actor = actor_, close_side,
+                         grace = *grace] {
+        return fleet_release(*c, snap, r, write_bp, if_generation, actor, close_side, grace);
+      };
+      return error(bhttp::status::internal_server_error, "a fleet change is answered by the admin server");
+    }
     if (!route.runtime->writes_held()) return error(bhttp::status::conflict, "writes are not held on this route");
     json::object extra;
     if (close_side) {

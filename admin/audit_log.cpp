@@ -90,10 +90,12 @@ bool AuditLog::write_line(const std::string& line) {
 
 bool AuditLog::append(boost::json::object entry) {
   boost::json::object stamped{{"time", now_rfc3339()}};  // first, so the file reads chronologically
+  if (!node_.empty()) stamped["node"] = node_;
   for (auto& kv : entry) stamped[kv.key()] = std::move(kv.value());
   entry = std::move(stamped);
   bool ok = true;
   if (fd_ >= 0) ok = write_line(to_json_text(entry) + '\n');
+  if (forward_) forward_(entry);
   recent_.push_back(std::move(entry));
   if (recent_.size() > kKept) recent_.pop_front();
   return ok;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <string>
 
 #include <boost/json/object.hpp>
@@ -25,6 +26,13 @@ class AuditLog {
   // and reported (false); the change it records has already happened.
   bool append(boost::json::object entry);
 
+  // Fleet mode: every later entry gets "node" (after "time") and goes to `forward` as well (the
+  // fleet-wide log in etcd), after it is on disk.
+  void set_fleet(std::string node, std::function<void(const boost::json::object&)> forward) {
+    node_ = std::move(node);
+    forward_ = std::move(forward);
+  }
+
   // The newest `limit` entries, oldest first.
   boost::json::array newest(std::size_t limit) const;
 
@@ -35,6 +43,8 @@ class AuditLog {
   std::string path_;
   int fd_ = -1;  // O_APPEND; -1 when memory only
   std::deque<boost::json::object> recent_;
+  std::string node_;
+  std::function<void(const boost::json::object&)> forward_;
 };
 
 }  // namespace cutover::admin

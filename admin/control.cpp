@@ -1,10 +1,16 @@
 // The control plane's owner of runtime state: see control.hpp.
 #include "admin/control.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "admin/json_text.hpp"
 #include "admin/state_file.hpp"
 #include "common/json_number.hpp"
+#include "fleet/node.hpp"
 
 namespace cutover::admin {
 
@@ -19,21 +25,8 @@ std::uint32_t Control::commit(const runtime::Route& route, router::Weights weigh
   auto& rt = *route.runtime;
   const auto before = rt.weights();
   const bool was_held = rt.writes_held();
-  rt.set_weights(weights);
-  std::uint32_t released = 0;
-  if (held && !was_held) {
-    rt.hold_seq.fetch_add(1, std::memory_order_seq_cst);  // before the flag: waiters record the new hold
-    rt.set_writes_held(true);
-    rt.hold_since = std::chrono::steady_clock::now();
-    arm_hold_max(route);
-  } else if (!held && was_held) {
-    released = rt.held_requests.load();
-    rt.set_writes_held(false);  // after the weights: released writes see the new ones
-    hold_max_timers_.erase(route.name);
-    rt.release_held(rt.hold_seq.load());  // in arrival order, one after another
-  }
+  const auto released = store(route, weights, held);
   ++rt.generation;
-  runtime::publish_weight_gauges(route);
 
   json::object entry{{"action", action},
                      {"route", route.name},
@@ -51,6 +44,26 @@ std::uint32_t Control::commit(const runtime::Route& route, router::Weights weigh
   return released;
 }
 
+std::uint32_t Control::store(const runtime::Route& route, router::Weights weights, bool held) {
+  auto& rt = *route.runtime;
+  const bool was_held = rt.writes_held();
+  rt.set_weights(weights);
+  std::uint32_t released = 0;
+  if (held && !was_held) {
+    rt.hold_seq.fetch_add(1, std::memory_order_seq_cst);  // before the flag: waiters record the new hold
+    rt.set_writes_held(true);
+    rt.hold_since = std::chrono::steady_clock::now();
+    arm_hold_max(route);
+  } else if (!held && was_held) {
+    released = rt.held_requests.load();
+    rt.set_writes_held(false);  // after the weights: released writes see the new ones
+    hold_max_timers_.erase(route.name);
+    rt.release_held(rt.hold_seq.load());  // in arrival order, one after another
+  }
+  runtime::publish_weight_gauges(route);
+  return released;
+}
+
 void Control::record_change(const runtime::Route& route, std::string_view action, const Actor& actor,
                             json::object extra) {
   auto& rt = *route.runtime;
@@ -64,20 +77,81 @@ void Control::record_change(const runtime::Route& route, std::string_view action
   persist();
 }
 
-void Control::apply_fleet(const std::string& name, std::uint16_t read_bp, std::uint16_t write_bp,
-                          std::uint64_t generation, std::int64_t revision, const std::string& by) {
+void Control::apply_fleet(const std::string& name, const fleet::RouteValue& v, std::int64_t revision) {
   metrics_.fleet_applied_revision.Add({}).Set(static_cast<double>(revision));
   auto snap = snapshot();
   const runtime::Route* route = snap->find_route(name);
   if (!route) return;  // a route of another node's config
   auto& rt = *route->runtime;
-  const router::Weights w{read_bp, write_bp};
+  const router::Weights w{v.read_bp, v.write_bp};
   const auto now = rt.weights();
-  if (now.read_bp == w.read_bp && now.write_bp == w.write_bp && rt.generation == generation) return;
-  // commit() bumps the generation; every node lands on the one etcd stored, so an if_generation
-  // read from any node means the same change.
-  rt.generation = generation - 1;
-  commit(*route, w, rt.writes_held(), "fleet_apply", "fleet", {{"revision", revision}, {"by", by}});
+  const bool was_held = rt.writes_held();
+  if (now.read_bp != w.read_bp || now.write_bp != w.write_bp || rt.generation != v.generation ||
+      was_held != v.writes_held) {
+    // Every node lands on the generation etcd stored, so an if_generation read from any node means
+    // the same change. Not audited here: the node where the change was made audits it, once, in
+    // the fleet-wide log.
+    store(*route, w, v.writes_held);
+    rt.generation = v.generation;
+    persist();
+  }
+  // A hold new here, or one this node held already (restored from its state file) but has not
+  // reported for this hold revision: the node that raised it waits for every node's report.
+  if (v.writes_held && fleet_ && (!was_held || !fleet_->drain_reported(name, v.hold_revision)))
+    report_fleet_drain(name, v.hold_revision);
+}
+
+void Control::set_fleet(fleet::Node* node) {
+  fleet_ = node;
+  if (!node) return;
+  audit_->set_fleet(node->options().node, [node](const json::object& entry) { node->publish_audit(to_json_text(entry)); });
+  for (const auto& name : saved_overrides_) {
+    const runtime::Route* r = snapshot()->find_route(name);
+    if (!r) continue;
+    const auto w = r->runtime->weights();
+    node->restore_override(name, {w.read_bp, w.write_bp, r->runtime->generation, node->options().node,
+                                  r->runtime->writes_held(), 0});
+    spdlog::warn("fleet: route {}: local override restored from the state file; written to etcd when it answers",
+                 name);
+  }
+  saved_overrides_.clear();
+  node->set_override_listener([this] { persist(); });
+}
+
+void Control::restore_fleet_overrides(const StateMap& restored) {
+  for (const auto& [name, s] : restored)
+    if (s.fleet_local_override) saved_overrides_.insert(name);
+}
+
+void Control::report_fleet_drain(const std::string& name, std::int64_t hold_revision) {
+  const runtime::Route* route = snapshot()->find_route(name);
+  if (!route || !fleet_) return;
+  // Counted as the hold is raised; followed until they finished, the hold ended, or hold_max (no
+  // write held by it can outlive that), whichever is first.
+  const std::int64_t at_hold = route->runtime->writes_in_flight.load();
+  fleet_->report_drain(name, {true, hold_revision, at_hold, at_hold, at_hold == 0});
+  if (at_hold == 0) return;
+  auto follow = [](Control& c, std::string name, fleet::DrainReport report,
+                   std::chrono::steady_clock::time_point deadline) -> boost::asio::awaitable<void> {
+    boost::asio::steady_timer poll(c.io_);
+    for (;;) {
+      poll.expires_after(std::chrono::milliseconds(5));
+      co_await poll.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto snap = c.snapshot();
+      const runtime::Route* r = snap->find_route(name);
+      if (!r || !r->runtime->writes_held() || !c.fleet_) co_return;  // removed or released: nothing to report
+      report.in_flight_remaining = r->runtime->writes_in_flight.load();
+      report.drained = report.in_flight_remaining == 0;
+      if (report.drained || std::chrono::steady_clock::now() >= deadline) {
+        c.fleet_->report_drain(name, report);
+        co_return;
+      }
+    }
+  };
+  boost::asio::co_spawn(io_,
+                        follow(*this, name, {true, hold_revision, at_hold, at_hold, false},
+                               std::chrono::steady_clock::now() + route->writes.hold_max),
+                        boost::asio::detached);
 }
 
 void Control::arm_hold_max(const runtime::Route& route) {
@@ -93,6 +167,12 @@ void Control::arm_hold_max(const runtime::Route& route) {
                  r->writes.hold_max.count());
     commit(*r, r->runtime->weights(), false, "hold_expired", "cutover",
            {{"hold_max_ms", static_cast<std::int64_t>(r->writes.hold_max.count())}});
+    // In a fleet every node's hold_max ends about now: the release goes to etcd as well (the
+    // first node's write wins, the others find the writes not held), so no node keeps holding
+    // and all release at the stored weights.
+    if (fleet_)
+      boost::asio::co_spawn(io_, fleet_->release(name, std::nullopt, std::nullopt, r->runtime->generation),
+                            boost::asio::detached);
   });
   hold_max_timers_[route.name] = std::move(timer);
 }
@@ -111,7 +191,8 @@ bool Control::persist() {
   if (state_file_.empty()) return true;
   StateMap state;
   for (const auto& r : snapshot()->routes)
-    state[r.name] = {r.runtime->weights(), r.runtime->generation, r.runtime->writes_held(), ramps_.saved(r.name)};
+    state[r.name] = {r.runtime->weights(), r.runtime->generation, r.runtime->writes_held(), ramps_.saved(r.name),
+                     fleet_ ? fleet_->has_override(r.name) : saved_overrides_.contains(r.name)};
   return write_state_file(state_file_, state);
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -18,12 +19,14 @@
 #include "admin/auth.hpp"
 #include "admin/health_checker.hpp"
 #include "admin/reload.hpp"
+#include "admin/state_file.hpp"
 #include "admin/ramp_controller.hpp"
 #include "proxy/runtime/snapshot.hpp"
 #include "proxy/stats/metrics.hpp"
 
 namespace cutover::fleet {
 class Node;
+struct RouteValue;
 }
 
 namespace cutover::admin {
@@ -70,13 +73,18 @@ class Control {
   // Fleet mode (`fleet` in the config): the node sharing weights through etcd; null without.
   // Set by main before the admin server starts; the node outlives every admin call.
   fleet::Node* fleet() const { return fleet_; }
-  void set_fleet(fleet::Node* node) { fleet_ = node; }
-  // Applies a route's weights from etcd (`read_bp`/`write_bp` in basis points) with the generation
-  // etcd stored, through commit() (audit action "fleet_apply", actor "fleet", the store
-  // `revision`), and sets cutover_fleet_applied_revision. A route this node does not have, or a
-  // value it has already, changes nothing.
-  void apply_fleet(const std::string& route, std::uint16_t read_bp, std::uint16_t write_bp, std::uint64_t generation,
-                   std::int64_t revision, const std::string& by);
+  // Also sends every audit entry to the fleet-wide log (with the node's name) and hands the node
+  // the local overrides restore_fleet_overrides() kept; the state file follows the overrides.
+  void set_fleet(fleet::Node* node);
+  // Remembers the routes the state file marks as local overrides, for set_fleet() (and keeps the
+  // mark in the state file until then). Call before the first persist().
+  void restore_fleet_overrides(const StateMap& restored);
+  // Applies a route's value from etcd (weights in basis points, write hold) with the generation
+  // etcd stored, as commit() does but without an audit entry (the node where the change was made
+  // wrote the one entry), and sets cutover_fleet_applied_revision. A hold it raises starts
+  // report_fleet_drain(). A route this node does not have, or a value it has already, changes
+  // nothing.
+  void apply_fleet(const std::string& route, const fleet::RouteValue& value, std::int64_t revision);
 
   // Closes pooled connections to `cluster` on every worker (they are not reused).
   void close_pooled_connections(const runtime::Cluster& cluster) { cluster.runtime->bump_pool_epoch(); }
@@ -133,6 +141,12 @@ class Control {
 
  private:
   void arm_hold_max(const runtime::Route& route);
+  // commit()'s change of runtime state alone (no generation, audit or state file); returns the
+  // number of writes a lifted hold released.
+  std::uint32_t store(const runtime::Route& route, router::Weights weights, bool held);
+  // Reports to the fleet (holds/<route>/<node>) the writes in flight when the hold of
+  // `hold_revision` was raised here, and again once they finished (or hold_max passed).
+  void report_fleet_drain(const std::string& name, std::int64_t hold_revision);
 
   boost::asio::io_context& io_;
   runtime::SnapshotSource& snapshots_;
@@ -147,6 +161,7 @@ class Control {
   ConnectionCloser closer_;
   std::function<void()> reload_listener_;
   fleet::Node* fleet_ = nullptr;
+  std::set<std::string> saved_overrides_;  // restore_fleet_overrides() until set_fleet()
   ListenerPrepare listener_prepare_;
   ListenerFinish listener_finish_;
   RampController ramps_;  // after the members it refers to

@@ -65,6 +65,10 @@ StateMap read_state_file(const std::string& path) {
       if (!r->is_null() && !r->is_object()) throw std::runtime_error(where + ": 'ramp' must be an object or null");
       s.ramp = *r;
     }
+    if (auto* f = o.if_contains("fleet_local_override")) {  // absent outside fleet mode
+      if (!f->is_bool()) throw std::runtime_error(where + ": 'fleet_local_override' must be a boolean");
+      s.fleet_local_override = f->as_bool();
+    }
     out.emplace(std::string(name), s);
   }
   return out;
@@ -72,12 +76,15 @@ StateMap read_state_file(const std::string& path) {
 
 bool write_state_file(const std::string& path, const StateMap& state) {
   json::object routes;
-  for (const auto& [name, s] : state)
-    routes[name] = {{"read_weight_bp", s.weights.read_bp},
-                    {"write_weight_bp", s.weights.write_bp},
-                    {"generation", static_cast<std::int64_t>(s.generation)},
-                    {"writes_held", s.writes_held},
-                    {"ramp", s.ramp}};
+  for (const auto& [name, s] : state) {
+    json::object route{{"read_weight_bp", s.weights.read_bp},
+                       {"write_weight_bp", s.weights.write_bp},
+                       {"generation", static_cast<std::int64_t>(s.generation)},
+                       {"writes_held", s.writes_held},
+                       {"ramp", s.ramp}};
+    if (s.fleet_local_override) route["fleet_local_override"] = true;
+    routes[name] = std::move(route);
+  }
   std::string text = json::serialize(json::object{{"version", 1}, {"routes", std::move(routes)}}) + "\n";
 
   std::string tmp = path + ".tmp";

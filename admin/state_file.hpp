@@ -18,6 +18,9 @@ struct RouteState {
   std::uint64_t generation = 0;
   bool writes_held = false;  // a write hold survives a restart: writes stay held until released
   boost::json::value ramp;   // RampController::saved(): the route's ramp, or null; a running ramp resumes
+  // Fleet mode: these weights are a local override (a rollback made while etcd was unreachable)
+  // not yet written to etcd; after a restart etcd's value does not undo them either.
+  bool fleet_local_override = false;
 };
 
 using StateMap = std::map<std::string, RouteState>;  // by route name

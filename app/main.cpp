@@ -67,7 +67,7 @@ std::unique_ptr<fleet::Node> join_fleet(const config::FleetConfig& f, asio::io_c
   auto node = fleet::Node::create(
       io, std::move(o),
       [&control](const std::string& route, const fleet::RouteValue& v, std::int64_t revision) {
-        control.apply_fleet(route, v.read_bp, v.write_bp, v.generation, revision, v.by);
+        control.apply_fleet(route, v, revision);
       },
       [&up](bool is_up) { up.Set(is_up ? 1 : 0); });
   if (!node) throw std::runtime_error("fleet: " + node.error().message);
@@ -196,6 +196,7 @@ int run(const config::Config& cfg, const std::string& config_path) {
     if (auto problem = control.ramps().restore(name, s.ramp))
       spdlog::error("state: route {}: {}; the ramp is not restored", name, *problem);
   }
+  control.restore_fleet_overrides(restored);
   control.ramps().start_ticking();
   control.health().apply(snapshots.load());
   control.persist();  // the state file exists from the first start on, and is known writable

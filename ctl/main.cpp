@@ -450,6 +450,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   stats->add_option("--route", stats_route, "only this route");
 
+  // fleet
+  command("fleet", "the fleet as this node sees it: nodes, applied revisions, leader, local overrides, etcd",
+          {"cutoverctl fleet", "cutoverctl --admin http://edge-2:9901 fleet --json"}, [&](const Ctl& ctl) {
+    return ctl.run(verb::get, api_target({"v1", "fleet"}), nullptr, fleet_view);
+  });
+
   // shadow [ROUTE] [--samples N]
   std::string shadow_route;
   std::size_t shadow_samples = 5;

@@ -297,6 +297,13 @@ std::string hold_view(const json::value& r) {
                        remaining);
   else
     out += "writes held\n";
+  if (at(at(r, "fleet"), "nodes").is_object()) {  // a fleet-wide hold: each node's drain
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [node, d] : at(at(r, "fleet"), "nodes").as_object())
+      rows.push_back({std::string(node), count(at(d, "in_flight_at_hold")), count(at(d, "in_flight_remaining")),
+                      flag(at(d, "drained")) ? "yes" : "no"});
+    out += format_table({"NODE", "IN FLIGHT AT HOLD", "REMAINING", "DRAINED"}, rows, {false, true, true, false});
+  }
   if (at(r, "tunnels").is_object())  // tunnels are not drained: they may carry writes until closed
     out += fmt::format("tunnels open: {} to source, {} to target\n", count(at(at(r, "tunnels"), "source")),
                        count(at(at(r, "tunnels"), "target")));
@@ -308,6 +315,27 @@ std::string release_view(const json::value& r) {
   if (at(r, "tunnels_closing").is_number())
     out += fmt::format("closing {} tunnels of the side that lost the writes\n", count(at(r, "tunnels_closing")));
   return out + route_line(r);
+}
+
+std::string fleet_view(const json::value& f) {
+  const auto& etcd = at(f, "etcd");
+  std::string out = fmt::format("node {}: etcd {}, applied revision {}, leader {}\n", str(at(f, "node")),
+                                flag(at(etcd, "up")) ? "up" : "unreachable (" + str(at(etcd, "error")) + ")",
+                                count(at(f, "applied_revision")), str(at(f, "leader")));
+  std::vector<std::vector<std::string>> rows;
+  if (at(f, "nodes").is_array())
+    for (const auto& n : at(f, "nodes").as_array()) rows.push_back({str(at(n, "node")), count(at(n, "applied_revision"))});
+  out += format_table({"NODE", "APPLIED REVISION"}, rows, {false, true});
+  rows.clear();
+  if (at(f, "local_overrides").is_array())
+    for (const auto& o : at(f, "local_overrides").as_array())
+      rows.push_back({str(at(o, "route")), percent(at(o, "read_weight")), percent(at(o, "write_weight"))});
+  if (rows.empty())
+    out += "local overrides: none\n";
+  else
+    out += "local overrides (not yet in etcd):\n" +
+           format_table({"ROUTE", "READ %", "WRITE %"}, rows, {false, true, true});
+  return out;
 }
 
 std::string ramp_view(const json::value& ramp) {

@@ -38,6 +38,10 @@ std::string hold_view(const boost::json::value& route);
 // POST writes/release: how many held writes went out, and the route line.
 std::string release_view(const boost::json::value& route);
 
+// GET /v1/fleet: this node, etcd's health, the applied revision and the ramp leader ("-" while
+// the answer has none), a NODE / APPLIED REVISION table of the live nodes, and the local overrides.
+std::string fleet_view(const boost::json::value& fleet);
+
 // A ramp object (ramp, ramp-status, pause/resume/abort): state, step and bar, plan, gates with
 // the last evaluation, reason and failed gate.
 std::string ramp_view(const boost::json::value& ramp);

@@ -4,8 +4,18 @@
 // - routes/<route>: {"read_bp": 2500, "write_bp": 0, "generation": 7, "by": "node-1"}, weights in
 //   basis points (0..10000), the generation the change gave the route. Written by a transaction
 //   guarded on the key's mod_revision, so of two racing writers one loses.
+//   With "writes_held": true the route's writes are held on every node; "hold_revision" is the
+//   store revision that raised the hold (absent in the value that raises it: that value's own
+//   mod_revision), carried over by every later value while the hold lasts.
 // - nodes/<node>: {"applied_revision": R} under the node's lease: R is the newest store revision
 //   whose route changes the node has applied. The key disappears when the node stops beating.
+// - holds/<route>/<node>: {"hold_revision", "in_flight_at_hold", "in_flight_remaining",
+//   "drained"} under the node's lease: how far the node drained the writes in flight when it
+//   raised the hold of `hold_revision` (report_drain). The node that raised the hold answers once
+//   every live node reports it drained (wait_drained).
+// - audit/<microseconds since the epoch, 16 digits>-<node>-<n>: one audit entry (JSON text, with
+//   "node"), written by the node where the change was made. Every node keeps the newest
+//   kAuditKept of them (by create revision) for GET /v1/audit; the writer deletes older ones.
 // The node reads routes/ at start-up, then watches the whole prefix: route changes go to the
 // Apply callback, node keys to the table of live nodes. It knows nothing of runtime state: the
 // caller applies (admin::Control).
@@ -13,12 +23,16 @@
 // Fail-static: with etcd unreachable nothing is applied or undone; the data plane keeps its last
 // weights. A local override (a rollback made while etcd was unreachable) is remembered per route:
 // events for that route are not applied until the override is written to etcd, which happens as
-// soon as etcd answers again.
+// soon as etcd answers again. The caller keeps the overrides in its state file
+// (set_override_listener, restore_override), so a restart while etcd is down keeps them too.
+// Audit entries made while etcd is unreachable wait in a bounded queue (kAuditPending) and are
+// written, in order, when it answers again.
 // Threading: one io_context (the admin thread's); call everything from it.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -48,6 +62,8 @@ struct RouteValue {
   std::uint16_t write_bp = 0;
   std::uint64_t generation = 0;
   std::string by;  // the node that wrote it
+  bool writes_held = false;
+  std::int64_t hold_revision = 0;  // writes_held: the store revision that raised the hold (0: this value's)
 };
 std::string encode_route_value(const RouteValue& v);
 // std::nullopt for a value that is not such JSON (or a weight over 10000).
@@ -55,7 +71,8 @@ std::optional<RouteValue> decode_route_value(std::string_view text);
 
 // What a shared change came to.
 struct ChangeResult {
-  enum class Outcome { applied, conflict, unavailable };
+  // not_held: a release found the route's writes not held in etcd.
+  enum class Outcome { applied, conflict, unavailable, not_held };
   Outcome outcome = Outcome::applied;
   std::uint64_t generation = 0;  // applied: the new one; conflict: the stored one
   std::int64_t revision = 0;     // applied: the store revision of the change
@@ -63,7 +80,20 @@ struct ChangeResult {
   std::vector<std::string> applied;   // live nodes that reported the revision, by name
   std::vector<std::string> laggards;  // live nodes that had not within apply_timeout
   std::chrono::duration<double> waited{0};  // from the commit until all applied or the timeout
+  std::int64_t hold_revision = 0;  // hold(): the revision that raised the hold (an earlier one when already held)
+  bool already_held = false;       // hold(): etcd had the writes held already; nothing was written
 };
+
+// One node's drain of the writes in flight when it raised a hold (holds/<route>/<node>).
+struct DrainReport {
+  bool reported = false;  // false: the node has not reported this hold (yet)
+  std::int64_t hold_revision = 0;
+  std::int64_t in_flight_at_hold = 0;
+  std::int64_t in_flight_remaining = 0;
+  bool drained = false;
+};
+std::string encode_drain_report(const DrainReport& r);
+std::optional<DrainReport> decode_drain_report(std::string_view text);
 
 // One row of Node::status().
 struct PeerStatus {
@@ -108,6 +138,48 @@ class Node {
   boost::asio::awaitable<ChangeResult> override_weights(std::string route, std::uint16_t read_bp,
                                                         std::uint16_t write_bp, std::uint64_t local_generation);
 
+  // Raises the route's write hold in etcd (guarded as change(); the stored weights stay, or
+  // `read_bp`/`write_bp`, this node's, when etcd has no value for the route yet), then waits up to
+  // apply_timeout for every live node to apply it. Already held in etcd: nothing is written, the
+  // result names the hold's revision (already_held).
+  boost::asio::awaitable<ChangeResult> hold(std::string route, std::uint16_t read_bp, std::uint16_t write_bp,
+                                            std::optional<std::uint64_t> if_generation,
+                                            std::uint64_t local_generation);
+  // Lifts the hold in etcd with `write_bp` (nullopt: the stored one): each node releases its held
+  // writes in arrival order after the new weights are in place. Outcome not_held when etcd does
+  // not have the writes held; unavailable (nothing changes anywhere) while etcd is unreachable.
+  boost::asio::awaitable<ChangeResult> release(std::string route, std::optional<std::uint16_t> write_bp,
+                                               std::optional<std::uint64_t> if_generation,
+                                               std::uint64_t local_generation);
+  // This node's drain of a hold: recorded here at once and put under holds/<route>/<node>.
+  void report_drain(const std::string& route, const DrainReport& report);
+  // Whether this node reported its drain of the hold of `hold_revision`.
+  bool drain_reported(const std::string& route, std::int64_t hold_revision) const {
+    auto it = drains_.find(route);
+    if (it == drains_.end()) return false;
+    auto own = it->second.find(options_.node);
+    return own != it->second.end() && own->second.hold_revision == hold_revision;
+  }
+  // Waits until every live node reported the hold of `hold_revision` drained, or `deadline`.
+  // Gives a report per live node (reported false for one that did not report this hold).
+  boost::asio::awaitable<std::map<std::string, DrainReport>> wait_drained(
+      std::string route, std::int64_t hold_revision, std::chrono::steady_clock::time_point deadline);
+
+  // An audit entry (JSON text) for the fleet-wide log: queued, then put under audit/.
+  void publish_audit(std::string entry);
+  // The newest `limit` fleet-wide audit entries (JSON texts), oldest first: those etcd holds, then
+  // this node's not yet written.
+  std::vector<std::string> audit_entries(std::size_t limit) const;
+  static constexpr std::size_t kAuditKept = 1000;
+  static constexpr std::size_t kAuditPending = 1000;
+
+  // A local override read back from the state file: kept (not undone by etcd's value) until it is
+  // written to etcd. Call before start().
+  void restore_override(const std::string& route, const RouteValue& value) { overrides_[route] = value; }
+  bool has_override(const std::string& route) const { return overrides_.contains(route); }
+  // Called whenever the set of local overrides changes (so the caller can persist it).
+  void set_override_listener(std::function<void()> listener) { override_listener_ = std::move(listener); }
+
   NodeStatus status() const;
   const NodeOptions& options() const { return options_; }
   // For the fleet's other shared state (leader.hpp, ramp_store.hpp): the etcd client, and the
@@ -125,10 +197,20 @@ class Node {
   boost::asio::awaitable<void> report_applied();
   boost::asio::awaitable<ChangeResult> write(const std::string& route, std::uint16_t read_bp, std::uint16_t write_bp,
                                              std::optional<std::uint64_t> if_generation,
-                                             std::uint64_t local_generation, bool force);
+                                             std::uint64_t local_generation, bool force,
+                                             std::optional<bool> held = std::nullopt, bool require_held = false);
   boost::asio::awaitable<void> wait_applied(ChangeResult& result);
+  // Outcome unavailable with `what` + `message` as the error; etcd is marked down.
+  ChangeResult unreachable(std::string_view what, const std::string& message);
   void on_events(const std::vector<etcd::WatchEvent>& events, std::int64_t revision);
   void apply_route(const etcd::KeyValue& kv);
+  void on_audit(const etcd::WatchEvent& e);
+  void on_drain(const etcd::WatchEvent& e);
+  boost::asio::awaitable<void> flush_audit();
+  boost::asio::awaitable<void> trim_audit();
+  void overrides_changed() {
+    if (override_listener_) override_listener_();
+  }
   void set_up(bool up, std::string error = {});
   std::string route_key(const std::string& route) const { return options_.prefix + "routes/" + route; }
   std::string node_key() const { return options_.prefix + "nodes/" + options_.node; }
@@ -148,10 +230,19 @@ class Node {
   std::int64_t applied_revision_ = 0;
   std::map<std::string, std::int64_t> peers_;  // live node -> applied revision
   std::map<std::string, RouteValue> overrides_;
+  std::map<std::string, std::int64_t> route_revisions_;  // route -> mod_revision of the value applied last
   bool flushing_ = false;
   std::shared_ptr<etcd::Watch> watch_;
   bool reporting_ = false;       // a put of the node key is under way
   bool report_again_ = false;    // ... and a newer revision was applied meanwhile
+  std::function<void()> override_listener_;
+  std::map<std::string, std::map<std::string, DrainReport>> drains_;  // route -> node -> its report
+  // The fleet-wide audit log as etcd holds it: create revision -> (key, entry), and key -> revision.
+  std::map<std::int64_t, std::pair<std::string, std::string>> audit_;
+  std::map<std::string, std::int64_t> audit_keys_;
+  std::deque<std::pair<std::string, std::string>> audit_pending_;  // (key, entry) not yet in etcd
+  std::uint64_t audit_seq_ = 0;
+  bool audit_flushing_ = false;
 };
 
 }  // namespace cutover::fleet

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -58,6 +59,28 @@ TEST(AuditLog, AnEntryAfterATornLineStartsALineOfItsOwn) {
   ASSERT_EQ(entries.size(), 2u) << read_all(file);
   EXPECT_EQ(entries[0].as_object().at("action"), "set_weights");
   EXPECT_EQ(entries[1].as_object().at("action"), "hold");
+}
+
+}  // namespace
+}  // namespace cutover::admin
+
+namespace cutover::admin {
+namespace {
+
+TEST(AuditLog, FleetEntriesNameTheNodeAndGoToTheFleetLog) {
+  AuditLog log("");
+  std::vector<boost::json::object> forwarded;
+  log.append({{"action", "set_weights"}});
+  log.set_fleet("edge-2", [&](const boost::json::object& e) { forwarded.push_back(e); });
+  log.append({{"action", "hold"}});
+  ASSERT_EQ(forwarded.size(), 1u);
+  EXPECT_EQ(forwarded[0].at("node").as_string(), "edge-2");
+  EXPECT_EQ(forwarded[0].at("action").as_string(), "hold");
+  EXPECT_TRUE(forwarded[0].contains("time"));
+  auto kept = log.newest(10);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_FALSE(kept[0].as_object().contains("node"));
+  EXPECT_EQ(kept[1].as_object().at("node").as_string(), "edge-2");
 }
 
 }  // namespace

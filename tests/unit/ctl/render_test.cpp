@@ -116,6 +116,35 @@ TEST(CtlRender, RouteLineHoldAndRelease) {
   EXPECT_THAT(release_view(released), HasSubstr("closing 2 tunnels of the side that lost the writes\n"));
 }
 
+TEST(CtlRender, FleetHoldShowsEachNodesDrain) {
+  auto held = parse(kRoutes).as_object()["routes"].as_array()[1].as_object();
+  held["in_flight_at_hold"] = 3;
+  held["in_flight_remaining"] = 1;
+  held["drained"] = false;
+  held["fleet"] = parse(R"({"revision": 40, "applied": ["n1", "n2"], "laggards": [], "hold_revision": 40,
+      "nodes": {"n1": {"reported": true, "in_flight_at_hold": 2, "in_flight_remaining": 0, "drained": true},
+                "n2": {"reported": true, "in_flight_at_hold": 1, "in_flight_remaining": 1, "drained": false}}})");
+  auto out = hold_view(held);
+  EXPECT_THAT(out, HasSubstr("NODE  IN FLIGHT AT HOLD  REMAINING  DRAINED\n"));
+  EXPECT_THAT(out, HasSubstr("n1                    2          0  yes\n"));
+  EXPECT_THAT(out, HasSubstr("n2                    1          1  no\n"));
+}
+
+TEST(CtlRender, FleetView) {
+  auto out = fleet_view(parse(R"({"node": "n1", "etcd": {"up": true}, "applied_revision": 42, "leader": "n2",
+      "nodes": [{"node": "n1", "applied_revision": 42}, {"node": "n2", "applied_revision": 41}],
+      "local_overrides": []})"));
+  EXPECT_EQ(out, "node n1: etcd up, applied revision 42, leader n2\n"
+                 "NODE  APPLIED REVISION\n"
+                 "n1                  42\n"
+                 "n2                  41\n"
+                 "local overrides: none\n");
+  out = fleet_view(parse(R"({"node": "n3", "etcd": {"up": false, "error": "connection refused"},
+      "applied_revision": 7, "nodes": [], "local_overrides": [{"route": "app", "read_weight": 0, "write_weight": 0}]})"));
+  EXPECT_THAT(out, HasSubstr("node n3: etcd unreachable (connection refused), applied revision 7, leader -\n"));
+  EXPECT_THAT(out, HasSubstr("local overrides (not yet in etcd):\nROUTE  READ %  WRITE %\napp         0        0\n"));
+}
+
 TEST(CtlRender, RampViewShowsStepGatesAndVerdict) {
   auto out = ramp_view(parse(kRamp));
   EXPECT_THAT(out, HasSubstr("route app  ramp running  step 2/3 at 50 %  [#######---] 2/3\n"));
