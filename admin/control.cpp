@@ -48,7 +48,28 @@ std::uint32_t Control::commit(const runtime::Route& route, router::Weights weigh
   for (auto& kv : extra) entry[kv.key()] = kv.value();
   audit_->append(std::move(entry));
   persist();
+  if (change_listener_) change_listener_(route);
   return released;
+}
+
+void Control::follow(const runtime::Route& route, router::Weights weights, bool held) {
+  auto& rt = *route.runtime;
+  const bool was_held = rt.writes_held();
+  rt.set_weights(weights);
+  if (held && !was_held) {
+    rt.hold_seq.fetch_add(1, std::memory_order_seq_cst);
+    rt.set_writes_held(true);
+    rt.hold_since = std::chrono::steady_clock::now();
+    arm_hold_max(route);
+  } else if (!held && was_held) {
+    spdlog::info("route {}: the new process lifted the write hold; releasing {} write(s) held here", route.name,
+                 rt.held_requests.load());
+    rt.set_writes_held(false);
+    hold_max_timers_.erase(route.name);
+    rt.release_held(rt.hold_seq.load());
+  }
+  runtime::publish_weight_gauges(route);
+  if (change_listener_) change_listener_(route);
 }
 
 void Control::record_change(const runtime::Route& route, std::string_view action, const Actor& actor,
@@ -67,6 +88,7 @@ void Control::record_change(const runtime::Route& route, std::string_view action
 void Control::apply_fleet(const std::string& name, std::uint16_t read_bp, std::uint16_t write_bp,
                           std::uint64_t generation, std::int64_t revision, const std::string& by) {
   metrics_.fleet_applied_revision.Add({}).Set(static_cast<double>(revision));
+  if (frozen_) return;  // handed over: the new process applies etcd's weights
   auto snap = snapshot();
   const runtime::Route* route = snap->find_route(name);
   if (!route) return;  // a route of another node's config
@@ -91,6 +113,8 @@ void Control::arm_hold_max(const runtime::Route& route) {
     if (!r || !r->runtime->writes_held() || r->runtime->hold_seq.load() != seq) return;
     spdlog::warn("route {}: write hold reached hold_max ({} ms); releasing to the current weights", name,
                  r->writes.hold_max.count());
+    // Handed over: the writes held here are released, the record of it is the new process's.
+    if (frozen_) return follow(*r, r->runtime->weights(), false);
     commit(*r, r->runtime->weights(), false, "hold_expired", "cutover",
            {{"hold_max_ms", static_cast<std::int64_t>(r->writes.hold_max.count())}});
   });
@@ -108,7 +132,7 @@ void Control::resume_holds() {
 }
 
 bool Control::persist() {
-  if (state_file_.empty()) return true;
+  if (state_file_.empty() || frozen_) return true;
   StateMap state;
   for (const auto& r : snapshot()->routes)
     state[r.name] = {r.runtime->weights(), r.runtime->generation, r.runtime->writes_held(), ramps_.saved(r.name)};

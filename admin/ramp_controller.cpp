@@ -212,6 +212,7 @@ void RampController::start_ticking() {
 }
 
 void RampController::tick() {
+  if (control_.frozen()) return;  // a binary upgrade: the new process runs the ramps from the state file
   auto snap = control_.snapshot();
   for (auto& [route_name, r] : ramps_) {
     if (r.state != RampState::running) continue;
