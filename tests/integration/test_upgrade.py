@@ -14,13 +14,15 @@ Acceptance:
 Failure cases: --upgrade with no running process (exit 1, says so); a config that does not load
 (exit 1, the old process serves on and still takes changes); a new process that fails after it
 took the sockets (a listener it cannot bind): the old one unfreezes and serves on; a second
-process started without --upgrade is refused.
+process started without --upgrade is refused. test_e: READY=1 and MAINPID= on NOTIFY_SOCKET from
+each process (the systemd unit follows the upgrade).
 """
 import http.client
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -280,6 +282,29 @@ class UpgradeTest(unittest.TestCase):
         new = self.upgrade(old, cfg, 1)
         self.assertEqual(new.admin.route("app")["read_weight"], 60)
         self.assertEqual(self.wait_exit(old, 10), 0, old.log_tail(20))
+
+    def test_e_systemd_notify_follows_the_upgrade(self):
+        """Type=notify (packaging/systemd/cutover.service): each process sends READY=1 and its own
+        MAINPID on NOTIFY_SOCKET once it serves, so the unit follows the new process."""
+        sock_path = Path(tempfile.mkdtemp(prefix="cutover-it-notify-")) / "notify.sock"
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(sock_path))
+        notify.settimeout(10)
+        saved = os.environ.get("NOTIFY_SOCKET")
+        os.environ["NOTIFY_SOCKET"] = str(sock_path)
+        try:
+            cfg = upgrade_config(self.be, free_port())
+            old = self.start_first(cfg)
+            self.assertEqual(notify.recv(256).decode(), f"READY=1\nMAINPID={old.pid}")
+            new = self.upgrade(old, cfg, 0)
+            self.assertEqual(notify.recv(256).decode(), f"READY=1\nMAINPID={new.pid}")
+            self.assertEqual(self.wait_exit(old, 10), 0, old.log_tail(20))
+        finally:
+            if saved is None:
+                os.environ.pop("NOTIFY_SOCKET", None)
+            else:
+                os.environ["NOTIFY_SOCKET"] = saved
+            notify.close()
 
 
 if __name__ == "__main__":
