@@ -362,6 +362,13 @@ class Router {
       if (who->read_only) return error(bhttp::status::forbidden, fmt::format("token '{}' is read-only", who->name));
       actor_.name = who->name;
     }
+    if (req_.method() != bhttp::verb::get && control_.frozen()) {
+      // A binary upgrade: the new process serves this address in a moment and takes the change.
+      auto res = error(bhttp::status::service_unavailable,
+                       "this process is handing over to a new one (binary upgrade); retry in a second");
+      res.set(bhttp::field::retry_after, "1");
+      return res;
+    }
     return (this->*chosen.entry->handler)();
   }
 

@@ -41,6 +41,7 @@ std::uint32_t Control::commit(const runtime::Route& route, router::Weights weigh
   for (auto& kv : extra) entry[kv.key()] = kv.value();
   audit_->append(std::move(entry));
   persist();
+  if (change_listener_) change_listener_(route);
   return released;
 }
 
@@ -64,6 +65,14 @@ std::uint32_t Control::store(const runtime::Route& route, router::Weights weight
   return released;
 }
 
+void Control::follow(const runtime::Route& route, router::Weights weights, bool held) {
+  if (!held && route.runtime->writes_held())
+    spdlog::info("route {}: the new process lifted the write hold; releasing {} write(s) held here", route.name,
+                 route.runtime->held_requests.load());
+  store(route, weights, held);
+  if (change_listener_) change_listener_(route);
+}
+
 void Control::record_change(const runtime::Route& route, std::string_view action, const Actor& actor,
                             json::object extra) {
   auto& rt = *route.runtime;
@@ -79,6 +88,7 @@ void Control::record_change(const runtime::Route& route, std::string_view action
 
 void Control::apply_fleet(const std::string& name, const fleet::RouteValue& v, std::int64_t revision) {
   metrics_.fleet_applied_revision.Add({}).Set(static_cast<double>(revision));
+  if (frozen_) return;  // handed over: the new process applies etcd's weights
   auto snap = snapshot();
   const runtime::Route* route = snap->find_route(name);
   if (!route) return;  // a route of another node's config
@@ -165,6 +175,8 @@ void Control::arm_hold_max(const runtime::Route& route) {
     if (!r || !r->runtime->writes_held() || r->runtime->hold_seq.load() != seq) return;
     spdlog::warn("route {}: write hold reached hold_max ({} ms); releasing to the current weights", name,
                  r->writes.hold_max.count());
+    // Handed over: the writes held here are released, the record of it is the new process's.
+    if (frozen_) return follow(*r, r->runtime->weights(), false);
     commit(*r, r->runtime->weights(), false, "hold_expired", "cutover",
            {{"hold_max_ms", static_cast<std::int64_t>(r->writes.hold_max.count())}});
     // In a fleet every node's hold_max ends about now: the release goes to etcd as well (the
@@ -188,7 +200,7 @@ void Control::resume_holds() {
 }
 
 bool Control::persist() {
-  if (state_file_.empty()) return true;
+  if (state_file_.empty() || frozen_) return true;
   StateMap state;
   for (const auto& r : snapshot()->routes)
     state[r.name] = {r.runtime->weights(), r.runtime->generation, r.runtime->writes_held(), ramps_.saved(r.name),

@@ -115,6 +115,23 @@ class Control {
     listener_finish_ = std::move(finish);
   }
 
+  // Binary upgrade. From the moment a new process asks for the listening sockets this process
+  // is frozen: it makes no state change of its own (the state file is written once more, then
+  // never again by this process; admin calls that change something are answered 503; ramps do
+  // not tick; etcd's weights are left to the new process) so that the state file the new process
+  // reads is the last word. Unfrozen again when the new process goes away before it serves.
+  bool frozen() const { return frozen_; }
+  void set_frozen(bool f) { frozen_ = f; }
+  // Called after every change of a route's weights or hold (commit(), follow()): a process that
+  // took over from an older one relays it there, where writes held before the hand-over wait.
+  void set_change_listener(std::function<void(const runtime::Route&)> listener) {
+    change_listener_ = std::move(listener);
+  }
+  // A frozen process applies a route's weights and hold as relayed by its successor: the weights
+  // are stored, a lifted hold releases the writes waiting here (after the weights, as commit()
+  // does). Nothing is persisted or audited: the successor did that. Relayed on in turn.
+  void follow(const runtime::Route& route, router::Weights weights, bool held);
+
   // Re-raises holds restored from the state file (their hold_max starts again now).
   void resume_holds();
 
@@ -158,6 +175,8 @@ class Control {
   std::string config_path_;                        // reload(): the file to read again
   runtime::RuntimeRegistry* registry_ = nullptr;   // reload(): null until enable_reload()
   bool ready_ = false;
+  bool frozen_ = false;
+  std::function<void(const runtime::Route&)> change_listener_;
   ConnectionCloser closer_;
   std::function<void()> reload_listener_;
   fleet::Node* fleet_ = nullptr;

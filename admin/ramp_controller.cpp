@@ -244,6 +244,7 @@ void RampController::start_ticking() {
 }
 
 void RampController::tick() {
+  if (control_.frozen()) return;  // a binary upgrade: the new process runs the ramps from the state file
   // In a fleet the leader evaluates (fleet_tick); none here before the ramps joined it either.
   if (fleet_ || control_.fleet()) return;
   auto snap = control_.snapshot();

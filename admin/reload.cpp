@@ -88,6 +88,11 @@ std::vector<config::Diagnostic> restart_only_changes(const config::Config& runni
   if (running.fleet.node != next.fleet.node || running.fleet.endpoints != next.fleet.endpoints ||
       running.fleet.prefix != next.fleet.prefix)
     out.push_back({file, at_key("fleet"), fmt::format("fleet: node, etcd endpoints or prefix change; {}", kRestart)});
+  if (running.upgrade_socket != next.upgrade_socket)
+    out.push_back({file, at_key("upgrade_socket"),
+                   fmt::format("upgrade_socket: changes from {} to {}; a binary upgrade (cutover --upgrade) or a "
+                               "restart applies it",
+                               quoted(running.upgrade_socket), quoted(next.upgrade_socket))});
   if (running.audit_log != next.audit_log)
     out.push_back({file, at_key("audit_log"),
                    fmt::format("audit_log: changes from {} to {}; {}", quoted(running.audit_log),

@@ -3,6 +3,7 @@
 // and stops on SIGTERM/SIGINT.
 #include <chrono>
 #include <csignal>
+#include <unistd.h>
 #include <functional>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -25,6 +29,7 @@
 #include "admin/control.hpp"
 #include "admin/server.hpp"
 #include "admin/state_file.hpp"
+#include "app/upgrade.hpp"
 #include "config/loader.hpp"
 #include "fleet/node.hpp"
 #include "proxy/runtime/snapshot.hpp"
@@ -120,7 +125,38 @@ admin::StateMap restore_state(const config::Config& cfg, runtime::RuntimeRegistr
   return state;
 }
 
-int run(const config::Config& cfg, const std::string& config_path) {
+// A binary upgrade's old process closes the connections idle at the hand-over only after this
+// (capped at half the drain_timeout): connections in use get their next answer with
+// Connection: close instead, so no client's next request races the close of its connection.
+constexpr std::chrono::milliseconds kHandOverIdleGrace{1000};
+// How long `cutover --upgrade` waits for the running process to pass its sockets.
+constexpr std::chrono::milliseconds kTakeTimeout{10000};
+
+// A listening TCP socket on `address` owned by `io`, made by assigning a descriptor (not by
+// open()): Asio then removes it from its epoll set on close, which matters once the socket is
+// shared with another process (a binary upgrade), where close(2) alone would leave it registered.
+void listen_assigned(tcp::acceptor& acceptor, const tcp::endpoint& address, boost::system::error_code& ec) {
+  asio::io_context scratch{1};
+  tcp::acceptor a(scratch);
+  a.open(address.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(address, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return;
+  const int fd = a.release(ec);
+  if (!ec) acceptor.assign(address.protocol(), fd, ec);
+}
+
+int run(const config::Config& cfg, const std::string& config_path, bool upgrade) {
+  // A binary upgrade takes the running process's sockets first, before reading the state file:
+  // that process has written it for the last time once it passed them (app/upgrade.hpp).
+  app::TakenSockets taken;
+  std::unique_ptr<app::Predecessor> predecessor;
+  if (upgrade) {
+    predecessor = app::Predecessor::take(cfg.upgrade_socket, kTakeTimeout, taken);
+    spdlog::info("upgrade: took the sockets of the running process (pid {}): {} listener(s), the admin listener",
+                 taken.pid, taken.listeners.size());
+  }
   stats::Metrics metrics;
   const unsigned n_workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   runtime::RuntimeRegistry registry(n_workers);
@@ -148,7 +184,8 @@ int run(const config::Config& cfg, const std::string& config_path) {
   }
 
   server::ListenerSet listeners(peers, metrics);
-  listeners.bind_all(*snap);
+  listeners.bind_all(*snap, upgrade ? &taken.listeners : nullptr);
+  taken.listeners.clear();  // the old process's listeners this config lacks: it drains them itself
 
   asio::io_context control_io{1};
   // Registered before anything is announced: a SIGHUP right after readiness must reload, not
@@ -159,10 +196,10 @@ int run(const config::Config& cfg, const std::string& config_path) {
   {
     auto address = runtime::resolve(cfg.admin.listen);
     boost::system::error_code ec;
-    admin_acceptor.open(address.protocol(), ec);
-    if (!ec) admin_acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) admin_acceptor.bind(address, ec);
-    if (!ec) admin_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (taken.admin && taken.admin_address == endpoint_text(address))
+      admin_acceptor.assign(address.protocol(), taken.admin.release(), ec);
+    else
+      listen_assigned(admin_acceptor, address, ec);
     if (ec) throw std::runtime_error(fmt::format("admin: cannot listen on {}: {}", cfg.admin.listen.text, ec.message()));
     spdlog::info("listening admin address={}", endpoint_text(admin_acceptor.local_endpoint()));
   }
@@ -191,6 +228,13 @@ int run(const config::Config& cfg, const std::string& config_path) {
     for (auto& w : workers) w->reloaded();
   });
   control.resume_holds();
+  // After a binary upgrade, every change of a route's weights or hold is relayed to the old
+  // process (and from there to an older one still draining), where writes held before the
+  // hand-over wait: they are released there, by the process whose client waits for them.
+  if (predecessor)
+    control.set_change_listener([&predecessor](const runtime::Route& r) {
+      predecessor->relay(r.name, r.runtime->weights(), r.runtime->writes_held());
+    });
   for (const auto& [name, s] : restored) {
     if (!snap->find_route(name)) continue;
     if (auto problem = control.ramps().restore(name, s.ramp))
@@ -205,16 +249,128 @@ int run(const config::Config& cfg, const std::string& config_path) {
   // The fleet's ramps (leader election, ramps/ and stats/ in etcd); gone before fleet_node.
   std::unique_ptr<admin::RampController::FleetLink> ramp_fleet;
   if (fleet_node) ramp_fleet = control.ramps().join_fleet(*fleet_node);
+
+  // The upgrade socket: the one the old process passed when its path is unchanged, else bound.
+  bool kept_upgrade_socket = false;
+  server::UniqueFd upgrade_fd;
+  if (!cfg.upgrade_socket.empty()) {
+    kept_upgrade_socket = taken.upgrade && taken.upgrade_path == cfg.upgrade_socket;
+    upgrade_fd = kept_upgrade_socket ? std::move(taken.upgrade) : app::listen_upgrade_socket(cfg.upgrade_socket);
+  }
+  taken.upgrade.reset();
+
+  asio::steady_timer drain_timer(control_io);
+  std::function<void(const boost::system::error_code&)> drain_poll;
+  bool draining = false;
+  bool handed_over = false;
+  std::chrono::steady_clock::time_point drain_deadline;
+  // Stop accepting, close idle keep-alives (after `idle_grace`), let exchanges in flight finish
+  // (their responses carry Connection: close), then stop once no connection is left or at
+  // drain_timeout (of the running config: a reload may have changed it). After a hand-over, writes
+  // held here keep the process up past drain_timeout until the new process releases them or their
+  // hold_max releases them here.
+  auto start_drain = [&](std::chrono::milliseconds idle_grace) {
+    draining = true;
+    const auto drain_timeout = snapshots.load()->config.drain_timeout;
+    control.set_ready(false);
+    listeners.close_exported();
+    for (auto& w : workers) w->drain(std::min(idle_grace, drain_timeout / 2));
+    drain_deadline = std::chrono::steady_clock::now() + drain_timeout;
+    drain_poll = [&, drain_timeout](const boost::system::error_code&) {
+      // Connections are counted once each worker has closed its acceptors: before, one may
+      // still be accepted. Those moving between workers or starting count too (load()).
+      std::size_t open = 0;
+      for (auto& w : workers) open += w->drain_ran() ? w->load() : 1;
+      std::uint32_t held = 0;
+      if (handed_over)
+        for (const auto& r : snapshots.load()->routes)
+          if (r.runtime->writes_held()) held += r.runtime->held_requests.load();
+      const auto now = std::chrono::steady_clock::now();
+      // Released writes get a whole drain_timeout from their release to be answered.
+      if (held) drain_deadline = std::max(drain_deadline, now + drain_timeout);
+      if (open == 0 || now >= drain_deadline) {
+        if (open) spdlog::warn("drain_timeout reached with {} connection(s) open; closing them", open);
+        boost::system::error_code ignored;
+        admin_acceptor.close(ignored);
+        control_io.stop();
+        return;
+      }
+      drain_timer.expires_after(std::chrono::milliseconds(20));
+      drain_timer.async_wait(drain_poll);
+    };
+    drain_poll({});
+  };
+
+  std::unique_ptr<app::UpgradeServer> upgrade_server;
+  if (upgrade_fd) {
+    app::UpgradeServer::Handlers h;
+    h.offer = [&]() -> std::variant<app::UpgradeServer::Offer, std::string> {
+      if (draining || control.frozen()) return std::string("this process is already draining or handing over");
+      // The state file's last write by this process, fsynced before the sockets go: the new
+      // process reads it only after it has them.
+      if (!control.persist()) return std::string("the state file cannot be written; see this process's log");
+      control.set_frozen(true);
+      boost::json::object msg{{"op", "sockets"},
+                              {"pid", static_cast<std::int64_t>(::getpid())},
+                              {"admin", endpoint_text(runtime::resolve(cfg.admin.listen))},
+                              {"upgrade", cfg.upgrade_socket}};
+      app::UpgradeServer::Offer offer;
+      offer.fds = {admin_acceptor.native_handle(), upgrade_server->native_handle()};
+      boost::json::array ls;
+      for (const auto& e : listeners.exported()) {
+        ls.push_back(boost::json::object{{"name", e.name}, {"address", e.address},
+                                         {"fds", static_cast<std::int64_t>(e.fds.size())}});
+        offer.fds.insert(offer.fds.end(), e.fds.begin(), e.fds.end());
+      }
+      msg["listeners"] = std::move(ls);
+      offer.text = boost::json::serialize(msg);
+      spdlog::info("upgrade: a new process asks for the sockets; state changes stop here (state file written)");
+      return offer;
+    };
+    h.handed_over = [&](bool kept) {
+      spdlog::info("upgrade: the new process serves; this one stops accepting and drains");
+      handed_over = true;
+      boost::system::error_code ignored;
+      admin_acceptor.close(ignored);  // the new process accepts on it now
+      upgrade_server->close();
+      if (!kept) ::unlink(cfg.upgrade_socket.c_str());
+      start_drain(kHandOverIdleGrace);
+    };
+    h.aborted = [&](const std::string& why) {
+      if (handed_over) return;
+      spdlog::error("upgrade: the new process went away before serving ({}); this process serves on", why);
+      control.set_frozen(false);
+    };
+    h.relayed = [&](const std::string& route, router::Weights w, bool held) {
+      auto s = snapshots.load();
+      if (const auto* r = s->find_route(route)) control.follow(*r, w, held);
+    };
+    upgrade_server = std::make_unique<app::UpgradeServer>(control_io, std::move(upgrade_fd), cfg.upgrade_socket,
+                                                          std::move(h));
+    upgrade_server->start();
+    spdlog::info("upgrade socket listening at {}", cfg.upgrade_socket);
+  }
+
   admin::start_admin_server(control_io, admin_acceptor, control);
   for (auto& w : workers) w->start();
   control.set_ready(true);
   spdlog::info("cutover {} ready: {} listener(s), {} worker(s)", CUTOVER_VERSION, snap->config.listeners.size(), n_workers);
   snap.reset();  // the start-up snapshot lives only as long as workers use it
+  if (predecessor) predecessor->serving(kept_upgrade_socket);
+  // systemd (Type=notify): ready, and this is the unit's main process now, also after an upgrade.
+  app::notify_service_manager(fmt::format("READY=1\nMAINPID={}", ::getpid()));
 
-  asio::steady_timer drain_timer(control_io);
-  std::function<void(const boost::system::error_code&)> drain_poll;
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
+    if (sig == SIGHUP && control.frozen()) {
+      spdlog::warn("SIGHUP: ignored, this process hands over to a new one (binary upgrade)");
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (draining && sig != SIGUSR1 && sig != SIGHUP) {  // draining after a hand-over: stop now
+      control_io.stop();
+      return;
+    }
     if (sig == SIGHUP) {
       // The same reload as POST /v1/config/reload, on this (the control) thread; it logs its result.
       spdlog::info("SIGHUP: reloading {}", config_path);
@@ -227,34 +383,18 @@ int run(const config::Config& cfg, const std::string& config_path) {
       signals.async_wait(on_signal);
       return;
     }
-    // Drain: stop accepting, close idle keep-alives, let exchanges in flight finish (their
-    // responses carry Connection: close), then stop once no connection is left or at drain_timeout
-    // (of the running config: a reload may have changed it).
-    const auto drain_timeout = snapshots.load()->config.drain_timeout;
-    spdlog::info("signal {}: draining (up to {} ms)", sig, drain_timeout.count());
-    control.set_ready(false);
-    for (auto& w : workers) w->drain();
-    auto deadline = std::chrono::steady_clock::now() + drain_timeout;
-    drain_poll = [&, deadline](const boost::system::error_code&) {
-      std::size_t open = 0;
-      for (auto& w : workers) open += w->active_connections();
-      if (open == 0 || std::chrono::steady_clock::now() >= deadline) {
-        if (open) spdlog::warn("drain_timeout reached with {} connection(s) open; closing them", open);
-        boost::system::error_code ignored;
-        admin_acceptor.close(ignored);
-        control_io.stop();
-        return;
-      }
-      drain_timer.expires_after(std::chrono::milliseconds(20));
-      drain_timer.async_wait(drain_poll);
-    };
-    drain_poll({});
+    spdlog::info("signal {}: draining (up to {} ms)", sig, snapshots.load()->config.drain_timeout.count());
+    if (upgrade_server) upgrade_server->close();
+    start_drain(std::chrono::milliseconds(0));
     signals.async_wait([&](const boost::system::error_code& e, int) {  // a second signal: stop now
       if (!e) control_io.stop();
     });
   };
   signals.async_wait(on_signal);
   control_io.run();
+  // The socket file is the new process's after a hand-over (one that did not keep it removed it
+  // then); otherwise nobody's.
+  if (upgrade_server && !handed_over) ::unlink(cfg.upgrade_socket.c_str());
 
   runtime::RouteRuntime::ReleaseChain::stop_all();  // frames destroyed with the workers pass no batons
   for (auto& w : workers) w->stop();
@@ -275,12 +415,16 @@ int main(int argc, char** argv) {
                "cutover"};
   std::string config_path;
   bool check = false;
+  bool upgrade = false;
   app.add_option("-c,--config", config_path, "the YAML config file to run (or to validate with --check)")
       ->required()
       ->type_name("FILE");
   app.add_flag("--check", check,
                "validate the config and the files it names (TLS, tokens), then exit: 0 when valid, 1 with "
                "FILE:LINE:COL errors");
+  app.add_flag("--upgrade", upgrade,
+               "binary upgrade: take the listening sockets of the cutover running with this config's "
+               "upgrade_socket, serve, and let that one drain and exit; fails (exit 1) when none runs there");
   app.set_version_flag("--version", std::string("cutover ") + CUTOVER_VERSION, "print the version and exit");
   app.footer(
       "Signals:\n"
@@ -290,16 +434,19 @@ int main(int argc, char** argv) {
       "  SIGUSR1           reopen the access log files (after logrotate moved them)\n"
       "\n"
       "Environment:\n"
-      "  cutover reads no environment variables: everything it does is in the config file.\n"
+      "  NOTIFY_SOCKET     set by systemd for a Type=notify unit: cutover sends READY=1 and MAINPID=\n"
+      "                    there once it serves (also after --upgrade). Everything else is in the config file.\n"
       "\n"
       "Exit status:\n"
       "  0   --check: the config is valid; running: stopped after a drain\n"
-      "  1   the config is invalid (FILE:LINE:COL errors on stderr), or start-up failed (a port in use)\n"
+      "  1   the config is invalid (FILE:LINE:COL errors on stderr), or start-up failed (a port in use;\n"
+      "      --upgrade: no running cutover on upgrade_socket, or it refused)\n"
       "  2   usage error\n"
       "\n"
       "Examples:\n"
       "  cutover --check --config /etc/cutover/cutover.yaml\n"
-      "  cutover --config /etc/cutover/cutover.yaml");
+      "  cutover --config /etc/cutover/cutover.yaml\n"
+      "  cutover --config /etc/cutover/cutover.yaml --upgrade   # replace the running binary, no refused connection");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -325,12 +472,17 @@ int main(int argc, char** argv) {
     std::printf("%s: ok\n", config_path.c_str());
     return 0;
   }
+  if (upgrade && loaded.config->upgrade_socket.empty()) {
+    std::fprintf(stderr, "%s: --upgrade needs upgrade_socket in the config (the running process listens there)\n",
+                 config_path.c_str());
+    return 1;
+  }
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("cutover"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    return run(*loaded.config, config_path);
+    return run(*loaded.config, config_path, upgrade);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;

@@ -340,6 +340,9 @@ struct Config {
   AdminConfig admin;
   std::string state_file;             // optional; resolved against the config dir
   std::string audit_log;              // optional; resolved against the config dir
+  // optional; resolved against the config dir. The Unix socket a binary upgrade (`cutover
+  // --upgrade`) takes the listening sockets through (app/upgrade.hpp).
+  std::string upgrade_socket;
   MirrorLogConfig mirror_log;         // optional
   RequestIdConfig request_id;
   TracingConfig tracing;

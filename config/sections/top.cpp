@@ -47,6 +47,10 @@ const Key<Top> kTopKeys[] = {
      [](Reader& r, const Entry& e, Top& t) {
        if (auto v = r.read_path(e, e.key)) t.doc.config.audit_log = *v;
      }},
+    {"upgrade_socket",
+     [](Reader& r, const Entry& e, Top& t) {
+       if (auto v = r.read_path(e, e.key)) t.doc.config.upgrade_socket = *v;
+     }},
     {"mirror_log",
      [](Reader& r, const Entry& e, Top& t) {
        if (read_mirror_log(r, e, t.doc.config.mirror_log)) t.doc.mirror_log = e.key_mark;

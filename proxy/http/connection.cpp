@@ -200,7 +200,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
       in_exchange_ = true;
       const bool keep_alive = co_await exchange(*parser);
       in_exchange_ = false;
-      if (!keep_alive || worker_.connections.draining() || !listener_kept()) break;
+      if (!keep_alive || worker_.connections.idle_closed() || !listener_kept()) break;
       // An idle connection holds no buffer (its stream's one timer wait serves timeouts.idle).
       if (buffer_.size() == 0) buffer_.shrink_to_fit();
     }

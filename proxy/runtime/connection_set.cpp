@@ -23,6 +23,7 @@ void ConnectionSet::remove(Drainable* c) {
 
 void ConnectionSet::drain() {
   draining_ = true;
+  idle_closed_ = true;
   // Copy: closing a connection may end it, which erases it from the set.
   std::vector<Drainable*> open(connections_.begin(), connections_.end());
   for (auto* c : open)

@@ -69,7 +69,16 @@ class ConnectionSet {
 
   // Worker thread: from now on connections close after their current exchange; idle ones close now.
   void drain();
+  // The first half of drain(): exchanges from now on end their connection (Connection: close),
+  // idle connections stay open until drain().
+  void stop_keep_alive() { draining_ = true; }
+  // Exchanges end their connection (Connection: close) from now on.
   bool draining() const { return draining_; }
+  // drain() itself has run: a connection that goes idle now closes at once (it was not idle when
+  // drain() closed the idle ones). Before, after stop_keep_alive() alone, a connection whose
+  // response still promised keep-alive waits for its next request (answered with
+  // Connection: close) rather than closing under a client that may be sending it already.
+  bool idle_closed() const { return idle_closed_; }
   // Worker thread: tells every connection a reload was published (Drainable::on_reload).
   void reloaded();
 
@@ -98,6 +107,7 @@ class ConnectionSet {
   std::unordered_set<Drainable*> connections_;
   std::atomic<std::size_t> active_{0};
   bool draining_ = false;
+  bool idle_closed_ = false;
   // Open closables by route and side, each with the sequence number it registered under.
   std::unordered_map<Key, std::unordered_map<Closable*, std::uint64_t>, KeyHash> closables_;
   std::uint64_t next_seq_ = 0;

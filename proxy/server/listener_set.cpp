@@ -1,7 +1,11 @@
 // Listeners by name across reloads: see listener_set.hpp.
 #include "proxy/server/listener_set.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -31,33 +35,78 @@ std::vector<tcp::acceptor> ListenerSet::bind(const tcp::endpoint& address, boost
   return bind_reuseport(contexts, address, ec);
 }
 
+std::vector<UniqueFd> ListenerSet::release(std::vector<tcp::acceptor> acceptors) {
+  std::vector<UniqueFd> out;
+  for (auto& a : acceptors) {
+    boost::system::error_code ec;
+    const int fd = a.release(ec);
+    if (!ec) out.emplace_back(fd);  // cannot fail for an open acceptor; that worker does without
+  }
+  return out;
+}
+
 void ListenerSet::start(const std::string& name, const tcp::endpoint& address, std::size_t index,
-                        std::uint64_t max_connections, std::vector<tcp::acceptor> acceptors) {
+                        std::uint64_t max_connections, std::vector<UniqueFd> fds) {
   auto errors = [&](const char* reason) { return &metrics_.accept_errors.Add({{"listener", name}, {"reason", reason}}); };
   auto gate = std::make_shared<ListenerGate>(name, max_connections,
                                              AcceptErrorCounters{errors("emfile"), errors("enfile"), errors("other")});
-  const tcp::endpoint local = acceptors.front().local_endpoint();
-  for (std::size_t w = 0; w < workers_.size(); ++w) {
-    boost::system::error_code ec;
-    const int fd = acceptors[w].release(ec);
-    if (ec) continue;  // cannot happen for an open acceptor; that worker does without
-    workers_[w]->adopt_acceptor(fd, address.protocol(), index, gate);
+  std::string local = endpoint_text(address);
+  if (!fds.empty()) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    tcp::endpoint ep;
+    if (::getsockname(fds.front().get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0 && len <= ep.capacity()) {
+      std::memcpy(ep.data(), &addr, len);
+      ep.resize(len);
+      local = endpoint_text(ep);
+    }
   }
-  bound_[name] = Bound{address, index, std::move(gate)};
-  spdlog::info("listening listener={} address={} workers={}", name, endpoint_text(local), workers_.size());
+  std::vector<UniqueFd> exported;
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    const int dup = ::fcntl(fds[i].get(), F_DUPFD_CLOEXEC, 0);
+    if (dup >= 0) exported.emplace_back(dup);
+    workers_[i % workers_.size()]->adopt_acceptor(fds[i].release(), address.protocol(), index, gate);
+  }
+  bound_[name] = Bound{address, index, std::move(gate), std::move(exported)};
+  spdlog::info("listening listener={} address={} workers={}", name, local, workers_.size());
 }
 
-void ListenerSet::bind_all(const runtime::Snapshot& snap) {
+std::vector<ListenerSet::Exported> ListenerSet::exported() const {
+  std::vector<Exported> out;
+  for (const auto& [name, b] : bound_) {
+    Exported e{name, endpoint_text(b.address), {}};
+    for (const auto& fd : b.exported) e.fds.push_back(fd.get());
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void ListenerSet::close_exported() {
+  for (auto& [name, b] : bound_) b.exported.clear();
+}
+
+void ListenerSet::bind_all(const runtime::Snapshot& snap, std::vector<Inherited>* inherited) {
   for (std::size_t i = 0; i < snap.listeners.size(); ++i) {
     const auto& l = snap.listeners[i];
     if (l.removed) continue;
+    const auto* lc = find_config(snap.config, l.name);
+    if (inherited) {
+      auto it = std::find_if(inherited->begin(), inherited->end(), [&](const Inherited& in) {
+        return in.name == l.name && in.address == endpoint_text(l.address) && !in.fds.empty();
+      });
+      if (it != inherited->end()) {
+        spdlog::info("listener {}: taking over the running process's {} socket(s)", l.name, it->fds.size());
+        start(l.name, l.address, i, lc ? lc->max_connections : 0, std::move(it->fds));
+        it->fds.clear();
+        continue;
+      }
+    }
     boost::system::error_code ec;
     auto acceptors = bind(l.address, ec);
     if (ec)
       throw std::runtime_error(
           fmt::format("listener {}: cannot listen on {}: {}", l.name, endpoint_text(l.address), ec.message()));
-    const auto* lc = find_config(snap.config, l.name);
-    start(l.name, l.address, i, lc ? lc->max_connections : 0, std::move(acceptors));
+    start(l.name, l.address, i, lc ? lc->max_connections : 0, release(std::move(acceptors)));
   }
 }
 
@@ -108,7 +157,7 @@ void ListenerSet::finish(const runtime::Snapshot* published) {
     const auto index = published->listener_index(p.name);
     const auto* lc = find_config(published->config, p.name);
     if (!index || !lc) continue;  // not in the published config: cannot happen, the sockets close
-    start(p.name, p.address, *index, lc->max_connections, std::move(p.acceptors));
+    start(p.name, p.address, *index, lc->max_connections, release(std::move(p.acceptors)));
   }
   pending_.clear();
 }

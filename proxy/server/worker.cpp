@@ -136,10 +136,15 @@ void Worker::serve(tcp::socket socket, const tcp::endpoint& peer, std::size_t li
   // The protocol of a listener never changes in a reload (admin/reload.cpp refuses it).
   const auto pinned = snapshots_.current();
   const auto& listeners = pinned->snapshot->listeners;
+  // Counted in load() from here until its coroutine has registered it in connections_ (the
+  // posted decrement runs after the coroutine's first step: this io_context runs handlers in
+  // order), so that a drain never sees zero while an accepted connection is about to start.
+  incoming_.fetch_add(1, std::memory_order_relaxed);
   if (listener_index < listeners.size() && listeners[listener_index].is_tcp)
     asio::co_spawn(io_, l4::serve_tcp(std::move(socket), context_, listener_index), std::move(release));
   else
     asio::co_spawn(io_, http::serve_http1(std::move(socket), peer, context_, listener_index), std::move(release));
+  asio::post(io_, [this] { incoming_.fetch_sub(1, std::memory_order_relaxed); });
 }
 
 void Worker::add_acceptor(tcp::acceptor acceptor, std::size_t listener_index, std::shared_ptr<ListenerGate> gate) {
@@ -191,7 +196,8 @@ void Worker::dispatch(tcp::socket socket, const tcp::endpoint& peer, std::size_t
       to_worker.incoming_.fetch_add(1, std::memory_order_relaxed);
       asio::post(to_worker.io_, [&to_worker, owned = HandedFd(fd), peer, listener_index, slot = std::move(slot)]() mutable {
         to_worker.incoming_.fetch_sub(1, std::memory_order_relaxed);
-        if (to_worker.connections_.draining()) return;  // it stopped accepting: `owned` closes the connection
+        // Served even when that worker started draining meanwhile: the connection was accepted,
+        // its client waits for an answer (a drain answers it with Connection: close).
         tcp::socket adopted(to_worker.io_);
         boost::system::error_code aec;
         adopted.assign(peer.protocol(), owned.fd, aec);
@@ -215,13 +221,22 @@ void Worker::start() {
   });
 }
 
-void Worker::drain() {
-  asio::post(io_, [this] {
+void Worker::drain(std::chrono::milliseconds idle_grace) {
+  asio::post(io_, [this, idle_grace] {
     for (auto& a : acceptors_) {
       boost::system::error_code ignored;
       a.acceptor->close(ignored);
     }
-    connections_.drain();
+    drain_ran_.store(true, std::memory_order_release);
+    if (idle_grace.count() <= 0) {
+      connections_.drain();
+      return;
+    }
+    connections_.stop_keep_alive();
+    idle_close_timer_.expires_after(idle_grace);
+    idle_close_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) connections_.drain();
+    });
   });
 }
 

@@ -16,6 +16,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <prometheus/gauge.h>
 
 #include "proxy/exchange/worker_context.hpp"
@@ -80,7 +81,15 @@ class Worker {
   }
 
   void start();   // runs the io_context on a new thread
-  void drain();   // thread-safe: stop accepting, close idle connections, let exchanges finish
+  // Thread-safe: stop accepting, close idle connections, let exchanges finish (each answered
+  // with Connection: close, or GOAWAY on HTTP/2). With `idle_grace` (a binary upgrade hands
+  // over), connections idle now are closed only once it has passed: a client that sends its next
+  // request meanwhile gets it answered (with Connection: close) instead of racing the close of
+  // its connection, and one accepted just before the acceptors closed gets its first request read.
+  void drain(std::chrono::milliseconds idle_grace = std::chrono::milliseconds(0));
+  // Any thread: the drain() posted has run: the acceptors are closed, and every connection
+  // accepted before is counted in load() (a drain is over when, after this, load() is 0).
+  bool drain_ran() const { return drain_ran_.load(std::memory_order_acquire); }
   void reloaded();  // thread-safe: a reload published a new snapshot (ConnectionSet::reloaded)
   void stop();    // thread-safe: stops the io_context; connections end where they are
   void join();
@@ -96,7 +105,8 @@ class Worker {
   runtime::BufferLender buffers_;
   runtime::ConnectionSet connections_;
   runtime::HeldWrites held_writes_;
-  std::atomic<std::size_t> incoming_{0};  // handed over by a peer, not yet taken up by this thread
+  std::atomic<std::size_t> incoming_{0};  // handed over by a peer or starting, not yet in connections_
+  std::atomic<bool> drain_ran_{false};
   std::vector<Worker*> peers_;
   std::vector<std::size_t> peer_loads_;  // dispatch()'s scratch, one per peer
   // Run by this worker's thread alone. Other threads only post() to it (drain, release of held
@@ -111,6 +121,7 @@ class Worker {
     std::shared_ptr<asio::ip::tcp::acceptor> acceptor;
   };
   std::vector<Acceptor> acceptors_;  // worker thread only, once started
+  asio::steady_timer idle_close_timer_{io_};  // drain()'s idle_grace
   std::thread thread_;
 };
 

@@ -545,15 +545,21 @@ class Cutover:
     with Cutover(cfg) as cv: cv.port("public"); cv.admin.route("app")
     """
 
-    def __init__(self, config: dict, name: str = "cutover", startup_timeout: float = 10.0):
+    def __init__(self, config: dict, name: str = "cutover", startup_timeout: float = 10.0,
+                 args: list[str] | None = None, share_dir_of: "Cutover | None" = None):
+        """`args`: extra command-line arguments (["--upgrade"]); `share_dir_of`: run in that
+        instance's directory with its config file (`config` is written over it), as a binary
+        upgrade of it does."""
         self.config = config
         self.name = name
         self.startup_timeout = startup_timeout
-        self.dir = Path(tempfile.mkdtemp(prefix=f"cutover-it-{name}-"))
+        self.args = list(args or [])
+        self.dir = share_dir_of.dir if share_dir_of else Path(tempfile.mkdtemp(prefix=f"cutover-it-{name}-"))
         self.config_path = self.dir / "cutover.yaml"
         self.config_path.write_text(to_yaml(config) + "\n")
-        self.log_path = self.dir / "stderr.log"
-        self.stdout_path = self.dir / "stdout.log"
+        suffix = f"-{name}" if share_dir_of else ""
+        self.log_path = self.dir / f"stderr{suffix}.log"
+        self.stdout_path = self.dir / f"stdout{suffix}.log"
         self.proc: subprocess.Popen | None = None
         self.listeners: dict[str, tuple[str, int]] = {}
         self.admin_addr: tuple[str, int] | None = None
@@ -573,7 +579,7 @@ class Cutover:
     def start(self):
         want = {l["name"] for l in self.config.get("listeners", [])}
         self._stdout = open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen([cutover_bin(), "--config", str(self.config_path)],
+        self.proc = subprocess.Popen([cutover_bin(), "--config", str(self.config_path), *self.args],
                                      stdin=subprocess.DEVNULL, stdout=self._stdout,
                                      stderr=subprocess.PIPE, cwd=self.dir,
                                      # glibc's fatal messages ("double free ...") go to stderr, not a tty
