@@ -102,7 +102,13 @@ Metrics::Metrics()
           "Fleet nodes: the newest etcd store revision whose route weights this node has applied.")),
       fleet_apply_seconds(add<prometheus::Histogram>("cutover_fleet_apply_seconds",
           "Fleet nodes: from a weight change's etcd commit until every live node reported it applied (or "
-          "fleet.apply_timeout ran out).")) {}
+          "fleet.apply_timeout ran out).")),
+      ryw_reads(add<prometheus::Counter>("cutover_ryw_reads_total",
+          "Reads sent to the side that served the same client's write within read_your_writes.window, by route and "
+          "side.")),
+      maintenance_responses(add<prometheus::Counter>("cutover_maintenance_responses_total",
+          "Requests answered by cutover itself because their route is in maintenance (no upstream contact), by "
+          "route.")) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());
