@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admin/safety_api.hpp"
 #include "admin/state_file.hpp"
 #include "common/json_number.hpp"
 
@@ -110,8 +111,10 @@ void Control::resume_holds() {
 bool Control::persist() {
   if (state_file_.empty()) return true;
   StateMap state;
-  for (const auto& r : snapshot()->routes)
+  for (const auto& r : snapshot()->routes) {
     state[r.name] = {r.runtime->weights(), r.runtime->generation, r.runtime->writes_held(), ramps_.saved(r.name)};
+    save_safety(*r.runtime, state[r.name]);
+  }
   return write_state_file(state_file_, state);
 }
 

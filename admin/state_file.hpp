@@ -18,6 +18,10 @@ struct RouteState {
   std::uint64_t generation = 0;
   bool writes_held = false;  // a write hold survives a restart: writes stay held until released
   boost::json::value ramp;   // RampController::saved(): the route's ramp, or null; a running ramp resumes
+  // safety_api.hpp: the tenant segments as PUT takes them (null: a file from before segments), and
+  // the maintenance answer with its body (null: none).
+  boost::json::value segments;
+  boost::json::value maintenance;
 };
 
 using StateMap = std::map<std::string, RouteState>;  // by route name
