@@ -7,11 +7,13 @@
 #include <filesystem>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
 #include "admin/safety_api.hpp"
 #include "admin/state_file.hpp"
 #include "config/loader.hpp"
+#include "config/segments.hpp"
 
 namespace cutover::admin {
 namespace {
@@ -19,7 +21,7 @@ namespace {
 namespace bhttp = boost::beast::http;
 namespace json = boost::json;
 
-constexpr const char* kConfig = R"(
+constexpr const char* kSafetyConfig = R"(
 admin: {listen: 127.0.0.1:0}
 clusters:
   legacy: {endpoints: ["127.0.0.1:9001"]}
@@ -40,7 +42,7 @@ class SafetyApi : public ::testing::Test {
   void SetUp() override {
     state_file = (std::filesystem::temp_directory_path() / ("cutover-safety-" + std::to_string(::getpid()) + ".json")).string();
     std::filesystem::remove(state_file);
-    auto loaded = config::load_string(kConfig, "test.yaml");
+    auto loaded = config::load_string(kSafetyConfig, "test.yaml");
     ASSERT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors.front().str());
     snapshots.publish(runtime::compile(*loaded.config, registry, metrics));
     control = std::make_unique<Control>(io, snapshots, metrics, Tokens{}, std::make_unique<AuditLog>(""), state_file);

@@ -2,6 +2,7 @@
 // then the sticky key, then the random draw; and read-your-writes identities (sticky key or cookie).
 #include "proxy/exchange/assign.hpp"
 
+#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
 #include "config/segments.hpp"
