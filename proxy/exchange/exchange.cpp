@@ -264,7 +264,8 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   channel_.set_deadline(deadline_.count() ? std::optional(deadline_at_) : std::nullopt);
   DeadlineScope deadline_scope{down_};
 
-  // The split: one atomic load of the route's weights, then force, sticky bucket or a random draw.
+  // The split: one atomic load of the route's weights, then force, segments, read-your-writes, the
+  // sticky bucket or a random draw (assign.hpp).
   const ClientInfo& client = down_.client();
   // Segments are loaded only for a route that has some; the read-your-writes pin only for a route
   // with read_your_writes.
