@@ -19,6 +19,7 @@
 #include "admin/openapi.hpp"
 #include "admin/ramp.hpp"
 #include "admin/routes.hpp"
+#include "admin/safety_api.hpp"
 #include "admin/shadow_json.hpp"
 #include "common/json_number.hpp"
 #include "config/units.hpp"
@@ -66,6 +67,7 @@ json::object route_state(const runtime::Route& route, Control& control) {
     o["mirror"] = {{"percent", route.mirror->percent_bp / 100.0}, {"in_flight", route.mirror->record->in_flight()}};
   else
     o["mirror"] = nullptr;
+  o["maintenance"] = maintenance_json(route.runtime->safety);
   if (route.tunnel_metrics)
     o["tunnels"] = {{"source", route.runtime->tunnels_open[static_cast<int>(router::Side::source)].load()},
                     {"target", route.runtime->tunnels_open[static_cast<int>(router::Side::target)].load()}};
@@ -756,6 +758,46 @@ class Router {
     return json_response(answer.status, answer.body);
   }
 
+  // Segments and maintenance (safety_api.hpp).
+  AdminResponse get_segments() { return json_response(bhttp::status::ok, segments_view(*route_)); }
+  AdminResponse put_segments() {
+    std::optional<AdminResponse> fail;
+    auto body = body_object(req_, fail);
+    if (!body) return std::move(*fail);
+    if (auto bad = check_fields(*body, {"segments"}, *route_)) return std::move(*bad);
+    auto answer = admin::put_segments(control_, *route_, *body, actor_);
+    return json_response(answer.status, answer.body);
+  }
+  AdminResponse put_maintenance() { return maintenance(route_, true); }
+  AdminResponse end_maintenance() { return maintenance(route_, false); }
+  AdminResponse put_maintenance_all() { return maintenance(nullptr, true); }
+  AdminResponse end_maintenance_all() { return maintenance(nullptr, false); }
+  AdminResponse maintenance(const runtime::Route* route, bool on) {
+    std::optional<AdminResponse> fail;
+    auto body = body_object(req_, fail);
+    if (!body) return std::move(*fail);
+    if (route) {
+      auto bad = on ? check_fields(*body, {"status", "retry_after", "body", "body_file", "content_type"}, *route)
+                    : check_fields(*body, {}, *route);
+      if (bad) return std::move(*bad);
+    } else {
+      if (body->contains("if_generation"))
+        return error(bhttp::status::unprocessable_entity, "if_generation: not taken for every route at once");
+      if (auto bad = take_reason(*body)) return std::move(*bad);
+      if (!on && !body->empty() && !(body->size() == 1 && body->contains("reason")))
+        return error(bhttp::status::unprocessable_entity, "unknown field: ending maintenance takes only a 'reason'");
+    }
+    std::optional<runtime::Maintenance> m;
+    if (on) {
+      std::string problem;
+      m = parse_maintenance(*body, problem);
+      if (!m) return error(bhttp::status::unprocessable_entity, problem);
+    }
+    auto answer = route ? set_maintenance(control_, *route, std::move(m), actor_)
+                        : set_maintenance_all(control_, std::move(m), actor_);
+    return json_response(answer.status, answer.body);
+  }
+
   // GET /v1/stats?window=60s[&route=NAME]: per route and side over the last `window` (1s..15m).
   AdminResponse window_stats() {
     const auto& url = url_;
@@ -922,6 +964,12 @@ std::span<const Router::Endpoint> Router::endpoints() {
       {{verb::post, "/v1/routes/{route}/ramp/pause"}, &Router::ramp_pause},
       {{verb::post, "/v1/routes/{route}/ramp/resume"}, &Router::ramp_resume},
       {{verb::post, "/v1/routes/{route}/ramp/abort"}, &Router::ramp_abort},
+      {{verb::get, "/v1/routes/{route}/segments"}, &Router::get_segments},
+      {{verb::put, "/v1/routes/{route}/segments"}, &Router::put_segments},
+      {{verb::put, "/v1/routes/{route}/maintenance"}, &Router::put_maintenance},
+      {{verb::delete_, "/v1/routes/{route}/maintenance"}, &Router::end_maintenance},
+      {{verb::put, "/v1/maintenance"}, &Router::put_maintenance_all},
+      {{verb::delete_, "/v1/maintenance"}, &Router::end_maintenance_all},
   };
   return kTable;
 }

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "admin/json_text.hpp"
+#include "admin/safety_api.hpp"
 #include "admin/state_file.hpp"
 #include "common/json_number.hpp"
 #include "fleet/node.hpp"
@@ -202,9 +203,11 @@ void Control::resume_holds() {
 bool Control::persist() {
   if (state_file_.empty() || frozen_) return true;
   StateMap state;
-  for (const auto& r : snapshot()->routes)
+  for (const auto& r : snapshot()->routes) {
     state[r.name] = {r.runtime->weights(), r.runtime->generation, r.runtime->writes_held(), ramps_.saved(r.name),
                      fleet_ ? fleet_->has_override(r.name) : saved_overrides_.contains(r.name)};
+    save_safety(*r.runtime, state[r.name]);
+  }
   return write_state_file(state_file_, state);
 }
 

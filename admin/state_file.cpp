@@ -69,6 +69,14 @@ StateMap read_state_file(const std::string& path) {
       if (!f->is_bool()) throw std::runtime_error(where + ": 'fleet_local_override' must be a boolean");
       s.fleet_local_override = f->as_bool();
     }
+    if (auto* v = o.if_contains("segments")) {  // absent in files from before segments existed
+      if (!v->is_null() && !v->is_array()) throw std::runtime_error(where + ": 'segments' must be a list or null");
+      s.segments = *v;
+    }
+    if (auto* v = o.if_contains("maintenance")) {
+      if (!v->is_null() && !v->is_object()) throw std::runtime_error(where + ": 'maintenance' must be an object or null");
+      s.maintenance = *v;
+    }
     out.emplace(std::string(name), s);
   }
   return out;
@@ -81,7 +89,9 @@ bool write_state_file(const std::string& path, const StateMap& state) {
                        {"write_weight_bp", s.weights.write_bp},
                        {"generation", static_cast<std::int64_t>(s.generation)},
                        {"writes_held", s.writes_held},
-                       {"ramp", s.ramp}};
+                       {"ramp", s.ramp},
+                       {"segments", s.segments},
+                       {"maintenance", s.maintenance}};
     if (s.fleet_local_override) route["fleet_local_override"] = true;
     routes[name] = std::move(route);
   }

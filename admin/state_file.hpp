@@ -21,6 +21,10 @@ struct RouteState {
   // Fleet mode: these weights are a local override (a rollback made while etcd was unreachable)
   // not yet written to etcd; after a restart etcd's value does not undo them either.
   bool fleet_local_override = false;
+  // safety_api.hpp: the tenant segments as PUT takes them (null: a file from before segments), and
+  // the maintenance answer with its body (null: none).
+  boost::json::value segments;
+  boost::json::value maintenance;
 };
 
 using StateMap = std::map<std::string, RouteState>;  // by route name

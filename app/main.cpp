@@ -27,6 +27,7 @@
 #include "admin/audit_log.hpp"
 #include "admin/auth.hpp"
 #include "admin/control.hpp"
+#include "admin/safety_api.hpp"
 #include "admin/server.hpp"
 #include "admin/state_file.hpp"
 #include "app/upgrade.hpp"
@@ -119,6 +120,8 @@ admin::StateMap restore_state(const config::Config& cfg, runtime::RuntimeRegistr
       rt->hold_seq.store(1);
       rt->set_writes_held(true);
     }
+    if (auto problem = admin::restore_safety(*rt, s))
+      spdlog::error("state: route {}: {}; its saved segments and maintenance are not restored", name, *problem);
     spdlog::info("state: route {} restored: read_weight {:.2f} write_weight {:.2f} generation {}", name,
                  s.weights.read_bp / 100.0, s.weights.write_bp / 100.0, s.generation);
   }

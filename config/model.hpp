@@ -155,6 +155,30 @@ struct MirrorConfig {
   Mark mark;                             // of the `mirror` key
 };
 
+// A tenant segment (a route's `segments`, also PUT at runtime): requests whose header or cookie
+// NAME holds one of `values` (exact, case-sensitive) or starts with `prefix`, or whose client
+// address is inside `client_cidrs`, go to `side` whatever the weights (after a forced side, before
+// read-your-writes and sticky). The first matching segment of the list wins.
+struct SegmentConfig {
+  enum class Kind { header, cookie, client_cidrs };
+  Kind kind = Kind::header;
+  std::string name;                       // header or cookie name; empty for client_cidrs
+  std::vector<std::string> values;        // exact values, no duplicates; empty when `prefix` is used
+  std::string prefix;                     // non-empty when used instead of `values`
+  std::vector<std::string> client_cidrs;  // canonical "ADDR/PREFIX" (see ForceConfig)
+  bool to_target = false;                 // side: "target" (true) or "source"
+};
+
+// Read-your-writes (`read_your_writes: {window: 5s, cookie: cutover_ryw}`): after a write served by
+// a side, the same client's reads go to that side for `window`, so a user does not read a lagging
+// replica right after saving. The client is its sticky key when the request has one, else a signed
+// cookie `cookie` set on the write's response.
+struct ReadYourWritesConfig {
+  bool enabled = false;
+  Millis window{5000};
+  std::string cookie = "cutover_ryw";
+};
+
 inline constexpr std::uint32_t kDefaultGrpcErrorCodes = 1u << 2 | 1u << 4 | 1u << 12 | 1u << 13 | 1u << 14 | 1u << 15;
 // The highest gRPC status code (UNAUTHENTICATED).
 inline constexpr std::uint32_t kMaxGrpcStatus = 16;
@@ -186,6 +210,8 @@ struct RouteConfig {
   // on, as a bit mask (bit N: code N). Default: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
   // INTERNAL, UNAVAILABLE and DATA_LOSS, the service's faults (NOT_FOUND and the like are answers).
   std::uint32_t grpc_error_codes = kDefaultGrpcErrorCodes;
+  std::vector<SegmentConfig> segments;  // in order: the first match wins
+  ReadYourWritesConfig read_your_writes;
   Mark mark;
 };
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <string>
@@ -469,11 +470,138 @@ int main(int argc, char** argv) {
   shadow->add_option("route", shadow_route, "only this route");
   shadow->add_option("--samples", shadow_samples, "mismatch samples to show per route")->capture_default_str();
 
+  // segment ROUTE list | add (--header N | --cookie N) (--values A,B | --values-file F | --prefix P) --side S
+  //                        | add --client-cidrs C,D --side S | remove N
+  struct SegmentOptions {
+    std::string route, action, header, cookie, prefix, side, values_file;
+    std::vector<std::string> values, cidrs;
+    std::size_t index = 0;
+  } seg;
+  auto* segment = command(
+      "segment", "list, add or remove a route's tenant segments (requests pinned to a side by header, cookie or client)",
+      {"cutoverctl segment app list", "cutoverctl segment app add --header X-Tenant --values acme,globex --side target",
+       "cutoverctl segment app add --values-file tenants.txt --header X-Tenant --side target",
+       "cutoverctl segment app add --client-cidrs 10.1.0.0/16 --side source", "cutoverctl segment app remove 2"},
+      [&](const Ctl& ctl) {
+        const auto target = api_target(route_path(seg.route, {"segments"}));
+        if (seg.action == "list") return ctl.run(verb::get, target, nullptr, segments_view);
+        // add and remove edit the list as read, and send it back under its generation (409 when
+        // another change came in between).
+        auto got = ctl.client.call(verb::get, target);
+        if (int rc = ctl.check(got)) return rc;
+        json::array list;
+        if (const auto* l = got.response->json.as_object().if_contains("segments"); l && l->is_array()) list = l->as_array();
+        if (seg.action == "remove") {
+          if (seg.index == 0 || seg.index > list.size()) {
+            fmt::print(stderr, "cutoverctl: route {} has {} segments; remove takes a number from 'segment {} list'\n",
+                       seg.route, list.size(), seg.route);
+            return kExitUsage;
+          }
+          list.erase(list.begin() + static_cast<std::ptrdiff_t>(seg.index - 1));
+        } else {
+          json::object added;
+          if (!seg.header.empty()) added["header"] = seg.header;
+          if (!seg.cookie.empty()) added["cookie"] = seg.cookie;
+          if (!seg.cidrs.empty()) {
+            json::array a;
+            for (const auto& c : seg.cidrs) a.emplace_back(c);
+            added["client_cidrs"] = std::move(a);
+          }
+          std::vector<std::string> values = seg.values;
+          if (!seg.values_file.empty()) {
+            std::ifstream in(seg.values_file);
+            if (!in) {
+              fmt::print(stderr, "cutoverctl: cannot read {}\n", seg.values_file);
+              return kExitUsage;
+            }
+            for (std::string line; std::getline(in, line);) {
+              while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+              if (!line.empty()) values.push_back(line);
+            }
+          }
+          if (!values.empty()) {
+            json::array a;
+            for (const auto& v : values) a.emplace_back(v);
+            added["values"] = std::move(a);
+          }
+          if (!seg.prefix.empty()) added["prefix"] = seg.prefix;
+          added["side"] = seg.side;
+          list.push_back(std::move(added));
+        }
+        json::value body = json::object{{"segments", std::move(list)},
+                                        {"if_generation", got.response->json.as_object().at("generation")}};
+        return ctl.run(verb::put, target, &body, segments_view);
+      });
+  segment->add_option("route", seg.route, "route name")->required();
+  segment->add_option("action", seg.action, "list, add or remove")
+      ->required()
+      ->check(CLI::IsMember({"list", "add", "remove"}));
+  segment->add_option("number", seg.index, "remove: the segment's number in 'list'");
+  auto* seg_header = segment->add_option("--header", seg.header, "add: match this request header")->type_name("NAME");
+  auto* seg_cookie = segment->add_option("--cookie", seg.cookie, "add: match this cookie")->type_name("NAME")->excludes(seg_header);
+  segment->add_option("--client-cidrs", seg.cidrs, "add: match clients in these networks, e.g. 10.0.0.0/8,::1/128")
+      ->delimiter(',')
+      ->excludes(seg_header)
+      ->excludes(seg_cookie);
+  auto* seg_values = segment->add_option("--values", seg.values, "add: exact values, e.g. acme,globex")->delimiter(',');
+  segment->add_option("--values-file", seg.values_file, "add: exact values, one per line (thousands are fine)")
+      ->type_name("FILE");
+  segment->add_option("--prefix", seg.prefix, "add: match values starting with this")->excludes(seg_values);
+  segment->add_option("--side", seg.side, "add: where matching requests go")->check(CLI::IsMember({"source", "target"}));
+
+  // maintenance ROUTE on|off [--status 503] [--retry-after 120s] [--body TEXT | --body-file PATH]
+  //             [--content-type TYPE]; --all instead of ROUTE: every route at once
+  struct MaintenanceOptions {
+    std::vector<std::string> args;
+    bool all = false;
+    std::optional<unsigned> status;
+    std::string retry_after, body, body_file, content_type;
+  } mnt;
+  auto* maintenance = command(
+      "maintenance", "answer a route's requests from cutover itself (503 + Retry-After), or stop; testers allowed by "
+                     "force still pass",
+      {"cutoverctl maintenance app on --retry-after 120s --reason 'write flip'", "cutoverctl maintenance app off",
+       "cutoverctl maintenance --all on --body-file /etc/cutover/maintenance.html"},
+      [&](const Ctl& ctl) {
+        const std::string& action = mnt.args.back();
+        std::vector<std::string> path = mnt.all ? std::vector<std::string>{"v1", "maintenance"}
+                                                : route_path(mnt.args.front(), {"maintenance"});
+        if (action == "off") return ctl.run(verb::delete_, api_target(path), nullptr, maintenance_view);
+        json::object body;
+        if (mnt.status) body["status"] = *mnt.status;
+        if (!mnt.retry_after.empty()) body["retry_after"] = duration_wire(*duration_arg(mnt.retry_after));
+        if (!mnt.body.empty()) body["body"] = mnt.body;
+        if (!mnt.body_file.empty()) body["body_file"] = mnt.body_file;
+        if (!mnt.content_type.empty()) body["content_type"] = mnt.content_type;
+        json::value v = std::move(body);
+        return ctl.run(verb::put, api_target(path), &v, maintenance_view);
+      });
+  maintenance->add_option("args", mnt.args, "ROUTE on|off, or on|off with --all")->required()->expected(1, 2);
+  maintenance->add_flag("--all", mnt.all, "every route of the config at once");
+  maintenance->add_option("--status", mnt.status, "status of the answer (server default 503)")->check(CLI::Range(200, 599));
+  maintenance->add_option("--retry-after", mnt.retry_after, "Retry-After of the answer (server default 120s)")
+      ->check(kDuration);
+  auto* mnt_body = maintenance->add_option("--body", mnt.body, "the answer's body (default: a plain page)")->type_name("TEXT");
+  maintenance->add_option("--body-file", mnt.body_file, "the answer's body from a file on the cutover host")
+      ->type_name("PATH")
+      ->excludes(mnt_body);
+  maintenance->add_option("--content-type", mnt.content_type, "the answer's Content-Type")->type_name("TYPE");
+
   std::optional<AdminEndpoint> endpoint;
   try {
     app.parse(argc, argv);
     if (set->parsed() && !weight && !read_weight && !write_weight)
       throw CLI::ValidationError("set", "give --weight N, or --read-weight N and/or --write-weight M");
+    if (segment->parsed() && seg.action == "add" && seg.side.empty())
+      throw CLI::ValidationError("segment", "add needs --side source|target");
+    if (segment->parsed() && seg.action == "remove" && seg.index == 0)
+      throw CLI::ValidationError("segment", "remove needs the segment's number from 'list'");
+    if (maintenance->parsed()) {
+      const bool shape = mnt.all ? mnt.args.size() == 1 : mnt.args.size() == 2;
+      const std::string& action = mnt.args.back();
+      if (!shape || (action != "on" && action != "off"))
+        throw CLI::ValidationError("maintenance", "give ROUTE on|off, or --all on|off");
+    }
     std::string url_error;
     endpoint = parse_admin_url(admin_url, url_error);
     if (!endpoint) throw CLI::ValidationError("--admin", url_error);

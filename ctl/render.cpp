@@ -460,4 +460,54 @@ std::string shadow_view(const json::value& shadow, std::size_t samples) {
   return out;
 }
 
+namespace {
+
+// "3 values (acme, globex, initech)": the first few of a list, then "...".
+std::string listed(const json::value& list, std::string_view noun) {
+  if (!list.is_array()) return "-";
+  const auto& a = list.as_array();
+  std::string shown;
+  for (std::size_t i = 0; i < a.size() && i < 3; ++i) shown += (i ? ", " : "") + str(a[i]);
+  if (a.size() > 3) shown += ", ...";
+  return fmt::format("{} {}{} ({})", a.size(), noun, a.size() == 1 ? "" : "s", shown);
+}
+
+std::string maintenance_line(const json::value& r) {
+  const auto& m = at(r, "maintenance");
+  if (!m.is_object()) return fmt::format("{}: maintenance off, generation {}\n", str(at(r, "route")), count(at(r, "generation")));
+  return fmt::format("{}: maintenance on ({}, Retry-After {}s, since {}), generation {}\n", str(at(r, "route")),
+                     count(at(m, "status")), count(at(m, "retry_after_s")), str(at(m, "since")),
+                     count(at(r, "generation")));
+}
+
+}  // namespace
+
+std::string segments_view(const json::value& v) {
+  const auto& list = at(v, "segments");
+  std::vector<std::vector<std::string>> rows;
+  if (list.is_array()) {
+    std::size_t n = 0;
+    for (const auto& seg : list.as_array()) {
+      std::string match;
+      if (at(seg, "client_cidrs").is_array()) {
+        match = "client " + listed(at(seg, "client_cidrs"), "network");
+      } else {
+        const bool header = at(seg, "header").is_string();
+        match = fmt::format("{} {}: ", header ? "header" : "cookie", str(at(seg, header ? "header" : "cookie")));
+        match += at(seg, "prefix").is_string() ? "prefix " + str(at(seg, "prefix")) : listed(at(seg, "values"), "value");
+      }
+      rows.push_back({std::to_string(++n), match, str(at(seg, "side"))});
+    }
+  }
+  std::string out = rows.empty() ? std::string("no segments\n") : format_table({"N", "MATCH", "SIDE"}, rows, {true});
+  return out + fmt::format("route {}, generation {}\n", str(at(v, "route")), count(at(v, "generation")));
+}
+
+std::string maintenance_view(const json::value& v) {
+  if (!at(v, "routes").is_array()) return maintenance_line(v);
+  std::string out;
+  for (const auto& r : at(v, "routes").as_array()) out += maintenance_line(r);
+  return out.empty() ? "no HTTP routes\n" : out;
+}
+
 }  // namespace cutover::ctl

@@ -58,4 +58,12 @@ std::string stats_view(const boost::json::value& stats);
 // mismatches (newest first).
 std::string shadow_view(const boost::json::value& shadow, std::size_t samples = 5);
 
+// GET/PUT /v1/routes/{r}/segments: "N  MATCH  SIDE" per segment, numbered from 1 in match order
+// (MATCH: "header X-Tenant: 3 values (acme, globex, ...)", "cookie plan: prefix beta-",
+// "client 10.0.0.0/8, ..."), then the generation.
+std::string segments_view(const boost::json::value& segments);
+// PUT/DELETE /v1/routes/{r}/maintenance ({"route", "generation", "maintenance"}) or /v1/maintenance
+// ({"routes": [...]}): per route "app: maintenance on (503, Retry-After 120s, since ...)" or "off".
+std::string maintenance_view(const boost::json::value& answer);
+
 }  // namespace cutover::ctl

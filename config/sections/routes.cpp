@@ -1,7 +1,10 @@
 // A listener's routes: what they match, which clusters they split between and by what weight, and
 // the per-route sticky, force and write-hold settings (the mirror is read by mirror.cpp).
+#include <boost/json.hpp>
+
 #include "common/text.hpp"
 #include "config/sections/sections.hpp"
+#include "config/segments.hpp"
 #include "config/units.hpp"
 
 namespace cutover::config::detail {
@@ -223,6 +226,73 @@ const char* refuse_upgrade(std::string_view protocol) {
   return protocol == "h2c" ? "h2c is not supported as an upgrade (RFC 9113 deprecates it)" : nullptr;
 }
 
+// ---- segments: [{header: X-Tenant, values: [acme, globex], side: target}, {client_cidrs: [...], side: source}]
+// Read as JSON by config::parse_segments, the admin API's reader, so both accept the same lists.
+
+boost::json::value yaml_to_json(const YAML::Node& n) {
+  if (n.IsSequence()) {
+    boost::json::array a;
+    for (const auto& item : n) a.push_back(yaml_to_json(item));
+    return a;
+  }
+  if (n.IsMap()) {
+    boost::json::object o;
+    for (const auto& kv : n) o[kv.first.IsScalar() ? kv.first.Scalar() : std::string("?")] = yaml_to_json(kv.second);
+    return o;
+  }
+  if (n.IsScalar()) return boost::json::string(n.Scalar());
+  return nullptr;
+}
+
+// The position of a problem's field ("segments[2].values[5]") inside the YAML list.
+Mark segment_problem_mark(const Entry& e, const SegmentProblem& p) {
+  if (!p.index || !e.value.IsSequence() || *p.index >= e.value.size()) return e.value_mark();
+  const YAML::Node item = e.value[*p.index];
+  Mark at = item_mark(item, e.value_mark());
+  const auto dot = p.field.find("].");
+  if (dot == std::string::npos || !item.IsMap()) return at;
+  std::string key = p.field.substr(dot + 2);
+  std::optional<std::size_t> sub;
+  if (auto bracket = key.find('['); bracket != std::string::npos) {
+    sub = std::stoul(key.substr(bracket + 1));
+    key.resize(bracket);
+  }
+  const YAML::Node value = item[key];
+  if (!value) return at;
+  at = item_mark(value, at);
+  if (sub && value.IsSequence() && *sub < value.size()) at = item_mark(value[*sub], at);
+  return at;
+}
+
+void read_segments(Reader& r, const Entry& e, RouteConfig& route) {
+  if (e.value.IsNull()) return;  // as an empty list
+  if (auto problem = parse_segments(yaml_to_json(e.value), route.segments))
+    r.error(segment_problem_mark(e, *problem), problem->message);
+}
+
+// ---- read_your_writes: {window: 5s, cookie: cutover_ryw}
+
+// Cookies last whole seconds (Max-Age), and a window longer than this would pin users to one side
+// for long after a write, which is what a ramp means to avoid.
+constexpr Millis kMaxRywWindow{600 * 1000};
+
+const Key<ReadYourWritesConfig> kRywKeys[] = {
+    {"window",
+     [](Reader& r, const Entry& e, ReadYourWritesConfig& ryw) {
+       auto v = r.read_duration(e, "read_your_writes.window", /*allow_zero=*/false);
+       if (!v) return;
+       if (*v < Millis{1000} || *v > kMaxRywWindow) {
+         r.error(e.value_mark(), "read_your_writes.window: must be from 1s to 10m");
+         return;
+       }
+       ryw.window = *v;
+     }},
+    {"cookie",
+     [](Reader& r, const Entry& e, ReadYourWritesConfig& ryw) {
+       if (auto v = r.read_token(e, "read_your_writes.cookie", "cookie name")) ryw.cookie = *v;
+     }},
+};
+
 // ---- the route
 
 struct Route {
@@ -318,6 +388,20 @@ const Key<Route> kRouteKeys[] = {
                                         .refuse = refuse_upgrade}))
          s.r.upgrade = std::move(*v);
      }},
+    {"segments",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       read_segments(r, e, s.r);
+     },
+     {Nesting::list, list_segment_keys}},
+    {"read_your_writes",
+     [](Reader& r, const Entry& e, Route& s) {
+       http_only(e, s);
+       s.r.read_your_writes.enabled = true;
+       if (r.expect_map(e.value, e.value_mark(), "read_your_writes", " with 'window' and/or 'cookie'"))
+         r.read_keys(e.value, "read_your_writes of " + s.context, kRywKeys, s.r.read_your_writes);
+     },
+     keys_of<kRywKeys>()},
 };
 
 }  // namespace

@@ -45,6 +45,10 @@ struct Reply {
   bool keep_alive = false;
   std::string_view request_id_field;  // with request_id: the response carries it (empty: not)
   std::string_view request_id;
+  // maintenance: the answer's body and content type, and Retry-After in seconds.
+  std::string_view body;
+  std::string_view content_type;
+  std::int64_t retry_after_s = 0;
 };
 
 // The upstream's final response as the exchange relays it.

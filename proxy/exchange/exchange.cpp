@@ -20,6 +20,7 @@
 #include "proxy/exchange/upgrade.hpp"
 #include "proxy/exchange/write_hold.hpp"
 #include "proxy/router/route_match.hpp"
+#include "proxy/router/ryw_cookie.hpp"
 #include "proxy/upstream/failover.hpp"
 
 namespace cutover::exchange {
@@ -153,6 +154,11 @@ asio::awaitable<bool> Exchange::conclude(Outcome o, std::string_view reason, uns
     reply.code = o == Outcome::hold_timeout ? "hold_timeout" : "max_held";
   }
   if (o == Outcome::grpc_needs_http2) reply.code = codec::kGrpcNeedsHttp2;
+  if (v.answer == Answer::maintenance && maintenance_) {
+    reply.body = maintenance_->body;
+    reply.content_type = maintenance_->content_type;
+    reply.retry_after_s = maintenance_->retry_after_s;
+  }
   if (!identity_.request_id.empty()) {
     reply.request_id_field = pinned_->snapshot->config.request_id.header;
     reply.request_id = identity_.request_id;
@@ -190,6 +196,17 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   if (route_index < 0) co_return co_await conclude(Outcome::no_route, "no route for this host and path");
   route_ = listener_->routes[route_index];
   const runtime::Route& route = *route_;
+  // A route in maintenance answers itself, before the write hold and any upstream; an allowed
+  // tester's forced side passes (assign_side() sends it there).
+  const std::uint32_t safety_flags = route.runtime->safety.flags();
+  if (safety_flags & runtime::RouteSafety::kInMaintenance) {
+    auto m = route.runtime->safety.maintenance();
+    if (m && !forced_side(route, head, down_.client().address)) {
+      maintenance_ = std::move(m);
+      route.maintenance_responses->Increment();
+      co_return co_await conclude(Outcome::maintenance, "route in maintenance", maintenance_->status);
+    }
+  }
 
   const bool has_body = req.chunked || (req.content_length && *req.content_length > 0);
   // An upgrade is write traffic: the tunnel that follows may carry writes of any kind.
@@ -247,12 +264,23 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   channel_.set_deadline(deadline_.count() ? std::optional(deadline_at_) : std::nullopt);
   DeadlineScope deadline_scope{down_};
 
-  // The split: one atomic load of the route's weights, then force, sticky bucket or a random draw.
+  // The split: one atomic load of the route's weights, then force, segments, read-your-writes, the
+  // sticky bucket or a random draw (assign.hpp).
   const ClientInfo& client = down_.client();
-  const auto assignment =
-      assign_side(route, kind_, route.runtime->weights(), head, client.ip, client.address, worker_.random());
+  // Segments are loaded only for a route that has some; the read-your-writes pin only for a route
+  // with read_your_writes.
+  std::shared_ptr<const router::Segments> segments;
+  if (safety_flags & runtime::RouteSafety::kHasSegments) segments = route.runtime->safety.segments();
+  RywPin ryw;
+  if (route.ryw.enabled)
+    ryw = ryw_pin(route, kind_, head, client.ip, std::chrono::steady_clock::now(),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count());
+  const auto assignment = assign_side(route, kind_, route.runtime->weights(), head, client.ip, client.address,
+                                      worker_.random(), segments.get(), ryw.side);
   side_ = assignment.side;
-  side_reason_ = assignment.forced ? "force" : assignment.keyed ? "sticky" : "weight";
+  side_reason_ = name(assignment.reason);
+  if (assignment.reason == Reason::read_your_writes) route.ryw_reads[static_cast<int>(side_)]->Increment();
   if (side_ == router::Side::target) side_ = upstream::fail_over_if_target_down(route);
   if (side_ != assignment.side) side_reason_ = "failover";
   if (assignment.forced) route.forced[static_cast<int>(side_)]->Increment();
@@ -427,6 +455,20 @@ asio::awaitable<bool> Exchange::run(Request& req) {
     co_return false;
   }
   const bool no_body = head_request || status == 204 || status == 304 || status < 200;
+  // A write that reached a side pins the client's reads there for the window: in the table under
+  // its sticky key, else in a signed cookie on this response.
+  if (route.ryw.enabled && kind_ == router::Kind::write) {
+    if (ryw.key_hash) {
+      route.ryw_table->record(*ryw.key_hash, side_, std::chrono::steady_clock::now() + route.ryw.window);
+    } else {
+      const auto expires = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               (std::chrono::system_clock::now() + route.ryw.window).time_since_epoch()).count();
+      res.insert(bhttp::field::set_cookie,
+                 fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}", route.ryw.cookie,
+                             router::ryw_cookie_value(router::ryw_process_key(), route.name, side_, expires),
+                             (route.ryw.window.count() + 999) / 1000, client.tls ? "; Secure" : ""));
+    }
+  }
   if (assignment.pin_bucket)  // the bucket, not the side: later weight changes still apply to this client
     res.insert(bhttp::field::set_cookie,
                fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax", route.sticky.pin_cookie,

@@ -129,6 +129,7 @@ class Exchange {
   std::optional<double> upstream_ms_;
   bool mirrored_ = false;
   std::uint64_t response_bytes_ = 0;  // body bytes of the relayed response sent to the client
+  std::shared_ptr<const runtime::Maintenance> maintenance_;  // set when the route's maintenance answered
 };
 
 }  // namespace cutover::exchange

@@ -31,6 +31,7 @@ std::string_view name(Outcome o) {
     case Outcome::hold_full: return "hold_full";
     case Outcome::hold_client_left: return "hold_client_left";
     case Outcome::grpc_needs_http2: return "grpc_needs_http2";
+    case Outcome::maintenance: return "maintenance";
   }
   return "unknown";
 }

@@ -42,6 +42,7 @@ enum class Outcome : std::uint8_t {
   hold_timeout,              // a held write was not released within hold_timeout: 503
   hold_full,                 // max_held writes wait already: 503
   hold_client_left,          // the client left while its write was held: never forwarded
+  maintenance,               // the route is in maintenance: its configured answer (503 by default)
   // The route's config cannot carry the request.
   grpc_needs_http2,          // a gRPC call (over HTTP/2) whose side's cluster speaks HTTP/1.1: 502
 };
@@ -51,6 +52,7 @@ enum class Answer : std::uint8_t {
   none,      // nothing is sent (the client left; or the upstream's response went out)
   text,      // text/plain "cutover: <reason>"
   held,      // application/json {"error","route","reason"} with Retry-After (write holds)
+  maintenance,  // the route's maintenance answer: its body, content type and Retry-After
 };
 
 // The endpoint's outlier record for the attempt that ended so.
@@ -132,6 +134,12 @@ constexpr Verdict verdict(Outcome o) {
       return {503, Answer::held, Keep::if_request_complete, false, W::response, false, false, false, OutlierRecord::none};
     case Outcome::hold_client_left:
       return {0, Answer::none, Keep::never, false, W::response, false, false, false, OutlierRecord::none};
+    // Not recorded: the route's windows (ramp gates, /v1/stats) and cutover_requests_total see no
+    // error for an answer the operator asked for; cutover_maintenance_responses_total counts it.
+    // The status is the maintenance's own.
+    case Outcome::maintenance:
+      return {0, Answer::maintenance, Keep::if_request_complete, false, W::response, false, false, false,
+              OutlierRecord::none};
     // Counted: a ramp onto a target that cannot carry the calls rolls back.
     case Outcome::grpc_needs_http2:
       return {502, Answer::text, Keep::if_request_complete, true, W::response, false, false, false,

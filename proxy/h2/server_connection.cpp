@@ -483,6 +483,9 @@ asio::awaitable<bool> Stream::reply(const exchange::Reply& r) {
   if (r.kind == exchange::Answer::held) {
     content_type = "application/json";
     body = fmt::format("{{\"error\":\"{}\",\"route\":\"{}\",\"reason\":\"{}\"}}\n", r.reason, r.route, r.code);
+  } else if (r.kind == exchange::Answer::maintenance) {
+    content_type = r.content_type;
+    body = r.body;
   } else {
     content_type = "text/plain; charset=utf-8";
     body = fmt::format("cutover: {}\n", r.reason);
@@ -496,6 +499,8 @@ asio::awaitable<bool> Stream::reply(const exchange::Reply& r) {
   add_field(fields, "content-length", length);
   add_field(fields, "server", "cutover");
   if (r.kind == exchange::Answer::held) add_field(fields, "retry-after", "1");
+  const std::string retry_after = std::to_string(r.retry_after_s);
+  if (r.kind == exchange::Answer::maintenance) add_field(fields, "retry-after", retry_after);
   std::string id_name;
   if (!r.request_id_field.empty()) {
     id_name = common::to_lower(r.request_id_field);

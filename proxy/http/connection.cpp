@@ -230,6 +230,10 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
       res.set(bhttp::field::content_type, "application/json");
       res.set(bhttp::field::retry_after, "1");
       res.body() = fmt::format("{{\"error\":\"{}\",\"route\":\"{}\",\"reason\":\"{}\"}}\n", r.reason, r.route, r.code);
+    } else if (r.kind == exchange::Answer::maintenance) {
+      res.set(bhttp::field::content_type, r.content_type);
+      res.set(bhttp::field::retry_after, std::to_string(r.retry_after_s));
+      res.body() = r.body;
     } else {
       res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
       res.body() = fmt::format("cutover: {}\n", r.reason);
@@ -310,6 +314,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     channel.begin(scratch, head_buf_);
     auto& head = parser.get();
     req_version_ = head.version();
+    req_head_ = head.method() == bhttp::verb::head;
     std::optional<codec::Http1BodyReader<true>> body;
     if (!parser.is_done()) body.emplace(down_, buffer_, parser, scratch, timeouts_.body_idle);
     std::optional<std::uint64_t> length;
@@ -394,6 +399,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     }
     count_rejected(status);
     req_version_ = 11;
+    req_head_ = false;
     // Accounted for like every request: an id in the answer and a line in the access log.
     auto pinned = worker_.snapshots.current();
     const auto& snap = *pinned->snapshot;
@@ -448,6 +454,9 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     res.set(bhttp::field::server, "cutover");
     res.keep_alive(keep_alive);
     res.prepare_payload();
+    // The answer to HEAD has the length of the body it does not carry (RFC 9110 §9.3.2); a body
+    // sent anyway would be read as the next response on a kept connection.
+    if (req_head_) res.body().clear();
     down_.expires_after(timeouts_.body_idle);
     auto [ec, n] = co_await bhttp::async_write(down_, res, as_tuple(use_awaitable));
     down_.expires_never();
@@ -470,6 +479,7 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
   bool in_exchange_ = false;
   bool linger_ = false;  // an answer ended the connection: linger() before the close
   unsigned req_version_ = 11;  // of the request being answered (10 or 11)
+  bool req_head_ = false;      // the request being answered is a HEAD
   std::uint64_t last_reply_bytes_ = 0;
   config::TimeoutsConfig timeouts_;  // the current config's, taken before each request
   std::string head_buf_;  // serialized head of the message being written, lent by the worker per exchange

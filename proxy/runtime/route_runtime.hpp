@@ -22,6 +22,7 @@
 #include "proxy/shadow/shadow_record.hpp"
 #include "proxy/stats/window.hpp"
 #include "proxy/runtime/endpoint_health.hpp"
+#include "proxy/runtime/route_safety.hpp"
 
 namespace cutover::runtime {
 
@@ -118,6 +119,9 @@ class RouteRuntime {
 
   // Per-second request statistics of the last 15 min per side, per worker.
   stats::RouteWindows windows;
+
+  // Tenant segments, maintenance, the read-your-writes table.
+  RouteSafety safety;
 
  private:
   std::atomic<std::uint32_t> packed_;

@@ -174,6 +174,17 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
       if (!registry.find_route(rc.name)) created_routes.push_back(rc.name);
       r.runtime = registry.route(rc.name, {static_cast<std::uint16_t>(rc.read_weight_bp),
                                            static_cast<std::uint16_t>(rc.write_weight_bp)});
+      // The config's segments apply to a route that has no list yet (new, not restored); later
+      // lists come from the admin API, and a reload keeps them as it keeps weights.
+      auto& safety = r.runtime->safety;
+      if (!safety.segments_initialized) safety.set_segments(rc.segments);
+      r.ryw = rc.read_your_writes;
+      if (r.ryw.enabled && !rc.sticky.sources.empty()) {
+        if (!safety.ryw_table) safety.ryw_table = std::make_shared<RywTable>();
+        r.ryw_table = safety.ryw_table.get();
+      }
+      r.ryw_reads = per_side(metrics.ryw_reads, rc.name);
+      r.maintenance_responses = &metrics.maintenance_responses.Add({{"route", rc.name}});
       for (auto side : {router::Side::source, router::Side::target}) {
         for (auto kind : {router::Kind::read, router::Kind::write}) {
           for (std::size_t cls = 0; cls < kCodeClasses; ++cls) {

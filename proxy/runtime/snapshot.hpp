@@ -145,6 +145,12 @@ struct Route {
   // Bit N set: a call ending with grpc-status N counts as failed in the windows (config
   // grpc_error_codes).
   std::uint32_t grpc_error_codes = config::kDefaultGrpcErrorCodes;
+  // read_your_writes (disabled: ryw.enabled false). The table is the runtime's, set when the
+  // route has sticky sources (their key names the client); else the signed cookie does.
+  config::ReadYourWritesConfig ryw;
+  RywTable* ryw_table = nullptr;
+  std::array<prometheus::Counter*, 2> ryw_reads{};         // [side] cutover_ryw_reads_total
+  prometheus::Counter* maintenance_responses = nullptr;    // cutover_maintenance_responses_total
 
   const Cluster& cluster(router::Side s) const { return *clusters[static_cast<int>(s)]; }
 };

@@ -104,7 +104,14 @@ Metrics::Metrics()
           "Fleet nodes: from a weight change's etcd commit until every live node reported it applied (or "
           "fleet.apply_timeout ran out).")),
       fleet_leader(add<prometheus::Gauge>("cutover_fleet_leader",
-          "Fleet nodes: 1 on the node holding the fleet's leader key (it runs the ramps), 0 on the others.")) {}
+          "Fleet nodes: 1 on the node holding the fleet's leader key (it runs the ramps), 0 on the others.")),
+
+      ryw_reads(add<prometheus::Counter>("cutover_ryw_reads_total",
+          "Reads sent to the side that served the same client's write within read_your_writes.window, by route and "
+          "side.")),
+      maintenance_responses(add<prometheus::Counter>("cutover_maintenance_responses_total",
+          "Requests answered by cutover itself because their route is in maintenance (no upstream contact), by "
+          "route.")) {}
 
 std::string Metrics::serialize() const {
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());

@@ -94,6 +94,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& fleet_applied_revision;   // cutover_fleet_applied_revision
   prometheus::Family<prometheus::Histogram>& fleet_apply_seconds;  // cutover_fleet_apply_seconds
   prometheus::Family<prometheus::Gauge>& fleet_leader;             // cutover_fleet_leader: 1 runs the ramps
+  // Migration safety: reads pinned by read-your-writes, answers of a route in maintenance.
+  prometheus::Family<prometheus::Counter>& ryw_reads;               // cutover_ryw_reads_total{route,side}
+  prometheus::Family<prometheus::Counter>& maintenance_responses;   // cutover_maintenance_responses_total{route}
 };
 
 }  // namespace cutover::stats

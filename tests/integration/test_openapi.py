@@ -220,6 +220,25 @@ class OpenApiTest(h.CutoverTestCase):
         self.assertEqual(self.call("POST", "/v1/routes/pg/rollback").json()["ramp"]["state"], "aborted")
         self.assertEqual(self.call("POST", "/v1/routes/app/rollback", {"grace": "1s"}).status, 422)
 
+        # Tenant segments and maintenance answers.
+        segs = self.call("GET", "/v1/routes/api/segments").json()
+        self.assertEqual(segs["segments"], [])
+        put = self.call("PUT", "/v1/routes/api/segments", {
+            "segments": [{"header": "X-Tenant", "values": ["acme"], "side": "target"},
+                         {"client_cidrs": ["10.0.0.0/8"], "side": "source"}],
+            "if_generation": segs["generation"], "reason": "first tenant"})
+        self.assertEqual(put.status, 200, put)
+        self.assertEqual(self.call("PUT", "/v1/routes/api/segments", {"segments": [{"side": "blue"}]}).status, 422)
+        self.assertEqual(self.call("PUT", "/v1/routes/api/segments", {"segments": [], "if_generation": 0}).status, 409)
+        self.assertEqual(self.call("PUT", "/v1/routes/api/maintenance", {"retry_after": "120s"}).status, 200)
+        self.assertIsNotNone(self.call("GET", "/v1/routes/api").json()["maintenance"])
+        self.assertEqual(self.call("PUT", "/v1/routes/api/maintenance", {"status": 42}).status, 422)
+        self.assertEqual(self.call("DELETE", "/v1/routes/api/maintenance").status, 200)
+        self.assertEqual(self.call("DELETE", "/v1/routes/api/maintenance").status, 409)
+        self.assertEqual(self.call("PUT", "/v1/maintenance", {"body": "soon", "content_type": "text/plain"}).status, 200)
+        self.assertEqual(self.call("PUT", "/v1/maintenance", {"if_generation": 1}).status, 422)
+        self.assertEqual(self.call("DELETE", "/v1/maintenance", {"reason": "done"}).status, 200)
+
         # Statistics, shadow, audit.
         self.assertEqual(self.call("GET", "/v1/stats").status, 200)
         self.assertEqual(self.call("GET", "/v1/stats?window=5m&route=app").json()["window_s"], 300)

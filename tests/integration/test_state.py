@@ -45,7 +45,8 @@ class StateTest(unittest.TestCase):
             cv.admin.set_weight("app", read_weight=37.5, write_weight=12.25)
         saved = json.loads((self.dir / "state.json").read_text())
         self.assertEqual(saved["routes"]["app"], {"read_weight_bp": 3750, "write_weight_bp": 1225, "generation": 3,
-                                                "writes_held": False, "ramp": None})
+                                                "writes_held": False, "ramp": None, "segments": [],
+                                                "maintenance": None})
 
         with h.Cutover(self.config(), name="state2") as cv:
             st = cv.admin.route("app")
@@ -63,6 +64,32 @@ class StateTest(unittest.TestCase):
             entry = json.loads(line)
             self.assertTrue(entry["time"].endswith("Z"), entry)
             self.assertEqual(entry["route"], "app")
+
+    def test_segments_and_maintenance_survive_a_restart(self):
+        with h.Cutover(self.config(), name="safety1") as cv:
+            segs = [{"header": "X-Tenant", "values": ["acme"], "side": "target"}]
+            st, js, text = cv.admin.put("/v1/routes/app/segments", {"segments": segs})
+            self.assertEqual(st, 200, text)
+            st, js, text = cv.admin.put("/v1/routes/app/maintenance", {"retry_after": "30s", "body": "later"})
+            self.assertEqual(st, 200, text)
+        with h.Cutover(self.config(), name="safety2") as cv:
+            st, js, _ = cv.admin.get("/v1/routes/app/segments")
+            self.assertEqual(js["segments"], segs)
+            c = h.CountingConnection(cv.port("public"), timeout=10)
+            try:
+                status, hdrs, data = h.http_call(c, "GET", "/x", {"X-Tenant": "acme"})
+            finally:
+                c.close()
+            self.assertEqual((status, h.header(hdrs, "Retry-After"), data), (503, "30", b"later"),
+                             "still in maintenance after the restart")
+            st, js, _ = cv.admin.request("DELETE", "/v1/routes/app/maintenance")
+            self.assertEqual(st, 200)
+            c = h.CountingConnection(cv.port("public"), timeout=10)
+            try:
+                status, hdrs, _ = h.http_call(c, "GET", "/x", {"X-Tenant": "acme"})
+            finally:
+                c.close()
+            self.assertEqual((status, h.header(hdrs, "X-Backend")), (200, "target"), "the restored segment applies")
 
     def test_a_write_hold_survives_a_restart(self):
         with h.Cutover(self.config(), name="hold1") as cv:

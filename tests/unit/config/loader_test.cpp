@@ -1845,5 +1845,28 @@ TEST(FleetSection, ErrorsAtTheirValue) {
   }
 }
 
+TEST(RouteSafety, SegmentsAndReadYourWritesLoadAndErrorsPointAtTheField) {
+  const std::string extra =
+      "        read_your_writes: {window: 3s}\n"
+      "        segments:\n"
+      "          - {header: X-Tenant, values: [acme, 42], side: target}\n";
+  Config c = must_load(config_with(extra));
+  const auto& route = c.listeners[0].routes[0];
+  ASSERT_EQ(route.segments.size(), 1u);
+  EXPECT_EQ(route.segments[0].values, (std::vector<std::string>{"acme", "42"}));
+  EXPECT_TRUE(route.read_your_writes.enabled);
+  EXPECT_EQ(route.read_your_writes.window, Millis{3000});
+  EXPECT_EQ(route.read_your_writes.cookie, "cutover_ryw");
+
+  // The segment's problem is reported at the item inside the list (line 14, "nope").
+  auto bad = load_string(config_with(extra + "          - {client_cidrs: [10.0.0.0/8, nope], side: source}\n"), "t.yaml");
+  ASSERT_EQ(bad.errors.size(), 1u) << dump(bad.errors);
+  EXPECT_EQ(pos(bad.errors[0]), "14:41") << dump(bad.errors);
+  EXPECT_NE(bad.errors[0].message.find("segments[1].client_cidrs[1]"), std::string::npos) << dump(bad.errors);
+  auto zero = load_string(config_with("        read_your_writes: {window: 0s}\n"), "t.yaml");
+  ASSERT_EQ(zero.errors.size(), 1u) << dump(zero.errors);
+  EXPECT_NE(zero.errors[0].message.find("read_your_writes.window"), std::string::npos) << dump(zero.errors);
+}
+
 }  // namespace
 }  // namespace cutover::config
