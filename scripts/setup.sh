@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cutover needs to build, test, run the demo and the benchmarks.
 # Safe to run twice: apt-get skips what is already installed. Needs root (or sudo).
+#   scripts/setup.sh [--build | --bench | --fuzz]   (--build: the build packages only)
 set -euo pipefail
 
 # help2man makes the man pages from the binaries' --help at build time (packaging/man/);
@@ -24,11 +25,16 @@ build_pkgs=(
 run_pkgs=(python3 python3-websockets python3-h2 python3-grpcio python3-yaml python3-jsonschema nghttp2-client curl openssl
           nginx-light procps jq man-db etcd-server chromium chromium-driver python3-selenium eslint)
 
-want=("${build_pkgs[@]}" "${run_pkgs[@]}")
-# ctest openapi_lint runs the pinned @redocly/cli of tests/openapi/ on Node.js. A nodejs that is
-# already there may bring its own npm (NodeSource's does, and conflicts with Debian's npm package).
-command -v node >/dev/null || want+=(nodejs)
-command -v npm >/dev/null || want+=(npm)
+want=("${build_pkgs[@]}")
+# --build: what building the binaries needs, nothing the tests and the demo drive (the container
+# image's build stage).
+if [ "${1:-}" != "--build" ]; then
+  want+=("${run_pkgs[@]}")
+  # ctest openapi_lint runs the pinned @redocly/cli of tests/openapi/ on Node.js. A nodejs that is
+  # already there may bring its own npm (NodeSource's does, and conflicts with Debian's npm package).
+  command -v node >/dev/null || want+=(nodejs)
+  command -v npm >/dev/null || want+=(npm)
+fi
 if [ "${1:-}" = "--bench" ]; then want+=(wrk nghttp2-client haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace); fi
 # The libFuzzer targets (fuzz/run.sh): clang with its fuzzer runtime, built apart from GCC's build.
 if [ "${1:-}" = "--fuzz" ]; then want+=(clang-14 libfuzzer-14-dev); fi
