@@ -212,13 +212,27 @@ boost::asio::awaitable<AdminResponse> fleet_rollback(Control& control, std::shar
   co_return fleet_rollback_answer(control, *route, r);
 }
 
-// A ramp change on a fleet node: written to etcd (RampController::fleet_start, fleet_action).
-boost::asio::awaitable<AdminResponse> fleet_ramp_start(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
-                                                       const runtime::Route* route, RampSpec spec, Actor actor) {
-  auto a = co_await control.ramps().fleet_start(snap, route, std::move(spec), std::move(actor));
+AdminResponse prometheus_start_refusal(std::size_t index, const PrometheusValue& v) {
+  return error(bhttp::status::unprocessable_entity, prometheus_start_error(index, v));
+}
+
+// A ramp start that waits: each Prometheus gate's query runs once first (a query that answers no
+// number is a 422 naming it), and in a fleet the ramp is written to etcd.
+boost::asio::awaitable<AdminResponse> checked_ramp_start(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
+                                                         const runtime::Route* route, RampSpec spec, Actor actor) {
+  for (std::size_t i = 0; i < spec.prometheus.size(); ++i) {
+    auto v = co_await query_prometheus_once(control.io(), spec.prometheus[i]);
+    if (!v.value) co_return prometheus_start_refusal(i, v);
+  }
+  if (control.ramps().in_fleet()) {
+    auto a = co_await control.ramps().fleet_start(snap, route, std::move(spec), std::move(actor));
+    co_return json_response(a.status, a.body);
+  }
+  auto a = control.ramps().start(*route, std::move(spec), actor);
   co_return json_response(a.status, a.body);
 }
 
+// A ramp action on a fleet node: written to etcd (RampController::fleet_action).
 boost::asio::awaitable<AdminResponse> fleet_ramp_action(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
                                                         const runtime::Route* route, std::string action, Actor actor) {
   auto a = co_await control.ramps().fleet_action(snap, route, std::move(action), std::move(actor));
@@ -717,7 +731,8 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
-    if (auto bad = check_fields(*body, {"steps", "interval", "apply_to", "gates", "max_wait", "webhook"}, route))
+    if (auto bad = check_fields(*body, {"steps", "interval", "apply_to", "gates", "max_wait", "webhook", "hooks", "dry_run"},
+                                route))
       return std::move(*bad);
     std::string problem;
     auto spec = parse_ramp_spec(*body, problem);
@@ -726,11 +741,12 @@ class Router {
       return error(bhttp::status::unprocessable_entity,
                    fmt::format("route '{}' is a tcp route: a ramp applies to both weights (\"apply_to\": \"both\")",
                                route.name));
-    if (control_.ramps().in_fleet()) {
+    if (control_.ramps().in_fleet() || !spec->prometheus.empty()) {
+      // Answered once etcd took the ramp, or once every Prometheus query answered a number.
       reply_.deferred = [c = &control_, snap = snap_, r = &route, spec = std::move(*spec), actor = actor_] {
-        return fleet_ramp_start(*c, snap, r, spec, actor);
+        return checked_ramp_start(*c, snap, r, spec, actor);
       };
-      return error(bhttp::status::internal_server_error, "a fleet change is answered by the admin server");
+      return error(bhttp::status::internal_server_error, "a deferred change is answered by the admin server");
     }
     auto answer = control_.ramps().start(route, std::move(*spec), actor_);
     return json_response(answer.status, answer.body);
@@ -739,6 +755,7 @@ class Router {
   AdminResponse ramp_pause() { return ramp_action("pause"); }
   AdminResponse ramp_resume() { return ramp_action("resume"); }
   AdminResponse ramp_abort() { return ramp_action("abort"); }
+  AdminResponse ramp_approve() { return ramp_action("approve"); }
   AdminResponse ramp_action(std::string_view action) {
     const auto& route = *route_;
     std::optional<AdminResponse> fail;
@@ -752,9 +769,10 @@ class Router {
       return error(bhttp::status::internal_server_error, "a fleet change is answered by the admin server");
     }
     auto& ramps = control_.ramps();
-    auto answer = action == "pause"    ? ramps.pause(route, actor_)
-                  : action == "resume" ? ramps.resume(route, actor_)
-                                       : ramps.abort(route, actor_);
+    auto answer = action == "pause"     ? ramps.pause(route, actor_)
+                  : action == "resume"  ? ramps.resume(route, actor_)
+                  : action == "approve" ? ramps.approve(route, actor_)
+                                        : ramps.abort(route, actor_);
     return json_response(answer.status, answer.body);
   }
 
@@ -964,6 +982,7 @@ std::span<const Router::Endpoint> Router::endpoints() {
       {{verb::post, "/v1/routes/{route}/ramp/pause"}, &Router::ramp_pause},
       {{verb::post, "/v1/routes/{route}/ramp/resume"}, &Router::ramp_resume},
       {{verb::post, "/v1/routes/{route}/ramp/abort"}, &Router::ramp_abort},
+      {{verb::post, "/v1/routes/{route}/ramp/approve"}, &Router::ramp_approve},
       {{verb::get, "/v1/routes/{route}/segments"}, &Router::get_segments},
       {{verb::put, "/v1/routes/{route}/segments"}, &Router::put_segments},
       {{verb::put, "/v1/routes/{route}/maintenance"}, &Router::put_maintenance},

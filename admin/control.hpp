@@ -39,6 +39,8 @@ class Control {
         state_file_(std::move(state_file)), ramps_(*this, io), health_(io) {}
 
   std::shared_ptr<const runtime::Snapshot> snapshot() const { return snapshots_.load(); }
+  // The control thread's io_context (admin calls that wait run on it).
+  boost::asio::io_context& io() { return io_; }
   stats::Metrics& metrics() { return metrics_; }
   const Tokens& tokens() const { return tokens_; }
   AuditLog& audit() { return *audit_; }

@@ -4,11 +4,16 @@
 #include <charconv>
 #include <cmath>
 
+#include <memory>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 #include <fmt/format.h>
 
+#include "admin/http_call.hpp"
 #include "common/json_number.hpp"
 #include "config/units.hpp"
 
@@ -135,13 +140,26 @@ PrometheusValue parse_prometheus_answer(unsigned status, std::string_view body) 
     if (!result->is_array()) return none("a vector result that is not a list");
     const auto& samples = result->as_array();
     if (samples.size() != 1)
-      return none(samples.empty() ? std::string("no sample (an empty vector)")
+      return none(samples.empty() ? std::string("no sample (an empty vector; end the query with `or vector(0)` when no series means zero)")
                                   : fmt::format("{} samples, expected one (aggregate the query, e.g. sum(...))", samples.size()));
     const auto* value = samples[0].is_object() ? samples[0].as_object().if_contains("value") : nullptr;
     if (!value) return none("a vector sample without a value");
     return sample_value(*value);
   }
   return none(fmt::format("a {} result, expected a scalar or a one-sample vector", kind));
+}
+
+boost::asio::awaitable<PrometheusValue> query_prometheus_once(boost::asio::io_context& io, const PrometheusGate& g) {
+  HttpCall call{boost::beast::http::verb::get, prometheus_query_url(g), {}, g.timeout};
+  auto result = co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(HttpCallResult)>(
+      [&io, &call](auto handler) {
+        // std::function wants a copyable callable; the coroutine's handler moves only.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        http_call(io, std::move(call), [shared](HttpCallResult r) { (*shared)(std::move(r)); });
+      },
+      boost::asio::use_awaitable);
+  if (!result.answered) co_return PrometheusValue{std::nullopt, std::move(result.error)};
+  co_return parse_prometheus_answer(result.status, result.body);
 }
 
 }  // namespace cutover::admin

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
@@ -40,5 +42,8 @@ struct PrometheusValue {
 };
 // Pure: the answer (HTTP status and body) of an instant query.
 PrometheusValue parse_prometheus_answer(unsigned status, std::string_view body);
+
+// Runs the gate's query once on `io` (bounded by its timeout) and parses the answer.
+boost::asio::awaitable<PrometheusValue> query_prometheus_once(boost::asio::io_context& io, const PrometheusGate& g);
 
 }  // namespace cutover::admin

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "admin/control.hpp"
+#include "admin/http_call.hpp"
 #include "admin/webhook.hpp"
 #include "common/json_number.hpp"
 #include "fleet/leader.hpp"
@@ -53,6 +54,7 @@ std::string_view name(RampState s) {
   switch (s) {
     case RampState::running: return "running";
     case RampState::paused: return "paused";
+    case RampState::awaiting_approval: return "awaiting_approval";
     case RampState::completed: return "completed";
     case RampState::rolled_back: return "rolled_back";
     case RampState::aborted: return "aborted";
@@ -64,8 +66,7 @@ RampController::RampController(Control& control, boost::asio::io_context& io)
     : control_(control), io_(io), timer_(io) {}
 
 RampController::Answer RampController::start(const runtime::Route& route, RampSpec spec, const Actor& actor) {
-  if (auto it = ramps_.find(route.name);
-      it != ramps_.end() && (it->second.state == RampState::running || it->second.state == RampState::paused))
+  if (auto it = ramps_.find(route.name); it != ramps_.end() && active(it->second.state))
     return {bhttp::status::conflict,
             error_body(fmt::format("a ramp is already {} on route '{}'; abort it first", name(it->second.state),
                                    route.name))};
@@ -73,8 +74,8 @@ RampController::Answer RampController::start(const runtime::Route& route, RampSp
   ramp.spec = std::move(spec);
   ramp.started = std::chrono::system_clock::now();
   auto& r = ramps_[route.name] = std::move(ramp);
-  spdlog::info("route {}: ramp started by {}: {} steps, interval {} ms", route.name, actor.name, r.spec.steps_bp.size(),
-               r.spec.interval.count());
+  spdlog::info("route {}: {} started by {}: {} steps, interval {} ms", route.name,
+               r.spec.dry_run ? "dry-run ramp" : "ramp", actor.name, r.spec.steps_bp.size(), r.spec.interval.count());
   apply_step(route, r, "ramp_start", actor);
   return {bhttp::status::ok, view_of(route.name, r)};
 }
@@ -96,7 +97,8 @@ RampController::Ramp* RampController::ramp_in(const runtime::Route& route, std::
 
 RampController::Answer RampController::pause(const runtime::Route& route, const Actor& actor) {
   Answer refused;
-  Ramp* ramp = ramp_in(route, {RampState::running}, "the ramp is {}, not running", refused);
+  Ramp* ramp = ramp_in(route, {RampState::running, RampState::awaiting_approval}, "the ramp is {}, not running",
+                       refused);
   if (!ramp) return refused;
   auto& r = *ramp;
   r.state = RampState::paused;
@@ -119,7 +121,8 @@ RampController::Answer RampController::resume(const runtime::Route& route, const
 
 RampController::Answer RampController::abort(const runtime::Route& route, const Actor& actor) {
   Answer refused;
-  Ramp* ramp = ramp_in(route, {RampState::running, RampState::paused}, "the ramp has ended ({})", refused);
+  Ramp* ramp = ramp_in(route, {RampState::running, RampState::paused, RampState::awaiting_approval},
+                       "the ramp has ended ({})", refused);
   if (!ramp) return refused;
   auto& r = *ramp;
   finish(route, r, RampState::aborted, fmt::format("aborted by {}", actor.name));
@@ -127,11 +130,27 @@ RampController::Answer RampController::abort(const runtime::Route& route, const 
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 
+RampController::Answer RampController::approve(const runtime::Route& route, const Actor& actor) {
+  Answer refused;
+  Ramp* ramp = ramp_in(route, {RampState::awaiting_approval}, "the ramp is {}, not awaiting approval", refused);
+  if (!ramp) return refused;
+  auto& r = *ramp;
+  r.state = RampState::running;
+  // The min_requests wait counts from the approval, not from a step that waited hours for it.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - r.step_started > r.spec.interval) r.step_started = now - r.spec.interval;
+  ++r.generation;
+  spdlog::info("route {}: ramp step {}/{} approved by {}", route.name, r.step + 1, r.spec.steps_bp.size(), actor.name);
+  control_.record_change(route, "ramp_approve", actor, {{"ramp_step", r.step + 1}});
+  set_gauge(route.name, r);
+  return {bhttp::status::ok, view_of(route.name, r)};
+}
+
 void RampController::on_manual_rollback(const std::string& route_name, const Actor& actor) {
   auto it = ramps_.find(route_name);
   if (it == ramps_.end()) return;
   auto& r = it->second;
-  if (r.state != RampState::running && r.state != RampState::paused) return;
+  if (!active(r.state)) return;
   auto snap = control_.snapshot();
   if (const auto* route = snap->find_route(route_name))
     finish(*route, r, RampState::aborted, fmt::format("rollback by {}", actor.name));
@@ -143,7 +162,7 @@ bool RampController::on_route_removed(const std::string& route_name) {
   auto it = ramps_.find(route_name);
   if (it == ramps_.end()) return false;
   auto& r = it->second;
-  if (r.state != RampState::running && r.state != RampState::paused) return false;
+  if (!active(r.state)) return false;
   spdlog::warn("route {}: removed by a config reload; its ramp (step {}/{}) is aborted", route_name, r.step + 1,
                r.spec.steps_bp.size());
   r.state = RampState::aborted;
@@ -163,23 +182,37 @@ std::optional<json::object> RampController::view(const std::string& route) const
 
 bool RampController::running(const std::string& route) const {
   auto it = ramps_.find(route);
-  return it != ramps_.end() && it->second.state == RampState::running;
+  return it != ramps_.end() && evaluated(it->second.state) && !it->second.spec.dry_run;
 }
 
 void RampController::apply_step(const runtime::Route& route, Ramp& r, std::string_view action,
                                 const Actor& actor) {
-  const auto bp = r.spec.steps_bp[r.step];
-  auto w = route.runtime->weights();
-  if (r.spec.apply_to != ApplyTo::write) w.read_bp = bp;
-  if (r.spec.apply_to != ApplyTo::read) w.write_bp = bp;
+  const auto w = step_weights(route, r);
   r.step_started = std::chrono::steady_clock::now();
   r.step_started_wall = std::chrono::system_clock::now();
   r.last_evaluation.reset();
   r.webhook_pending = false;
+  r.webhook_passed = false;
   ++r.generation;
-  control_.change_weights(route, w, action, actor,
-                          {{"ramp_step", r.step + 1}, {"ramp_steps", r.spec.steps_bp.size()}, {"apply_to", name(r.spec.apply_to)}});
+  const bool approve = r.step < r.spec.approve.size() && r.spec.approve[r.step];
+  if (r.spec.dry_run) {
+    // The step's weight is what a real ramp would set; the route keeps its own.
+    rehearse(route, r, action == "ramp_start" ? "would_start" : "would_advance",
+             fmt::format("step {}/{}: weight {:.2f} % ({})", r.step + 1, r.spec.steps_bp.size(),
+                         r.spec.steps_bp[r.step] / 100.0, name(r.spec.apply_to)),
+             actor);
+    if (approve)
+      rehearse(route, r, "would_await_approval",
+               fmt::format("step {}/{} waits for POST .../ramp/approve (a rehearsal goes on without it)", r.step + 1,
+                           r.spec.steps_bp.size()),
+               actor);
+  } else {
+    r.state = approve ? RampState::awaiting_approval : RampState::running;
+    control_.change_weights(route, w, action, actor,
+                            {{"ramp_step", r.step + 1}, {"ramp_steps", r.spec.steps_bp.size()}, {"apply_to", name(r.spec.apply_to)}});
+  }
   set_gauge(route.name, r);
+  if (action != "ramp_resume") notify(route, r, "post_step", r.spec.hooks.post_step, r.step, {});
 }
 
 void RampController::advance(const runtime::Route& route, Ramp& r) {
@@ -187,8 +220,16 @@ void RampController::advance(const runtime::Route& route, Ramp& r) {
     Ramp next = r;
     ++next.step;
     next.step_started_wall = std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
-    const auto w = step_weights(route, next);
-    fleet_transition(route, r, std::move(next), w, "ramp_step",
+    const bool approve = next.step < next.spec.approve.size() && next.spec.approve[next.step];
+    next.state = approve && !next.spec.dry_run ? RampState::awaiting_approval : RampState::running;
+    std::optional<router::Weights> w;
+    if (!next.spec.dry_run) w = step_weights(route, next);
+    const char* action = next.spec.dry_run ? "ramp_rehearsal_step" : "ramp_step";
+    if (next.spec.dry_run)
+      rehearsal_entry(next, "would_advance",
+                      fmt::format("step {}/{}: weight {:.2f} % ({})", next.step + 1, next.spec.steps_bp.size(),
+                                  next.spec.steps_bp[next.step] / 100.0, name(next.spec.apply_to)));
+    fleet_transition(route, r, std::move(next), w, action,
                      {{"ramp_step", r.step + 2}, {"ramp_steps", r.spec.steps_bp.size()}, {"apply_to", name(r.spec.apply_to)}});
     return;
   }
@@ -204,20 +245,33 @@ void RampController::fail(const runtime::Route& route, Ramp& r, const GateResult
     Ramp next = r;
     next.failed_gate = gate;
     next.state = RampState::rolled_back;
-    next.reason = reason;
+    next.reason = r.spec.dry_run ? "would roll back: " + reason : reason;
     next.ended = std::chrono::system_clock::now();
-    spdlog::warn("route {}: fleet ramp rolling back at step {}/{}: {}", route.name, r.step + 1, r.spec.steps_bp.size(),
-                 reason);
-    fleet_transition(route, r, std::move(next), router::Weights{0, 0}, "ramp_rollback",
+    if (r.spec.dry_run) rehearsal_entry(next, "would_roll_back", reason);
+    spdlog::warn("route {}: fleet {} at step {}/{}: {}", route.name,
+                 r.spec.dry_run ? "dry-run ramp would roll back" : "ramp rolling back", r.step + 1,
+                 r.spec.steps_bp.size(), reason);
+    std::optional<router::Weights> w;
+    if (!r.spec.dry_run) w = router::Weights{0, 0};
+    fleet_transition(route, r, std::move(next), w, r.spec.dry_run ? "ramp_rehearsal_rollback" : "ramp_rollback",
                      {{"ramp_step", r.step + 1}, {"failed_gate", gate.to_json()}, {"reason", reason}});
     return;
   }
   r.failed_gate = gate;
+  if (r.spec.dry_run) {
+    spdlog::warn("route {}: dry-run ramp would roll back at step {}/{}: {}", route.name, r.step + 1,
+                 r.spec.steps_bp.size(), reason);
+    rehearse(route, r, "would_roll_back", reason, "ramp");
+    finish(route, r, RampState::rolled_back, "would roll back: " + reason);
+    notify(route, r, "on_rollback", r.spec.hooks.on_rollback, r.step, r.reason);
+    return;
+  }
   spdlog::warn("route {}: ramp rolled back at step {}/{}: {}", route.name, r.step + 1, r.spec.steps_bp.size(), reason);
   finish(route, r, RampState::rolled_back, reason);
   // Weights 0 and any held writes released to source, through the same path as a manual rollback.
   control_.commit(route, {0, 0}, false, "ramp_rollback", "ramp",
                   {{"ramp_step", r.step + 1}, {"failed_gate", gate.to_json()}, {"reason", r.reason}});
+  notify(route, r, "on_rollback", r.spec.hooks.on_rollback, r.step, r.reason);
 }
 
 void RampController::finish(const runtime::Route& route, Ramp& r, RampState state, std::string reason) {
@@ -230,8 +284,9 @@ void RampController::finish(const runtime::Route& route, Ramp& r, RampState stat
 }
 
 void RampController::set_gauge(const std::string& route, const Ramp& r) {
-  const bool active = r.state == RampState::running || r.state == RampState::paused;
-  control_.metrics().ramp_step.Add({{"route", route}}).Set(active ? static_cast<double>(r.step + 1) : 0.0);
+  // A rehearsal's step is no weight on the route.
+  const bool shown = active(r.state) && !r.spec.dry_run;
+  control_.metrics().ramp_step.Add({{"route", route}}).Set(shown ? static_cast<double>(r.step + 1) : 0.0);
 }
 
 void RampController::start_ticking() {
@@ -249,7 +304,7 @@ void RampController::tick() {
   if (fleet_ || control_.fleet()) return;
   auto snap = control_.snapshot();
   for (auto& [route_name, r] : ramps_) {
-    if (r.state != RampState::running) continue;
+    if (!evaluated(r.state)) continue;
     const auto* route = snap->find_route(route_name);
     if (!route) {
       spdlog::warn("route {}: gone from the config; its ramp is aborted", route_name);
@@ -281,17 +336,22 @@ void RampController::evaluate(const runtime::Route& route, Ramp& r) {
 void RampController::judge(const runtime::Route& route, Ramp& r, const stats::WindowSummary& source,
                            const stats::WindowSummary& target, std::int64_t window_s) {
   const auto elapsed_ms = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - r.step_started);
-  auto e = evaluate_gates(r.spec.gates, source, target, window_s);
+  if (!r.spec.prometheus.empty()) query_prometheus(route.name, r);
+  auto e = evaluate_gates(r.spec, source, target, window_s, r.prometheus_answers);
   r.last_evaluation = e;
   r.last_evaluation_time = std::chrono::system_clock::now();
 
   if (e.failed) {
     const auto& g = *e.failed;
+    const std::string what = g.gate == "prometheus" ? fmt::format("prometheus {}", g.query) : g.gate;
     fail(route, r, g,
-         fmt::format("gate {}: {} > {} over the last {} s of step {}/{} ({} target requests)", g.gate, value_text(g),
-                     g.threshold, window_s, r.step + 1, r.spec.steps_bp.size(), e.target_requests));
+         fmt::format("gate {}: {} {} {} over the last {} s of step {}/{} ({} target requests)", what, value_text(g),
+                     g.at_least ? "<" : ">", g.threshold, window_s, r.step + 1, r.spec.steps_bp.size(),
+                     e.target_requests));
     return;
   }
+  // Awaiting approval: the gates above still roll back; nothing else moves until approved.
+  if (r.state == RampState::awaiting_approval) return;
   if (elapsed_ms < r.spec.interval) return;
   const bool waited_too_long = elapsed_ms >= r.spec.interval + r.spec.max_wait;
   if (e.waiting) {
@@ -306,56 +366,207 @@ void RampController::judge(const runtime::Route& route, Ramp& r, const stats::Wi
     }
     return;
   }
+  if (e.blocked) {
+    if (waited_too_long)
+      fail(route, r, *e.blocked,
+           fmt::format("gate prometheus {}: no number for {} s of step {}/{} ({})", e.blocked->query,
+                       elapsed_ms.count() / 1000, r.step + 1, r.spec.steps_bp.size(), e.blocked->error));
+    return;
+  }
   if (r.step + 1 == r.spec.steps_bp.size() && fleet_) {
     Ramp next = r;
     next.state = RampState::completed;
     next.reason = fmt::format("all {} steps passed their gates", r.spec.steps_bp.size());
+    if (r.spec.dry_run) {
+      next.reason = "would complete: " + next.reason;
+      rehearsal_entry(next, "would_complete", next.reason);
+    }
     next.ended = std::chrono::system_clock::now();
-    fleet_transition(route, r, std::move(next), std::nullopt, "ramp_complete", {{"ramp_steps", r.spec.steps_bp.size()}});
+    fleet_transition(route, r, std::move(next), std::nullopt,
+                     r.spec.dry_run ? "ramp_rehearsal_complete" : "ramp_complete",
+                     {{"ramp_steps", r.spec.steps_bp.size()}});
     return;
   }
   if (r.step + 1 == r.spec.steps_bp.size()) {
-    finish(route, r, RampState::completed,
-           fmt::format("all {} steps passed their gates", r.spec.steps_bp.size()));
-    control_.record_change(route, "ramp_complete", "ramp", {{"ramp_steps", r.spec.steps_bp.size()}});
-    spdlog::info("route {}: ramp completed", route.name);
-    return;
-  }
-  if (!r.spec.webhook) {
-    advance(route, r);
+    const auto reason = fmt::format("all {} steps passed their gates", r.spec.steps_bp.size());
+    if (r.spec.dry_run) {
+      rehearse(route, r, "would_complete", reason, "ramp");
+      finish(route, r, RampState::completed, "would complete: " + reason);
+    } else {
+      finish(route, r, RampState::completed, reason);
+      control_.record_change(route, "ramp_complete", "ramp", {{"ramp_steps", r.spec.steps_bp.size()}});
+    }
+    spdlog::info("route {}: {} completed", route.name, r.spec.dry_run ? "dry-run ramp" : "ramp");
+    notify(route, r, "on_complete", r.spec.hooks.on_complete, r.step, r.reason);
     return;
   }
   if (r.webhook_pending) return;
-  if (waited_too_long) {
+  if (r.spec.webhook && !r.webhook_passed && waited_too_long) {
     GateResult g{"webhook", std::nullopt, 0, false};
     fail(route, r, g, fmt::format("gate webhook: no 2xx from {} before step {}/{} ({})", r.spec.webhook->url, r.step + 2,
                                   r.spec.steps_bp.size(), r.webhook_last));
     return;
   }
+  proceed(route, r);
+}
+
+void RampController::proceed(const runtime::Route& route, Ramp& r) {
+  const bool legacy = r.spec.webhook && !r.webhook_passed;
+  const auto& hook = legacy ? r.spec.webhook : r.spec.hooks.pre_step;
+  if (!hook) {
+    advance(route, r);
+    return;
+  }
   r.webhook_pending = true;
-  const std::string body = json::serialize(json::object{{"route", route.name},
-                                                        {"step", r.step + 2},
-                                                        {"steps", r.spec.steps_bp.size()},
-                                                        {"weight", r.spec.steps_bp[r.step + 1] / 100.0}});
+  json::object body = legacy ? json::object{{"route", route.name},
+                                            {"step", r.step + 2},
+                                            {"steps", r.spec.steps_bp.size()},
+                                            {"weight", r.spec.steps_bp[r.step + 1] / 100.0}}
+                             : hook_body(route, r, "pre_step", r.step + 1, {});
   const std::string route_name = route.name;
   const auto generation = r.generation;
-  call_webhook(io_, r.spec.webhook->url, body, r.spec.webhook->timeout,
-               [this, route_name, generation](WebhookResult result) {
+  call_webhook(io_, hook->url, json::serialize(body), hook->timeout,
+               [this, route_name, generation, legacy](WebhookResult result) {
                  auto it = ramps_.find(route_name);
                  if (it == ramps_.end() || it->second.generation != generation ||
                      it->second.state != RampState::running)
                    return;  // the ramp moved on (paused, aborted, failed) while the call ran
                  auto& ramp = it->second;
                  ramp.webhook_pending = false;
-                 ramp.webhook_last = result.detail;
-                 if (!result.ok) {
-                   spdlog::warn("route {}: ramp webhook refused step {}: {}; retrying", route_name, ramp.step + 2,
-                                result.detail);
+                 auto snap = control_.snapshot();
+                 const auto* route = snap->find_route(route_name);
+                 if (legacy) {
+                   ramp.webhook_last = result.detail;
+                   if (!result.ok) {
+                     spdlog::warn("route {}: ramp webhook refused step {}: {}; retrying", route_name, ramp.step + 2,
+                                  result.detail);
+                     return;
+                   }
+                   ramp.webhook_passed = true;
+                   if (route) proceed(*route, ramp);
                    return;
                  }
-                 auto snap = control_.snapshot();
-                 if (const auto* route = snap->find_route(route_name)) advance(*route, ramp);
+                 ramp.hook_last = fmt::format("pre_step {}: {}", ramp.step + 2, result.detail);
+                 if (!route) return;
+                 if (!result.ok) {
+                   pause_for_hook(*route, ramp,
+                                  fmt::format("hook pre_step refused step {}/{}: {}", ramp.step + 2,
+                                              ramp.spec.steps_bp.size(), result.detail));
+                   return;
+                 }
+                 advance(*route, ramp);
                });
+}
+
+void RampController::pause_for_hook(const runtime::Route& route, Ramp& r, std::string reason) {
+  spdlog::warn("route {}: {}; the ramp is paused (resume to try again)", route.name, reason);
+  if (fleet_) {
+    Ramp next = r;
+    next.state = RampState::paused;
+    next.reason = reason;
+    if (r.spec.dry_run) rehearsal_entry(next, "would_pause", reason);
+    fleet_transition(route, r, std::move(next), std::nullopt, "ramp_pause", {{"ramp_step", r.step + 1}, {"reason", reason}});
+    return;
+  }
+  r.state = RampState::paused;
+  r.reason = reason;
+  ++r.generation;
+  if (r.spec.dry_run)
+    rehearse(route, r, "would_pause", reason, "ramp");
+  else
+    control_.record_change(route, "ramp_pause", "ramp", {{"ramp_step", r.step + 1}, {"reason", reason}});
+  set_gauge(route.name, r);
+}
+
+json::object RampController::hook_body(const runtime::Route& route, const Ramp& r, std::string_view event,
+                                       std::size_t step_index, std::string reason) const {
+  const auto w = route.runtime->weights();
+  json::array gates;
+  if (r.last_evaluation)
+    for (const auto& g : r.last_evaluation->gates) {
+      auto o = g.to_json();
+      o["passed"] = g.passed;
+      gates.push_back(std::move(o));
+    }
+  step_index = std::min(step_index, r.spec.steps_bp.size() - 1);
+  return {{"event", event},
+          {"route", route.name},
+          {"step", step_index + 1},
+          {"steps", r.spec.steps_bp.size()},
+          {"weight", r.spec.steps_bp[step_index] / 100.0},
+          {"weights", {{"read", w.read_bp / 100.0}, {"write", w.write_bp / 100.0}}},
+          {"gates", std::move(gates)},
+          {"reason", std::move(reason)},
+          {"dry_run", r.spec.dry_run}};
+}
+
+void RampController::notify(const runtime::Route& route, const Ramp& r, std::string_view event,
+                            const std::optional<RampWebhook>& hook, std::size_t step_index, std::string reason) {
+  if (!hook) return;
+  const std::string route_name = route.name;
+  const std::string label = fmt::format("{} {}", event, step_index + 1);
+  const auto generation = r.generation;
+  call_webhook(io_, hook->url, json::serialize(hook_body(route, r, event, step_index, std::move(reason))), hook->timeout,
+               [this, route_name, label, generation](WebhookResult result) {
+                 if (!result.ok) spdlog::warn("route {}: ramp hook {}: {}", route_name, label, result.detail);
+                 auto it = ramps_.find(route_name);
+                 if (it != ramps_.end() && it->second.generation == generation)
+                   it->second.hook_last = fmt::format("{}: {}", label, result.detail);
+               });
+}
+
+void RampController::query_prometheus(const std::string& route_name, Ramp& r) {
+  if (r.prometheus_pending) return;
+  r.prometheus_pending = true;
+  if (r.prometheus_answers.size() != r.spec.prometheus.size()) r.prometheus_answers.assign(r.spec.prometheus.size(), {});
+  // One round: every query at once; the answers land together when the last one is in.
+  struct Round {
+    std::vector<std::optional<PrometheusValue>> answers;
+    std::size_t left = 0;
+  };
+  auto round = std::make_shared<Round>();
+  round->answers.resize(r.spec.prometheus.size());
+  round->left = r.spec.prometheus.size();
+  for (std::size_t i = 0; i < r.spec.prometheus.size(); ++i) {
+    const auto& g = r.spec.prometheus[i];
+    HttpCall call{bhttp::verb::get, prometheus_query_url(g), {}, g.timeout};
+    http_call(io_, std::move(call), [this, round, i, route_name](HttpCallResult res) {
+      round->answers[i] = res.answered ? parse_prometheus_answer(res.status, res.body)
+                                       : PrometheusValue{std::nullopt, std::move(res.error)};
+      if (--round->left != 0) return;
+      auto it = ramps_.find(route_name);
+      if (it == ramps_.end()) return;
+      it->second.prometheus_pending = false;
+      // A round started in an earlier step still describes the service now: the team's metrics
+      // are not this step's window. An ended ramp keeps its last answers for the view.
+      if (!evaluated(it->second.state)) return;
+      it->second.prometheus_answers = std::move(round->answers);
+    });
+  }
+}
+
+void RampController::rehearsal_entry(Ramp& r, std::string_view would, const std::string& reason) {
+  if (r.rehearsal.size() >= kRehearsalKept) r.rehearsal.erase(r.rehearsal.begin());
+  r.rehearsal.push_back(json::object{{"time", iso(std::chrono::system_clock::now())},
+                                     {"step", r.step + 1},
+                                     {"would", would},
+                                     {"reason", reason}});
+}
+
+void RampController::rehearse(const runtime::Route& route, Ramp& r, std::string_view would, std::string reason,
+                              const Actor& actor) {
+  rehearsal_entry(r, would, reason);
+  json::object entry{{"action", "ramp_rehearsal"},
+                     {"route", route.name},
+                     {"generation", static_cast<std::int64_t>(route.runtime->generation)},
+                     {"dry_run", true},
+                     {"would", would},
+                     {"ramp_step", r.step + 1},
+                     {"ramp_steps", r.spec.steps_bp.size()},
+                     {"reason", std::move(reason)}};
+  actor.stamp(entry);
+  control_.audit().append(std::move(entry));
+  control_.persist();
 }
 
 json::object RampController::view_of(const std::string& route, const Ramp& r) const {
@@ -367,10 +578,10 @@ json::object RampController::view_of(const std::string& route, const Ramp& r) co
   o["steps_total"] = r.spec.steps_bp.size();
   o["started"] = iso(r.started);
   o["step_started"] = iso(r.step_started_wall);
-  const bool active = r.state == RampState::running;
-  o["step_elapsed_s"] =
-      active ? std::chrono::duration<double>(std::chrono::steady_clock::now() - r.step_started).count() : 0.0;
-  if (r.state == RampState::running || r.state == RampState::paused)
+  o["step_elapsed_s"] = evaluated(r.state)
+                            ? std::chrono::duration<double>(std::chrono::steady_clock::now() - r.step_started).count()
+                            : 0.0;
+  if (active(r.state))
     o["ended"] = nullptr;
   else
     o["ended"] = iso(r.ended);
@@ -388,18 +599,35 @@ json::object RampController::view_of(const std::string& route, const Ramp& r) co
   }
   o["webhook_pending"] = r.webhook_pending;
   o["webhook_last"] = r.webhook_last;
+  o["hook_last"] = r.hook_last;
+  if (r.spec.dry_run) o["rehearsal"] = r.rehearsal;
   return o;
 }
 
 json::object RampController::saved_of(const Ramp& r) {
-  json::array steps;
-  for (auto bp : r.spec.steps_bp) steps.push_back(common::percent_json_bp(bp));
-  json::object spec{{"steps", std::move(steps)},
+  // The request form parse_ramp_spec takes back (the view's form says "interval_s").
+  auto hook_saved = [](const RampWebhook& h) {
+    return json::object{{"url", h.url}, {"timeout", h.timeout.count() / 1000.0}};
+  };
+  json::object gates = common::ramp_gates_json(r.spec.gates);
+  if (!r.spec.prometheus.empty()) {
+    json::array list;
+    for (const auto& g : r.spec.prometheus) list.push_back(prometheus_gate_json(g));
+    gates["prometheus"] = std::move(list);
+  }
+  json::object spec{{"steps", ramp_steps_json(r.spec)},
                     {"interval", r.spec.interval.count() / 1000.0},
                     {"apply_to", name(r.spec.apply_to)},
-                    {"gates", common::ramp_gates_json(r.spec.gates)},
-                    {"max_wait", r.spec.max_wait.count() / 1000.0}};
-  if (r.spec.webhook) spec["webhook"] = {{"url", r.spec.webhook->url}, {"timeout", r.spec.webhook->timeout.count() / 1000.0}};
+                    {"gates", std::move(gates)},
+                    {"max_wait", r.spec.max_wait.count() / 1000.0},
+                    {"dry_run", r.spec.dry_run}};
+  if (r.spec.webhook) spec["webhook"] = hook_saved(*r.spec.webhook);
+  json::object hooks;
+  for (auto [key, hook] : {std::pair{"pre_step", &r.spec.hooks.pre_step}, std::pair{"post_step", &r.spec.hooks.post_step},
+                           std::pair{"on_rollback", &r.spec.hooks.on_rollback},
+                           std::pair{"on_complete", &r.spec.hooks.on_complete}})
+    if (*hook) hooks[key] = hook_saved(**hook);
+  if (!hooks.empty()) spec["hooks"] = std::move(hooks);
   json::object o{{"spec", std::move(spec)},
                  {"state", name(r.state)},
                  {"step", r.step},
@@ -408,6 +636,7 @@ json::object RampController::saved_of(const Ramp& r) {
                  {"ended_ms", epoch_ms(r.ended)},
                  {"reason", r.reason}};
   if (r.failed_gate) o["failed_gate"] = r.failed_gate->to_json();
+  if (!r.rehearsal.empty()) o["rehearsal"] = r.rehearsal;
   return o;
 }
 
@@ -429,6 +658,7 @@ std::optional<std::string> RampController::parse_saved(const json::value& saved,
   std::string_view s = state && state->is_string() ? std::string_view(state->as_string()) : std::string_view();
   if (s == "running") r.state = RampState::running;
   else if (s == "paused") r.state = RampState::paused;
+  else if (s == "awaiting_approval") r.state = RampState::awaiting_approval;
   else if (s == "completed") r.state = RampState::completed;
   else if (s == "rolled_back") r.state = RampState::rolled_back;
   else if (s == "aborted") r.state = RampState::aborted;
@@ -452,8 +682,15 @@ std::optional<std::string> RampController::parse_saved(const json::value& saved,
     if (const auto* v = g->as_object().if_contains("value")) fg.value = common::json_number(*v);
     if (const auto* t = g->as_object().if_contains("threshold"))
       fg.threshold = common::json_number(*t).value_or(fg.threshold);
+    if (const auto* q = g->as_object().if_contains("query"); q && q->is_string()) fg.query = q->as_string();
+    if (const auto* b = g->as_object().if_contains("bound"); b && b->is_string()) fg.at_least = b->as_string() == "min";
+    if (const auto* er = g->as_object().if_contains("error"); er && er->is_string()) fg.error = er->as_string();
     fg.passed = false;
     r.failed_gate = fg;
+  }
+  if (const auto* h = o->if_contains("rehearsal"); h && h->is_array()) {
+    r.rehearsal = h->as_array();
+    while (r.rehearsal.size() > kRehearsalKept) r.rehearsal.erase(r.rehearsal.begin());
   }
   return std::nullopt;
 }
@@ -466,9 +703,8 @@ std::optional<std::string> RampController::restore(const std::string& route, con
   r.step_started = std::chrono::steady_clock::now();
   r.step_started_wall = std::chrono::system_clock::now();
   auto& placed = ramps_[route] = std::move(r);
-  control_.metrics().ramp_step.Add({{"route", route}})
-      .Set(placed.state == RampState::running || placed.state == RampState::paused ? placed.step + 1.0 : 0.0);
-  if (placed.state == RampState::running)
+  set_gauge(route, placed);
+  if (evaluated(placed.state))
     spdlog::warn("route {}: ramp restored from the state file; resuming at step {}/{} ({:.2f} %), its interval "
                  "starts again",
                  route, placed.step + 1, placed.spec.steps_bp.size(), placed.spec.steps_bp[placed.step] / 100.0);
@@ -532,7 +768,7 @@ void RampController::on_fleet_record(const std::string& route, const std::string
   fleet_revisions_[route] = mod_revision;
   if (fleet_aborting_.contains(route)) {
     // A rollback here aborted the ramp: etcd's older record does not bring it back.
-    if (r.state == RampState::running || r.state == RampState::paused) return;
+    if (active(r.state)) return;
     fleet_aborting_.erase(route);
   }
   // The step began at step_started_ms on the wall clock; its time on the steady clock here.
@@ -599,7 +835,15 @@ boost::asio::awaitable<void> RampController::fleet_write(std::string route, std:
   }
   on_fleet_record(route, value, res.revision);
   auto snap = control_.snapshot();
-  if (const auto* r = snap->find_route(route)) audit_fleet(*r, action, Actor("ramp"), res.revision, std::move(extra));
+  const auto* r = snap->find_route(route);
+  if (!r) co_return;
+  audit_fleet(*r, action, Actor("ramp"), res.revision, std::move(extra));
+  if (auto it = ramps_.find(route); it != ramps_.end()) {
+    const auto& ramp = it->second;
+    if (action.ends_with("_step")) notify(*r, ramp, "post_step", ramp.spec.hooks.post_step, ramp.step, {});
+    if (action.ends_with("_rollback")) notify(*r, ramp, "on_rollback", ramp.spec.hooks.on_rollback, ramp.step, ramp.reason);
+    if (action.ends_with("_complete")) notify(*r, ramp, "on_complete", ramp.spec.hooks.on_complete, ramp.step, ramp.reason);
+  }
 }
 
 boost::asio::awaitable<void> RampController::fleet_loop() {
@@ -646,7 +890,7 @@ boost::asio::awaitable<void> RampController::fleet_tick() {
     const auto now = std::chrono::steady_clock::now();
     const auto now_s = stats::steady_seconds(now);
     for (const auto& [route_name, r] : ramps_) {
-      if (r.state != RampState::running) continue;
+      if (!evaluated(r.state)) continue;
       const auto* route = snap->find_route(route_name);
       if (!route) continue;
       fleet::StepStats s;
@@ -665,7 +909,7 @@ boost::asio::awaitable<void> RampController::fleet_tick() {
   auto snap = control_.snapshot();
   const auto now = std::chrono::steady_clock::now();
   for (auto& [route_name, r] : ramps_) {
-    if (r.state != RampState::running || r.fleet_pending) continue;
+    if (!evaluated(r.state) || r.fleet_pending) continue;
     const auto* route = snap->find_route(route_name);
     if (!route) continue;
     stats::WindowSummary source, target;
@@ -707,22 +951,35 @@ std::optional<RampController::Ramp> RampController::fleet_next(const runtime::Ro
   moves_weights = false;
   const auto now = std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
   if (action == "pause") {
-    Ramp* r = ramp_in(route, {RampState::running}, "the ramp is {}, not running", refused);
+    Ramp* r = ramp_in(route, {RampState::running, RampState::awaiting_approval}, "the ramp is {}, not running", refused);
     if (!r) return std::nullopt;
     Ramp next = *r;
     next.state = RampState::paused;
+    return next;
+  }
+  if (action == "approve") {
+    Ramp* r = ramp_in(route, {RampState::awaiting_approval}, "the ramp is {}, not awaiting approval", refused);
+    if (!r) return std::nullopt;
+    Ramp next = *r;
+    next.state = RampState::running;
+    // The min_requests wait counts from the approval (see approve()).
+    const auto since = now - next.step_started_wall;
+    if (since > next.spec.interval)
+      next.step_started_wall = now - std::chrono::duration_cast<std::chrono::system_clock::duration>(next.spec.interval);
     return next;
   }
   if (action == "resume") {
     Ramp* r = ramp_in(route, {RampState::paused}, "the ramp is {}, not paused", refused);
     if (!r) return std::nullopt;
     Ramp next = *r;
-    next.state = RampState::running;
+    const bool approve = next.step < next.spec.approve.size() && next.spec.approve[next.step];
+    next.state = approve && !next.spec.dry_run ? RampState::awaiting_approval : RampState::running;
     next.step_started_wall = now;  // the step's interval starts again
-    moves_weights = true;
+    moves_weights = !next.spec.dry_run;
     return next;
   }
-  Ramp* r = ramp_in(route, {RampState::running, RampState::paused}, "the ramp has ended ({})", refused);
+  Ramp* r = ramp_in(route, {RampState::running, RampState::paused, RampState::awaiting_approval},
+                    "the ramp has ended ({})", refused);
   if (!r) return std::nullopt;
   Ramp next = *r;
   next.state = RampState::aborted;
@@ -734,8 +991,7 @@ std::optional<RampController::Ramp> RampController::fleet_next(const runtime::Ro
 boost::asio::awaitable<RampController::Answer> RampController::fleet_start(std::shared_ptr<const runtime::Snapshot> snap,
                                                                            const runtime::Route* route, RampSpec spec,
                                                                            Actor actor) {
-  if (auto it = ramps_.find(route->name);
-      it != ramps_.end() && (it->second.state == RampState::running || it->second.state == RampState::paused))
+  if (auto it = ramps_.find(route->name); it != ramps_.end() && active(it->second.state))
     co_return Answer{bhttp::status::conflict,
                      error_body(fmt::format("a ramp is already {} on route '{}'; abort it first",
                                             name(it->second.state), route->name))};
@@ -743,7 +999,15 @@ boost::asio::awaitable<RampController::Answer> RampController::fleet_start(std::
   next.spec = std::move(spec);
   next.started = std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
   next.step_started_wall = next.started;
-  const auto w = step_weights(*route, next);
+  std::optional<router::Weights> w;
+  if (next.spec.dry_run) {
+    rehearsal_entry(next, "would_start",
+                    fmt::format("step 1/{}: weight {:.2f} % ({})", next.spec.steps_bp.size(),
+                                next.spec.steps_bp[0] / 100.0, name(next.spec.apply_to)));
+  } else {
+    w = step_weights(*route, next);
+    if (!next.spec.approve.empty() && next.spec.approve[0]) next.state = RampState::awaiting_approval;
+  }
   co_return co_await fleet_commit(route, std::move(next), w, "ramp_start", std::move(actor));
 }
 
@@ -786,6 +1050,7 @@ RampController::Answer RampController::fleet_answer(const runtime::Route& route,
   audit_fleet(route, action, actor, revision,
               {{"ramp_step", r.step + 1}, {"ramp_steps", r.spec.steps_bp.size()}, {"apply_to", name(r.spec.apply_to)}});
   spdlog::info("route {}: fleet {} by {} (record revision {})", route.name, action, actor.name, revision);
+  if (action == "ramp_start") notify(route, r, "post_step", r.spec.hooks.post_step, r.step, {});
   return {bhttp::status::ok, view_of(route.name, r)};
 }
 

@@ -1,7 +1,11 @@
 // The ramp state machine: applies a ramp's steps through Control::commit, evaluates its
 // gates once a second on the current step's window statistics, and rolls back at once when a gate
 // fails. Control thread only. States: running -> completed | rolled_back | aborted, and
-// running <-> paused. A ramp is persisted with the route's state and resumes at its step after a
+// running <-> paused; a step marked "approve" enters awaiting_approval when its weight is
+// applied (gates still evaluated, a failing one still rolls back) and goes on as running after
+// POST .../ramp/approve. A dry run (RampSpec::dry_run) walks the same states without ever
+// moving a weight and records each decision it would have made ("would_advance",
+// "would_roll_back", ...) in its view and, as a rehearsal, in the audit log. A ramp is persisted with the route's state and resumes at its step after a
 // restart (the step's interval starts again).
 //
 // In a fleet (join_fleet) the ramps are the fleet's: each route's ramp is a record in etcd
@@ -22,11 +26,13 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include "admin/actor.hpp"
@@ -43,7 +49,7 @@ namespace cutover::admin {
 
 class Control;
 
-enum class RampState { running, paused, completed, rolled_back, aborted };
+enum class RampState { running, paused, awaiting_approval, completed, rolled_back, aborted };
 std::string_view name(RampState s);
 
 class RampController {
@@ -65,10 +71,15 @@ class RampController {
   Answer pause(const runtime::Route& route, const Actor& actor);
   Answer resume(const runtime::Route& route, const Actor& actor);
   Answer abort(const runtime::Route& route, const Actor& actor);
+  // POST .../ramp/approve: a ramp awaiting approval goes on (409 in any other state). The step
+  // still needs its interval and passing gates; when the interval is already over, the next
+  // evaluation advances, and the min_requests wait counts from the approval.
+  Answer approve(const runtime::Route& route, const Actor& actor);
 
   // The ramp view (SPEC GET /v1/routes/{route}/ramp), nullopt when the route never had one.
   std::optional<boost::json::object> view(const std::string& route) const;
-  // True while a ramp drives the route's weights (manual weight changes are refused then).
+  // True while a ramp drives the route's weights (manual weight changes are refused then; a dry
+  // run drives none).
   bool running(const std::string& route) const;
   // A manual rollback: a running or paused ramp ends as aborted (the rollback itself is the caller's).
   void on_manual_rollback(const std::string& route, const Actor& actor);
@@ -109,6 +120,9 @@ class RampController {
                                               const runtime::Route* route, std::string action, Actor actor);
 
  private:
+  // How many decisions a dry run keeps for its view (the oldest go first); the audit log has all.
+  static constexpr std::size_t kRehearsalKept = 100;
+
   struct Ramp {
     RampSpec spec;
     RampState state = RampState::running;
@@ -123,7 +137,19 @@ class RampController {
     std::string webhook_last;  // the latest webhook outcome, for the view
     std::uint64_t generation = 0;  // bumped on every transition; stale webhook answers are ignored
     bool fleet_pending = false;    // fleet: the leader's write of a transition is under way
+    bool webhook_passed = false;   // the older webhook gate answered 2xx for this step (pre_step next)
+    std::string hook_last;         // the latest hook call and its outcome, for the view
+    // Prometheus gates: the latest answer of each query (empty before the first round), and
+    // whether a round is under way.
+    std::vector<std::optional<PrometheusValue>> prometheus_answers;
+    bool prometheus_pending = false;
+    boost::json::array rehearsal;  // dry run: {"time", "step", "would", "reason"}, newest last
   };
+  // States in which a ramp holds on to the route (not ended), and in which its gates are evaluated.
+  static bool active(RampState s) {
+    return s == RampState::running || s == RampState::paused || s == RampState::awaiting_approval;
+  }
+  static bool evaluated(RampState s) { return s == RampState::running || s == RampState::awaiting_approval; }
 
   // The ramp of `route` when its state is one of `allowed`; otherwise nullptr with `refused` set:
   // 404 without a ramp, 409 with `conflict` ("{}" takes the state's name) in any other state.
@@ -135,6 +161,22 @@ class RampController {
   void advance(const runtime::Route& route, Ramp& ramp);
   void fail(const runtime::Route& route, Ramp& ramp, const GateResult& gate, std::string reason);
   void finish(const runtime::Route& route, Ramp& ramp, RampState state, std::string reason);
+  // The step's hooks after the gates passed: the older webhook gate, then pre_step, then advance
+  // (or complete). A pre_step that refuses pauses the ramp.
+  void proceed(const runtime::Route& route, Ramp& ramp);
+  void pause_for_hook(const runtime::Route& route, Ramp& ramp, std::string reason);
+  // Informing hooks (post_step, on_rollback, on_complete): fire and forget.
+  void notify(const runtime::Route& route, const Ramp& ramp, std::string_view event,
+              const std::optional<RampWebhook>& hook, std::size_t step_index, std::string reason);
+  boost::json::object hook_body(const runtime::Route& route, const Ramp& ramp, std::string_view event,
+                                std::size_t step_index, std::string reason) const;
+  // Starts a round of the ramp's Prometheus queries when none is under way.
+  void query_prometheus(const std::string& route, Ramp& ramp);
+  // Dry run: appends a decision to the view and the audit log (no generation change: a
+  // rehearsal changes nothing an if_generation guards).
+  void rehearse(const runtime::Route& route, Ramp& ramp, std::string_view would, std::string reason,
+                const Actor& actor);
+  static void rehearsal_entry(Ramp& ramp, std::string_view would, const std::string& reason);
   void set_gauge(const std::string& route, const Ramp& ramp);
   boost::json::object view_of(const std::string& route, const Ramp& ramp) const;
   // Judges one evaluation of the current step's statistics: rolls back, waits, completes or

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -171,6 +172,11 @@ int watch(const Ctl& ctl, const WatchOptions& opt) {
     if (const auto* v = ramp_value.as_object().if_contains("state"); v && v->is_string()) state = v->as_string();
     if (const auto* v = ramp_value.as_object().if_contains("reason"); v && v->is_string()) reason = v->as_string();
     if (state == "completed" || state == "aborted") return 0;
+    if (state == "awaiting_approval") {
+      // A person decides now; following on would only repeat this view.
+      fmt::print("the ramp on route {} waits for approval: cutoverctl ramp-approve {}\n", opt.route, opt.route);
+      return 0;
+    }
     if (state == "rolled_back") {
       fmt::print(stderr, "cutoverctl: the ramp on route {} rolled back: {}\n", opt.route,
                  reason.empty() ? "no reason given" : reason);
@@ -366,22 +372,69 @@ int main(int argc, char** argv) {
   std::vector<double> steps;
   std::optional<double> max_error_rate, max_p99_ms, max_p99_ratio, max_mismatch_rate;
   std::optional<std::uint64_t> min_requests;
+  std::vector<double> approve_at;
+  bool dry_run = false;
+  std::map<std::string, std::string> hooks;  // pre_step, post_step, on_rollback, on_complete -> URL
+  std::vector<std::vector<std::string>> prometheus_gates;  // {URL, QUERY, max=N | min=N}
   auto* ramp = command("ramp", "start an automated ramp through weight steps, gated on the target's health",
                        {"cutoverctl ramp app --steps 1,5,25,50,100 --interval 60s --max-error-rate 0.01 "
                         "--max-p99-ms 500",
                         "cutoverctl ramp app --steps 10,50,100 --interval 5m --apply-to read --max-p99-ratio 1.5 "
-                        "--min-requests 200 --max-wait 10m --webhook http://hooks.internal/cutover"},
+                        "--min-requests 200 --max-wait 10m --webhook http://hooks.internal/cutover",
+                        "cutoverctl ramp app --steps 5,25,50,100 --interval 5m --approve-at 50 --pre-step "
+                        "http://hooks.internal/check --prometheus-gate http://prometheus:9090 "
+                        "'sum(rate(http_errors_total[1m])) or vector(0)' max=0.5",
+                        "cutoverctl ramp app --steps 5,25,100 --interval 60s --max-error-rate 0.01 --dry-run"},
                        [&](const Ctl& ctl) {
     json::object body;
     json::array list;
-    for (double s : steps) list.push_back(common::percent_json(s));
+    for (double s : steps) {
+      // A step named by --approve-at waits for `cutoverctl ramp-approve`.
+      const bool approve = std::find(approve_at.begin(), approve_at.end(), s) != approve_at.end();
+      if (approve)
+        list.push_back(json::object{{"weight", common::percent_json(s)}, {"approve", true}});
+      else
+        list.push_back(common::percent_json(s));
+    }
+    for (double a : approve_at)
+      if (std::find(steps.begin(), steps.end(), a) == steps.end()) {
+        fmt::print(stderr, "cutoverctl: --approve-at {} is not one of --steps\n", a);
+        return 2;
+      }
     body["steps"] = std::move(list);
     body["interval"] = duration_wire(*duration_arg(ramp_interval));
     body["apply_to"] = apply_to;
     // The thresholds given; min_requests is RampGates' default (the server's too) unless given.
     common::RampGates gates{max_error_rate, max_p99_ms, max_p99_ratio, max_mismatch_rate};
     if (min_requests) gates.min_requests = *min_requests;
-    body["gates"] = common::ramp_gates_json(gates);
+    json::object gates_json = common::ramp_gates_json(gates);
+    if (!prometheus_gates.empty()) {
+      json::array list_p;
+      for (const auto& g : prometheus_gates) {
+        // The server checks URL and query; the bound is "max=N" or "min=N" here.
+        const std::string& bound = g.at(2);
+        const auto eq = bound.find('=');
+        const std::string key = eq == std::string::npos ? std::string() : bound.substr(0, eq);
+        double value = 0;
+        const char* first = bound.data() + (eq == std::string::npos ? bound.size() : eq + 1);
+        const char* last = bound.data() + bound.size();
+        auto [end, ec] = std::from_chars(first, last, value);
+        const bool number = ec == std::errc() && end == last && first != last && std::isfinite(value);
+        if ((key != "max" && key != "min") || !number) {
+          fmt::print(stderr, "cutoverctl: --prometheus-gate's third value must be max=N or min=N, not '{}'\n", bound);
+          return 2;
+        }
+        list_p.push_back(json::object{{"url", g.at(0)}, {"query", g.at(1)}, {key, value}});
+      }
+      gates_json["prometheus"] = std::move(list_p);
+    }
+    body["gates"] = std::move(gates_json);
+    if (!hooks.empty()) {
+      json::object h;
+      for (const auto& [k, url] : hooks) h[k] = url;
+      body["hooks"] = std::move(h);
+    }
+    if (dry_run) body["dry_run"] = true;
     if (!max_wait.empty()) body["max_wait"] = duration_wire(*duration_arg(max_wait));
     if (!webhook.empty()) {
       json::object hook{{"url", webhook}};
@@ -412,6 +465,32 @@ int main(int argc, char** argv) {
   ramp->add_option("--webhook-timeout", webhook_timeout, "how long each webhook call may take, e.g. 5s")
       ->check(kDuration)
       ->needs(webhook_opt);
+  ramp->add_option("--approve-at", approve_at,
+                   "steps (weights in percent, from --steps) that wait for `cutoverctl ramp-approve` once applied")
+      ->delimiter(',')
+      ->check(kPercent)->type_name("PERCENT");
+  for (const char* hook : {"pre_step", "post_step", "on_rollback", "on_complete"}) {
+    std::string flag = std::string("--") + hook;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    const std::string what = std::string(hook) == "pre_step"
+                                 ? "hook: a URL POSTed before each step after the first; anything but a 2xx pauses the ramp"
+                                 : std::string("hook: a URL POSTed ") +
+                                       (std::string(hook) == "post_step"     ? "after each step's weight is applied"
+                                        : std::string(hook) == "on_rollback" ? "when a gate rolls the ramp back"
+                                                                             : "when the ramp completes");
+    ramp->add_option_function<std::string>(flag, [&hooks, key = std::string(hook)](const std::string& url) {
+      hooks[key] = url;
+    }, what)->type_name("URL");
+  }
+  ramp->add_option("--prometheus-gate", prometheus_gates,
+                   "gate: URL QUERY max=N|min=N, a PromQL query on the team's Prometheus that must answer one number "
+                   "within the bound (repeatable)")
+      ->expected(3)
+      ->allow_extra_args(false)
+      ->type_name("URL QUERY BOUND");
+  ramp->add_flag("--dry-run", dry_run,
+                 "rehearse: walk the steps and evaluate the gates and hooks on live traffic, change no weight, record "
+                 "what the ramp would have done");
 
   // ramp-status / ramp-pause / ramp-resume / ramp-abort ROUTE
   std::string ramp_status_route;
@@ -420,9 +499,11 @@ int main(int argc, char** argv) {
     return ctl.run(verb::get, api_target(route_path(ramp_status_route, {"ramp"})), nullptr, ramp_view);
   })->add_option("route", ramp_status_route, "route name")->required();
   std::string ramp_action_route;
-  for (std::string action : {"pause", "resume", "abort"}) {
+  for (std::string action : {"pause", "resume", "abort", "approve"}) {
     const std::string example = "cutoverctl ramp-" + action + " app";
-    command("ramp-" + action, action + " the ramp of a route", {example.c_str()},
+    const std::string what =
+        action == "approve" ? "let a ramp awaiting approval go on past its step" : action + " the ramp of a route";
+    command("ramp-" + action, what, {example.c_str()},
             [&ramp_action_route, action](const Ctl& ctl) {
       return ctl.run(verb::post, api_target(route_path(ramp_action_route, {"ramp", action})), nullptr, ramp_view);
     })->add_option("route", ramp_action_route, "route name")->required();
@@ -430,7 +511,7 @@ int main(int argc, char** argv) {
 
   // watch ROUTE [--interval 1s] [--max-seconds N]
   WatchOptions watch_opt;
-  auto* watch_cmd = command("watch", "follow a ramp live until it ends (exit 4 when it rolls back)",
+  auto* watch_cmd = command("watch", "follow a ramp live until it ends or waits for approval (exit 4 when it rolls back)",
                             {"cutoverctl watch app", "cutoverctl watch app --interval 5s --max-seconds 600"},
                             [&](const Ctl& ctl) { return watch(ctl, watch_opt); });
   watch_cmd->add_option("route", watch_opt.route, "route name")->required();

@@ -74,6 +74,13 @@ std::string gate_value(std::string_view gate, const json::value& v) {
   return plain_number(*d, 3);
 }
 
+// A PromQL query short enough for a table cell.
+std::string prometheus_label(std::string query) {
+  constexpr std::size_t kWidth = 40;
+  if (query.size() > kWidth) query = query.substr(0, kWidth - 3) + "...";
+  return query;
+}
+
 std::string_view gate_comparison(std::string_view gate) {
   if (gate == "webhook") return "";
   return gate.starts_with("min_") ? ">=" : "<=";
@@ -95,7 +102,11 @@ std::string steps_list(const json::value& steps) {
   std::string out;
   for (const auto& s : steps.as_array()) {
     if (!out.empty()) out += ",";
-    out += percent(s);
+    // A step that waits for approval: {"weight", "approve": true}, shown as "50(approve)".
+    if (s.is_object())
+      out += percent(at(s, "weight")) + (flag(at(s, "approve")) ? "(approve)" : "");
+    else
+      out += percent(s);
   }
   return out;
 }
@@ -104,14 +115,21 @@ std::string steps_list(const json::value& steps) {
 void ramp_head(std::string& out, const json::value& ramp) {
   const auto total = array_size(at(ramp, "steps"));
   const auto done = steps_done(ramp);
-  out += fmt::format("route {}  ramp {}  step {}/{} at {} %  {}\n", str(at(ramp, "route")), str(at(ramp, "state")),
-                     done, total, percent(at(ramp, "step_weight")), progress_bar(done, total));
+  const bool rehearsal = flag(at(ramp, "dry_run"));
+  out += fmt::format("route {}  {} {}  step {}/{} at {} %  {}\n", str(at(ramp, "route")),
+                     rehearsal ? "DRY-RUN ramp (no weight changes)" : "ramp", str(at(ramp, "state")), done, total,
+                     percent(at(ramp, "step_weight")), progress_bar(done, total));
+  if (str(at(ramp, "state")) == "awaiting_approval")
+    out += fmt::format("waiting for approval: cutoverctl ramp-approve {}\n", str(at(ramp, "route")));
   std::string plan = fmt::format("steps {} % every {}, apply to {}", steps_list(at(ramp, "steps")),
                                  seconds(at(ramp, "interval_s")), str(at(ramp, "apply_to")));
   if (json_number(at(ramp, "max_wait_s"))) plan += ", max wait " + seconds(at(ramp, "max_wait_s"));
   const auto& hook = at(ramp, "webhook");
   if (hook.is_object())
     plan += fmt::format(", webhook {} (timeout {})", str(at(hook, "url")), seconds(at(hook, "timeout_s")));
+  const auto& hooks = at(ramp, "hooks");
+  if (hooks.is_object())
+    for (const auto& kv : hooks.as_object()) plan += fmt::format(", {} {}", std::string_view(kv.key()), str(at(kv.value(), "url")));
   out += plan + "\n";
   std::string times = "started " + str(at(ramp, "started"));
   if (at(ramp, "step_started").is_string()) times += ", step started " + str(at(ramp, "step_started"));
@@ -132,6 +150,14 @@ void ramp_gates(std::string& out, const json::value& ramp) {
     for (const auto& g : at(eval, "gates").as_array()) {
       auto name = str(at(g, "gate"));
       std::string result = flag(at(g, "passed")) ? "pass" : (waiting && name == "min_requests") ? "wait" : "FAIL";
+      if (name == "prometheus") {
+        // The query names the row; a query without a number says why.
+        const auto error = str(at(g, "error"), "");
+        rows.push_back({"  prometheus " + prometheus_label(str(at(g, "query"))), gate_value(name, at(g, "value")),
+                        str(at(g, "bound")) == "min" ? ">=" : "<=", gate_value(name, at(g, "threshold")),
+                        error.empty() ? result : result + " (" + error + ")"});
+        continue;
+      }
       rows.push_back({"  " + name, gate_value(name, at(g, "value")), std::string(gate_comparison(name)),
                       gate_value(name, at(g, "threshold")), result});
     }
@@ -142,6 +168,14 @@ void ramp_gates(std::string& out, const json::value& ramp) {
       for (const auto& kv : gates.as_object()) {
         if (kv.value().is_null()) continue;
         std::string name(kv.key());
+        if (name == "prometheus" && kv.value().is_array()) {
+          for (const auto& g : kv.value().as_array()) {
+            const bool min = at(g, "min").is_number();
+            rows.push_back({"  prometheus " + prometheus_label(str(at(g, "query"))), "-", min ? ">=" : "<=",
+                            gate_value(name, at(g, min ? "min" : "max")), "pending"});
+          }
+          continue;
+        }
         rows.push_back({"  " + name, "-", std::string(gate_comparison(name)), gate_value(name, kv.value()), "pending"});
       }
   }
@@ -154,6 +188,17 @@ void ramp_gates(std::string& out, const json::value& ramp) {
 void ramp_outcome(std::string& out, const json::value& ramp) {
   auto reason = str(at(ramp, "reason"), "");
   if (!reason.empty()) out += "reason: " + reason + "\n";
+  auto hook_last = str(at(ramp, "hook_last"), "");
+  if (!hook_last.empty()) out += "hook: " + hook_last + "\n";
+  // A rehearsal's decisions, the newest few.
+  const auto& rehearsal = at(ramp, "rehearsal");
+  if (rehearsal.is_array() && !rehearsal.as_array().empty()) {
+    const auto& list = rehearsal.as_array();
+    out += "rehearsal (what the ramp would have done):\n";
+    for (std::size_t i = list.size() > 8 ? list.size() - 8 : 0; i < list.size(); ++i)
+      out += fmt::format("  {} step {}: {}: {}\n", str(at(list[i], "time")), count(at(list[i], "step")),
+                         str(at(list[i], "would")), str(at(list[i], "reason")));
+  }
   if (flag(at(ramp, "webhook_pending"))) out += "webhook: waiting for its answer to the next step\n";
   auto hook = str(at(ramp, "webhook_last"), "");
   if (!hook.empty()) out += "webhook: " + hook + "\n";

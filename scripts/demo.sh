@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The cutover demo: two environments of one service (nginx), cutover in front, real client traffic
-# shifted 0 -> 10 -> 50 -> 100 % to the target, then an instant rollback under load.
+# shifted 0 -> 10 -> 50 -> 100 % to the target, an instant rollback under load, one tenant moved
+# to the target alone, the write-path flip (writes held, then released to the target), and a
+# maintenance window answered by cutover itself.
 #   ./scripts/demo.sh        (the first run installs packages via scripts/setup.sh: root or sudo)
 #   ./scripts/demo.sh --serve
 #                            the same two environments and cutover, on fixed ports (listener
@@ -219,7 +221,7 @@ for weight in 0 10 50 100; do
     50) lo=40 hi=60 ;;
     100) lo=100 hi=100 ;;
   esac
-  step "Stage $stage/6: $weight % of requests to target"
+  step "Stage $stage/8: $weight % of requests to target"
   admin PUT /v1/routes/app/weights "{\"weight\": $weight}"
   say "PUT /v1/routes/app/weights {\"weight\": $weight} -> $ADMIN_CODE in $ADMIN_MS ms: $(brief "$ADMIN_BODY")"
   [ "$ADMIN_CODE" = 200 ] || die "the admin API refused the weight change"
@@ -246,7 +248,7 @@ for weight in 0 10 50 100; do
   fi
 done
 
-step "Stage 5/6: instant rollback while traffic flows"
+step "Stage 5/8: instant rollback while traffic flows"
 say "weight is 100 %; one client streams GETs over its keep-alive connection"
 client rollback "$ROLLBACK_MAX" "&"
 wait_lines "$work/rollback.body" "$ROLLBACK_AFTER" 3
@@ -284,7 +286,24 @@ expect "one clean switch: no target response after the first source one" test "$
 expect "metrics: no target request counted after the rollback (but the in-flight one)" test $((m_tgt2 - m_tgt1)) -le 1
 expect "cutover_route_weight of route app is 0 for every kind" weights_zero
 
-step "Stage 6/6: the write-path flip: hold writes, promote the database, release them to target"
+step "Stage 6/8: a tenant move: one customer to target while everyone else stays on source"
+admin PUT /v1/routes/app/segments '{"segments": [{"header": "X-Tenant", "values": ["acme", "initech"], "side": "target"}], "reason": "wave 1"}'
+say "PUT /v1/routes/app/segments [X-Tenant acme, initech -> target] -> $ADMIN_CODE in $ADMIN_MS ms"
+[ "$ADMIN_CODE" = 200 ] || die "the admin API refused the segment"
+t_acme=0 t_other=0
+for i in $(seq 1 50); do
+  [ "$(curl -sS -m 5 -H 'X-Tenant: acme' "http://$CUTOVER_LISTEN/tenant/$i")" = "$TARGET_BODY" ] && t_acme=$((t_acme + 1))
+  [ "$(curl -sS -m 5 -H 'X-Tenant: globex' "http://$CUTOVER_LISTEN/tenant/$i")" = "$TARGET_BODY" ] && t_other=$((t_other + 1))
+done
+say "weights stay 0 %; 50 GETs as tenant acme: $t_acme by target; 50 as tenant globex: $t_other by target"
+row "tenant acme (segment)" 50 $((50 - t_acme)) "$t_acme" "$(pct "$t_acme" 50)"
+row "tenant globex (weight 0)" 50 $((50 - t_other)) "$t_other" "$(pct "$t_other" 50)"
+expect "every request of the moved tenant went to target" test "$t_acme" -eq 50
+expect "every other tenant stayed on source at weight 0" test "$t_other" -eq 0
+admin PUT /v1/routes/app/segments '{"segments": []}'
+[ "$ADMIN_CODE" = 200 ] || die "the admin API refused to clear the segments"
+
+step "Stage 7/8: the write-path flip: hold writes, promote the database, release them to target"
 HELD=${HELD:-10}
 # held_requests: how many writes wait in cutover now (route state).
 held_requests() { curl -sf -m 5 "$CUTOVER_ADMIN/v1/routes/app" | jq -r '.writes.held_requests // 0'; }
@@ -326,13 +345,37 @@ expect "reads kept flowing during the hold (served by source)" test "$read_durin
 expect "release answered 200" test "$ADMIN_CODE" = 200
 expect "every held write was answered 200 by target, none reached source" test "$w_ok" -eq "$HELD" -a "$w_tgt" -eq "$HELD" -a "$w_src" -eq 0
 
+step "Stage 8/8: a maintenance window: cutover answers 503 itself, no upstream contact"
+read -r m_src0 m_tgt0 < <(counters)
+maint0=$(curl -sf -m 5 "$CUTOVER_ADMIN/metrics" | awk '$1 ~ /^cutover_maintenance_responses_total\{.*route="app"/ { s += $2 } END { print s + 0 }')
+admin PUT /v1/routes/app/maintenance '{"status": 503, "retry_after": "120s", "reason": "schema migration"}'
+say "PUT /v1/routes/app/maintenance {status 503, retry_after 120s} -> $ADMIN_CODE in $ADMIN_MS ms"
+[ "$ADMIN_CODE" = 200 ] || die "the admin API refused maintenance"
+m_503=0 m_retry=0
+for i in $(seq 1 20); do
+  head=$(curl -sS -m 5 -o /dev/null -D - "http://$CUTOVER_LISTEN/page/$i" | tr -d '\r')
+  grep -q '^HTTP/1.1 503' <<< "$head" && m_503=$((m_503 + 1))
+  grep -qi '^retry-after: 120$' <<< "$head" && m_retry=$((m_retry + 1))
+done
+read -r m_src1 m_tgt1 < <(counters)
+maint1=$(curl -sf -m 5 "$CUTOVER_ADMIN/metrics" | awk '$1 ~ /^cutover_maintenance_responses_total\{.*route="app"/ { s += $2 } END { print s + 0 }')
+admin DELETE /v1/routes/app/maintenance
+say "20 GETs during it: $m_503 answered 503, $m_retry with Retry-After: 120; upstream requests +$((m_src1 - m_src0 + m_tgt1 - m_tgt0)); cutover_maintenance_responses_total +$((maint1 - maint0))"
+after=$(curl -sS -m 5 "http://$CUTOVER_LISTEN/after")
+say "DELETE /v1/routes/app/maintenance -> $ADMIN_CODE; the next GET got: $after"
+expect "every request during maintenance got 503 with Retry-After" test "$m_503" -eq 20 -a "$m_retry" -eq 20
+expect "no request reached an upstream during maintenance" test $((m_src1 - m_src0 + m_tgt1 - m_tgt0)) -eq 0
+expect "maintenance answers are counted" test $((maint1 - maint0)) -eq 20
+expect "traffic flows again once maintenance ends" test "$after" = "$SOURCE_BODY"
+
 step "Summary: where the responses came from"
 say "$(printf '%-26s %8s %8s %8s %9s' stage requests source target "target %")"
 for line in "${summary[@]}"; do say "$line"; done
 printf '\n'
 if [ ${#failures[@]} -eq 0 ]; then
   printf 'PASS: traffic moved 0 -> 10 -> 50 -> 100 %% to target, one rollback call sent the very next\n'
-  printf 'request back to source, and writes held during the database flip all went to target on release.\nConfigs: scripts/demo/cutover.yaml, scripts/demo/backends.nginx.conf;\n'
+  printf 'request back to source, one tenant moved to target alone, writes held during the database flip\n'
+  printf 'all went to target on release, and a maintenance window answered without touching an upstream.\nConfigs: scripts/demo/cutover.yaml, scripts/demo/backends.nginx.conf;\n'
   printf 'KEEP=1 %s keeps the rendered configs, logs and every response body.\n' "$0"
 else
   printf 'FAIL: %d check(s) did not hold:\n' "${#failures[@]}"

@@ -21,9 +21,10 @@ build_pkgs=(
 # admin API's answers against docs/admin-api.openapi.yaml; man-db: the manpages test renders
 # build/*.1 with man; etcd-server: the members test_etcd_client.py starts for fleet/etcd;
 # chromium, chromium-driver and python3-selenium: test_console.py drives the console in headless
-# Chromium; eslint: the console's JavaScript is linted).
+# Chromium; eslint: the console's JavaScript is linted; prometheus: test_prometheus_gate.py's real
+# server scrapes cutover and answers a ramp's gate queries).
 run_pkgs=(python3 python3-websockets python3-h2 python3-grpcio python3-yaml python3-jsonschema nghttp2-client curl openssl
-          nginx-light procps jq man-db etcd-server chromium chromium-driver python3-selenium eslint)
+          nginx-light procps jq man-db etcd-server chromium chromium-driver python3-selenium eslint prometheus)
 
 want=("${build_pkgs[@]}")
 # --build: what building the binaries needs, nothing the tests and the demo drive (the container
@@ -49,9 +50,9 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# nginx-light's package starts a system nginx on :80, etcd-server a system etcd on :2379; the demo
-# and tests run their own instances.
-for unit in nginx etcd; do
+# nginx-light's package starts a system nginx on :80, etcd-server a system etcd on :2379, prometheus
+# one on :9090; the demo and tests run their own instances.
+for unit in nginx etcd prometheus; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$unit" 2>/dev/null; then
     $SUDO systemctl stop "$unit" || true
   fi

@@ -284,7 +284,10 @@ function renderRamp(root, ramp) {
     if (ev.waiting) result = el('span', { class: 'wait', text: '… waiting for min_requests' });
     else if (g.passed === false) result = el('span', { class: 'fail', text: '✗ fail' });
     else result = el('span', { class: 'pass', text: '✓ pass' });
-    rows.push(el('tr', {}, el('td', { text: g.gate }), el('td', { text: g.value === null ? 'not measured' : num(g.value, 3) }),
+    // A Prometheus gate is named by its query; without a number it says why.
+    const name = g.gate === 'prometheus' ? `prometheus ${g.bound === 'min' ? '≥' : '≤'}: ${g.query}` : g.gate;
+    const value = g.value === null ? (g.error || 'not measured') : num(g.value, 3);
+    rows.push(el('tr', {}, el('td', { text: name }), el('td', { text: value }),
                  el('td', { text: num(g.threshold, 3) }), el('td', {}, result)));
   }
   if (ramp.failed_gate) {

@@ -11,10 +11,12 @@ so each comparison is a mismatch at $.side). Checked, in order:
     the page's own origin is refused (403) and changes nothing;
   - with the admin token: the target's requests/s on the chart rise after a weight change made
     through the API (they were 0 before);
-  - a ramp shows its steps with the current one marked, and its gates;
+  - a ramp shows its steps with the current one marked, and its gates; its first step waits for
+    approval, and Approve on the page (confirmed) lets it go on, audited with the token's name;
   - a mismatch sample opens with the two answers side by side and the differing JSON path marked;
-  - clicking Rollback and confirming sets both weights to 0 (through the API) and traffic then
-    reaches only the source;
+  - Rollback with the keyboard only (Tab to it, Enter, the dialog opens on Cancel, Tab, Enter)
+    sets both weights to 0 (through the API) and traffic then reaches only the source;
+  - at a phone's width (390 px) the page does not scroll sideways and the controls stay on screen;
   - no error in the browser's console from the page's load to the end.
 Screenshots go to $CUTOVER_ARTIFACTS (default: a temp dir), named console-*.png.
 """
@@ -33,6 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 from selenium import webdriver  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
@@ -185,14 +189,32 @@ class ConsoleTest(h.CutoverTestCase):
 
         # A ramp on route "api" shows its steps, the current one marked, and its gates.
         st, _, text = self.admin.request("POST", "/v1/routes/api/ramp", {
-            "steps": [5, 25, 100], "interval": "1h", "gates": {"max_error_rate": 0.01, "max_p99_ms": 500,
-                                                                 "min_requests": 5}}, headers=self.auth)
+            "steps": [{"weight": 5, "approve": True}, 25, 100], "interval": "1h",
+            "gates": {"max_error_rate": 0.01, "max_p99_ms": 500, "min_requests": 5}}, headers=self.auth)
         self.assertEqual(st, 200, text)
         api = self.route_section("api")
         current = self.wait(lambda _: api.find_elements(By.CSS_SELECTOR, '.ramp-steps li[aria-current="step"]'), 20,
                             "no current ramp step")[0]
         self.assertIn("5 %", current.text)
+        self.assertIn("approval", current.text)
         self.wait(lambda _: len(api.find_elements(By.CSS_SELECTOR, ".gates tbody tr")) >= 2, 30, "no gate values")
+
+        # The step waits for approval: Approve… on the page, confirmed, lets the ramp go on.
+        self.assertIn("awaiting approval", api.find_element(By.CSS_SELECTOR, ".ramp-state").text)
+        approve = api.find_element(By.CSS_SELECTOR, ".ramp-approve")
+        self.wait(lambda _: approve.is_displayed(), message="no Approve button while awaiting approval")
+        d.execute_script("arguments[0].scrollIntoView()", approve)
+        approve.click()
+        dialog = d.find_element(By.ID, "confirm")
+        self.wait(lambda _: dialog.is_displayed(), message="no confirmation dialog for the approval")
+        self.assertIn("Ramp: approve", dialog.text)
+        d.find_element(By.ID, "confirm-ok").click()
+        self.assertTrue(h.wait_for(lambda: self.admin.request("GET", "/v1/routes/api/ramp")[1]["state"] == "running",
+                                   10), "the approval did not reach the ramp")
+        entry = [e for e in self.admin.request("GET", "/v1/audit?limit=10")[1]["entries"]
+                 if e["action"] == "ramp_approve"]
+        self.assertEqual([(e["actor"], e["ramp_step"]) for e in entry], [("ops", 1)])
+        self.wait(lambda _: not approve.is_displayed(), message="Approve still shown on a running ramp")
 
         # A mismatch sample of route "api": both answers side by side, the differing path marked.
         sample = self.wait(lambda _: api.find_elements(By.CSS_SELECTOR, ".samples button"), 30, "no mismatch sample")[0]
@@ -216,14 +238,27 @@ class ConsoleTest(h.CutoverTestCase):
         self.screenshot("ramp-and-mismatch")
         d.set_window_size(1280, 720)
 
-        # Rollback from the page: confirm, then both weights 0 and traffic to source only.
-        d.execute_script("window.scrollTo(0, 0)")
-        app.find_element(By.CSS_SELECTOR, ".rollback").click()
+        # Rollback from the page with the keyboard only: Tab to the button, Enter, the dialog opens
+        # on Cancel (the safe default), Tab to Confirm, Enter. Then both weights 0 and traffic to
+        # source only.
+        d.execute_script("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur();")
+        keys = ActionChains(d)
+        for _ in range(200):
+            if d.execute_script("return document.activeElement.matches(arguments[0])",
+                                'section[data-route="app"] .rollback'):
+                break
+            keys.send_keys(Keys.TAB).perform()
+        else:
+            self.fail("Tab never reached the Rollback button of route app")
+        keys.send_keys(Keys.ENTER).perform()
         dialog = d.find_element(By.ID, "confirm")
         self.wait(lambda _: dialog.is_displayed(), message="no confirmation dialog")
         self.assertIn('Roll back route "app"', dialog.text)
+        self.assertEqual(d.switch_to.active_element.get_attribute("id"), "confirm-cancel")
         self.screenshot("rollback-confirm")
-        d.find_element(By.ID, "confirm-ok").click()
+        keys.send_keys(Keys.TAB).perform()
+        self.assertEqual(d.switch_to.active_element.get_attribute("id"), "confirm-ok")
+        keys.send_keys(Keys.ENTER).perform()
         self.assertTrue(h.wait_for(lambda: self.admin.route("app")["read_weight"] == 0
                                    and self.admin.route("app")["write_weight"] == 0, 10), self.admin.route("app"))
         entry = self.admin.request("GET", "/v1/audit?limit=5")[1]["entries"][-1]
@@ -236,6 +271,18 @@ class ConsoleTest(h.CutoverTestCase):
         late = [e.path for e in self.be.target.events_snapshot()[mark:] if e.path.startswith("/app/")]
         self.assertEqual(late, [], "requests of route app reached target after the rollback")
         self.screenshot("after-rollback")
+
+        # At a phone's width the page fits: no sideways scrolling, the controls still on screen.
+        d.set_window_size(390, 844)
+        time.sleep(0.5)
+        d.execute_script("window.scrollTo(0, 0)")
+        width = d.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        self.assertLessEqual(width[0], width[1] + 1, f"the page scrolls sideways at a phone's width: {width}")
+        rb = app.find_element(By.CSS_SELECTOR, ".rollback")
+        self.assertTrue(rb.is_displayed())
+        self.assertLessEqual(rb.rect["x"] + rb.rect["width"], width[1] + 1)
+        self.screenshot("phone")
+        d.set_window_size(1280, 720)
 
         # Nothing in the browser's console from the load until now.
         errors = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]

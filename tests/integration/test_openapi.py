@@ -212,6 +212,17 @@ class OpenApiTest(h.CutoverTestCase):
         self.assertEqual(self.call("POST", "/v1/routes/api/ramp/abort").json()["state"], "aborted")
         self.assertEqual(self.call("POST", "/v1/routes/api/ramp/abort").status, 409)
         self.assertEqual(self.call("POST", "/v1/routes/api/ramp/resume").status, 409)
+        # A dry run whose first step waits for approval: approved once, refused the second time.
+        rehearsal = {"steps": [{"weight": 10, "approve": True}, 100], "interval": "1h", "dry_run": True,
+                     "hooks": {"post_step": "http://127.0.0.1:9/hook"}}
+        self.assertEqual(self.call("POST", "/v1/routes/api/ramp", rehearsal).json()["dry_run"], True)
+        self.assertEqual(self.call("POST", "/v1/routes/api/ramp/abort").json()["state"], "aborted")
+        approval = {"steps": [{"weight": 10, "approve": True}, 100], "interval": "1h"}
+        self.assertEqual(self.call("POST", "/v1/routes/api/ramp", approval).json()["state"], "awaiting_approval")
+        self.assertEqual(self.call("POST", "/v1/routes/api/ramp/approve", {"reason": "looks fine"}).json()["state"],
+                         "running")
+        self.assertEqual(self.call("POST", "/v1/routes/api/ramp/approve").status, 409)
+        self.assertEqual(self.call("POST", "/v1/routes/api/ramp/abort").json()["state"], "aborted")
         self.assertEqual(self.call("POST", "/v1/routes/pg/ramp", {"steps": [1, 100], "interval": "1h"}).status, 200)
 
         # Rollback (it aborts pg's ramp) and its refusals.

@@ -82,7 +82,10 @@ class Webhook:
         self.server.close()
 
 
-class RampTest(unittest.TestCase):
+class RampCase(unittest.TestCase):
+    """One cutover with route `app` in front of a source and a target SideBackend, and the ramp
+    calls; no tests of its own (test_ramp_steps.py builds on it too)."""
+
     def setUp(self):
         self.source = SideBackend("source")
         self.target = SideBackend("target")
@@ -137,7 +140,8 @@ class RampTest(unittest.TestCase):
         self.assertIn(view["state"], states, json.dumps(view, indent=1))
         return view
 
-    # -----------------------------------------------------------------------------------------
+
+class RampTest(RampCase):
 
     def test_healthy_target_completes_every_step(self):
         self.start()

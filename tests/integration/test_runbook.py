@@ -226,7 +226,7 @@ class RunbookTest(unittest.TestCase):
         cls.env = dict(os.environ, CUTOVER_ADMIN=f"http://{h.LOCALHOST}:{cls.cv.admin_addr[1]}",
                        PATH=f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
         cls.env.pop("CUTOVER_TOKEN", None)
-        cls.load = Load(cls.cv.port("public")).start()
+        cls.load = Load(cls.cv.port("public"), max_seconds=240.0).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -239,6 +239,7 @@ class RunbookTest(unittest.TestCase):
 
     def run_block(self, kind: str, name: str, body: str) -> subprocess.CompletedProcess:
         script = body.replace("/etc/cutover/cutover.yaml", str(self.cv.config_path))
+        script = script.replace("http://app.example.com", f"http://{h.LOCALHOST}:{self.cv.port('public')}")
         for pattern, repl in REWRITE_COMMANDS:
             script = re.sub(pattern, repl, script)
         t0 = time.monotonic()
@@ -253,6 +254,11 @@ class RunbookTest(unittest.TestCase):
 
     def route(self) -> dict:
         return self.admin.route("app")
+
+    def failures(self) -> list[tuple]:
+        """The load's 5xx and errors, but for the maintenance window's own answers (cutover's 503)."""
+        start, end = getattr(type(self), "maintenance", (0.0, 0.0))
+        return [r for r in self.load.failures() if not (r[4] == 503 and r[5] == "cutover" and start <= r[0] <= end)]
 
     def assert_weights(self, read, write):
         r = self.route()
@@ -294,12 +300,52 @@ class RunbookTest(unittest.TestCase):
                         f"{len(on_target)} of {len(sides)} users on target at read weight 10")
         self.assertEqual(self.target.served(t0, "POST"), [], "a write reached the target")
 
+    def side_of(self, headers: dict) -> str:
+        """The side that answered one HEAD request with `headers` (the backends' Server header)."""
+        conn = http.client.HTTPConnection(h.LOCALHOST, self.cv.port("public"), timeout=10)
+        try:
+            conn.request("HEAD", "/", headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            return resp.getheader("Server")
+        finally:
+            conn.close()
+
+    def check_tenants(self, res, t0, t_done):
+        self.assert_weights(10, 0)
+        self.assertEqual(res.stdout.lower().count("server: target"), 2, res.stdout)
+        st, js, _ = self.admin.get("/v1/routes/app/segments")
+        self.assertEqual(st, 200)
+        self.assertEqual([len(s["values"]) for s in js["segments"]], [2, 10000])
+        # Listed tenants reach the target whatever the weight; an unlisted one follows the weights
+        # (no X-User-Id here: a random bucket, 90 % source), so ask it 20 times.
+        for tenant in ("acme", "internal-qa", "tenant-1", "tenant-10000"):
+            self.assertEqual(self.side_of({"X-Tenant": tenant}), "target", tenant)
+        unlisted = [self.side_of({"X-Tenant": "globex"}) for _ in range(20)]
+        self.assertIn("source", unlisted)
+
+    def check_rehearsal(self, res, t0, t_done):
+        st, js, _ = self.admin.get("/v1/routes/app/ramp")
+        self.assertEqual((st, js["state"], js["dry_run"]), (200, "completed", True), js)
+        self.assertEqual([e["would"] for e in js["rehearsal"]],
+                         ["would_start", "would_advance", "would_advance", "would_advance", "would_complete"])
+        self.assert_weights(10, 0)  # nothing moved
+        self.assertIn("DRY-RUN", res.stdout)
+        st, js, _ = self.admin.get("/v1/audit?limit=20")
+        self.assertIn("ramp_rehearsal", [e["action"] for e in js["entries"]])
+        self.assertNotIn("ramp_step", [e["action"] for e in js["entries"]])
+
     def check_ramp(self, res, t0, t_done):
         st, js, _ = self.admin.get("/v1/routes/app/ramp")
         self.assertEqual((st, js["state"]), (200, "completed"), js)
         self.assertEqual(js["apply_to"], "read")
+        self.assertFalse(js["dry_run"])
         self.assert_weights(100, 0)
         self.assertRegex(res.stdout.lower(), r"completed")
+        self.assertIn("waits for approval", res.stdout)
+        st, audit, _ = self.admin.get("/v1/audit?limit=30")
+        approvals = [e for e in audit["entries"] if e["action"] == "ramp_approve"]
+        self.assertEqual([e["ramp_step"] for e in approvals], [3], "one approval, at 50 %")
         # The dashboard's queries name metrics this cutover exports (cutover_ramp_step too, now).
         dash = json.loads((_REPO / "docker" / "grafana-dashboard.json").read_text())
         self.assertEqual(check_dashboard.check(dash, self.admin.metrics()), [])
@@ -328,6 +374,21 @@ class RunbookTest(unittest.TestCase):
         self.assertTrue(h.wait_for(lambda: self.target.served(self.held_since, "POST"), 5))
         time.sleep(3.5)  # decommission looks at the last (shortened) 3 s window: post-flip only
 
+    def check_maintenance(self, res, t0, t_done):
+        self.assertIn("503", res.stdout.splitlines(), res.stdout)
+        self.assertIn("server: target", res.stdout.lower(), "the tester reached the target")
+        r = self.route()
+        self.assertIsNone(r.get("maintenance"), r)
+        self.assert_weights(100, 100)
+        # The public got cutover's own 503 with Retry-After meanwhile, no upstream contact.
+        # (cutover's own answers say "Server: cutover".)
+        answered = [x for x in self.load.snapshot(t0) if x[0] <= t_done and x[4] == 503]
+        self.assertTrue(answered, "no client saw the maintenance answer")
+        self.assertEqual([x for x in answered if x[5] != "cutover"], [], "a 503 from a backend")
+        self.assertEqual(self.source.served(t0), [])
+        type(self).maintenance = (t0, t_done)
+        time.sleep(3.5)  # decommission looks at the last (shortened) 3 s window: after maintenance only
+
     def check_decommission(self, res, t0, t_done):
         st, js, _ = self.admin.get("/v1/stats?window=3s&route=app")
         self.assertEqual(st, 200)
@@ -342,8 +403,9 @@ class RunbookTest(unittest.TestCase):
             self.assertIn(a, actions)
 
     STEP_CHECKS = {"prepare": check_prepare, "shadow": check_shadow, "read-slice": check_read_slice,
-                   "canary": check_canary, "ramp": check_ramp, "hold": check_hold,
-                   "promote": check_promote, "release": check_release,
+                   "canary": check_canary, "tenants": check_tenants, "rehearsal": check_rehearsal,
+                   "ramp": check_ramp, "hold": check_hold, "promote": check_promote,
+                   "release": check_release, "maintenance": check_maintenance,
                    "decommission": check_decommission}
 
     # ---- the runbook, in order ----------------------------------------------------------------
@@ -358,7 +420,7 @@ class RunbookTest(unittest.TestCase):
             t0 = time.monotonic()
             res = self.run_block("step", name, body)
             self.STEP_CHECKS[name](self, res, t0, time.monotonic())
-        self.assertEqual(self.load.failures(), [], "a client got a 5xx or an error during the migration")
+        self.assertEqual(self.failures(), [], "a client got a 5xx or an error during the migration")
         total = len(self.load.snapshot())
         print(f"\nload: {total} requests, no failure", file=sys.stderr)
 
@@ -401,7 +463,7 @@ class RunbookTest(unittest.TestCase):
                 self.assertTrue(h.wait_for(lambda: len(self.load.snapshot(after)) > 20, 5))
                 late = [x for x in self.load.snapshot(after) if x[5] == "target" and x[0] > after]
                 self.assertEqual(late, [], f"requests sent after rollback '{name}' reached the target")
-        self.assertEqual(self.load.failures(), [], "a client got a 5xx or an error during the rollbacks")
+        self.assertEqual(self.failures(), [], "a client got a 5xx or an error during the rollbacks")
 
 
 if __name__ == "__main__":

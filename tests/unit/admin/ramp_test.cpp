@@ -76,6 +76,120 @@ TEST(RampSpec, RejectsBadRequestsWithAReason) {
   }
 }
 
+TEST(RampSpec, ApprovalStepsHooksPrometheusAndDryRun) {
+  std::string error;
+  auto spec = parse(R"({"steps":[5,{"weight":25,"approve":true},{"weight":50},100],"interval":"1s","dry_run":true,
+      "hooks":{"pre_step":"http://127.0.0.1:9/pre","on_rollback":{"url":"http://127.0.0.1:9/rb","timeout":"2s"}},
+      "gates":{"prometheus":[{"url":"http://127.0.0.1:9090","query":"up","min":1}]}})",
+                    error);
+  ASSERT_TRUE(spec) << error;
+  EXPECT_EQ(spec->steps_bp, (std::vector<std::uint16_t>{500, 2500, 5000, 10000}));
+  EXPECT_EQ(spec->approve, (std::vector<bool>{false, true, false, false}));
+  EXPECT_TRUE(spec->dry_run);
+  ASSERT_TRUE(spec->hooks.pre_step);
+  EXPECT_EQ(spec->hooks.pre_step->url, "http://127.0.0.1:9/pre");
+  EXPECT_EQ(spec->hooks.pre_step->timeout.count(), 5000);
+  ASSERT_TRUE(spec->hooks.on_rollback);
+  EXPECT_EQ(spec->hooks.on_rollback->timeout.count(), 2000);
+  EXPECT_FALSE(spec->hooks.post_step);
+  ASSERT_EQ(spec->prometheus.size(), 1u);
+  EXPECT_EQ(spec->prometheus[0].min, 1.0);
+
+  // The view shows it back in the request's form, and parsing that form gives the same spec.
+  auto shown = ramp_spec_json(*spec);
+  EXPECT_EQ(shown.at("steps").as_array()[1], json::parse(R"({"weight":25,"approve":true})"));
+  EXPECT_EQ(shown.at("steps").as_array()[2], json::value(50));
+  EXPECT_EQ(shown.at("hooks").as_object().at("pre_step").at("url"), "http://127.0.0.1:9/pre");
+  EXPECT_EQ(shown.at("gates").at("prometheus").as_array().size(), 1u);
+  EXPECT_EQ(shown.at("dry_run"), true);
+}
+
+TEST(RampSpec, RejectsBadApprovalHookAndPrometheusEntriesNamingTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"steps":[{"approve":true}],"interval":"1s"})", "steps[0]"},
+      {R"({"steps":[10,{"weight":20,"approve":"yes"}],"interval":"1s"})", "steps[1]"},
+      {R"({"steps":[10,{"weight":20,"wait":true}],"interval":"1s"})", "unknown field 'wait' in steps[1]"},
+      {R"({"steps":[10,{"weight":101}],"interval":"1s"})", "steps[1]"},
+      {R"({"steps":[10],"interval":"1s","hooks":{"pre_step":"ftp://x/"}})", "hooks.pre_step must be"},
+      {R"({"steps":[10],"interval":"1s","hooks":{"on_complete":{"url":"http://x/","timeout":0}}})",
+       "hooks.on_complete.timeout"},
+      {R"({"steps":[10],"interval":"1s","hooks":{"before":"http://x/"}})", "unknown field 'before' in 'hooks'"},
+      {R"({"steps":[10],"interval":"1s","hooks":[]})", "'hooks'"},
+      {R"({"steps":[10],"interval":"1s","dry_run":"true"})", "'dry_run'"},
+      {R"({"steps":[10],"interval":"1s","gates":{"prometheus":{}}})", "gates.prometheus must be a list"},
+      {R"({"steps":[10],"interval":"1s","gates":{"prometheus":[{"url":"http://p:9090","query":"up"}]}})",
+       "gates.prometheus[0] must have exactly one"},
+      {R"({"steps":[10],"interval":"1s","gates":{"prometheus":[{"url":"http://p:9090","query":"up","max":1},
+          {"url":"http://p:9090","query":"","max":1}]}})",
+       "gates.prometheus[1].query"},
+  };
+  for (const auto& [body, want] : cases) {
+    std::string error;
+    EXPECT_FALSE(parse(body, error)) << body;
+    EXPECT_NE(error.find(want), std::string::npos) << body << " -> " << error;
+  }
+}
+
+TEST(RampGates, PrometheusGateCrossingItsBoundFailsEvenWhileWaiting) {
+  std::string error;
+  auto spec = parse(R"({"steps":[10,100],"interval":"1s","gates":{"min_requests":100,"prometheus":[
+      {"url":"http://p:9090","query":"errors","max":0.05},{"url":"http://p:9090","query":"up","min":3}]}})",
+                    error);
+  ASSERT_TRUE(spec) << error;
+  // Within both bounds, with too few requests: waiting, not failed.
+  auto e = evaluate_gates(*spec, side(100, 0, 1000), side(5, 0, 1000), 10,
+                          {PrometheusValue{0.01, {}}, PrometheusValue{3, {}}});
+  EXPECT_TRUE(e.waiting);
+  EXPECT_FALSE(e.failed);
+  EXPECT_FALSE(e.blocked);
+  // The error query over its max fails at once: the team's metric does not wait for this step's requests.
+  e = evaluate_gates(*spec, side(100, 0, 1000), side(5, 0, 1000), 10,
+                     {PrometheusValue{0.2, {}}, PrometheusValue{3, {}}});
+  ASSERT_TRUE(e.failed);
+  EXPECT_EQ(e.failed->gate, "prometheus");
+  EXPECT_EQ(e.failed->query, "errors");
+  EXPECT_EQ(e.failed->value, 0.2);
+  EXPECT_FALSE(e.passed);
+  // A min bound: 2 < 3 fails.
+  e = evaluate_gates(*spec, side(100, 0, 1000), side(500, 0, 1000), 10,
+                     {PrometheusValue{0.0, {}}, PrometheusValue{2, {}}});
+  ASSERT_TRUE(e.failed);
+  EXPECT_EQ(e.failed->query, "up");
+  EXPECT_TRUE(e.failed->at_least);
+  EXPECT_EQ(e.failed->to_json().at("bound"), "min");
+  // Enough requests and both within bounds: passed.
+  e = evaluate_gates(*spec, side(100, 0, 1000), side(500, 0, 1000), 10,
+                     {PrometheusValue{0.0, {}}, PrometheusValue{4, {}}});
+  EXPECT_TRUE(e.passed);
+}
+
+TEST(RampGates, PrometheusAnswerThatIsNotANumberBlocksAndNamesWhy) {
+  std::string error;
+  auto spec = parse(R"({"steps":[10,100],"interval":"1s","gates":{"min_requests":1,"prometheus":[
+      {"url":"http://p:9090","query":"x_total","max":1}]}})",
+                    error);
+  ASSERT_TRUE(spec) << error;
+  const auto answer = parse_prometheus_answer(
+      200, R"({"status":"success","data":{"resultType":"vector","result":[
+          {"metric":{"a":"1"},"value":[1,"0.1"]},{"metric":{"a":"2"},"value":[1,"0.2"]}]}})");
+  ASSERT_FALSE(answer.value);
+  auto e = evaluate_gates(*spec, side(100, 0, 1000), side(500, 0, 1000), 10, {answer});
+  EXPECT_FALSE(e.failed);  // no value crossed anything
+  ASSERT_TRUE(e.blocked);
+  EXPECT_FALSE(e.passed);  // but the step cannot pass on it
+  EXPECT_NE(e.blocked->error.find("2 samples"), std::string::npos) << e.blocked->error;
+  // Before the first answer the gate blocks too.
+  e = evaluate_gates(*spec, side(100, 0, 1000), side(500, 0, 1000), 10, {});
+  ASSERT_TRUE(e.blocked);
+  EXPECT_FALSE(e.passed);
+  // At start the same answer is a 422 naming the field.
+  const auto message = prometheus_start_error(0, answer);
+  EXPECT_EQ(message.rfind("gates.prometheus[0].query: ", 0), 0u) << message;
+  EXPECT_NE(message.find("2 samples"), std::string::npos) << message;
+  const auto text = parse_prometheus_answer(200, R"({"status":"success","data":{"resultType":"string","result":[1,"x"]}})");
+  EXPECT_NE(prometheus_start_error(1, text).find("gates.prometheus[1].query: a string result"), std::string::npos);
+}
+
 TEST(RampGates, WaitsBelowMinRequestsEvenWhenEverythingFails) {
   RampGates g;
   g.max_error_rate = 0.05;
