@@ -95,7 +95,7 @@ class FleetRampTest(unittest.TestCase):
     def reset_route(self):
         """Weight 0 everywhere and no ramp running (an earlier test's ramp ended)."""
         for name in NODES:
-            if self.nodes[name].alive() and self.ramp_state(name) in ("running", "paused"):
+            if self.nodes[name].alive() and self.ramp_state(name) in ("running", "paused", "awaiting_approval"):
                 self.admin(name).post("/v1/routes/app/ramp/abort", {})
         st, _, text = self.admin("n1").put("/v1/routes/app/weights", {"weight": 0})
         self.assertEqual(st, 200, text)
@@ -226,6 +226,38 @@ class FleetRampTest(unittest.TestCase):
         self.assertEqual(self.admin(leader).route("app")["read_weight"], 100)
         self.assertEqual(self.leader(NODES), new_leader)
         self.assertEqual(self.ramp(leader)["state"], "completed")
+
+    def test_5_an_approval_through_any_node_and_a_fleet_rehearsal(self):
+        leader = self.leader()
+        follower = next(n for n in NODES if n != leader)
+        self.reset_route()
+        self.traffic()
+        st, view, text = self.admin("n2").post("/v1/routes/app/ramp", {
+            "steps": [10, {"weight": 40, "approve": True}, 100], "interval": "1s",
+            "gates": {"max_error_rate": 0.5, "min_requests": 1}})
+        self.assertEqual(st, 200, text)
+        self.wait_state(NODES, {"awaiting_approval"}, 15)
+        self.assertTrue(h.wait_for(lambda: all(self.admin(n).route("app")["read_weight"] == 40 for n in NODES), 5))
+        time.sleep(2.5)  # intervals pass with passing gates: every node still waits at step 2
+        self.assertEqual({self.ramp_state(n) for n in NODES}, {"awaiting_approval"})
+        st, view, text = self.admin(follower).post("/v1/routes/app/ramp/approve", {"reason": "fleet looks fine"})
+        self.assertEqual((st, view.get("state")), (200, "running"), text)
+        self.wait_state(NODES, {"completed"}, 15)
+        self.assertTrue(h.wait_for(lambda: all(self.admin(n).route("app")["read_weight"] == 100 for n in NODES), 5))
+        approvals = self.audit("n3", "ramp_approve")
+        self.assertEqual([(e["actor"], e["ramp_step"]) for e in approvals][-1:], [("anonymous", 2)])
+        # A rehearsal across the fleet: every node shows it, none moves a weight.
+        st, _, text = self.admin("n1").put("/v1/routes/app/weights", {"weight": 20})
+        self.assertEqual(st, 200, text)
+        st, view, text = self.admin("n3").post("/v1/routes/app/ramp", {
+            "steps": [50, 100], "interval": "1s", "dry_run": True, "gates": {"max_error_rate": 0.5, "min_requests": 1}})
+        self.assertEqual((st, view.get("dry_run")), (200, True), text)
+        self.wait_state(NODES, {"completed"}, 15)
+        for n in NODES:
+            v = self.ramp(n)
+            self.assertTrue(v["dry_run"], v)
+            self.assertEqual([e["would"] for e in v["rehearsal"]], ["would_start", "would_advance", "would_complete"], v)
+            self.assertEqual(self.admin(n).route("app")["read_weight"], 20, n)
 
     def test_4_ramp_changes_answer_503_while_etcd_is_down(self):
         self.assertTrue(h.wait_for(lambda: all(self.ramp_state(n) not in ("running", "paused") for n in NODES), 5))

@@ -124,6 +124,44 @@ class RampStepsTest(RampCase):
         self.assertEqual(post_step.calls[1]["weights"], {"read": 30, "write": 30})
         self.assertEqual(self.load.errors, [])
 
+    def test_a_ramp_awaiting_approval_and_a_rehearsal_survive_kill_9(self):
+        self.start(state_file="state.json")
+        self.traffic()
+        hook = self.hook([200])
+        self.start_ramp({"steps": [10, {"weight": 30, "approve": True}, 100], "interval": "1s",
+                         "gates": {"min_requests": 3}, "hooks": {"on_complete": hook.url}})
+        self.wait_state({"awaiting_approval"}, 10)
+        self.load.stop()
+        self.load = None
+        d = self.cv.dir
+        self.cv.proc.kill()  # SIGKILL: only what the state file holds comes back
+        self.cv.stop()
+        self.start(state_file="state.json", cv_dir=d)
+        v = self.ramp()
+        self.assertEqual((v["state"], v["step"]), ("awaiting_approval", 1), json.dumps(v, indent=1))
+        self.assertEqual(v["hooks"]["on_complete"]["url"], hook.url)
+        self.assertEqual(self.weights(), (30, 30))
+        self.traffic()
+        st, _, text = self.admin.post("/v1/routes/app/ramp/approve")
+        self.assertEqual(st, 200, text)
+        self.assertEqual(self.wait_state({"completed", "rolled_back"}, 10)["state"], "completed")
+        wait_for(lambda: hook.calls, 5, 0.05)
+        self.assertEqual(hook.calls[0]["event"], "on_complete")
+        # A rehearsal in the middle of its steps comes back as a rehearsal, its decisions kept.
+        self.start_ramp({"steps": [50, 60, 70, 100], "interval": "1s", "dry_run": True, "gates": {"min_requests": 3}})
+        wait_for(lambda: self.ramp()["step"] >= 1, 10, 0.05)
+        before = self.ramp()["rehearsal"]
+        self.load.stop()
+        self.load = None
+        self.cv.proc.kill()
+        self.cv.stop()
+        self.start(state_file="state.json", cv_dir=d)
+        v = self.ramp()
+        self.assertTrue(v["dry_run"], v)
+        self.assertEqual(v["state"], "running")
+        self.assertEqual(v["rehearsal"][:len(before)], before)
+        self.assertEqual(self.weights(), (100, 100), "a rehearsal moved no weight, before or after the restart")
+
     def test_a_failing_gate_rolls_back_a_ramp_awaiting_approval(self):
         self.start()
         self.traffic()
