@@ -89,10 +89,16 @@ void Control::record_change(const runtime::Route& route, std::string_view action
 
 void Control::apply_fleet(const std::string& name, const fleet::RouteValue& v, std::int64_t revision) {
   metrics_.fleet_applied_revision.Add({}).Set(static_cast<double>(revision));
-  if (frozen_) return;  // handed over: the new process applies etcd's weights
   auto snap = snapshot();
   const runtime::Route* route = snap->find_route(name);
   if (!route) return;  // a route of another node's config
+  if (frozen_) {
+    // Handed over: the successor applies etcd's values, persists and audits them. This process
+    // only follows them, so that the writes it still holds go where the fleet's release sends
+    // them (the successor's relay carries no fleet change).
+    follow(*route, router::Weights{v.read_bp, v.write_bp}, v.writes_held);
+    return;
+  }
   auto& rt = *route->runtime;
   const router::Weights w{v.read_bp, v.write_bp};
   const auto now = rt.weights();

@@ -883,6 +883,14 @@ stats::WindowSummary summary_of(const fleet::WindowCounts& c) {
 
 boost::asio::awaitable<void> RampController::fleet_tick() {
   auto alive = fleet_alive_;
+  // Handing over to a new process (binary upgrade): it joins as this node and runs the ramps;
+  // this one stops publishing and judging and gives up the leadership now rather than when its
+  // lease expires. A failed hand-over unfreezes it and it campaigns again.
+  if (control_.frozen()) {
+    if (!fleet_->leader->resigned()) co_await fleet_->leader->resign();
+    co_return;
+  }
+  if (fleet_->leader->resigned()) fleet_->leader->campaign_again();
   // Every node: its own counts of each running ramp's step, for the leader.
   std::map<std::string, fleet::StepStats> mine;
   {

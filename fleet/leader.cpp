@@ -83,12 +83,44 @@ asio::awaitable<void> Leader::campaign() {
   }
 }
 
+asio::awaitable<void> Leader::give_up() {
+  if (!leader_) co_return;
+  etcd::TxnRequest txn;
+  txn.compares.push_back(guard());
+  txn.success.push_back(etcd::Op::del(key()));
+  auto alive = alive_;
+  auto r = co_await node_.client().txn(std::move(txn));
+  if (!*alive) co_return;
+  if (!r) spdlog::warn("fleet: node {} could not delete the leader key ({}); it expires with the lease",
+                       node_.options().node, r.error().message);
+  set_leader(false, {});
+}
+
+asio::awaitable<void> Leader::resign() {
+  if (resigned_) co_return;
+  resigned_ = true;
+  wake_.cancel();
+  spdlog::info("fleet: node {} resigns the leadership (hand-over to a new process)", node_.options().node);
+  co_await give_up();
+}
+
+void Leader::campaign_again() {
+  if (!resigned_ || stopped_) return;
+  resigned_ = false;
+  spdlog::info("fleet: node {} campaigns for the leadership again", node_.options().node);
+  asio::co_spawn(io_, run(), asio::detached);
+}
+
 asio::awaitable<void> Leader::run() {
   auto alive = alive_;
   const auto poll = poll_interval(node_.options().lease_ttl);
-  while (*alive && !stopped_) {
+  while (*alive && !stopped_ && !resigned_) {
     co_await campaign();
     if (!*alive || stopped_) co_return;
+    if (resigned_) {
+      co_await give_up();  // a campaign that was under way when the resignation came may have won
+      co_return;
+    }
     wake_.expires_after(poll);
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));  // canceled: woken early
   }

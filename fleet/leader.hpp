@@ -43,6 +43,14 @@ class Leader {
   // Starts campaigning and watching the leader key.
   void start();
 
+  // Gives the leadership up and stops campaigning (a process handing its sockets to its
+  // successor, which joins the fleet as the same node and should run the ramps at once, not when
+  // this process's lease expires): deletes the leader key when this node holds it (guarded, so
+  // a key that changed hands meanwhile stays). campaign_again() undoes it (a hand-over that failed).
+  boost::asio::awaitable<void> resign();
+  void campaign_again();
+  bool resigned() const { return resigned_; }
+
   bool is_leader() const { return leader_; }
   // The leader's node name as last read from etcd ("" when there is none, or etcd did not say).
   const std::string& holder() const { return holder_; }
@@ -56,6 +64,7 @@ class Leader {
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<void> watch_loop();
   boost::asio::awaitable<void> campaign();
+  boost::asio::awaitable<void> give_up();
   void set_leader(bool leader, std::string holder);
 
   boost::asio::io_context& io_;
@@ -64,6 +73,7 @@ class Leader {
   boost::asio::steady_timer wake_;
   std::shared_ptr<etcd::Watch> watch_;
   bool stopped_ = false;
+  bool resigned_ = false;
   bool leader_ = false;
   std::string holder_;
   std::int64_t create_revision_ = 0;  // of the leader key this node created

@@ -15,7 +15,9 @@ Failure cases: --upgrade with no running process (exit 1, says so); a config tha
 (exit 1, the old process serves on and still takes changes); a new process that fails after it
 took the sockets (a listener it cannot bind): the old one unfreezes and serves on; a second
 process started without --upgrade is refused. test_e: READY=1 and MAINPID= on NOTIFY_SOCKET from
-each process (the systemd unit follows the upgrade).
+each process (the systemd unit follows the upgrade). test_f: a fleet node (one real etcd member):
+the frozen old process resigns the ramp leadership and its successor leads while the old one still
+drains, and a fleet-wide release through the successor answers the write held in the old one.
 """
 import http.client
 import os
@@ -229,6 +231,48 @@ class UpgradeTest(unittest.TestCase):
         # the release is recorded once, by the new process
         audit = (old.dir / "audit.jsonl").read_text().splitlines()
         self.assertEqual(sum('"writes_held":false' in line for line in audit), 1, audit)
+
+    def test_f_a_fleet_node_hands_over_the_leadership_and_releases_its_held_writes(self):
+        from etcd_cluster import EtcdCluster
+        etcd = EtcdCluster(members=1)
+        self.addCleanup(etcd.close)
+        port = free_port()
+        routes = [h.route("app", weight=0, writes={"hold_timeout": "30s", "hold_max": "60s", "max_held": 100})]
+        cfg = upgrade_config(self.be, port, routes=routes, drain_timeout="1s")
+        cfg["fleet"] = {"node": "n1", "etcd": {"endpoints": etcd.endpoints, "prefix": "/cutover-upgrade/",
+                                               "lease_ttl": "10s"}}
+        old = self.start_first(cfg)
+        leader = lambda cv: h.metric_values(cv.admin.metrics(), "cutover_fleet_leader")[0][1]
+        self.assertTrue(h.wait_for(lambda: leader(old) == 1, 10), old.log_tail(20))
+        # A held write keeps the old process up after the hand-over (it drains it).
+        st, _, text = old.admin.post("/v1/routes/app/writes/hold", {})
+        self.assertEqual(st, 200, text)
+        result = {}
+
+        def write():
+            conn = http.client.HTTPConnection(h.LOCALHOST, port, timeout=40)
+            conn.request("POST", "/app/w", body=b"x", headers={"X-Req-Id": "held"})
+            resp = conn.getresponse()
+            resp.read()
+            result["status"] = resp.status
+            conn.close()
+        t = threading.Thread(target=write, daemon=True)
+        t.start()
+        self.assertTrue(h.wait_for(lambda: old.admin.route("app")["writes"]["held_requests"] == 1, 5))
+        new = self.upgrade(old, cfg, 0)
+        # The successor leads while the old process is still up, long before the old lease (10 s)
+        # could expire: the frozen process resigned.
+        t0 = time.monotonic()
+        self.assertTrue(h.wait_for(lambda: leader(new) == 1, 5), new.log_tail(20))
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertTrue(old.alive(), "the old process left before the check")
+        self.assertTrue(h.wait_for(lambda: "resigns the leadership" in old.log_path.read_text(), 5), old.log_tail(20))
+        st, _, text = new.admin.post("/v1/routes/app/writes/release", {"write_weight": 0})
+        self.assertEqual(st, 200, text)
+        t.join(20)
+        self.assertEqual(result.get("status"), 200, result)
+        self.assertEqual(self.wait_exit(old, 15), 0, old.log_tail(20))
+        self.assertEqual(leader(new), 1)
 
     def test_d_failures_leave_the_running_process_serving(self):
         port = free_port()
