@@ -87,6 +87,11 @@ boost::json::object ramp_webhook_json(const RampWebhook& hook);
 std::string prometheus_start_error(std::size_t index, const PrometheusValue& value);
 
 struct GateResult {
+  GateResult() = default;
+  // A built-in gate's result (Prometheus gates fill the fields below as well).
+  GateResult(std::string gate_name, std::optional<double> measured, double bound, bool pass)
+      : gate(std::move(gate_name)), value(measured), threshold(bound), passed(pass) {}
+
   std::string gate;             // "max_error_rate", "max_p99_ms", ..., "prometheus"
   std::optional<double> value;  // measured; nullopt when it cannot be measured (no source traffic, no comparisons)
   double threshold = 0;
