@@ -837,7 +837,15 @@ boost::asio::awaitable<void> RampController::fleet_write(std::string route, std:
   auto snap = control_.snapshot();
   const auto* r = snap->find_route(route);
   if (!r) co_return;
-  audit_fleet(*r, action, Actor("ramp"), res.revision, std::move(extra));
+  if (action.starts_with("ramp_rehearsal_")) {
+    // A rehearsal's decision: audited as on a single node, "ramp_rehearsal" with what it would do.
+    const std::string_view what = std::string_view(action).substr(std::string_view("ramp_rehearsal_").size());
+    extra["would"] = what == "step" ? "would_advance" : what == "rollback" ? "would_roll_back" : "would_complete";
+    extra["dry_run"] = true;
+    audit_fleet(*r, "ramp_rehearsal", Actor("ramp"), res.revision, std::move(extra));
+  } else {
+    audit_fleet(*r, action, Actor("ramp"), res.revision, std::move(extra));
+  }
   if (auto it = ramps_.find(route); it != ramps_.end()) {
     const auto& ramp = it->second;
     if (action.ends_with("_step")) notify(*r, ramp, "post_step", ramp.spec.hooks.post_step, ramp.step, {});

@@ -253,6 +253,8 @@ class FleetRampTest(unittest.TestCase):
             "steps": [50, 100], "interval": "1s", "dry_run": True, "gates": {"max_error_rate": 0.5, "min_requests": 1}})
         self.assertEqual((st, view.get("dry_run")), (200, True), text)
         self.wait_state(NODES, {"completed"}, 15)
+        rehearsals = [e["would"] for e in self.audit("n1", "ramp_rehearsal")]
+        self.assertEqual(rehearsals[-2:], ["would_advance", "would_complete"], "each decision audited once, fleet-wide")
         for n in NODES:
             v = self.ramp(n)
             self.assertTrue(v["dry_run"], v)
