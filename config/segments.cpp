@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
 #include "common/text.hpp"
