@@ -23,8 +23,10 @@ namespace cutover::http {
 
 // How long a connection waits for its next request in its session before it parks (at most twice
 // that): longer than the pause between the requests of a busy client, so parking (a coroutine
-// start and an epoll_ctl when it wakes) is not paid per request.
-inline constexpr std::chrono::milliseconds kParkAfter{200};
+// start and an epoll_ctl when it wakes) is not paid per request; short, because the connections
+// still waiting in their sessions set the peak of the memory they take, and the allocator keeps
+// what it freed (bench/README.md, stage idle).
+inline constexpr std::chrono::milliseconds kParkAfter{50};
 
 // Starts serving `socket` on the worker's thread, until the client closes, a timeout, an error, a
 // response that ends the connection, or the end of a tunnel. Never throws for network errors.

@@ -200,7 +200,7 @@ class TimeoutTest(unittest.TestCase):
             self.assertIn(b"slept 1500 ms", got)
 
 
-# A connection parks after waiting 0.2-0.4 s for its next request (http::kParkAfter): this is
+# A connection parks after waiting 50-100 ms for its next request (http::kParkAfter): this is
 # comfortably past that.
 PARKED_S = 0.8
 
