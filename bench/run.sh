@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark, fourteen stages, all run by default (about 30 minutes):
+# Load benchmark, fifteen stages, all run by default (about 30 minutes):
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
 #            backend alone as a reference; PROXIES_ROUNDS (3) interleaved rounds, medians. Also
