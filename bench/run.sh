@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark, thirteen stages, all run by default (about 21 minutes):
+# Load benchmark, fifteen stages, all run by default (about 30 minutes):
 #   proxies: cutover against HAProxy 2.6 and nginx, each with ONE worker, each in front of the same
 #            two nginx backends with a 90/10 split, each driven by the same wrk run; plus the
 #            backend alone as a reference; PROXIES_ROUNDS (3) interleaved rounds, medians. Also
@@ -33,6 +33,11 @@
 #            interleaved rounds of GRPC_SECONDS (10) s, median calls/s and p99.
 #   close:   a new connection per request (wrk -H 'Connection: close'), the three proxies of stage
 #            proxies, CLOSE_ROUNDS (3) runs of CLOSE_DURATION (5s) each, medians.
+#   cost:    CPU time per request of each proxy process (utime + stime from /proc/PID/stat around each
+#            wrk run, divided by the requests wrk counted): cutover, HAProxy and nginx under the
+#            keep-alive load of stage proxies and the Connection: close load of stage close, and
+#            cutover mirror against cutover no-mirror under stage mirror's load; COST_ROUNDS (5)
+#            interleaved rounds of DURATION over all eight (load, proxy) pairs, medians and ratios.
 #   idle:    IDLE_CONNS (10,000) idle keep-alive connections, each after one request, held against
 #            each proxy: VmRSS growth per connection (bench/idle_conns.py).
 #   large:   a LARGE_MIB (1024) MiB download through each proxy with curl, LARGE_ROUNDS (3), median MiB/s.
@@ -79,6 +84,7 @@ GRPC_SECONDS=${GRPC_SECONDS:-10}          # grpc stage: length of each measured 
 GRPC_CHECK_CALLS=${GRPC_CHECK_CALLS:-100} # grpc stage: grpcio calls through each contender before the load
 CLOSE_ROUNDS=${CLOSE_ROUNDS:-3}           # close stage: wrk runs per proxy (median reported)
 CLOSE_DURATION=${CLOSE_DURATION:-5s}      # close stage: length of each run
+COST_ROUNDS=${COST_ROUNDS:-5}             # cost stage: interleaved rounds over every (load, proxy) pair, medians
 IDLE_CONNS=${IDLE_CONNS:-10000}           # idle stage: connections held open against each proxy
 LARGE_MIB=${LARGE_MIB:-1024}              # large stage: size of the download
 LARGE_ROUNDS=${LARGE_ROUNDS:-3}           # large stage: downloads per proxy (median reported)
@@ -86,7 +92,7 @@ FLIP_ROUNDS=${FLIP_ROUNDS:-200}           # flip stage: weight changes measured
 FLEET_ROUNDS=${FLEET_ROUNDS:-200}         # fleet stage: weight changes per fleet size
 FLEET_SIZES=${FLEET_SIZES:-3 10}          # fleet stage: node counts measured
 MICRO_MIN_TIME=${MICRO_MIN_TIME:-0.2}     # micro stage: seconds per benchmark and repetition
-ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket h2 grpc close idle large flip fleet micro)
+ALL_STAGES=(proxies workers2 accesslog mirror tcp websocket h2 grpc close cost idle large flip fleet micro)
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -104,7 +110,7 @@ for stage in "${stages[@]}"; do
   [[ " ${ALL_STAGES[*]} " == *" $stage "* ]] || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]}; default all)"
 done
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
-for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS FLEET_ROUNDS WS_CONNS WS_BYTES WS_SECONDS WS_ROUNDS H2_ROUNDS H2_SECONDS GRPC_ROUNDS GRPC_SECONDS GRPC_CHECK_CALLS; do
+for v in PROXIES_ROUNDS MIRROR_ROUNDS CLOSE_ROUNDS COST_ROUNDS IDLE_CONNS LARGE_MIB LARGE_ROUNDS FLIP_ROUNDS FLEET_ROUNDS WS_CONNS WS_BYTES WS_SECONDS WS_ROUNDS H2_ROUNDS H2_SECONDS GRPC_ROUNDS GRPC_SECONDS GRPC_CHECK_CALLS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 
@@ -762,6 +768,119 @@ for kind in "${CONTENDERS[@]}"; do
 done
 fi
 
+# --- stage "cost": CPU time per request of each proxy process ------------------------------------
+# All contenders up at once (the configs of stages proxies and mirror), measured in COST_ROUNDS
+# interleaved rounds over every (load, contender) pair, the order rotating: per run, the utime +
+# stime of the proxy's processes (/proc/PID/stat; nginx: master and workers) before and after the
+# wrk run, divided by the requests wrk counted. CPU time is what a proxy costs whatever the machine
+# does besides, so it drifts less than requests/s on a shared machine (but caches, frequency and
+# the kernel's share of loopback TCP still move it).
+conames=() coloads=() courls=() copids=() coadmins=() cous=() couser=() cosys=() corps=() coerrs=() coruns=()
+if want cost; then
+say "bench: stage cost: CPU µs per request of each proxy (keep-alive, Connection: close, mirror), $COST_ROUNDS rounds"
+clk_tck=$(getconf CLK_TCK)
+cost_pids=()
+# cost_contender LOAD NAME URL PIDS [ADMIN]: one (load, contender) pair; URL empty: did not start.
+cost_contender() {
+  coloads+=("$1") conames+=("$2") courls+=("$3") copids+=("$4") coadmins+=("${5:-}")
+  cous+=("") couser+=("") cosys+=("") corps+=("") coerrs+=("") coruns+=("")
+}
+# cpu_ticks PID...: "UTIME STIME" summed over the processes, in clock ticks (/proc/PID/stat fields
+# 14 and 15, counted after the command name, which may hold spaces).
+cpu_ticks() {
+  local pid u=0 s=0 f
+  for pid in "$@"; do
+    read -r -a f < <(sed 's/^.*) //' "/proc/$pid/stat") || return 1
+    u=$((u + f[11])) s=$((s + f[12]))
+  done
+  echo "$u $s"
+}
+# cost_start_cutover NAME TEMPLATE KV...: start a cutover (bench/config/TEMPLATE rendered with the KVs) for
+# the stage; sets CO_URL, CO_PIDS, CO_ADMIN
+# (CO_URL empty when it did not start).
+cost_start_cutover() {
+  local name=$1 template=$2 dir=$work/cost-$1
+  shift 2
+  mkdir -p "$dir"
+  CO_URL="" CO_PIDS="" CO_ADMIN=""
+  render "$conf/$template" "$dir/cutover.yaml" "$@" || return 0
+  if start_cutover "$dir" "$dir/cutover.yaml" "$dir/cutover.log" bench; then
+    cost_pids+=("$CUTOVER_PID")
+    CO_URL=http://$CUTOVER_LISTEN CO_PIDS=$CUTOVER_PID CO_ADMIN=$CUTOVER_ADMIN
+  else
+    say "bench: cost: $name did not start (log $dir/cutover.log)" >&2
+  fi
+}
+cost_start_cutover cutover cutover.yaml "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1
+co_url=$CO_URL co_pids=$CO_PIDS
+cost_start_cutover nomirror cutover-nomirror.yaml "${ports_kv[@]}"
+co_nm_url=$CO_URL co_nm_pids=$CO_PIDS
+cost_start_cutover mirror cutover-mirror.yaml "${ports_kv[@]}"
+co_m_url=$CO_URL co_m_pids=$CO_PIDS co_m_admin=$CO_ADMIN
+mapfile -t cports < <(free_ports 2)
+mkdir -p "$work/cost-haproxy" "$work/cost-nginx"
+co_h_url="" co_h_pids="" co_n_url="" co_n_pids=""
+render "$conf/haproxy.cfg" "$work/cost-haproxy/haproxy.cfg" "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1 PROXY_PORT="${cports[0]}" MAXCONN=1024 NOFILE=4096
+spawn "$work/cost-haproxy/out.log" haproxy -db -f "$work/cost-haproxy/haproxy.cfg"
+cost_pids+=("$SPAWNED_PID")
+if wait_http "http://127.0.0.1:${cports[0]}/" 10 "$SPAWNED_PID"; then
+  co_h_url=http://127.0.0.1:${cports[0]} co_h_pids=$SPAWNED_PID
+else
+  say "bench: cost: HAProxy did not start: $(tail -n 3 "$work/cost-haproxy/out.log" | tr '\n' ' ')" >&2
+fi
+render "$conf/nginx-proxy.conf" "$work/cost-nginx/nginx.conf" DIR="$work/cost-nginx" "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1 PROXY_PORT="${cports[1]}" MAXCONN=1024 NOFILE=4096
+start_nginx "$work/cost-nginx" "$work/cost-nginx/nginx.conf" "$work/cost-nginx/out.log"
+cost_pids+=("$SPAWNED_PID")
+if wait_http "http://127.0.0.1:${cports[1]}/" 10 "$SPAWNED_PID"; then
+  co_n_url=http://127.0.0.1:${cports[1]} co_n_pids="$SPAWNED_PID $(pgrep -P "$SPAWNED_PID" | tr '\n' ' ')"
+else
+  say "bench: cost: nginx did not start (see $work/cost-nginx)" >&2
+fi
+for load in keep-alive close; do
+  cost_contender "$load" cutover "$co_url" "$co_pids"
+  cost_contender "$load" "HAProxy $haproxy_version" "$co_h_url" "$co_h_pids"
+  cost_contender "$load" "nginx $nginx_version" "$co_n_url" "$co_n_pids"
+done
+cost_contender mirror "cutover no-mirror" "$co_nm_url" "$co_nm_pids"
+cost_contender mirror "cutover mirror" "$co_m_url" "$co_m_pids" "$co_m_admin"
+# cost_measure I ROUND: warm up pair I, then one measured wrk run between two CPU readings.
+cost_measure() {
+  local i=$1 round=$2 load=${coloads[$1]} name=${conames[$1]} url=${courls[$1]} out before after r p e n ub sb ua sa t u s shown
+  [ -n "$url" ] || return 0
+  local -a pids args
+  read -r -a pids <<< "${copids[i]}"
+  args=()
+  case $load in
+    close) args=(-H 'Connection: close'); url+=/ ;;
+    mirror) url+=$MIRROR_PATH ;;
+    *) url+=/ ;;
+  esac
+  out=$work/cost-$round-$i-$load-${name%% *}.txt
+  shown=""; [ ${#args[@]} -eq 0 ] || shown=" -H \"${args[1]}\""
+  say "bench: cost round $round/$COST_ROUNDS: $load: $name: warm-up $WARMUP, then ${WRK[*]}$shown $url"
+  wrk -t1 -c64 -d"$WARMUP" "${args[@]}" "$url" > /dev/null 2>&1 || true
+  [ -z "${coadmins[i]}" ] || mirror_settle "${coadmins[i]}" || true
+  before=$(cpu_ticks "${pids[@]}") || { say "bench: cost: $name is gone" >&2; return 0; }
+  "${WRK[@]}" "${args[@]}" "$url" > "$out" 2>&1 || true
+  # The mirrors of the measured requests are part of their cost: wait for them to finish.
+  [ -z "${coadmins[i]}" ] || mirror_settle "${coadmins[i]}" || true
+  after=$(cpu_ticks "${pids[@]}") || { say "bench: cost: $name is gone" >&2; return 0; }
+  read -r r p e < <(wrk_parse "$out")
+  n=$(wrk_requests "$out")
+  read -r ub sb <<< "$before"
+  read -r ua sa <<< "$after"
+  # µs per request: total, user, system
+  read -r t u s < <(awk -v n="$n" -v hz="$clk_tck" -v ub="$ub" -v sb="$sb" -v ua="$ua" -v sa="$sa" 'BEGIN {
+    if (n <= 0) { print "- - -"; exit }
+    printf "%.2f %.2f %.2f\n", ((ua - ub) + (sa - sb)) * 1e6 / hz / n, (ua - ub) * 1e6 / hz / n, (sa - sb) * 1e6 / hz / n }')
+  echo "cpu: $t us per request ($u user + $s system) over $n requests, $((ua - ub + sa - sb)) ticks of 1/$clk_tck s" >> "$out"
+  cous[i]+="$t " couser[i]+="$u " cosys[i]+="$s " corps[i]+="$r " coerrs[i]+="$e " coruns[i]+="${coruns[i]:+ / }$t"
+  mfiles+=("$out")
+}
+rounds "$COST_ROUNDS" ${#conames[@]} cost_measure
+stop_all cost "${cost_pids[@]}"
+fi
+
 # --- stage "idle": memory per idle keep-alive downstream connection ------------------------------
 inames=() iper=() iopen=() ibefore=() iafter=() iwant=()
 if want idle; then
@@ -1051,6 +1170,40 @@ if want grpc; then
     done
   } > "$gtable"
 fi
+ostable=$work/cost-table.md
+: > "$ostable"
+if want cost; then
+  co_t=() co_u=() co_s=() co_r=() co_e=()
+  for i in "${!conames[@]}"; do
+    read -r -a vals <<< "${cous[i]}"; co_t[i]=$(num %.2f "$(median "${vals[@]}")")
+    read -r -a vals <<< "${couser[i]}"; co_u[i]=$(num %.2f "$(median "${vals[@]}")")
+    read -r -a vals <<< "${cosys[i]}"; co_s[i]=$(num %.2f "$(median "${vals[@]}")")
+    read -r -a vals <<< "${corps[i]}"; co_r[i]=$(num %.0f "$(median "${vals[@]}")")
+    read -r -a vals <<< "${coerrs[i]}"; co_e[i]=$(sum_or_dash "${vals[@]}")
+  done
+  # cost_of LOAD PREFIX: the median µs per request of the pair (LOAD, first name starting with PREFIX).
+  cost_of() {
+    local i
+    for i in "${!conames[@]}"; do
+      [ "${coloads[i]}" = "$1" ] && [[ ${conames[i]} == "$2"* ]] && echo "${co_t[i]}" && return
+    done
+    echo -
+  }
+  {
+    echo "| load | proxy | CPU µs per request | user + system µs | vs HAProxy | vs nginx | vs cutover no-mirror | requests/s | µs per request per run | errors |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for i in "${!conames[@]}"; do
+      vh=- vn=- vm=-
+      if [ "${coloads[i]}" = mirror ]; then
+        vm=$(ratio "${co_t[i]}" "$(cost_of mirror "cutover no-mirror")")
+      else
+        vh=$(ratio "${co_t[i]}" "$(cost_of "${coloads[i]}" HAProxy)") vn=$(ratio "${co_t[i]}" "$(cost_of "${coloads[i]}" nginx)")
+      fi
+      printf '| %s | %s | %s | %s + %s | %s | %s | %s | %s | %s | %s |\n' "${coloads[i]}" "${conames[i]}" "${co_t[i]}" \
+        "${co_u[i]}" "${co_s[i]}" "$vh" "$vn" "$vm" "${co_r[i]}" "${coruns[i]:--}" "${co_e[i]}"
+    done
+  } > "$ostable"
+fi
 if want idle; then
   i_h=$(of inames iper HAProxy) i_n=$(of inames iper nginx)
   {
@@ -1244,6 +1397,16 @@ mkdir -p "$results"
     echo "- load: \`wrk -t1 -c64 -d$CLOSE_DURATION --latency -H 'Connection: close' URL/\` after a ${WARMUP} warm-up, $CLOSE_ROUNDS runs"
     echo "  per proxy, medians (requests/s and p99 each on its own); the configs of stage proxies (keep-alive upstream)"
   fi
+  if [ -s "$ostable" ]; then
+    echo; echo "## CPU time per request"; echo; cat "$ostable"; echo
+    echo "- utime + stime of each proxy's processes (\`/proc/PID/stat\`; nginx: master and worker) read before and after"
+    echo "  each measured \`${WRK[*]}\` run (after a ${WARMUP} warm-up), divided by the requests wrk counted; clock ticks of"
+    echo "  1/$(getconf CLK_TCK) s; $COST_ROUNDS interleaved rounds over the eight (load, proxy) pairs (all proxies up, the order"
+    echo "  rotating), medians (total, user and system each on its own); ratios: this row's µs over the other's (lower is cheaper)"
+    echo "- loads: keep-alive \`URL/\` (stage proxies' configs, 90/10), close: the same with \`-H 'Connection: close'\`,"
+    echo "  mirror: \`URL$MIRROR_PATH\` through cutover-nomirror.yaml and cutover-mirror.yaml (stage mirror; mirrors waited for"
+    echo "  before the second reading)"
+  fi
   if [ -s "$itable" ]; then
     echo; echo "## Idle keep-alive connections"; echo; cat "$itable"; echo
     echo "- \`bench/idle_conns.py\`: $IDLE_CONNS connections opened one after the other, each doing one GET / and then idle;"
@@ -1297,7 +1460,7 @@ echo
 [ -s "$wtable" ] && { cat "$wtable"; echo; }
 [ -s "$htable" ] && { cat "$htable"; echo; }
 [ -s "$gtable" ] && { cat "$gtable"; echo; }
-for t in "$ctable" "$itable" "$ltable" "$ftable" "$etable" "$utable"; do [ -s "$t" ] && { cat "$t"; echo; }; done
+for t in "$ctable" "$ostable" "$itable" "$ltable" "$ftable" "$etable" "$utable"; do [ -s "$t" ] && { cat "$t"; echo; }; done
 say "bench: written to ${results#"$repo"/}/latest.md"
 rc=0
 for i in "${!tnames[@]}"; do
@@ -1334,6 +1497,9 @@ if want mirror; then
 fi
 for i in "${!cnames[@]}"; do
   [ "${cerrs[i]}" = 0 ] || { say "bench: close ${cnames[i]}: ${cerrs[i]} errors (or no result)" >&2; rc=1; }
+done
+for i in "${!conames[@]}"; do
+  [ "${co_e[i]}" = 0 ] || { say "bench: cost ${coloads[i]} ${conames[i]}: ${co_e[i]} errors (or no result)" >&2; rc=1; }
 done
 for i in "${!inames[@]}"; do
   if ! [[ ${iopen[i]} =~ ^[0-9]+$ ]] || [ "${iopen[i]}" -lt "${iwant[i]}" ]; then

@@ -12,6 +12,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
@@ -74,14 +75,17 @@ class ActiveConnection {
   prometheus::Gauge* gauge_;
 };
 
-class Connection final : public runtime::Drainable, public exchange::Downstream {
+class Connection final : public runtime::Drainable, public exchange::Downstream, public runtime::IdleSweep::Waiter {
  public:
   // `tls`, when given, is the listener's TLS termination: run() handshakes first.
-  // `active` is the listener's cutover_downstream_connections_active (null: none).
+  // `active` is the listener's cutover_downstream_connections_active (null: none). `slot` is
+  // held until the connection ends. `idle_sweep` (null: none) parks a lasting idle wait.
   Connection(tcp::socket socket, const tcp::endpoint& peer, exchange::WorkerContext& worker,
              std::size_t listener_index, std::shared_ptr<const net::ServerTls> tls, prometheus::Counter* tls_errors,
-             prometheus::Gauge* active, bool http2)
-      : active_(active),
+             prometheus::Gauge* active, bool http2, runtime::ConnectionSlot slot, runtime::IdleSweep* idle_sweep)
+      : slot_(std::move(slot)),
+        idle_sweep_(idle_sweep),
+        active_(active),
         http2_(http2),
         down_(std::move(socket)),
         worker_(worker),
@@ -124,17 +128,33 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
 
   bool listener_kept() { return worker_.snapshots.current()->snapshot->serves_listener(listener_index_); }
 
-  // Serves the connection to its end. `owner` owns this connection: the coroutine's frame keeps
-  // it, so an idle connection costs one frame, not also one of a caller awaiting this.
-  asio::awaitable<void> run([[maybe_unused]] std::unique_ptr<Connection> owner) {
-    if (tls_ && !co_await handshake()) co_return;
-    // HTTP/2 by ALPN (RFC 9113 §3.2): the whole connection is the HTTP/2 server's.
-    const bool h2_by_alpn = down_.is_tls() && alpn_selected_h2();
-    if (h2_by_alpn) co_await h2::serve(down_, buffer_, client_, worker_, listener_index_, &h2_);
-    // An HTTP/2 connection may end while the client still sends (GOAWAY after an abuse): the
-    // linger keeps its last frames from being lost to a reset.
-    linger_ = h2_by_alpn;
-    bool first_request = true;
+  // Idle for a while (IdleSweep): the pending idle read ends (operation_aborted) and run() parks
+  // the connection. Nothing completes here: the read's handler is queued.
+  void park_now() override {
+    park_requested_ = true;
+    error_code ignored;
+    down_.socket().cancel(ignored);
+  }
+
+  // Serves the connection until it ends or parks. `owner` owns this connection: the coroutine's
+  // frame keeps it (so an active connection costs one frame, not also one of a caller awaiting
+  // this), and a parked connection's wait handler after it. Called again, by the wait handler,
+  // for the requests after a park.
+  asio::awaitable<void> run(std::unique_ptr<Connection> owner) {
+    bool h2_by_alpn = false;
+    if (!started_) {
+      started_ = true;
+      if (tls_) {
+        const bool handshaken = co_await handshake();
+        if (!handshaken) co_return;
+      }
+      // HTTP/2 by ALPN (RFC 9113 §3.2): the whole connection is the HTTP/2 server's.
+      h2_by_alpn = down_.is_tls() && alpn_selected_h2();
+      if (h2_by_alpn) co_await h2::serve(down_, buffer_, client_, worker_, listener_index_, &h2_);
+      // An HTTP/2 connection may end while the client still sends (GOAWAY after an abuse): the
+      // linger keeps its last frames from being lost to a reset.
+      linger_ = h2_by_alpn;
+    }
     while (!h2_by_alpn) {
       // The current config's limits and timeouts, by value: an idle connection holds no snapshot.
       std::uint64_t max_body = 0;  // 0: none
@@ -152,15 +172,30 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
       // on a plain connection: one that idles out is closed without an answer, and the deadline
       // costs no timer operation per request. A TLS connection waits on the watchdog instead, which
       // cancels rather than closes, so close_notify can still go out.
+      // A plain connection whose wait lasts parks (IdleSweep, park()): it is linked for that while
+      // it waits, which costs no allocation or timer operation. A TLS one stays in its session:
+      // OpenSSL may hold bytes it read ahead, which a wait for the socket's readability misses.
       const bool idle_wait = buffer_.size() == 0;
       error_code first_ec;
       if (idle_wait) {
+        const bool may_park = idle_sweep_ != nullptr && !down_.is_tls();
         if (down_.is_tls())
           watchdog_.arm(timeouts_.idle);
         else
           down_.expires_after(timeouts_.idle);
+        if (may_park) idle_sweep_->waiting(*this);
         auto [ec, n] = co_await down_.async_read_some(buffer_.prepare(kFirstReadBytes), as_tuple(use_awaitable));
         buffer_.commit(n);
+        stop_waiting();
+        if (park_requested_) {
+          park_requested_ = false;
+          // Nothing read, still open (a drain or reload may have closed it meanwhile; a timeout
+          // gives beast::error::timeout): park under the same idle deadline.
+          if (ec == asio::error::operation_aborted && buffer_.size() == 0 && down_.socket().is_open()) {
+            park(std::move(owner));
+            co_return;
+          }
+        }
         down_.expires_never();
         first_ec = watchdog_.fired() && ec == asio::error::operation_aborted ? error_code(beast::error::timeout) : ec;
         watchdog_.disarm();
@@ -175,13 +210,13 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
         parser->body_limit(boost::none);
       codec::HeadStep step{true, {}};
       // HTTP/2 with prior knowledge (RFC 9113 §3.3): the preface in a cleartext connection's first bytes.
-      if (first_request && http2_ && !down_.is_tls() && !first_ec &&
+      if (first_request_ && http2_ && !down_.is_tls() && !first_ec &&
           h2::starts_with_preface({static_cast<const char*>(buffer_.data().data()), buffer_.size()})) {
         co_await h2::serve(down_, buffer_, client_, worker_, listener_index_, &h2_);
         linger_ = true;
         break;
       }
-      first_request = false;
+      first_request_ = false;
       if (idle_wait) step = codec::parse_first_read(first_ec, buffer_, *parser, limits);
       codec::HeadRead head = step.result;
       if (step.need_more) {
@@ -214,6 +249,27 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     down_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (linger_) co_await linger();
     down_.socket().close(ignored);
+  }
+
+  // Stops a lasting idle wait: the session coroutine has ended (its frame, co_spawn's and the
+  // read buffer are freed), this object alone waits for readability under the idle deadline set
+  // before the wait, and owns itself through the wait's handler. Readable: a new session
+  // coroutine reads the request. The deadline passed, or a drain or reload closed the socket: the
+  // connection ends as an idle one does in its session (a plain close, no answer).
+  void park(std::unique_ptr<Connection> owner) {
+    buffer_.shrink_to_fit();  // empty: nothing buffered is lost
+    // The idle deadline's timer is armed already (by the read that parked, TimedSocket::watch):
+    // when it fires it closes the socket, and this wait ends with an error.
+    down_.socket().async_wait(tcp::socket::wait_read, [owner = std::move(owner)](const error_code& ec) mutable {
+      Connection& c = *owner;
+      if (ec || !c.down_.socket().is_open()) {
+        error_code ignored;
+        c.down_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        c.down_.socket().close(ignored);
+        return;  // `owner` goes with this handler
+      }
+      asio::co_spawn(c.down_.get_executor(), c.run(std::move(owner)), [](const std::exception_ptr&) {});
+    });
   }
 
   // ---- exchange::Downstream ----------------------------------------------------------------
@@ -464,6 +520,8 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
     co_return !ec && keep_alive;
   }
 
+  runtime::ConnectionSlot slot_;  // the listener's max_connections, given back last
+  runtime::IdleSweep* idle_sweep_;
   ActiveConnection active_;
   bool http2_;  // the listener serves HTTP/2 too (prior knowledge in cleartext; ALPN decides on TLS)
   runtime::Drainable* h2_ = nullptr;  // while the connection is HTTP/2: its drain
@@ -478,6 +536,9 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
   std::unique_ptr<char[]> scratch_;
   bool in_exchange_ = false;
   bool linger_ = false;  // an answer ended the connection: linger() before the close
+  bool started_ = false;  // run() has begun: the handshake and the ALPN choice are behind
+  bool first_request_ = true;  // no request read yet (HTTP/2 prior knowledge is looked for in it)
+  bool park_requested_ = false;  // park_now() cancelled the idle read
   unsigned req_version_ = 11;  // of the request being answered (10 or 11)
   bool req_head_ = false;      // the request being answered is a HEAD
   std::uint64_t last_reply_bytes_ = 0;
@@ -487,8 +548,8 @@ class Connection final : public runtime::Drainable, public exchange::Downstream 
 
 }  // namespace
 
-asio::awaitable<void> serve_http1(tcp::socket socket, tcp::endpoint peer, exchange::WorkerContext& worker,
-                                  std::size_t listener_index) {
+void serve_http1(tcp::socket socket, tcp::endpoint peer, exchange::WorkerContext& worker, std::size_t listener_index,
+                 runtime::ConnectionSlot slot, runtime::IdleSweep* idle_sweep) {
   prometheus::Gauge* gauge = nullptr;
   std::shared_ptr<const net::ServerTls> tls;  // the current snapshot's: a reload's certificates apply to new connections
   prometheus::Counter* tls_errors = nullptr;
@@ -503,12 +564,12 @@ asio::awaitable<void> serve_http1(tcp::socket socket, tcp::endpoint peer, exchan
       http2 = l.http2;
     }
   }
-  // Not a coroutine itself: the connection's run() is its only frame.
-  auto connection =
-      std::make_unique<Connection>(std::move(socket), peer, worker, listener_index, std::move(tls), tls_errors, gauge,
-                                   http2);
+  // The connection's run() is its only frame besides co_spawn's. Exceptions end the connection
+  // (its frame and object are destroyed) and are not rethrown into the worker.
+  auto connection = std::make_unique<Connection>(std::move(socket), peer, worker, listener_index, std::move(tls),
+                                                 tls_errors, gauge, http2, std::move(slot), idle_sweep);
   Connection& c = *connection;
-  return c.run(std::move(connection));
+  asio::co_spawn(worker.executor, c.run(std::move(connection)), [](const std::exception_ptr&) {});
 }
 
 }  // namespace cutover::http

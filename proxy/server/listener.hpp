@@ -13,6 +13,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <prometheus/counter.h>
 
+#include "proxy/runtime/connection_slot.hpp"
+
 namespace cutover::server {
 
 // One listening acceptor per io_context on `address`. Port 0 binds a free port on the first and
@@ -34,7 +36,7 @@ struct AcceptErrorCounters {
 // against `max_connections`, and its accept error counters. The count is one atomic for the
 // listener, not a share per worker: connections move between workers (balance.hpp), and a split
 // limit would refuse on one worker while another has room. Thread-safe.
-class ListenerGate {
+class ListenerGate final : public runtime::SlotGate {
  public:
   ListenerGate(std::string name, std::size_t max_connections, AcceptErrorCounters errors)
       : name_(std::move(name)), limit_(max_connections), errors_(errors) {}
@@ -48,7 +50,7 @@ class ListenerGate {
     open_.fetch_sub(1, std::memory_order_acq_rel);
     return false;
   }
-  void release() { open_.fetch_sub(1, std::memory_order_acq_rel); }
+  void release() override { open_.fetch_sub(1, std::memory_order_acq_rel); }
   // Open connections (slots taken), for tests and logs.
   std::size_t open() const { return open_.load(std::memory_order_acquire); }
   // A reload changed max_connections: connections open over the new limit stay, new ones wait.
@@ -63,29 +65,7 @@ class ListenerGate {
   AcceptErrorCounters errors_;
 };
 
-// A slot taken from a ListenerGate, given back when destroyed: moved along with its connection
-// (to the worker that serves it) and released when the connection ends, wherever that is. Empty
-// (no gate): nothing to give back.
-class ConnectionSlot {
- public:
-  ConnectionSlot() = default;
-  explicit ConnectionSlot(std::shared_ptr<ListenerGate> gate) : gate_(std::move(gate)) {}
-  ConnectionSlot(ConnectionSlot&&) noexcept = default;
-  ConnectionSlot& operator=(ConnectionSlot&& other) noexcept {
-    if (this != &other) {
-      reset();
-      gate_ = std::move(other.gate_);
-    }
-    return *this;
-  }
-  ~ConnectionSlot() { reset(); }
-  void reset() {
-    if (gate_) gate_->release();
-    gate_.reset();
-  }
-
- private:
-  std::shared_ptr<ListenerGate> gate_;
-};
+// A slot taken from a ListenerGate, released when the connection ends (runtime/connection_slot.hpp).
+using ConnectionSlot = runtime::ConnectionSlot;
 
 }  // namespace cutover::server

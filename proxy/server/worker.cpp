@@ -127,12 +127,11 @@ Worker::Worker(std::size_t id, runtime::SnapshotSource& source)
       held_writes_(io_),
       pool_(io_.get_executor()),
       rng_(std::random_device{}() ^ (id * 0x9e3779b97f4a7c15ULL)),
+      idle_sweep_(io_, http::kParkAfter),
       context_{id, io_.get_executor(), snapshots_, buffers_, connections_, held_writes_, pool_, rng_} {}
 
 // Starts serving `socket` on this worker (its thread) as listener `listener_index`.
 void Worker::serve(tcp::socket socket, const tcp::endpoint& peer, std::size_t listener_index, ConnectionSlot slot) {
-  // The slot goes back when the connection's coroutine has ended (or is destroyed with the worker).
-  auto release = [slot = std::move(slot)](const std::exception_ptr&) {};
   // The protocol of a listener never changes in a reload (admin/reload.cpp refuses it).
   const auto pinned = snapshots_.current();
   const auto& listeners = pinned->snapshot->listeners;
@@ -140,10 +139,14 @@ void Worker::serve(tcp::socket socket, const tcp::endpoint& peer, std::size_t li
   // posted decrement runs after the coroutine's first step: this io_context runs handlers in
   // order), so that a drain never sees zero while an accepted connection is about to start.
   incoming_.fetch_add(1, std::memory_order_relaxed);
-  if (listener_index < listeners.size() && listeners[listener_index].is_tcp)
+  if (listener_index < listeners.size() && listeners[listener_index].is_tcp) {
+    // The slot goes back when the connection's coroutine has ended (or is destroyed with the worker).
+    auto release = [slot = std::move(slot)](const std::exception_ptr&) {};
     asio::co_spawn(io_, l4::serve_tcp(std::move(socket), context_, listener_index), std::move(release));
-  else
-    asio::co_spawn(io_, http::serve_http1(std::move(socket), peer, context_, listener_index), std::move(release));
+  } else {
+    // The connection holds its slot itself: it outlives its session coroutine while parked.
+    http::serve_http1(std::move(socket), peer, context_, listener_index, std::move(slot), &idle_sweep_);
+  }
   asio::post(io_, [this] { incoming_.fetch_sub(1, std::memory_order_relaxed); });
 }
 

@@ -23,6 +23,7 @@
 #include "proxy/runtime/buffer_lender.hpp"
 #include "proxy/runtime/connection_set.hpp"
 #include "proxy/runtime/held_writes.hpp"
+#include "proxy/runtime/idle_sweep.hpp"
 #include "proxy/runtime/pinned_snapshot.hpp"
 #include "proxy/server/listener.hpp"
 #include "proxy/upstream/pool.hpp"
@@ -115,6 +116,7 @@ class Worker {
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   upstream::ConnectionPool pool_;
   std::mt19937_64 rng_;
+  runtime::IdleSweep idle_sweep_;  // HTTP/1 connections idle for a while park (http/connection.cpp)
   exchange::WorkerContext context_;
   struct Acceptor {
     std::size_t listener_index;

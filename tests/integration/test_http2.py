@@ -44,8 +44,11 @@ FORCE_HEADER = "X-Cutover-Force"
 class H2Client:
     """One HTTP/2 connection driven frame by frame: streams opened when asked, events collected."""
 
-    def __init__(self, port: int, timeout: float = 20.0, raw_preface: bytes | None = None):
+    def __init__(self, port: int, timeout: float = 20.0, raw_preface: bytes | None = None,
+                 wait_before_preface: float = 0.0):
+        """`wait_before_preface`: seconds between the connect and the first byte."""
         self.sock = socket.create_connection((h.LOCALHOST, port), timeout=timeout)
+        time.sleep(wait_before_preface)
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.conn.initiate_connection()
         self.sock.sendall(self.conn.data_to_send())
@@ -181,6 +184,18 @@ class Http2Test(h.CutoverTestCase):
         return [e for e in self.be[side].events_snapshot() if e.path.startswith(prefix)]
 
     # ---- basics ----------------------------------------------------------------------------
+
+    def test_prior_knowledge_after_the_connection_parked_before_its_first_byte(self):
+        # A cleartext connection that waits 50-100 ms for its first byte parks (its session ends,
+        # http/connection.cpp); the preface that wakes it is still taken for HTTP/2.
+        c = H2Client(self.port, wait_before_preface=0.5)
+        try:
+            sid = c.request("/parked")
+            self.assertTrue(c.pump(lambda: c.done(sid)))
+            self.assertEqual(c.responses[sid]["headers"][":status"], "200")
+            self.assertEqual(c.responses[sid]["body"], b"source")
+        finally:
+            c.close()
 
     def test_prior_knowledge_request_reaches_an_http1_backend(self):
         r = curl(self.port, "/echo-headers", "-w", "\n%{http_version} %{http_code}",
