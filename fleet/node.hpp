@@ -178,10 +178,12 @@ class Node {
                                                std::uint64_t local_generation);
   // Settings (safety/): set before start(), so the initial read applies them before serving.
   void set_setting_listener(ApplySetting apply) { apply_setting_ = std::move(apply); }
-  // One value's bound: etcd refuses requests over --max-request-bytes (1.5 MiB by default) and
-  // the JSON gateway sends values in base64 (4/3 of their size), so 1,000,000 bytes of text plus
-  // the transaction's other keys stay below it. Also the most one transaction carries.
-  static constexpr std::size_t kMaxSettingBytes = 1'000'000;
+  // One value's bound, and the most one transaction carries: etcd refuses requests over
+  // --max-request-bytes (1.5 MiB by default, 1,572,864 bytes), and this leaves room for the
+  // transaction's other keys; in base64 (the JSON gateway's form, 4/3 of the size) it stays below
+  // the client's 4 MiB answer and watch message bounds as well. Every segment list the admin API
+  // takes (bodies of at most 1 MiB) fits; a maintenance body JSON escapes may grow past it.
+  static constexpr std::size_t kMaxSettingBytes = 1'100'000;
   // Writes each change's value at safety/<setting>/<route> with routes/<route> (generation + 1),
   // guarded on routes/<route>'s mod_revision and, with `if_generation` (one change only), on its
   // stored generation; applies them here at the commit, then waits up to apply_timeout for every

@@ -15,6 +15,8 @@ Acceptance:
   nothing changes on any node.
 - a node killed with SIGKILL, while segments and maintenance change through another node, serves
   the current ones once started again (read from etcd before it serves).
+- 55,000 values (a body just below the admin API's 1 MiB) and a 1,000,000-byte maintenance body go
+  through etcd to every node; a maintenance over the 1,100,000-byte bound is 422.
 """
 import os
 import pathlib
@@ -263,6 +265,50 @@ class FleetSafetyTest(FleetCase):
         for name in NODES:
             self.assertEqual(self.sides(name, "/other/x"), {"source": REQUESTS, "target": 0}, name)
 
+    # --- the size bound -------------------------------------------------------------------------
+    def test_5_sizes_up_to_the_etcd_bound(self):
+        # 55,000 values of 15 characters: a body just below the admin API's 1 MiB, which every
+        # node gets through etcd (its request limit is 1.5 MiB).
+        values = [f"t{i:014d}" for i in range(55000)]
+        status, body, text = self.admin("n2").put("/v1/routes/app/segments", {
+            "segments": [{"header": "X-Tenant", "values": values, "side": "target"}]})
+        self.assertEqual(status, 200, text[:300])
+        # A megabyte through etcd and three watches may take a loaded machine past apply_timeout
+        # (a laggard then); what matters here is that every node gets it.
+        self.assertEqual(sorted(body["fleet"]["applied"] + body["fleet"]["laggards"]), list(NODES), body["fleet"])
+        for name in NODES:
+            self.assertTrue(h.wait_for(
+                lambda: self.admin(name).route("app")["segments"] == [
+                    {"side": "target", "header": "X-Tenant", "values_count": 55000}], 15), name)
+            self.assertEqual(self.tenant_side(name, values[-1]), "target", name)
+            self.assertEqual(self.tenant_side(name, f"t{55000:014d}"), "source", name)
+        status, _, text = self.admin("n1").put("/v1/routes/app/segments", {"segments": []})
+        self.assertEqual(status, 200, text)
+        # A maintenance body of 1,000,000 bytes goes too; one that JSON escapes to over 1,100,000
+        # bytes is 422 naming etcd, and changes nothing.
+        plain = os.path.join(STATE_DIR, "plain.html")
+        quotes = os.path.join(STATE_DIR, "quotes.html")
+        with open(plain, "w") as f:
+            f.write("a" * 1000000)
+        with open(quotes, "w") as f:
+            f.write('"' * 600000)
+        status, body, text = self.admin("n3").put("/v1/routes/other/maintenance", {"body_file": quotes})
+        self.assertEqual(status, 422, text)
+        self.assertIn("etcd", body["error"])
+        self.assertIsNone(self.admin("n3").route("other")["maintenance"])
+        status, body, text = self.admin("n3").put("/v1/routes/other/maintenance", {"body_file": plain})
+        self.assertEqual(status, 200, text)
+        self.assertEqual(sorted(body["fleet"]["applied"] + body["fleet"]["laggards"]), list(NODES), body["fleet"])
+        for name in NODES:
+            self.assertTrue(h.wait_for(lambda: self.admin(name).route("other")["maintenance"] is not None, 15), name)
+            c = h.CountingConnection(self.nodes[name].port("public"), timeout=10)
+            try:
+                status, _, data = h.http_call(c, "GET", "/other/x")
+            finally:
+                c.close()
+            self.assertEqual((status, len(data)), (503, 1000000), name)
+        status, _, text = self.admin("n3").request("DELETE", "/v1/routes/other/maintenance", {})[:3]
+        self.assertEqual(status, 200, text)
 
 if __name__ == "__main__":
     h.main()
