@@ -11,8 +11,8 @@ Acceptance:
   if_generation and a lost race are 409; the change is in the fleet-wide audit log once.
 - maintenance ON through n3 answers 503 with Retry-After on every node with zero upstream contact;
   OFF through n1 restores traffic on every node; PUT/DELETE /v1/maintenance (every route) likewise.
-- every etcd member stopped: a segments PUT and maintenance PUT/DELETE answer 503 naming etcd and
-  nothing changes on any node.
+- every etcd member stopped: a segments PUT and maintenance PUT/DELETE (one route and all) answer
+  503 naming etcd and nothing changes on any node.
 - a node killed with SIGKILL, while segments and maintenance change through another node, serves
   the current ones once started again (read from etcd before it serves).
 - 55,000 values (a body just below the admin API's 1 MiB) and a 1,000,000-byte maintenance body go
@@ -216,14 +216,18 @@ class FleetSafetyTest(FleetCase):
 
     # --- etcd down ------------------------------------------------------------------------------
     def test_3_etcd_down_refuses_and_changes_nothing(self):
-        before = {name: (self.admin(name).route("app"), self.admin(name).get("/v1/routes/app/segments")[1])
-                  for name in NODES}
+        status, _, text = self.admin("n1").put("/v1/routes/other/maintenance", {})
+        self.assertEqual(status, 200, text)
+        before = {name: [self.admin(name).route(r) for r in ("app", "other")] +
+                  [self.admin(name).get("/v1/routes/app/segments")[1]] for name in NODES}
         self.etcd.stop_all()
         try:
             calls = [("n1", "PUT", "/v1/routes/app/segments",
                       {"segments": [{"header": "X-Tenant", "values": ["acme"], "side": "target"}]}),
                      ("n2", "PUT", "/v1/routes/app/maintenance", {}),
-                     ("n3", "PUT", "/v1/maintenance", {})]
+                     ("n3", "PUT", "/v1/maintenance", {}),
+                     ("n1", "DELETE", "/v1/routes/other/maintenance", {}),
+                     ("n2", "DELETE", "/v1/maintenance", {})]
             for via, method, path, req in calls:
                 status, body, text = self.admin(via).request(method, path, req)[:3]
                 self.assertEqual(status, 503, f"{method} {path} through {via}: {text}")
@@ -232,12 +236,18 @@ class FleetSafetyTest(FleetCase):
             for name in NODES:
                 self.assertEqual(self.tenant_side(name, "acme"), "source", f"{name}: a refused list applied")
                 self.assertFalse(self.in_maintenance(name, "/app/x"), f"{name}: a refused maintenance applied")
-                now = (self.admin(name).route("app"), self.admin(name).get("/v1/routes/app/segments")[1])
+                self.assertTrue(self.in_maintenance(name, "/other/x"), f"{name}: a refused end applied")
+                now = [self.admin(name).route(r) for r in ("app", "other")] + \
+                    [self.admin(name).get("/v1/routes/app/segments")[1]]
                 self.assertEqual(now, before[name], f"{name}: a refused change changed the route")
         finally:
             self.etcd.start_all()
         for name in NODES:
             self.assertTrue(h.wait_for(lambda: self.admin(name).get("/v1/fleet")[1]["etcd"]["up"], 20), name)
+        status, _, text = self.admin("n2").request("DELETE", "/v1/routes/other/maintenance", {})[:3]
+        self.assertEqual(status, 200, text)
+        for name in NODES:
+            self.assertEqual(self.sides(name, "/other/x"), {"source": REQUESTS, "target": 0}, name)
 
     # --- a node restarted -----------------------------------------------------------------------
     def test_4_killed_node_restarts_with_current_segments_and_maintenance(self):
