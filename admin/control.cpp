@@ -121,10 +121,11 @@ void Control::apply_fleet(const std::string& name, const fleet::RouteValue& v, s
 void Control::apply_fleet_setting(const std::string& name, fleet::Setting setting, const std::string& value,
                                   std::int64_t revision) {
   metrics_.fleet_applied_revision.Add({}).Set(static_cast<double>(revision));
-  if (frozen_) return;  // handed over: the new process applies etcd's settings
   auto snap = snapshot();
   const runtime::Route* route = snap->find_route(name);
   if (!route) return;  // a route of another node's config
+  // Applied by a frozen process too (persist() writes nothing then): the requests it still
+  // serves while it drains get the fleet's segments and maintenance, as the successor's do.
   std::string problem;
   if (apply_setting(*route->runtime, setting == fleet::Setting::segments, value, problem)) {
     persist();

@@ -93,7 +93,8 @@ class Control {
   // without an audit entry (the node where the change was made wrote the one entry), rewriting
   // the state file when it changed something. A route this node does not have, a value it has
   // already or one that does not parse (logged) changes nothing. The generation comes with the
-  // route's weights value, written in the same transaction (apply_fleet).
+  // route's weights value, written in the same transaction (apply_fleet). A frozen process
+  // (binary upgrade) applies it too, without writing the state file.
   void apply_fleet_setting(const std::string& route, fleet::Setting setting, const std::string& value,
                            std::int64_t revision);
 
