@@ -22,6 +22,7 @@
 #include "admin/safety_api.hpp"
 #include "admin/shadow_json.hpp"
 #include "common/json_number.hpp"
+#include "config/segments.hpp"
 #include "config/units.hpp"
 #include "fleet/node.hpp"
 #include "proxy/router/sticky.hpp"
@@ -47,6 +48,26 @@ AdminResponse error(bhttp::status status, std::string message) {
   return json_response(status, json::object{{"error", std::move(message)}});
 }
 
+// A route's segments for the listings: per segment its side and what it matches, with counts in
+// place of the value lists (up to 1,000,000 values each: GET /v1/routes/{route}/segments has them).
+json::array segments_summary(const std::vector<config::SegmentConfig>& segments) {
+  json::array out;
+  for (const auto& s : segments) {
+    json::object o{{"side", s.to_target ? "target" : "source"}};
+    if (s.kind == config::SegmentConfig::Kind::client_cidrs) {
+      o["client_cidrs_count"] = s.client_cidrs.size();
+    } else {
+      o[s.kind == config::SegmentConfig::Kind::header ? "header" : "cookie"] = s.name;
+      if (s.prefix.empty())
+        o["values_count"] = s.values.size();
+      else
+        o["prefix"] = s.prefix;
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
 json::object route_state(const runtime::Route& route, Control& control) {
   auto w = route.runtime->weights();
   json::object o{{"name", route.name},
@@ -68,6 +89,7 @@ json::object route_state(const runtime::Route& route, Control& control) {
   else
     o["mirror"] = nullptr;
   o["maintenance"] = maintenance_json(route.runtime->safety);
+  o["segments"] = segments_summary(route.runtime->safety.segment_configs());
   if (route.tunnel_metrics)
     o["tunnels"] = {{"source", route.runtime->tunnels_open[static_cast<int>(router::Side::source)].load()},
                     {"target", route.runtime->tunnels_open[static_cast<int>(router::Side::target)].load()}};
@@ -322,6 +344,70 @@ boost::asio::awaitable<AdminResponse> fleet_release(Control& control, std::share
   if (close_side && r.outcome == fleet::ChangeResult::Outcome::applied)
     control.close_connections(*route, *close_side, grace);
   co_return fleet_release_answer(control, *route, r, held, before, actor);
+}
+
+// One route's part of a fleet segments or maintenance change: the setting's text for etcd and
+// the audit entry's action and fields.
+struct SafetyChange {
+  const runtime::Route* route = nullptr;
+  std::string value;
+  std::string action;
+  json::object audit;
+};
+
+std::vector<fleet::SettingChange> setting_changes(fleet::Node& node, fleet::Setting setting,
+                                                  const std::vector<SafetyChange>& changes) {
+  std::vector<fleet::SettingChange> out;
+  for (const auto& c : changes) {
+    const auto& rt = *c.route->runtime;
+    const auto w = rt.weights();
+    out.push_back({c.route->name, setting, c.value,
+                   fleet::RouteValue{w.read_bp, w.write_bp, rt.generation, node.options().node, rt.writes_held(), 0}});
+  }
+  return out;
+}
+
+// The answer to a segments or maintenance change on a fleet node, once etcd and the nodes
+// answered: 503 naming etcd (nothing changed), 409 for a lost race or another generation;
+// else the change was applied here through the node (Control::apply_fleet_setting) and is
+// audited here, once per route, as weight changes are. `all`: PUT/DELETE /v1/maintenance.
+AdminResponse fleet_safety_answer(Control& control, const runtime::Snapshot& snap, fleet::Setting setting,
+                                  const std::vector<SafetyChange>& changes, bool all, const fleet::ChangeResult& r,
+                                  const Actor& actor) {
+  if (auto refused = fleet_refusal(r, setting == fleet::Setting::segments ? "segments are" : "maintenance is"))
+    return std::move(*refused);
+  control.metrics().fleet_apply_seconds.Add({}, stats::Metrics::duration_buckets()).Observe(r.waited.count());
+  for (const auto& c : changes) {
+    json::object entry{{"action", c.action},
+                       {"route", c.route->name},
+                       {"generation", static_cast<std::int64_t>(c.route->runtime->generation)},
+                       {"fleet_revision", r.revision}};
+    actor.stamp(entry);
+    for (const auto& kv : c.audit) entry[kv.key()] = kv.value();
+    control.audit().append(std::move(entry));
+  }
+  json::object body;
+  if (all) {
+    json::array routes;
+    for (const auto& route : snap.routes)
+      if (!route.tcp_metrics) routes.push_back(maintenance_view(route));
+    body["routes"] = std::move(routes);
+  } else if (setting == fleet::Setting::segments) {
+    body = segments_view(*changes.front().route);
+  } else {
+    body = maintenance_view(*changes.front().route);
+  }
+  body["fleet"] = fleet_json(r);
+  return json_response(bhttp::status::ok, body);
+}
+
+boost::asio::awaitable<AdminResponse> fleet_set_safety(Control& control, std::shared_ptr<const runtime::Snapshot> snap,
+                                                       fleet::Setting setting, std::vector<SafetyChange> changes,
+                                                       bool all, std::optional<std::uint64_t> if_generation,
+                                                       Actor actor) {
+  auto r = co_await control.fleet()->change_settings(setting_changes(*control.fleet(), setting, changes),
+                                                     if_generation);
+  co_return fleet_safety_answer(control, *snap, setting, changes, all, r, actor);
 }
 
 class Router {
@@ -782,9 +868,36 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
+    std::optional<std::uint64_t> if_generation;
+    if (auto bad = take_fleet_if_generation(*body, if_generation)) return std::move(*bad);
     if (auto bad = check_fields(*body, {"segments"}, *route_)) return std::move(*bad);
+    if (control_.fleet()) {  // written to etcd, applied on every node
+      SafetyAnswer refused;
+      auto parsed = segments_from_body(*route_, *body, refused);
+      if (!parsed) return json_response(refused.status, refused.body);
+      SafetyChange c{route_, setting_text(*parsed), "set_segments",
+                     segments_audit(route_->runtime->safety.segment_configs().size(), *parsed)};
+      if (auto big = over_etcd_bound("segments", c.value.size())) return std::move(*big);
+      return defer_safety(fleet::Setting::segments, {std::move(c)}, false, if_generation);
+    }
     auto answer = admin::put_segments(control_, *route_, *body, actor_);
     return json_response(answer.status, answer.body);
+  }
+  // 422 for a setting a fleet cannot store in etcd (fleet::Node::kMaxSettingBytes).
+  static std::optional<AdminResponse> over_etcd_bound(std::string_view what, std::size_t bytes) {
+    if (bytes <= fleet::Node::kMaxSettingBytes) return std::nullopt;
+    return error(bhttp::status::unprocessable_entity,
+                 fmt::format("{}: {} bytes as JSON; a fleet shares them through etcd, which takes at most {} bytes "
+                             "per route (etcd's request limit)",
+                             what, bytes, fleet::Node::kMaxSettingBytes));
+  }
+  AdminResponse defer_safety(fleet::Setting setting, std::vector<SafetyChange> changes, bool all,
+                             std::optional<std::uint64_t> if_generation) {
+    reply_.deferred = [c = &control_, snap = snap_ ? snap_ : control_.snapshot(), setting,
+                       changes = std::move(changes), all, if_generation, actor = actor_] {
+      return fleet_set_safety(*c, snap, setting, changes, all, if_generation, actor);
+    };
+    return error(bhttp::status::internal_server_error, "a fleet change is answered by the admin server");
   }
   AdminResponse put_maintenance() { return maintenance(route_, true); }
   AdminResponse end_maintenance() { return maintenance(route_, false); }
@@ -794,6 +907,9 @@ class Router {
     std::optional<AdminResponse> fail;
     auto body = body_object(req_, fail);
     if (!body) return std::move(*fail);
+    std::optional<std::uint64_t> if_generation;
+    if (route)
+      if (auto bad = take_fleet_if_generation(*body, if_generation)) return std::move(*bad);
     if (route) {
       auto bad = on ? check_fields(*body, {"status", "retry_after", "body", "body_file", "content_type"}, *route)
                     : check_fields(*body, {}, *route);
@@ -811,9 +927,28 @@ class Router {
       m = parse_maintenance(*body, problem);
       if (!m) return error(bhttp::status::unprocessable_entity, problem);
     }
+    if (control_.fleet()) return fleet_maintenance(route, m, if_generation);
     auto answer = route ? set_maintenance(control_, *route, std::move(m), actor_)
                         : set_maintenance_all(control_, std::move(m), actor_);
     return json_response(answer.status, answer.body);
+  }
+
+  // Maintenance on a fleet node: written to etcd for `route` (null: every HTTP route; for an end,
+  // those in maintenance here), applied on every node.
+  AdminResponse fleet_maintenance(const runtime::Route* route, const std::optional<runtime::Maintenance>& m,
+                                  std::optional<std::uint64_t> if_generation) {
+    if (route && !m && !route->runtime->safety.maintenance())
+      return error(bhttp::status::conflict, fmt::format("route '{}' is not in maintenance", route->name));
+    auto value = setting_text(m ? &*m : nullptr);
+    if (auto big = over_etcd_bound("maintenance", value.size())) return std::move(*big);
+    if (!snap_) snap_ = control_.snapshot();
+    std::vector<SafetyChange> changes;
+    for (const auto& r : snap_->routes) {
+      if (route ? &r != route : r.tcp_metrics || (!m && !r.runtime->safety.maintenance())) continue;
+      changes.push_back({&r, value, m ? "maintenance_on" : "maintenance_off",
+                         m ? maintenance_audit(*m) : json::object{}});
+    }
+    return defer_safety(fleet::Setting::maintenance, std::move(changes), route == nullptr, if_generation);
   }
 
   // GET /v1/stats?window=60s[&route=NAME]: per route and side over the last `window` (1s..15m).

@@ -118,6 +118,23 @@ void Control::apply_fleet(const std::string& name, const fleet::RouteValue& v, s
     report_fleet_drain(name, v.hold_revision);
 }
 
+void Control::apply_fleet_setting(const std::string& name, fleet::Setting setting, const std::string& value,
+                                  std::int64_t revision) {
+  metrics_.fleet_applied_revision.Add({}).Set(static_cast<double>(revision));
+  auto snap = snapshot();
+  const runtime::Route* route = snap->find_route(name);
+  if (!route) return;  // a route of another node's config
+  // Applied by a frozen process too (persist() writes nothing then): the requests it still
+  // serves while it drains get the fleet's segments and maintenance, as the successor's do.
+  std::string problem;
+  if (apply_setting(*route->runtime, setting == fleet::Setting::segments, value, problem)) {
+    persist();
+  } else if (!problem.empty()) {
+    spdlog::error("fleet: route {}: the {} in etcd (revision {}) are not applied: {}", name,
+                  fleet::setting_name(setting), revision, problem);
+  }
+}
+
 void Control::set_fleet(fleet::Node* node) {
   fleet_ = node;
   if (!node) return;

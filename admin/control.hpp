@@ -27,6 +27,7 @@
 namespace cutover::fleet {
 class Node;
 struct RouteValue;
+enum class Setting;
 }
 
 namespace cutover::admin {
@@ -87,6 +88,15 @@ class Control {
   // report_fleet_drain(). A route this node does not have, or a value it has already, changes
   // nothing.
   void apply_fleet(const std::string& route, const fleet::RouteValue& value, std::int64_t revision);
+
+  // Applies a route's segments or maintenance from etcd (safety_api.hpp's setting_text() form)
+  // without an audit entry (the node where the change was made wrote the one entry), rewriting
+  // the state file when it changed something. A route this node does not have, a value it has
+  // already or one that does not parse (logged) changes nothing. The generation comes with the
+  // route's weights value, written in the same transaction (apply_fleet). A frozen process
+  // (binary upgrade) applies it too, without writing the state file.
+  void apply_fleet_setting(const std::string& route, fleet::Setting setting, const std::string& value,
+                           std::int64_t revision);
 
   // Closes pooled connections to `cluster` on every worker (they are not reused).
   void close_pooled_connections(const runtime::Cluster& cluster) { cluster.runtime->bump_pool_epoch(); }

@@ -29,10 +29,29 @@ std::string now_text() {
   return fmt::format("{:%FT%TZ}", std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now()));
 }
 
-json::object route_maintenance(const runtime::Route& route) {
-  return {{"route", route.name},
-          {"generation", static_cast<std::int64_t>(route.runtime->generation)},
-          {"maintenance", maintenance_json(route.runtime->safety)}};
+// The maintenance of a state file or etcd value ({status, retry_after_s, content_type, since,
+// body}), checked as a PUT body is.
+std::optional<runtime::Maintenance> maintenance_from_saved(const json::object& o, std::string& problem) {
+  json::object request;
+  for (const char* k : {"status", "body", "content_type"})
+    if (const auto* v = o.if_contains(k)) request[k] = *v;
+  if (const auto* v = o.if_contains("retry_after_s")) request["retry_after"] = *v;
+  auto m = parse_maintenance(request, problem);
+  if (!m) return std::nullopt;
+  if (const auto* since = o.if_contains("since"); since && since->is_string()) m->since = since->as_string();
+  return m;
+}
+
+json::object maintenance_object(const runtime::Maintenance& m, bool with_body) {
+  json::object o{{"status", m.status},
+                 {"retry_after_s", m.retry_after_s},
+                 {"content_type", m.content_type},
+                 {"since", m.since}};
+  if (with_body)
+    o["body"] = m.body;
+  else
+    o["body_bytes"] = m.body.size();
+  return o;
 }
 
 // Applies `m` to `route` (audit action maintenance_on / maintenance_off); false when it is in that
@@ -44,7 +63,7 @@ bool apply_maintenance(Control& control, const runtime::Route& route, const std:
   json::object extra;
   if (m) {
     safety.set_maintenance(std::make_shared<const runtime::Maintenance>(*m));
-    extra = {{"status", m->status}, {"retry_after_s", m->retry_after_s}, {"body_bytes", m->body.size()}};
+    extra = maintenance_audit(*m);
   } else {
     safety.set_maintenance(nullptr);
   }
@@ -60,39 +79,107 @@ json::object segments_view(const runtime::Route& route) {
           {"segments", config::segments_json(route.runtime->safety.segment_configs())}};
 }
 
+std::optional<std::vector<config::SegmentConfig>> segments_from_body(const runtime::Route& route,
+                                                                     const json::object& body, SafetyAnswer& fail) {
+  const auto* list = body.if_contains("segments");
+  if (!list) {
+    fail = failure(bhttp::status::unprocessable_entity, "segments is missing (a list, [] for none)");
+    return std::nullopt;
+  }
+  if (route.tcp_metrics) {
+    fail = failure(bhttp::status::unprocessable_entity,
+                   fmt::format("route '{}' is a tcp route: segments need HTTP requests", route.name));
+    return std::nullopt;
+  }
+  std::vector<config::SegmentConfig> parsed;
+  if (auto problem = config::parse_segments(*list, parsed)) {
+    fail = failure(bhttp::status::unprocessable_entity, problem->message);
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+json::object segments_audit(std::size_t before, const std::vector<config::SegmentConfig>& after) {
+  std::size_t values = 0;
+  for (const auto& s : after) values += s.values.size() + s.client_cidrs.size();
+  return {{"segments_before", before}, {"segments", after.size()}, {"values", values}};
+}
+
 SafetyAnswer put_segments(Control& control, const runtime::Route& route, const json::object& body,
                           const Actor& actor) {
-  const auto* list = body.if_contains("segments");
-  if (!list) return failure(bhttp::status::unprocessable_entity, "segments is missing (a list, [] for none)");
-  if (route.tcp_metrics)
-    return failure(bhttp::status::unprocessable_entity,
-                   fmt::format("route '{}' is a tcp route: segments need HTTP requests", route.name));
-  std::vector<config::SegmentConfig> parsed;
-  if (auto problem = config::parse_segments(*list, parsed))
-    return failure(bhttp::status::unprocessable_entity, problem->message);
-  std::size_t values = 0;
-  for (const auto& s : parsed) values += s.values.size() + s.client_cidrs.size();
-  const std::size_t before = route.runtime->safety.segment_configs().size();
-  route.runtime->safety.set_segments(std::move(parsed));
-  control.record_change(route, "set_segments", actor,
-                        {{"segments_before", before},
-                         {"segments", route.runtime->safety.segment_configs().size()},
-                         {"values", values}});
+  SafetyAnswer fail;
+  auto parsed = segments_from_body(route, body, fail);
+  if (!parsed) return fail;
+  auto extra = segments_audit(route.runtime->safety.segment_configs().size(), *parsed);
+  route.runtime->safety.set_segments(std::move(*parsed));
+  control.record_change(route, "set_segments", actor, std::move(extra));
   return {bhttp::status::ok, segments_view(route)};
 }
 
 json::value maintenance_json(const runtime::RouteSafety& safety, bool with_body) {
   auto m = safety.maintenance();
   if (!m) return nullptr;
-  json::object o{{"status", m->status},
-                 {"retry_after_s", m->retry_after_s},
-                 {"content_type", m->content_type},
-                 {"since", m->since}};
-  if (with_body)
-    o["body"] = m->body;
-  else
-    o["body_bytes"] = m->body.size();
-  return o;
+  return maintenance_object(*m, with_body);
+}
+
+json::object maintenance_view(const runtime::Route& route) {
+  return {{"route", route.name},
+          {"generation", static_cast<std::int64_t>(route.runtime->generation)},
+          {"maintenance", maintenance_json(route.runtime->safety)}};
+}
+
+json::object maintenance_audit(const runtime::Maintenance& m) {
+  return {{"status", m.status}, {"retry_after_s", m.retry_after_s}, {"body_bytes", m.body.size()}};
+}
+
+std::string setting_text(const std::vector<config::SegmentConfig>& segments) {
+  return json::serialize(config::segments_json(segments));
+}
+
+std::string setting_text(const runtime::Maintenance* maintenance) {
+  if (!maintenance) return "null";
+  return json::serialize(maintenance_object(*maintenance, /*with_body=*/true));
+}
+
+bool apply_setting(runtime::RouteRuntime& rt, bool segments, std::string_view text, std::string& problem) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec) {
+    problem = "not JSON: " + ec.message();
+    return false;
+  }
+  auto& safety = rt.safety;
+  if (segments) {
+    std::vector<config::SegmentConfig> parsed;
+    if (auto p = config::parse_segments(v, parsed)) {
+      problem = p->message;
+      return false;
+    }
+    // The same list (the value this node wrote, read again at a reconnect) is not compiled again.
+    if (config::segments_json(parsed) == config::segments_json(safety.segment_configs())) return false;
+    safety.set_segments(std::move(parsed));
+    return true;
+  }
+  if (v.is_null()) {
+    if (!safety.maintenance()) return false;
+    safety.set_maintenance(nullptr);
+    return true;
+  }
+  if (!v.is_object()) {
+    problem = "maintenance: not an object or null";
+    return false;
+  }
+  auto m = maintenance_from_saved(v.as_object(), problem);
+  if (!m) {
+    problem = "maintenance: " + problem;
+    return false;
+  }
+  if (auto now = safety.maintenance(); now && now->status == m->status && now->retry_after_s == m->retry_after_s &&
+                                       now->body == m->body && now->content_type == m->content_type &&
+                                       now->since == m->since)
+    return false;
+  safety.set_maintenance(std::make_shared<const runtime::Maintenance>(std::move(*m)));
+  return true;
 }
 
 std::optional<runtime::Maintenance> parse_maintenance(const json::object& body, std::string& problem) {
@@ -181,7 +268,7 @@ SafetyAnswer set_maintenance(Control& control, const runtime::Route& route, std:
                              const Actor& actor) {
   if (!apply_maintenance(control, route, m, actor))
     return failure(bhttp::status::conflict, fmt::format("route '{}' is not in maintenance", route.name));
-  return {bhttp::status::ok, route_maintenance(route)};
+  return {bhttp::status::ok, maintenance_view(route)};
 }
 
 SafetyAnswer set_maintenance_all(Control& control, std::optional<runtime::Maintenance> m, const Actor& actor) {
@@ -190,7 +277,7 @@ SafetyAnswer set_maintenance_all(Control& control, std::optional<runtime::Mainte
   for (const auto& r : snap->routes) {
     if (r.tcp_metrics) continue;  // a connection has no HTTP answer to give
     apply_maintenance(control, r, m, actor);
-    routes.push_back(route_maintenance(r));
+    routes.push_back(maintenance_view(r));
   }
   return {bhttp::status::ok, {{"routes", std::move(routes)}}};
 }
@@ -207,15 +294,9 @@ std::optional<std::string> restore_safety(runtime::RouteRuntime& rt, const Route
     rt.safety.set_segments(std::move(parsed));
   }
   if (state.maintenance.is_object()) {
-    const auto& o = state.maintenance.as_object();
-    json::object request;
-    for (const char* k : {"status", "body", "content_type"})
-      if (const auto* v = o.if_contains(k)) request[k] = *v;
-    if (const auto* v = o.if_contains("retry_after_s")) request["retry_after"] = *v;
     std::string problem;
-    auto m = parse_maintenance(request, problem);
+    auto m = maintenance_from_saved(state.maintenance.as_object(), problem);
     if (!m) return "maintenance: " + problem;
-    if (const auto* since = o.if_contains("since"); since && since->is_string()) m->since = since->as_string();
     rt.safety.set_maintenance(std::make_shared<const runtime::Maintenance>(std::move(*m)));
   }
   return std::nullopt;

@@ -78,6 +78,11 @@ std::unique_ptr<fleet::Node> join_fleet(const config::FleetConfig& f, asio::io_c
       [&up](bool is_up) { up.Set(is_up ? 1 : 0); });
   if (!node) throw std::runtime_error("fleet: " + node.error().message);
   control.set_fleet(node->get());
+  // Segments and maintenance from etcd, from the first read on (before traffic is served).
+  (*node)->set_setting_listener(
+      [&control](const std::string& route, fleet::Setting setting, const std::string& value, std::int64_t revision) {
+        control.apply_fleet_setting(route, setting, value, revision);
+      });
   (*node)->start();
   const auto deadline = std::chrono::steady_clock::now() + f.apply_timeout;
   while (!(*node)->synced() && std::chrono::steady_clock::now() < deadline)

@@ -24,6 +24,8 @@ constexpr std::chrono::milliseconds kRetry{500};
 constexpr std::chrono::milliseconds kPoll{20};
 // A rollback retries a lost race this often before it keeps the override for later.
 constexpr int kForceAttempts = 5;
+// Routes per settings transaction: two operations each, below etcd's --max-txn-ops (128).
+constexpr std::size_t kSettingsPerTxn = 60;
 
 asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);
@@ -76,6 +78,8 @@ std::optional<RouteValue> decode_route_value(std::string_view text) {
   if (auto hr = number("hold_revision", INT64_MAX); hr && out.writes_held) out.hold_revision = *hr;
   return out;
 }
+
+std::string_view setting_name(Setting s) { return s == Setting::segments ? "segments" : "maintenance"; }
 
 std::string encode_drain_report(const DrainReport& r) {
   return json::serialize(json::object{{"hold_revision", r.hold_revision},
@@ -175,6 +179,10 @@ asio::awaitable<bool> Node::session_start() {
     co_return false;
   }
   for (const auto& kv : routes->kvs) apply_route(kv);
+  // The watch starts after the routes' revision; settings read later than that come again in it
+  // and are skipped then (setting_revisions_).
+  const bool settings_read = co_await read_settings();  // a variable: GCC 12 and `!co_await`
+  if (!settings_read) co_return false;
   applied_revision_ = std::max(applied_revision_, routes->header.revision);
   auto nodes = co_await client_->range_prefix(options_.prefix + "nodes/");
   if (!nodes) {
@@ -269,13 +277,146 @@ void Node::apply_route(const etcd::KeyValue& kv) {
   apply_(route, *value, kv.mod_revision);
 }
 
+void Node::apply_setting_kv(const etcd::KeyValue& kv) {
+  const auto rest = std::string_view(kv.key).substr(options_.prefix.size() + 7);  // after "safety/"
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return;
+  const auto name = rest.substr(0, slash);
+  Setting setting;
+  if (name == setting_name(Setting::segments))
+    setting = Setting::segments;
+  else if (name == setting_name(Setting::maintenance))
+    setting = Setting::maintenance;
+  else
+    return;
+  // As for routes: a value this node wrote is applied at its commit; an older one coming later
+  // in the watch must not undo it.
+  auto& seen = setting_revisions_[kv.key];
+  if (kv.mod_revision <= seen) return;
+  seen = kv.mod_revision;
+  if (apply_setting_) apply_setting_(std::string(rest.substr(slash + 1)), setting, kv.value, kv.mod_revision);
+}
+
+asio::awaitable<bool> Node::read_settings() {
+  // The keys first, then one value per request: all of them in one answer could pass the
+  // client's max_answer_bytes (a value may be up to kMaxSettingBytes).
+  etcd::RangeOptions keys_only;
+  keys_only.keys_only = true;
+  auto keys = co_await client_->range_prefix(options_.prefix + "safety/", keys_only);
+  if (!keys) {
+    set_up(false, keys.error().message);
+    co_return false;
+  }
+  for (const auto& k : keys->kvs) {
+    auto one = co_await client_->range(k.key);
+    if (!one) {
+      set_up(false, one.error().message);
+      co_return false;
+    }
+    for (const auto& kv : one->kvs) apply_setting_kv(kv);
+  }
+  co_return true;
+}
+
+asio::awaitable<ChangeResult> Node::change_settings(std::vector<SettingChange> changes,
+                                                    std::optional<std::uint64_t> if_generation) {
+  ChangeResult out;
+  out.revision = applied_revision_;
+  std::size_t done = 0;  // changes committed so far (earlier transactions)
+  int lost = 0;          // races lost in a row
+  while (done < changes.size()) {
+    // The stored weights value of every route of the next transaction: kept as it is but for the
+    // generation, which moves on by one.
+    std::vector<std::pair<std::string, RouteValue>> routes;  // key -> new value
+    std::vector<std::int64_t> revisions;
+    etcd::TxnRequest txn;
+    std::size_t bytes = 0, end = done;
+    for (; end < changes.size() && end - done < kSettingsPerTxn; ++end) {
+      const auto& c = changes[end];
+      if (end > done && bytes + c.value.size() > kMaxSettingBytes) break;
+      bytes += c.value.size();
+      const std::string key = route_key(c.route);
+      auto current = co_await client_->range(key);
+      if (!current) {
+        auto r = unreachable("etcd unreachable: ", current.error().message);
+        if (done > 0) r.error += fmt::format(" ({} of {} routes were written)", done, changes.size());
+        co_return r;
+      }
+      RouteValue value = c.local;
+      std::int64_t mod_revision = 0;
+      if (!current->kvs.empty()) {
+        mod_revision = current->kvs.front().mod_revision;
+        if (auto v = decode_route_value(current->kvs.front().value)) {
+          value = *v;
+          if (value.writes_held && value.hold_revision == 0) value.hold_revision = mod_revision;
+        }
+      }
+      if (if_generation && *if_generation != value.generation) {
+        out.outcome = ChangeResult::Outcome::conflict;
+        out.generation = value.generation;
+        out.error = "generation is " + std::to_string(value.generation) + ", not " +
+                    std::to_string(*if_generation) + " (stored in etcd)";
+        co_return out;
+      }
+      value.generation += 1;
+      value.by = options_.node;
+      txn.compares.push_back(etcd::Compare::mod_revision(key, etcd::Compare::Relation::equal, mod_revision));
+      txn.success.push_back(etcd::Op::put(setting_key(c.setting, c.route), c.value));
+      txn.success.push_back(etcd::Op::put(key, encode_route_value(value)));
+      routes.emplace_back(c.route, value);
+    }
+    auto r = co_await client_->txn(std::move(txn));
+    if (!r) {
+      auto u = unreachable("etcd did not confirm the change: ", r.error().message);
+      if (done > 0) u.error += fmt::format(" ({} of {} routes were written)", done, changes.size());
+      co_return u;
+    }
+    set_up(true);
+    if (!r->succeeded) {
+      // Another change of one of these routes committed between the read and the write.
+      if (if_generation || ++lost >= kForceAttempts) {
+        out.outcome = ChangeResult::Outcome::conflict;
+        out.generation = routes.size() == 1 ? routes.front().second.generation : 0;
+        out.error = "the route changed in etcd meanwhile (another node won the race)";
+        if (done > 0) out.error += fmt::format(" ({} of {} routes were written)", done, changes.size());
+        co_return out;
+      }
+      continue;
+    }
+    lost = 0;
+    out.revision = r->header.revision;
+    // Applied here at once, weights value first (the generation), as write() does.
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      const auto& [route, value] = routes[i];
+      const auto& c = changes[done + i];
+      if (!overrides_.contains(route)) {
+        route_revisions_[route] = std::max(route_revisions_[route], out.revision);
+        apply_(route, value, out.revision);
+      }
+      auto& seen = setting_revisions_[setting_key(c.setting, route)];
+      seen = std::max(seen, out.revision);
+      if (apply_setting_) apply_setting_(route, c.setting, c.value, out.revision);
+    }
+    if (routes.size() == 1) out.generation = routes.front().second.generation;
+    done += routes.size();
+  }
+  out.outcome = ChangeResult::Outcome::applied;
+  co_await wait_applied(out);
+  co_return out;
+}
+
 void Node::on_events(const std::vector<etcd::WatchEvent>& events, std::int64_t) {
   const std::string routes = options_.prefix + "routes/", nodes = options_.prefix + "nodes/",
-                    holds = options_.prefix + "holds/", audit = options_.prefix + "audit/";
+                    holds = options_.prefix + "holds/", audit = options_.prefix + "audit/",
+                    safety = options_.prefix + "safety/";
   std::int64_t newest_route = 0;
   for (const auto& e : events) {
     if (e.kv.key.starts_with(routes)) {
       if (e.type == etcd::WatchEvent::Type::put) apply_route(e.kv);
+      newest_route = std::max(newest_route, e.kv.mod_revision);
+    } else if (e.kv.key.starts_with(safety)) {
+      // A deleted setting (by hand) changes nothing: the nodes keep what they apply.
+      if (e.type == etcd::WatchEvent::Type::put) apply_setting_kv(e.kv);
       newest_route = std::max(newest_route, e.kv.mod_revision);
     } else if (e.kv.key.starts_with(nodes)) {
       auto name = e.kv.key.substr(nodes.size());

@@ -1,4 +1,5 @@
-// A node of a fleet: shares route weights with the other nodes through etcd.
+// A node of a fleet: shares route weights, write holds and a route's other settings (tenant
+// segments, maintenance answer) with the other nodes through etcd.
 //
 // Keys, below the configured prefix:
 // - routes/<route>: {"read_bp": 2500, "write_bp": 0, "generation": 7, "by": "node-1"}, weights in
@@ -7,6 +8,12 @@
 //   With "writes_held": true the route's writes are held on every node; "hold_revision" is the
 //   store revision that raised the hold (absent in the value that raises it: that value's own
 //   mod_revision), carried over by every later value while the hold lasts.
+// - safety/<setting>/<route> (setting: "segments" or "maintenance"): the route's setting as the
+//   caller encodes it (JSON text, at most kMaxSettingBytes; this module does not look inside).
+//   Written in one transaction with routes/<route> (weights and hold as stored, generation + 1),
+//   guarded on routes/<route>'s mod_revision, so the route keeps one generation for all its
+//   changes and a setting change racing a weight change loses as two weight changes do. Its own
+//   key keeps a 10,000-value list out of the weights value every node reads and writes.
 // - nodes/<node>: {"applied_revision": R} under the node's lease: R is the newest store revision
 //   whose route changes the node has applied. The key disappears when the node stops beating.
 // - holds/<route>/<node>: {"hold_revision", "in_flight_at_hold", "in_flight_remaining",
@@ -16,12 +23,12 @@
 // - audit/<microseconds since the epoch, 16 digits>-<node>-<n>: one audit entry (JSON text, with
 //   "node"), written by the node where the change was made. Every node keeps the newest
 //   kAuditKept of them (by create revision) for GET /v1/audit; the writer deletes older ones.
-// The node reads routes/ at start-up, then watches the whole prefix: route changes go to the
-// Apply callback, node keys to the table of live nodes. It knows nothing of runtime state: the
-// caller applies (admin::Control).
+// The node reads routes/ and safety/ at start-up, then watches the whole prefix: route changes go
+// to the Apply callback, settings to the ApplySetting one, node keys to the table of live nodes.
+// It knows nothing of runtime state: the caller applies (admin::Control).
 //
 // Fail-static: with etcd unreachable nothing is applied or undone; the data plane keeps its last
-// weights. A local override (a rollback made while etcd was unreachable) is remembered per route:
+// weights and settings. A local override (a rollback made while etcd was unreachable) is remembered per route:
 // events for that route are not applied until the override is written to etcd, which happens as
 // soon as etcd answers again. The caller keeps the overrides in its state file
 // (set_override_listener, restore_override), so a restart while etcd is down keeps them too.
@@ -95,6 +102,20 @@ struct DrainReport {
 std::string encode_drain_report(const DrainReport& r);
 std::optional<DrainReport> decode_drain_report(std::string_view text);
 
+// A route's setting shared besides its weights (safety/<setting>/<route>).
+enum class Setting { segments, maintenance };
+std::string_view setting_name(Setting s);  // "segments", "maintenance"
+
+// One setting to write with Node::change_settings().
+struct SettingChange {
+  std::string route;
+  Setting setting = Setting::segments;
+  std::string value;  // JSON text, at most Node::kMaxSettingBytes
+  // This node's weights, hold and generation: they stand for routes/<route> when etcd has no
+  // value for the route yet (as local_generation does for change()).
+  RouteValue local;
+};
+
 // One row of Node::status().
 struct PeerStatus {
   std::string node;
@@ -115,6 +136,10 @@ class Node {
   using Apply = std::function<void(const std::string& route, const RouteValue& value, std::int64_t revision)>;
   // etcd reachability changed (true: up).
   using Health = std::function<void(bool up)>;
+  // Applies a route's shared setting: its JSON text as written (never applied twice for one
+  // store revision, never an older value after a newer one). Runs on the io_context.
+  using ApplySetting = std::function<void(const std::string& route, Setting setting, const std::string& value,
+                                          std::int64_t revision)>;
 
   // ErrorKind::config for a bad endpoint or TLS file.
   static etcd::Result<std::unique_ptr<Node>> create(boost::asio::io_context& io, NodeOptions options, Apply apply,
@@ -151,6 +176,25 @@ class Node {
   boost::asio::awaitable<ChangeResult> release(std::string route, std::optional<std::uint16_t> write_bp,
                                                std::optional<std::uint64_t> if_generation,
                                                std::uint64_t local_generation);
+  // Settings (safety/): set before start(), so the initial read applies them before serving.
+  void set_setting_listener(ApplySetting apply) { apply_setting_ = std::move(apply); }
+  // One value's bound, and the most one transaction carries: etcd refuses requests over
+  // --max-request-bytes (1.5 MiB by default, 1,572,864 bytes), and this leaves room for the
+  // transaction's other keys; in base64 (the JSON gateway's form, 4/3 of the size) it stays below
+  // the client's 4 MiB answer and watch message bounds as well. Every segment list the admin API
+  // takes (bodies of at most 1 MiB) fits; a maintenance body JSON escapes may grow past it.
+  static constexpr std::size_t kMaxSettingBytes = 1'100'000;
+  // Writes each change's value at safety/<setting>/<route> with routes/<route> (generation + 1),
+  // guarded on routes/<route>'s mod_revision and, with `if_generation` (one change only), on its
+  // stored generation; applies them here at the commit, then waits up to apply_timeout for every
+  // live node to report the revision (the last one, for several transactions). Several changes
+  // go in as few transactions as kMaxSettingBytes and etcd's 128 operations allow; without
+  // `if_generation` a lost race is read again and retried a few times. conflict: the generation
+  // is not `if_generation`, or the race was lost; unavailable: etcd did not answer (nothing was
+  // written, or, for several transactions, the error says how many routes were).
+  boost::asio::awaitable<ChangeResult> change_settings(std::vector<SettingChange> changes,
+                                                       std::optional<std::uint64_t> if_generation);
+
   // This node's drain of a hold: recorded here at once and put under holds/<route>/<node>.
   void report_drain(const std::string& route, const DrainReport& report);
   // Whether this node reported its drain of the hold of `hold_revision`.
@@ -204,6 +248,8 @@ class Node {
   ChangeResult unreachable(std::string_view what, const std::string& message);
   void on_events(const std::vector<etcd::WatchEvent>& events, std::int64_t revision);
   void apply_route(const etcd::KeyValue& kv);
+  void apply_setting_kv(const etcd::KeyValue& kv);
+  boost::asio::awaitable<bool> read_settings();
   void on_audit(const etcd::WatchEvent& e);
   void on_drain(const etcd::WatchEvent& e);
   boost::asio::awaitable<void> flush_audit();
@@ -213,6 +259,9 @@ class Node {
   }
   void set_up(bool up, std::string error = {});
   std::string route_key(const std::string& route) const { return options_.prefix + "routes/" + route; }
+  std::string setting_key(Setting s, const std::string& route) const {
+    return options_.prefix + "safety/" + std::string(setting_name(s)) + "/" + route;
+  }
   std::string node_key() const { return options_.prefix + "nodes/" + options_.node; }
 
   boost::asio::io_context& io_;
@@ -220,6 +269,7 @@ class Node {
   std::unique_ptr<etcd::Client> client_;
   Apply apply_;
   Health health_;
+  ApplySetting apply_setting_;
   bool synced_ = false;
   bool up_ = false;
   bool health_known_ = false;  // up_ was set by an answer (or its absence) of etcd's
@@ -231,6 +281,7 @@ class Node {
   std::map<std::string, std::int64_t> peers_;  // live node -> applied revision
   std::map<std::string, RouteValue> overrides_;
   std::map<std::string, std::int64_t> route_revisions_;  // route -> mod_revision of the value applied last
+  std::map<std::string, std::int64_t> setting_revisions_;  // safety/ key -> mod_revision applied last
   bool flushing_ = false;
   std::shared_ptr<etcd::Watch> watch_;
   bool reporting_ = false;       // a put of the node key is under way

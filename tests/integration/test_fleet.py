@@ -20,16 +20,11 @@ import sys
 import tempfile
 import threading
 import time
-import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import harness as h  # noqa: E402
-import jsonschema  # noqa: E402
-import yaml  # noqa: E402
-from etcd_cluster import EtcdCluster  # noqa: E402
+from fleet_fixture import NODES, FleetCase  # noqa: E402
 from test_hold import OrderingBackend, Shot  # noqa: E402
-
-NODES = ("n1", "n2", "n3")
 REQUESTS = 20  # per node and check: with weight 0 or 100 every one of them goes to one side
 
 
@@ -49,40 +44,18 @@ def node_config(backends, endpoints, name):
     return cfg
 
 
-class FleetTest(unittest.TestCase):
+class FleetTest(FleetCase):
     @classmethod
-    def setUpClass(cls):
-        cls.etcd = EtcdCluster(members=3)
-        cls.be = h.Backends()
-        cls.nodes = {}
-        for name in NODES:
-            cls.nodes[name] = h.Cutover(node_config(cls.be, cls.etcd.endpoints, name), name=name).start()
+    def node_config(cls, name):
+        return node_config(cls.be, cls.etcd.endpoints, name)
 
     @classmethod
     def tearDownClass(cls):
-        for cv in cls.nodes.values():
-            cv.stop()
-        cls.be.close()
-        cls.etcd.close()
+        super().tearDownClass()
         ORDERING.close()
         shutil.rmtree(STATE_DIR, ignore_errors=True)
 
-    def tearDown(self):
-        for name, cv in self.nodes.items():
-            self.assertTrue(cv.alive(), f"node {name} died; stderr:\n{cv.log_tail(30)}")
-
     # --- helpers ------------------------------------------------------------------------------
-    def assert_schema(self, body, name):
-        """`body` is valid by components/schemas/NAME of the OpenAPI description the node serves."""
-        if not hasattr(self, "spec"):
-            type(self).spec = yaml.safe_load(self.admin("n1").request("GET", "/v1/openapi.yaml")[2])
-        schema = {"$ref": f"#/components/schemas/{name}", "$schema": "https://json-schema.org/draft/2020-12/schema"}
-        validator = jsonschema.Draft202012Validator(schema, resolver=jsonschema.RefResolver.from_schema(self.spec))
-        self.assertEqual([], [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(body)], name)
-
-    def admin(self, name):
-        return self.nodes[name].admin
-
     def etcd_up_metric(self, name):
         return h.metric_values(self.admin(name).metrics(), "cutover_fleet_etcd_up")[0][1]
 
@@ -103,10 +76,9 @@ class FleetTest(unittest.TestCase):
 
     def restart(self, name, kill=True):
         if kill:
-            self.nodes[name].proc.kill()
-            self.nodes[name].proc.wait(10)
+            self.kill_node(name)
         self.nodes[name].stop()
-        self.nodes[name] = h.Cutover(node_config(self.be, self.etcd.endpoints, name), name=name).start()
+        self.start_node(name)
 
     def fleet(self, name):
         return self.admin(name).get("/v1/fleet")[1]
@@ -215,11 +187,9 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(self.admin("n1").route("app")["read_weight"], 0, "reconnecting undid the rollback")
 
     def test_4_killed_node_rejoins_at_current_weights(self):
-        self.nodes["n3"].proc.kill()
-        self.nodes["n3"].proc.wait(10)
-        self.nodes["n3"].stop()
+        self.kill_node("n3")
         revision = self.set_weight("n1", 100)["fleet"]["revision"]
-        self.nodes["n3"] = h.Cutover(node_config(self.be, self.etcd.endpoints, "n3"), name="n3").start()
+        self.start_node("n3")
         self.assertEqual(self.admin("n3").route("app")["read_weight"], 100)
         self.assertGreaterEqual(self.fleet("n3")["applied_revision"], revision)
         self.assertEqual(self.admin("n3").route("app")["generation"], self.admin("n1").route("app")["generation"])

@@ -158,6 +158,59 @@ TEST_F(SafetyApi, MaintenanceForEveryRoute) {
   EXPECT_FALSE(safety("api").maintenance());
 }
 
+TEST_F(SafetyApi, RouteListingsSummarizeSegments) {
+  auto res = call(bhttp::verb::put, "/v1/routes/app/segments",
+                  R"({"segments": [{"header": "X-Tenant", "values": ["a", "b", "c"], "side": "target"},
+                                   {"cookie": "tenant", "prefix": "beta-", "side": "source"},
+                                   {"client_cidrs": ["10.0.0.0/8", "192.0.2.0/24"], "side": "target"}]})");
+  ASSERT_EQ(res.result_int(), 200) << res.body();
+  const char* want =
+      R"([{"side":"target","header":"X-Tenant","values_count":3},)"
+      R"({"side":"source","cookie":"tenant","prefix":"beta-"},)"
+      R"({"side":"target","client_cidrs_count":2}])";
+  EXPECT_EQ(json::serialize(body_of(call(bhttp::verb::get, "/v1/routes/app"))["segments"]), want);
+  auto routes = body_of(call(bhttp::verb::get, "/v1/routes"))["routes"].as_array();
+  ASSERT_EQ(routes.size(), 2u);
+  EXPECT_EQ(json::serialize(routes[0].as_object().at("segments")), want);
+  EXPECT_EQ(json::serialize(routes[1].as_object().at("segments")), "[]");
+}
+
+// The fleet's form of the settings (etcd values): what one node writes, another applies to the
+// same state; the same value again changes nothing; a value that does not parse changes nothing.
+TEST_F(SafetyApi, SettingTextsApplyOnAnotherNode) {
+  ASSERT_EQ(call(bhttp::verb::put, "/v1/routes/app/segments",
+                 R"({"segments": [{"header": "X-Tenant", "values": ["acme"], "side": "target"},
+                                  {"client_cidrs": ["10.0.0.0/8"], "side": "source"}]})").result_int(), 200);
+  ASSERT_EQ(call(bhttp::verb::put, "/v1/routes/app/maintenance",
+                 R"({"status": 502, "retry_after": 9, "body": "later", "content_type": "text/plain"})").result_int(),
+            200);
+  const auto segments = setting_text(safety("app").segment_configs());
+  const auto maintenance = setting_text(safety("app").maintenance().get());
+  runtime::RouteRuntime other({0, 0}, 1);
+  std::string problem;
+  EXPECT_TRUE(apply_setting(other, true, segments, problem)) << problem;
+  EXPECT_TRUE(apply_setting(other, false, maintenance, problem)) << problem;
+  EXPECT_EQ(setting_text(other.safety.segment_configs()), segments);
+  ASSERT_TRUE(other.safety.maintenance());
+  EXPECT_EQ(other.safety.maintenance()->body, "later");
+  EXPECT_EQ(other.safety.maintenance()->since, safety("app").maintenance()->since);
+  EXPECT_TRUE(other.safety.segments()->list[0].values.contains("acme"));
+  EXPECT_FALSE(apply_setting(other, true, segments, problem)) << "the same list again";
+  EXPECT_FALSE(apply_setting(other, false, maintenance, problem)) << "the same maintenance again";
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_FALSE(apply_setting(other, true, R"([{"header": "X-Tenant", "side": "target"}])", problem));
+  EXPECT_FALSE(problem.empty());
+  problem.clear();
+  EXPECT_FALSE(apply_setting(other, false, "{not json", problem));
+  EXPECT_FALSE(problem.empty());
+  ASSERT_TRUE(other.safety.maintenance()) << "a bad value changes nothing";
+  problem.clear();
+  EXPECT_TRUE(apply_setting(other, false, setting_text(nullptr), problem)) << problem;
+  EXPECT_FALSE(other.safety.maintenance());
+  EXPECT_TRUE(apply_setting(other, true, "[]", problem)) << problem;
+  EXPECT_EQ(other.safety.flags(), 0u);
+}
+
 TEST_F(SafetyApi, BadMaintenanceIs422NamingTheField) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"status": 99})", "status"},
