@@ -823,7 +823,8 @@ boost::asio::awaitable<void> RampController::fleet_write(std::string route, std:
                                                          json::object extra, std::uint64_t generation) {
   auto alive = fleet_alive_;
   std::optional<fleet::RampStore::Weights> w;
-  if (weights) w = fleet::RampStore::Weights{weights->read_bp, weights->write_bp, local_generation};
+  if (weights) w = fleet::RampStore::Weights{weights->read_bp, weights->write_bp, local_generation,
+                                             action == "ramp_rollback"};
   auto res = co_await fleet_->store->write(route, value, expected, w, fleet_->leader->guard());
   if (!*alive) co_return;
   if (res.outcome != fleet::ChangeResult::Outcome::applied) {

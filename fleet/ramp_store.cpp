@@ -80,16 +80,22 @@ asio::awaitable<RampStore::WriteResult> RampStore::write(std::string route, std:
       out.error = "etcd unreachable: " + current.error().message;
       co_return out;
     }
-    std::uint64_t generation = weights->local_generation;
+    RouteValue next{weights->read_bp, weights->write_bp, weights->local_generation, node_.options().node};
     std::int64_t mod_revision = 0;
     if (!current->kvs.empty()) {
       mod_revision = current->kvs.front().mod_revision;
-      if (auto v = decode_route_value(current->kvs.front().value)) generation = v->generation;
+      if (auto v = decode_route_value(current->kvs.front().value)) {
+        next.generation = v->generation;
+        if (v->writes_held && !weights->lift_hold) {
+          next.writes_held = true;
+          // The revision that raised the hold goes on with it (the raising value has none: its own).
+          next.hold_revision = v->hold_revision ? v->hold_revision : mod_revision;
+        }
+      }
     }
-    out.generation = generation + 1;
+    out.generation = ++next.generation;
     txn.compares.push_back(etcd::Compare::mod_revision(wkey, etcd::Compare::Relation::equal, mod_revision));
-    txn.success.push_back(etcd::Op::put(
-        wkey, encode_route_value(RouteValue{weights->read_bp, weights->write_bp, out.generation, node_.options().node})));
+    txn.success.push_back(etcd::Op::put(wkey, encode_route_value(next)));
   }
   auto r = co_await node_.client().txn(std::move(txn));
   if (!r) {

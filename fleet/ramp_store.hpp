@@ -47,6 +47,10 @@ class RampStore {
   struct Weights {
     std::uint16_t read_bp = 0, write_bp = 0;
     std::uint64_t local_generation = 0;  // stands for the stored generation when routes/<route> has none
+    // A step keeps the route's write hold as etcd has it (a ramp moves weights while writes stay
+    // held); a rollback lifts it, so the held writes go to the weights it sets, as a manual
+    // rollback does.
+    bool lift_hold = false;
   };
   struct WriteResult {
     ChangeResult::Outcome outcome = ChangeResult::Outcome::applied;

@@ -261,6 +261,25 @@ class FleetRampTest(unittest.TestCase):
             self.assertEqual([e["would"] for e in v["rehearsal"]], ["would_start", "would_advance", "would_complete"], v)
             self.assertEqual(self.admin(n).route("app")["read_weight"], 20, n)
 
+    def test_6_ramp_steps_keep_a_fleet_wide_write_hold_and_a_rollback_lifts_it(self):
+        self.reset_route()
+        self.traffic()  # reads only
+        st, _, text = self.admin("n1").post("/v1/routes/app/writes/hold", {})
+        self.assertEqual(st, 200, text)
+        held = lambda: [self.admin(n).route("app")["writes"]["held"] for n in NODES]
+        self.assertTrue(h.wait_for(lambda: held() == [True] * 3, 5), held())
+        st, _, text = self.admin("n2").post("/v1/routes/app/ramp", {
+            "steps": [10, 20, 30, 100], "interval": "1s", "gates": {"max_error_rate": 0.5, "min_requests": 1}})
+        self.assertEqual(st, 200, text)
+        self.assertTrue(h.wait_for(lambda: self.ramp("n1")["step"] >= 2, 15), self.ramp("n1"))
+        self.assertEqual(held(), [True] * 3, "a ramp step lifted the fleet's write hold")
+        # The target fails: the rollback sets weights 0 and lifts the hold, as a manual one does.
+        for t in self.targets.values():
+            t.error_ratio = 1.0
+        self.wait_state(NODES, {"rolled_back"}, 15)
+        self.assertTrue(h.wait_for(lambda: held() == [False] * 3, 5), held())
+        self.assertTrue(h.wait_for(lambda: all(self.admin(n).route("app")["read_weight"] == 0 for n in NODES), 5))
+
     def test_4_ramp_changes_answer_503_while_etcd_is_down(self):
         self.assertTrue(h.wait_for(lambda: all(self.ramp_state(n) not in ("running", "paused") for n in NODES), 5))
         self.etcd.stop_all()
