@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
