@@ -4,14 +4,14 @@
 #   scripts/setup.sh [--build | --bench | --fuzz]   (--build: the build packages only)
 set -euo pipefail
 
-# help2man makes the man pages from the binaries' --help at build time (packaging/man/);
-# libjs-chart.js is Chart.js, built into the console (admin/ui/).
+# help2man and python3 make the man pages from the binaries' --help at build time
+# (packaging/man/manpage.py); libjs-chart.js is Chart.js, built into the console (admin/ui/).
 build_pkgs=(
   build-essential cmake pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev libxxhash-dev libmimalloc-dev libnghttp2-dev
-  help2man libjs-chart.js
+  help2man python3 libjs-chart.js
 )
 # What the demo and the integration tests drive: real servers and real clients (openssl: the TLS
 # test makes its certificates and speaks old TLS versions with it; python3-websockets: the WebSocket
