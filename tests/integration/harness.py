@@ -573,7 +573,16 @@ class Cutover:
     def pid(self) -> int:
         return self.proc.pid
 
-    def port(self, listener: str) -> int:
+    def port(self, listener: str, timeout: float = 10.0) -> int:
+        """The port of `listener`'s "listening" line. A listener a reload just added may have its
+        line still in the pipe to the reader thread: wait up to `timeout` for it."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while listener not in self.listeners and self.alive():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(min(left, 0.1))
         return self.listeners[listener][1]
 
     def start(self):
