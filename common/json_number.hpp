@@ -27,8 +27,16 @@ inline std::optional<double> json_number(const boost::json::value& v) {
 inline std::optional<std::int64_t> json_int(const boost::json::value& v,
                                             std::int64_t min = std::numeric_limits<std::int64_t>::min(),
                                             std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
-  if (!v.is_int64() || v.as_int64() < min || v.as_int64() > max) return std::nullopt;
-  return v.as_int64();
+  // A value built in memory from an unsigned count is a uint64, one parsed from text an int64.
+  std::int64_t n = 0;
+  if (v.is_int64())
+    n = v.as_int64();
+  else if (v.is_uint64() && v.as_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    n = static_cast<std::int64_t>(v.as_uint64());
+  else
+    return std::nullopt;
+  if (n < min || n > max) return std::nullopt;
+  return n;
 }
 
 // A percentage (a weight, a ramp step) as JSON: a whole number as an integer (10, not 1E1), any
