@@ -245,17 +245,17 @@ json::array ramp_steps_json(const RampSpec& spec) {
   return steps;
 }
 
-json::object ramp_webhook_json(const RampWebhook& hook) {
-  return {{"url", hook.url}, {"timeout_s", seconds(hook.timeout)}};
-}
-
 std::string prometheus_start_error(std::size_t index, const PrometheusValue& value) {
   return fmt::format("gates.prometheus[{}].query: {} (the query runs once when the ramp starts and must answer one "
                      "number)",
                      index, value.error.empty() ? std::string("no number") : value.error);
 }
 
-json::object ramp_spec_json(const RampSpec& spec) {
+json::object ramp_spec_json(const RampSpec& spec, SpecForm form) {
+  const bool view = form == SpecForm::view;
+  auto hook_json = [view](const RampWebhook& h) {
+    return json::object{{"url", h.url}, {view ? "timeout_s" : "timeout", seconds(h.timeout)}};
+  };
   json::object gates = common::ramp_gates_json(spec.gates);
   if (!spec.prometheus.empty()) {
     json::array list;
@@ -263,21 +263,21 @@ json::object ramp_spec_json(const RampSpec& spec) {
     gates["prometheus"] = std::move(list);
   }
   json::object o{{"steps", ramp_steps_json(spec)},
-                 {"interval_s", seconds(spec.interval)},
+                 {view ? "interval_s" : "interval", seconds(spec.interval)},
                  {"apply_to", name(spec.apply_to)},
                  {"gates", std::move(gates)},
-                 {"max_wait_s", seconds(spec.max_wait)},
+                 {view ? "max_wait_s" : "max_wait", seconds(spec.max_wait)},
                  {"dry_run", spec.dry_run}};
   if (spec.webhook)
-    o["webhook"] = ramp_webhook_json(*spec.webhook);
-  else
+    o["webhook"] = hook_json(*spec.webhook);
+  else if (view)
     o["webhook"] = nullptr;
   json::object hooks;
   for (auto [key, hook] : {std::pair{"pre_step", &spec.hooks.pre_step}, std::pair{"post_step", &spec.hooks.post_step},
                            std::pair{"on_rollback", &spec.hooks.on_rollback},
                            std::pair{"on_complete", &spec.hooks.on_complete}})
-    if (*hook) hooks[key] = ramp_webhook_json(**hook);
-  o["hooks"] = std::move(hooks);
+    if (*hook) hooks[key] = hook_json(**hook);
+  if (view || !hooks.empty()) o["hooks"] = std::move(hooks);
   return o;
 }
 

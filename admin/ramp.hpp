@@ -74,13 +74,15 @@ struct RampSpec {
 // a 422 answer that names the field.
 std::optional<RampSpec> parse_ramp_spec(const boost::json::object& body, std::string& error);
 
-// The spec as the API and the state file show it (inverse of parse_ramp_spec): a step that
-// waits for approval shows as {"weight", "approve": true}, the others as numbers.
-boost::json::object ramp_spec_json(const RampSpec& spec);
+// The two forms of a spec: the view's (GET .../ramp: "interval_s", "max_wait_s", hooks with
+// "timeout_s", "webhook" and "hooks" always present) and the request's, which parse_ramp_spec
+// takes back (the state file and the fleet's ramp records: "interval", "max_wait", "timeout").
+enum class SpecForm { view, request };
+// The spec in `form`: a step that waits for approval shows as {"weight", "approve": true}, the
+// others as numbers.
+boost::json::object ramp_spec_json(const RampSpec& spec, SpecForm form = SpecForm::view);
 // The "steps" list alone, in the same form.
 boost::json::array ramp_steps_json(const RampSpec& spec);
-// A hook as the view and the state file show it: {"url", "timeout_s"}.
-boost::json::object ramp_webhook_json(const RampWebhook& hook);
 
 // The message of a 422 for a Prometheus gate whose query, run once when the ramp starts, gave no
 // number: "gates.prometheus[I].query: <why>" (a typo in PromQL is refused before any step).

@@ -605,30 +605,7 @@ json::object RampController::view_of(const std::string& route, const Ramp& r) co
 }
 
 json::object RampController::saved_of(const Ramp& r) {
-  // The request form parse_ramp_spec takes back (the view's form says "interval_s").
-  auto hook_saved = [](const RampWebhook& h) {
-    return json::object{{"url", h.url}, {"timeout", h.timeout.count() / 1000.0}};
-  };
-  json::object gates = common::ramp_gates_json(r.spec.gates);
-  if (!r.spec.prometheus.empty()) {
-    json::array list;
-    for (const auto& g : r.spec.prometheus) list.push_back(prometheus_gate_json(g));
-    gates["prometheus"] = std::move(list);
-  }
-  json::object spec{{"steps", ramp_steps_json(r.spec)},
-                    {"interval", r.spec.interval.count() / 1000.0},
-                    {"apply_to", name(r.spec.apply_to)},
-                    {"gates", std::move(gates)},
-                    {"max_wait", r.spec.max_wait.count() / 1000.0},
-                    {"dry_run", r.spec.dry_run}};
-  if (r.spec.webhook) spec["webhook"] = hook_saved(*r.spec.webhook);
-  json::object hooks;
-  for (auto [key, hook] : {std::pair{"pre_step", &r.spec.hooks.pre_step}, std::pair{"post_step", &r.spec.hooks.post_step},
-                           std::pair{"on_rollback", &r.spec.hooks.on_rollback},
-                           std::pair{"on_complete", &r.spec.hooks.on_complete}})
-    if (*hook) hooks[key] = hook_saved(**hook);
-  if (!hooks.empty()) spec["hooks"] = std::move(hooks);
-  json::object o{{"spec", std::move(spec)},
+  json::object o{{"spec", ramp_spec_json(r.spec, SpecForm::request)},
                  {"state", name(r.state)},
                  {"step", r.step},
                  {"started_ms", epoch_ms(r.started)},

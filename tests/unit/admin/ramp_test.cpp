@@ -102,6 +102,11 @@ TEST(RampSpec, ApprovalStepsHooksPrometheusAndDryRun) {
   EXPECT_EQ(shown.at("hooks").as_object().at("pre_step").at("url"), "http://127.0.0.1:9/pre");
   EXPECT_EQ(shown.at("gates").at("prometheus").as_array().size(), 1u);
   EXPECT_EQ(shown.at("dry_run"), true);
+
+  // The request form (state file, fleet records) parses back to the same spec.
+  auto again = parse_ramp_spec(ramp_spec_json(*spec, SpecForm::request), error);
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(ramp_spec_json(*again), shown);
 }
 
 TEST(RampSpec, RejectsBadApprovalHookAndPrometheusEntriesNamingTheField) {
