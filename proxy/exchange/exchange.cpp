@@ -70,7 +70,7 @@ bool Exchange::request_complete() const { return req_->body == nullptr || req_->
 void Exchange::record(unsigned status, stats::Outcome window) {
   const auto now = std::chrono::steady_clock::now();
   const auto took = now - started_;
-  route_->metrics.record(side_, kind_, status, std::chrono::duration<double>(took).count());
+  route_->metrics.record(worker_.id, side_, kind_, status, std::chrono::duration<double>(took).count());
   // A failed gRPC call is an HTTP 200: the windows (ramp gates, /v1/stats) count it as what it is.
   route_->runtime->windows.at(worker_.id, side_)
       .record(stats::steady_seconds(now), grpc_failed_ ? 500u : status,

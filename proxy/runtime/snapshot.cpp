@@ -185,19 +185,7 @@ std::shared_ptr<const Snapshot> compile_into(const config::Config& config, Runti
       }
       r.ryw_reads = per_side(metrics.ryw_reads, rc.name);
       r.maintenance_responses = &metrics.maintenance_responses.Add({{"route", rc.name}});
-      for (auto side : {router::Side::source, router::Side::target}) {
-        for (auto kind : {router::Kind::read, router::Kind::write}) {
-          for (std::size_t cls = 0; cls < kCodeClasses; ++cls) {
-            auto labels = route_labels(rc.name, side);
-            labels["kind"] = std::string(router::name(kind));
-            labels["code_class"] = std::to_string(cls + 1) + "xx";
-            r.metrics.requests[static_cast<int>(side)][static_cast<int>(kind)][cls] =
-                &metrics.requests.Add(labels);
-          }
-        }
-        r.metrics.duration[static_cast<int>(side)] =
-            &metrics.request_duration.Add(route_labels(rc.name, side), stats::Metrics::duration_buckets());
-      }
+      r.metrics.series = &metrics.request_series(rc.name, registry.workers());
       for (auto kind : {router::Kind::read, router::Kind::write})
         r.weight_gauge[static_cast<int>(kind)] =
             &metrics.route_weight.Add({{"route", rc.name}, {"kind", std::string(router::name(kind))}});

@@ -27,6 +27,7 @@
 #include "proxy/shadow/mirror_policy.hpp"
 #include "proxy/runtime/endpoint_health.hpp"
 #include "proxy/stats/metrics.hpp"
+#include "proxy/stats/request_series.hpp"
 
 namespace cutover::runtime {
 
@@ -76,13 +77,17 @@ inline std::size_t code_class_index(unsigned status) {
 }
 
 struct RouteMetrics {
-  // [side][kind][code class]
-  std::array<std::array<std::array<prometheus::Counter*, kCodeClasses>, 2>, 2> requests{};
-  std::array<prometheus::Histogram*, 2> duration{};  // [side]
+  // cutover_requests_total and cutover_request_duration_seconds of the route, sharded per worker
+  // (the Metrics' object, kept across reloads).
+  stats::RequestSeries* series = nullptr;
 
-  void record(router::Side s, router::Kind k, unsigned status, double seconds) const {
-    requests[static_cast<int>(s)][static_cast<int>(k)][code_class_index(status)]->Increment();
-    duration[static_cast<int>(s)]->Observe(seconds);
+  // Worker `worker` only: one answered request, its duration in seconds.
+  void record(std::size_t worker, router::Side s, router::Kind k, unsigned status, double seconds) const {
+    series->record(worker, static_cast<std::size_t>(s), static_cast<std::size_t>(k), code_class_index(status), seconds);
+  }
+  // Requests counted so far for (side, kind, status class 1..5).
+  std::uint64_t count(router::Side s, router::Kind k, unsigned code_class) const {
+    return series->count(static_cast<std::size_t>(s), static_cast<std::size_t>(k), code_class - 1);
   }
 };
 

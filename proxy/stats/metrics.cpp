@@ -114,7 +114,32 @@ Metrics::Metrics()
           "route.")) {}
 
 std::string Metrics::serialize() const {
+  {
+    std::lock_guard lock(series_mutex_);
+    for (auto& [route, series] : series_) series->flush();
+  }
   return prometheus::TextSerializer{}.Serialize(registry_->Collect());
+}
+
+RequestSeries& Metrics::request_series(const std::string& route, std::size_t workers) {
+  std::lock_guard lock(series_mutex_);
+  auto& slot = series_[route];
+  if (slot) return *slot;
+  RequestSeries::Counters counters{};
+  std::array<prometheus::Histogram*, RequestSeries::kSides> durations{};
+  static constexpr std::array<const char*, RequestSeries::kSides> kSideNames{"source", "target"};
+  static constexpr std::array<const char*, RequestSeries::kKinds> kKindNames{"read", "write"};
+  for (std::size_t side = 0; side < RequestSeries::kSides; ++side) {
+    for (std::size_t kind = 0; kind < RequestSeries::kKinds; ++kind)
+      for (std::size_t cls = 0; cls < RequestSeries::kCodeClasses; ++cls)
+        counters[side][kind][cls] = &requests.Add({{"route", route},
+                                                   {"side", kSideNames[side]},
+                                                   {"kind", kKindNames[kind]},
+                                                   {"code_class", std::to_string(cls + 1) + "xx"}});
+    durations[side] = &request_duration.Add({{"route", route}, {"side", kSideNames[side]}}, duration_buckets());
+  }
+  slot = std::make_unique<RequestSeries>(workers, counters, durations, duration_buckets());
+  return *slot;
 }
 
 prometheus::Histogram::BucketBoundaries Metrics::duration_buckets() {

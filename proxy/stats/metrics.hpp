@@ -2,7 +2,9 @@
 // registry and exposed by the admin listener with prometheus-cpp's TextSerializer.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,8 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include "proxy/stats/request_series.hpp"
+
 namespace cutover::stats {
 
 class Metrics {
@@ -21,8 +25,15 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // Prometheus text exposition format 0.0.4 of every metric.
+  // Prometheus text exposition format 0.0.4 of every metric. Flushes the request series first,
+  // so every request recorded before the call is in the text.
   std::string serialize() const;
+
+  // The per-worker request series of `route` (cutover_requests_total and
+  // cutover_request_duration_seconds with its labels), made on the first call with `workers`
+  // shards and the same object on every later call (a reload keeps the counts). Any thread; the
+  // object lives as long as this Metrics.
+  RequestSeries& request_series(const std::string& route, std::size_t workers);
 
   // Histogram buckets of cutover_request_duration_seconds, in seconds.
   static prometheus::Histogram::BucketBoundaries duration_buckets();
@@ -42,6 +53,8 @@ class Metrics {
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<prometheus::MetricFamily> families_;
+  mutable std::mutex series_mutex_;  // request_series() and the flushes of serialize()
+  std::map<std::string, std::unique_ptr<RequestSeries>> series_;  // by route name
 
  public:
   prometheus::Family<prometheus::Counter>& requests;          // cutover_requests_total{route,side,kind,code_class}

@@ -177,7 +177,7 @@ class ExchangeTest : public ::testing::Test {
   const runtime::Route& route() { return *source.load()->find_route("app"); }
   const runtime::Cluster& legacy() { return route().cluster(router::Side::source); }
   double requests(unsigned code_class, router::Kind kind = router::Kind::read) {
-    return route().metrics.requests[0][static_cast<int>(kind)][code_class - 1]->Value();
+    return static_cast<double>(route().metrics.count(router::Side::source, kind, code_class));
   }
   stats::WindowSummary window() { return route().runtime->windows.summarize(router::Side::source, stats::steady_seconds_now(), 60); }
 
