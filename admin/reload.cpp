@@ -71,6 +71,9 @@ std::vector<config::Diagnostic> restart_only_changes(const config::Config& runni
     out.push_back({file, at_key("workers"),
                    fmt::format("workers: changes from {} to {}; worker threads start once, {}", running.workers,
                                next.workers, kRestart)});
+  if (running.worker_cpu_affinity != next.worker_cpu_affinity)
+    out.push_back({file, at_key("worker_cpu_affinity"),
+                   fmt::format("worker_cpu_affinity: changes; worker threads are placed when they start, {}", kRestart)});
   if (!same_address(running.admin.listen, next.admin.listen))
     out.push_back({file, next.admin.listen.mark,
                    fmt::format("admin.listen: changes from {} to {}; the admin listener is bound at start-up, {}",

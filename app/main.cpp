@@ -21,6 +21,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -34,6 +35,7 @@
 #include "config/loader.hpp"
 #include "fleet/node.hpp"
 #include "proxy/runtime/snapshot.hpp"
+#include "proxy/server/cpu_affinity.hpp"
 #include "proxy/server/listener_set.hpp"
 #include "proxy/server/worker.hpp"
 
@@ -360,7 +362,13 @@ int run(const config::Config& cfg, const std::string& config_path, bool upgrade)
   }
 
   admin::start_admin_server(control_io, admin_acceptor, control);
-  for (auto& w : workers) w->start();
+  std::vector<int> cpus;
+  if (cfg.worker_cpu_affinity == config::Config::WorkerAffinity::automatic) {
+    cpus = server::worker_cpus(server::allowed_cpus(), workers.size());
+    if (cpus.empty()) spdlog::warn("worker_cpu_affinity: auto, but the allowed CPUs are unknown; workers run unbound");
+    else spdlog::info("worker_cpu_affinity: auto: workers on CPUs {} (worker 0 first)", fmt::join(cpus, ", "));
+  }
+  for (std::size_t i = 0; i < workers.size(); ++i) workers[i]->start(i < cpus.size() ? cpus[i] : -1);
   control.set_ready(true);
   spdlog::info("cutover {} ready: {} listener(s), {} worker(s)", CUTOVER_VERSION, snap->config.listeners.size(), n_workers);
   snap.reset();  // the start-up snapshot lives only as long as workers use it

@@ -6,7 +6,8 @@
 #            drawn as a PNG chart (gnuplot).
 #   workers2: stage proxies again with two workers each (cutover `workers: 2`, HAProxy `nbthread 2`,
 #            nginx `worker_processes 2`); on a 2-CPU machine the second worker shares the CPUs with
-#            wrk and the backends.
+#            wrk and the backends. WORKERS2_BIND (all) binds each proxy's workers one per CPU (all,
+#            cutover or none).
 #   accesslog: stage proxies with every proxy writing a JSON access log line per request (cutover to
 #            a file, HAProxy to stdout, nginx buffered to a file), plus the same cutover without
 #            its log in the same rounds: requests/s as ratios and the cost of cutover's log.
@@ -38,6 +39,8 @@
 #            keep-alive load of stage proxies and the Connection: close load of stage close, and
 #            cutover mirror against cutover no-mirror under stage mirror's load; COST_ROUNDS (5)
 #            interleaved rounds of DURATION over all eight (load, proxy) pairs, medians and ratios.
+#            COST_B=/path/to/cutover (COST_B_NAME=label): a second cutover build measured beside
+#            the first under the keep-alive and close loads (an A/B of two builds in one run).
 #   idle:    IDLE_CONNS (10,000) idle keep-alive connections, each after one request, held against
 #            each proxy: VmRSS growth per connection (bench/idle_conns.py).
 #   large:   a LARGE_MIB (1024) MiB download through each proxy with curl, LARGE_ROUNDS (3), median MiB/s.
@@ -66,6 +69,7 @@ results=$repo/bench/results
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 PROXIES_ROUNDS=${PROXIES_ROUNDS:-3}       # proxies stage: interleaved rounds, medians
+WORKERS2_BIND=${WORKERS2_BIND:-all}       # workers2 stage: all | cutover | none: whose workers are bound one per CPU
 WRK=(wrk -t1 -c64 -d"$DURATION" --latency)
 SPLIT_REQUESTS=1000   # sequential requests per proxy to check the 90/10 split before loading it
 MIRROR_ROUNDS=${MIRROR_ROUNDS:-3}   # mirror stage: rounds of (cutover no-mirror, cutover mirror, nginx mirror)
@@ -237,6 +241,19 @@ measure_round() {
 }
 
 # --- stages "proxies" and "workers2": backend direct, cutover, HAProxy, nginx at 90/10 ------------
+# bind_cpus PROXY FILE WORKERS: in PROXY's rendered config FILE, worker i bound to CPU i when stage
+# workers2 binds it (WORKERS2_BIND): cutover `worker_cpu_affinity: auto`, HAProxy
+# `cpu-map auto:1/1-N 0-(N-1)`, nginx `worker_cpu_affinity auto`. One worker: nothing changes.
+bind_cpus() {
+  [ "$3" -gt 1 ] || return 0
+  case $WORKERS2_BIND in all) ;; cutover) [ "$1" = cutover ] || return 0 ;; none) return 0 ;;
+    *) die "WORKERS2_BIND=$WORKERS2_BIND: expected all, cutover or none" ;; esac
+  case $1 in
+    cutover) sed -i 's/^workers: .*/&\nworker_cpu_affinity: auto/' "$2" ;;
+    haproxy) sed -i "s/^\( *\)nbthread .*/&\n\1cpu-map auto:1\/1-$3 0-$(($3 - 1))/" "$2" ;;
+    nginx) sed -i 's/^worker_processes .*/&\nworker_cpu_affinity auto;/' "$2" ;;
+  esac
+}
 # proxies_stage WORKERS OUT: the contenders with WORKERS workers each (cutover `workers`, HAProxy
 # `nbthread`, nginx `worker_processes`), PROXIES_ROUNDS interleaved rounds; the medians go to the
 # arrays ${OUT}names, ${OUT}rps, ${OUT}p99, ${OUT}errs, ${OUT}shares, ${OUT}pruns.
@@ -251,6 +268,7 @@ contender "backend direct (reference)" "http://127.0.0.1:$SOURCE_PORT" nosplit
 
 mkdir -p "$work/cutover$wrk_tag"
 render "$conf/cutover.yaml" "$work/cutover$wrk_tag/cutover.yaml" "${kv[@]}" "${log_kv[@]}"
+bind_cpus cutover "$work/cutover$wrk_tag/cutover.yaml" "$workers"
 if start_cutover "$work/cutover$wrk_tag" "$work/cutover$wrk_tag/cutover.yaml" "$work/cutover$wrk_tag/cutover.log" bench; then
   contender "cutover" "http://$CUTOVER_LISTEN"
   ppids+=("$CUTOVER_PID") cutover_pid=$CUTOVER_PID
@@ -273,6 +291,7 @@ fi
 
 mkdir -p "$work/haproxy$wrk_tag"
 render "$conf/haproxy.cfg" "$work/haproxy$wrk_tag/haproxy.cfg" "${kv[@]}" "${log_kv[@]}" PROXY_PORT="$HAPROXY_PORT" MAXCONN=1024 NOFILE=4096
+bind_cpus haproxy "$work/haproxy$wrk_tag/haproxy.cfg" "$workers"
 spawn "$work/haproxy$wrk_tag/out.log" haproxy -db -f "$work/haproxy$wrk_tag/haproxy.cfg"
 ppids+=("$SPAWNED_PID")
 hname="HAProxy $haproxy_version"
@@ -285,6 +304,7 @@ fi
 
 mkdir -p "$work/nginx-proxy$wrk_tag"
 render "$conf/nginx-proxy.conf" "$work/nginx-proxy$wrk_tag/nginx.conf" DIR="$work/nginx-proxy$wrk_tag" "${kv[@]}" "${log_kv[@]}" PROXY_PORT="$NGINX_PORT" MAXCONN=1024 NOFILE=4096
+bind_cpus nginx "$work/nginx-proxy$wrk_tag/nginx.conf" "$workers"
 start_nginx "$work/nginx-proxy$wrk_tag" "$work/nginx-proxy$wrk_tag/nginx.conf" "$work/nginx-proxy$wrk_tag/out.log"
 ppids+=("$SPAWNED_PID")
 if wait_http "http://127.0.0.1:$NGINX_PORT/" 10 "$SPAWNED_PID"; then
@@ -813,6 +833,13 @@ cost_start_cutover() {
 }
 cost_start_cutover cutover cutover.yaml "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1
 co_url=$CO_URL co_pids=$CO_PIDS
+co_b_url="" co_b_pids=""
+if [ -n "${COST_B:-}" ]; then  # the same config, another build of cutover
+  [ -x "$COST_B" ] || die "COST_B=$COST_B is not an executable"
+  co_a_bin=$CUTOVER_BIN CUTOVER_BIN=$COST_B
+  cost_start_cutover cutover-b cutover.yaml "${ports_kv[@]}" "${log_kv[@]}" WORKERS=1
+  CUTOVER_BIN=$co_a_bin co_b_url=$CO_URL co_b_pids=$CO_PIDS
+fi
 cost_start_cutover nomirror cutover-nomirror.yaml "${ports_kv[@]}"
 co_nm_url=$CO_URL co_nm_pids=$CO_PIDS
 cost_start_cutover mirror cutover-mirror.yaml "${ports_kv[@]}"
@@ -838,6 +865,7 @@ else
 fi
 for load in keep-alive close; do
   cost_contender "$load" cutover "$co_url" "$co_pids"
+  [ -z "${COST_B:-}" ] || cost_contender "$load" "${COST_B_NAME:-cutover B}" "$co_b_url" "$co_b_pids"
   cost_contender "$load" "HAProxy $haproxy_version" "$co_h_url" "$co_h_pids"
   cost_contender "$load" "nginx $nginx_version" "$co_n_url" "$co_n_pids"
 done
@@ -1318,7 +1346,9 @@ mkdir -p "$results"
     echo
     echo "- as stage proxies (same load, backends and rounds), every proxy with two workers (cutover \`workers: 2\`,"
     echo "  HAProxy \`nbthread 2\`, nginx \`worker_processes 2\`); the machine's $(nproc) CPUs also run wrk and the backends,"
-    echo "  so a second worker competes with them rather than getting a CPU of its own"
+    echo "  so a second worker competes with them rather than getting a CPU of its own; workers bound one per CPU:"
+    echo "  $WORKERS2_BIND (WORKERS2_BIND: cutover \`worker_cpu_affinity: auto\`, HAProxy \`cpu-map auto:1/1-2 0-1\`,"
+    echo "  nginx \`worker_cpu_affinity auto\`)"
   fi
   if want accesslog; then
     echo

@@ -362,6 +362,10 @@ struct FleetConfig {
 struct Config {
   std::string path;                   // the file it came from
   unsigned workers = 0;               // 0 = one per core
+  // `worker_cpu_affinity`: none (the kernel places the worker threads) or auto (worker i runs only
+  // on the i-th CPU the process may use, wrapping around; proxy/server/cpu_affinity.hpp).
+  enum class WorkerAffinity { none, automatic };
+  WorkerAffinity worker_cpu_affinity = WorkerAffinity::none;
   Millis drain_timeout{30000};
   AdminConfig admin;
   std::string state_file;             // optional; resolved against the config dir

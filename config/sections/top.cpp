@@ -32,8 +32,22 @@ void read_workers(Reader& r, const Entry& e, Top& t) {
   t.doc.config.workers = v;
 }
 
+void read_worker_cpu_affinity(Reader& r, const Entry& e, Top& t) {
+  constexpr std::string_view kExpect = "none or auto";
+  auto s = r.scalar(e, "worker_cpu_affinity", kExpect);
+  if (!s) return;
+  if (*s == "none") {
+    t.doc.config.worker_cpu_affinity = Config::WorkerAffinity::none;
+  } else if (*s == "auto") {
+    t.doc.config.worker_cpu_affinity = Config::WorkerAffinity::automatic;
+  } else {
+    r.error(e.value_mark(), "worker_cpu_affinity: expected " + std::string(kExpect) + ", not '" + std::string(*s) + "'");
+  }
+}
+
 const Key<Top> kTopKeys[] = {
     {"workers", read_workers},
+    {"worker_cpu_affinity", read_worker_cpu_affinity},
     {"drain_timeout",
      [](Reader& r, const Entry& e, Top& t) {
        if (auto v = r.read_duration(e, e.key, /*allow_zero=*/true)) t.doc.config.drain_timeout = *v;

@@ -1,6 +1,8 @@
 // A data-plane worker thread: see worker.hpp.
 #include "proxy/server/worker.hpp"
 
+#include "proxy/server/cpu_affinity.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -214,8 +216,14 @@ void Worker::dispatch(tcp::socket socket, const tcp::endpoint& peer, std::size_t
   serve(std::move(socket), peer, listener_index, std::move(slot));
 }
 
-void Worker::start() {
-  thread_ = std::thread([this] {
+void Worker::start(int cpu) {
+  thread_ = std::thread([this, cpu] {
+    if (cpu >= 0) {
+      if (auto problem = bind_this_thread(cpu); problem.empty())
+        spdlog::debug("worker {}: bound to CPU {}", id_, cpu);
+      else
+        spdlog::warn("worker {}: cannot bind to CPU {} ({}); it runs where the kernel puts it", id_, cpu, problem);
+    }
     try {
       io_.run();
     } catch (const std::exception& e) {

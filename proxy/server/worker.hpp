@@ -81,7 +81,9 @@ class Worker {
     connections_.close_side(route, side, grace);
   }
 
-  void start();   // runs the io_context on a new thread
+  // Runs the io_context on a new thread; with `cpu` >= 0 the thread is bound to that CPU first
+  // (cpu_affinity.hpp; a refusal is logged and the thread runs unbound).
+  void start(int cpu = -1);
   // Thread-safe: stop accepting, close idle connections, let exchanges finish (each answered
   // with Connection: close, or GOAWAY on HTTP/2). With `idle_grace` (a binary upgrade hands
   // over), connections idle now are closed only once it has passed: a client that sends its next

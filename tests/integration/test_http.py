@@ -505,6 +505,40 @@ class HttpTest(unittest.TestCase):
             for c in conns:
                 c.close()
 
+    def test_worker_cpu_affinity_auto_binds_each_worker_to_its_own_cpu(self):
+        # worker_cpu_affinity: auto: worker i runs only on the i-th CPU this process may use.
+        # The worker threads are the ones that serve requests; read every thread's allowed CPUs
+        # from /proc and expect exactly `workers` threads bound to one CPU each, on distinct CPUs
+        # (as many as there are), the others left unbound.
+        allowed = sorted(os.sched_getaffinity(0))
+        cfg = h.simple_config(self.be, weight=0)
+        cfg["worker_cpu_affinity"] = "auto"
+        cv = h.Cutover(cfg, name="affinity").start()
+        try:
+            conn = h.CountingConnection(cv.port("public"))
+            try:
+                self.assertEqual(self.get("/x", conn=conn)[0], 200)
+            finally:
+                conn.close()
+            bound = []
+            for task in os.listdir(f"/proc/{cv.pid}/task"):
+                cpus = os.sched_getaffinity(int(task))
+                if len(cpus) == 1 and len(allowed) > 1:
+                    bound.append(next(iter(cpus)))
+            expected = [allowed[i % len(allowed)] for i in range(2)]
+            if len(allowed) > 1:
+                self.assertEqual(sorted(bound), sorted(expected), f"bound threads' CPUs; allowed {allowed}")
+        finally:
+            cv.stop()
+        # and without the key (the default, none): no thread is bound
+        cv = h.Cutover(h.simple_config(self.be, weight=0), name="no-affinity").start()
+        try:
+            narrowed = [t for t in os.listdir(f"/proc/{cv.pid}/task")
+                        if os.sched_getaffinity(int(t)) != set(allowed)]
+            self.assertEqual(narrowed, [])
+        finally:
+            cv.stop()
+
     # config check ----------------------------------------------------------------------------
     def test_check_valid_config(self):
         import subprocess

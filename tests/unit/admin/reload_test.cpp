@@ -167,17 +167,19 @@ TEST_F(Reload, RefusesWhatOnlyARestartCanChange) {
   start();
   Spec s;
   s.listener_address = "127.0.0.1:18080";
-  s.top = "workers: 3\nstate_file: state.json\n";
+  s.top = "workers: 3\nstate_file: state.json\nworker_cpu_affinity: auto\n";
   write(s);
   auto res = reload();
   ASSERT_EQ(res.result_int(), 422) << res.body();
   auto errors = body_of(res)["errors"].as_array();
-  // The listener's new address is no such change (a reload binds it); workers and state_file are.
-  ASSERT_EQ(errors.size(), 2u) << res.body();
+  // The listener's new address is no such change (a reload binds it); workers, state_file and
+  // worker_cpu_affinity are.
+  ASSERT_EQ(errors.size(), 3u) << res.body();
   std::string all;
   for (const auto& e : errors) all += std::string(e.as_string()) + "\n";
   EXPECT_NE(all.find(path + ":1:1: workers: changes from 0 to 3"), std::string::npos) << all;
   EXPECT_NE(all.find(path + ":2:1: state_file: changes from (none) to '"), std::string::npos) << all;
+  EXPECT_NE(all.find(path + ":3:1: worker_cpu_affinity: changes"), std::string::npos) << all;
   EXPECT_NE(all.find("restart cutover to apply it"), std::string::npos);
 }
 

@@ -105,6 +105,7 @@ const BadCase kBadCases[] = {
     {"proxy_protocol_value.yaml", "5:26", "send_proxy_protocol: expected v1 or v2, got 'v3'"},
     {"tcp_idle_timeout_bad.yaml", "11:19", "idle_timeout: expected a duration like 30s, 10m or 1h"},
     {"bad_workers.yaml", "9:10", "workers: expected a non-negative integer"},
+    {"bad_worker_cpu_affinity.yaml", "9:22", "worker_cpu_affinity: expected none or auto, not 'spread'"},
     {"path_prefix.yaml", "16:30", "match.path_prefix: must start with '/'"},
     {"source_is_target.yaml", "15:17", "source and target are the same cluster 'legacy'"},
     {"bad_route_name.yaml", "13:15", "'my app' is not a valid name"},
