@@ -36,7 +36,7 @@ if [ "${1:-}" != "--build" ]; then
   command -v node >/dev/null || want+=(nodejs)
   command -v npm >/dev/null || want+=(npm)
 fi
-if [ "${1:-}" = "--bench" ]; then want+=(wrk nghttp2-client haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace); fi
+if [ "${1:-}" = "--bench" ]; then want+=(wrk nghttp2-client haproxy nginx-light gnuplot-nox libbenchmark-dev valgrind strace liburing-dev); fi
 # The libFuzzer targets (fuzz/run.sh): clang with its fuzzer runtime, built apart from GCC's build.
 if [ "${1:-}" = "--fuzz" ]; then want+=(clang-14 libfuzzer-14-dev); fi
 
