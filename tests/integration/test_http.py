@@ -522,9 +522,14 @@ class HttpTest(unittest.TestCase):
                 conn.close()
             bound = []
             for task in os.listdir(f"/proc/{cv.pid}/task"):
-                cpus = os.sched_getaffinity(int(task))
+                try:
+                    cpus = os.sched_getaffinity(int(task))
+                except ProcessLookupError:  # a short-lived thread that ended meanwhile
+                    continue
                 if len(cpus) == 1 and len(allowed) > 1:
                     bound.append(next(iter(cpus)))
+            if not bound and "cannot bind to CPU" in cv.log_tail(200):
+                self.skipTest("this machine refuses sched_setaffinity (cutover logged it and runs unbound)")
             expected = [allowed[i % len(allowed)] for i in range(2)]
             if len(allowed) > 1:
                 self.assertEqual(sorted(bound), sorted(expected), f"bound threads' CPUs; allowed {allowed}")
@@ -533,8 +538,13 @@ class HttpTest(unittest.TestCase):
         # and without the key (the default, none): no thread is bound
         cv = h.Cutover(h.simple_config(self.be, weight=0), name="no-affinity").start()
         try:
-            narrowed = [t for t in os.listdir(f"/proc/{cv.pid}/task")
-                        if os.sched_getaffinity(int(t)) != set(allowed)]
+            narrowed = []
+            for task in os.listdir(f"/proc/{cv.pid}/task"):
+                try:
+                    if os.sched_getaffinity(int(task)) != set(allowed):
+                        narrowed.append(task)
+                except ProcessLookupError:
+                    continue
             self.assertEqual(narrowed, [])
         finally:
             cv.stop()
