@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-
 #include <thread>
 
 namespace cutover::server {
