@@ -49,25 +49,39 @@ constexpr bool grpc_status_in(std::string_view grpc_status, std::uint32_t mask) 
 }
 
 // A grpc-timeout value (gRPC's PROTOCOL-HTTP2.md: at most 8 digits and a unit, H M S m u n) as
-// milliseconds, rounded up so that a deadline under a millisecond is not zero; std::nullopt when
-// malformed (the call then has no deadline of its own, as Envoy treats it).
-constexpr std::optional<std::chrono::milliseconds> parse_grpc_timeout(std::string_view value) {
+// microseconds, nanoseconds rounded up so that a deadline under a microsecond is not zero;
+// std::nullopt when malformed (the call then has no deadline of its own, as Envoy treats it).
+constexpr std::optional<std::chrono::microseconds> parse_grpc_timeout(std::string_view value) {
   if (value.size() < 2 || value.size() > 9) return std::nullopt;
   std::int64_t n = 0;
   for (char c : value.substr(0, value.size() - 1)) {
     if (c < '0' || c > '9') return std::nullopt;
     n = n * 10 + (c - '0');
   }
-  auto ceil_div = [](std::int64_t a, std::int64_t b) { return (a + b - 1) / b; };
   switch (value.back()) {
-    case 'H': return std::chrono::milliseconds(n * 3'600'000);
-    case 'M': return std::chrono::milliseconds(n * 60'000);
-    case 'S': return std::chrono::milliseconds(n * 1'000);
-    case 'm': return std::chrono::milliseconds(n);
-    case 'u': return std::chrono::milliseconds(ceil_div(n, 1'000));
-    case 'n': return std::chrono::milliseconds(ceil_div(n, 1'000'000));
+    case 'H': return std::chrono::microseconds(n * 3'600'000'000);
+    case 'M': return std::chrono::microseconds(n * 60'000'000);
+    case 'S': return std::chrono::microseconds(n * 1'000'000);
+    case 'm': return std::chrono::microseconds(n * 1'000);
+    case 'u': return std::chrono::microseconds(n);
+    case 'n': return std::chrono::microseconds((n + 999) / 1'000);
     default: return std::nullopt;
   }
+}
+
+// What is left of a call's deadline as a grpc-timeout value for the upstream: the finest unit
+// whose count fits the 8 digits, rounded down, so the upstream never gets more time than is left
+// (a negative `left` is written as 0u). Microseconds up to 99.99 s, then milliseconds, seconds,
+// minutes, hours (at most 99,999,999 H).
+inline std::string format_grpc_timeout(std::chrono::microseconds left) {
+  static constexpr std::int64_t kMax = 99'999'999;
+  std::int64_t n = left.count() < 0 ? 0 : left.count();
+  if (n <= kMax) return std::to_string(n) + "u";
+  if ((n /= 1'000) <= kMax) return std::to_string(n) + "m";
+  if ((n /= 1'000) <= kMax) return std::to_string(n) + "S";
+  if ((n /= 60) <= kMax) return std::to_string(n) + "M";
+  n /= 60;
+  return std::to_string(n < kMax ? n : kMax) + "H";
 }
 
 // grpc-message's percent-encoding: bytes outside printable ASCII, and '%', as %XX.

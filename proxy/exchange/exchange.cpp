@@ -243,19 +243,23 @@ asio::awaitable<bool> Exchange::run(Request& req) {
   const auto& timeouts = snap.config.timeouts;
   deadline_ = timeouts.request;
   if (const auto grpc_timeout = grpc_call ? codec::parse_grpc_timeout(head["grpc-timeout"]) : std::nullopt) {
-    const auto left = *grpc_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::steady_clock::now() - started_);
+    const auto left_us = *grpc_timeout - std::chrono::duration_cast<std::chrono::microseconds>(
+                                             std::chrono::steady_clock::now() - started_);
+    // cutover's own wait in whole milliseconds, rounded up (under a millisecond left is not zero);
+    // the upstream is told the microseconds left, rounded down: never more time than the caller has.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(left_us);
     if (deadline_.count() == 0 || left < deadline_) {
       deadline_ = left;
       deadline_key_ = "grpc-timeout";
       callers_deadline_ = true;
     }
-    if (left.count() <= 0) {
-      const std::string reason = fmt::format("grpc-timeout of {} ms expired before the call went upstream",
-                                             grpc_timeout->count());
+    if (left_us.count() <= 0) {
+      const std::string reason =
+          fmt::format("grpc-timeout of {} ms expired before the call went upstream",
+                      std::chrono::ceil<std::chrono::milliseconds>(*grpc_timeout).count());
       co_return co_await conclude(Outcome::request_timeout, reason);
     }
-    head.set("grpc-timeout", fmt::format("{}m", left.count()));
+    head.set("grpc-timeout", codec::format_grpc_timeout(left_us));
   }
   if (deadline_.count()) {
     down_.arm_deadline(deadline_);

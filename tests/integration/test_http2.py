@@ -855,9 +855,13 @@ class GrpcTest(h.CutoverTestCase):
             with self.assertRaises(grpc.RpcError) as cm:
                 call(b"x", timeout=0.5)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED, cm.exception)
-        # The upstream got what was left of the deadline, not more.
+        # The upstream got what was left of the deadline, not more. cutover writes it in
+        # microseconds rounded down (unit test Grpc.TimeLeftIsWrittenRoundedDown); the grpcio
+        # server reports its own view of it, which in 2 of 6 runs here read up to 0.5 ms over the
+        # 0.5 s the client started with (its deadline bookkeeping is in whole milliseconds), so
+        # the bound allows that millisecond and no more.
         self.assertTrue(h.wait_for(lambda: self.source.slow_remaining, 5))
-        self.assertLessEqual(self.source.slow_remaining[-1], 0.5)
+        self.assertLessEqual(self.source.slow_remaining[-1], 0.501)
 
     def grpc_call_without_deadline(self, path: str, grpc_timeout: str) -> dict:
         """A raw client with no deadline of its own: the call, its grpc-timeout, and what came back."""

@@ -40,17 +40,39 @@ TEST(Grpc, ErrorStatuses) {
 }
 
 TEST(Grpc, TimeoutValuesInEveryUnit) {
-  using std::chrono::milliseconds;
-  EXPECT_EQ(parse_grpc_timeout("1H"), milliseconds(3'600'000));
-  EXPECT_EQ(parse_grpc_timeout("2M"), milliseconds(120'000));
-  EXPECT_EQ(parse_grpc_timeout("3S"), milliseconds(3'000));
-  EXPECT_EQ(parse_grpc_timeout("250m"), milliseconds(250));
-  EXPECT_EQ(parse_grpc_timeout("1500u"), milliseconds(2));      // rounded up
-  EXPECT_EQ(parse_grpc_timeout("1n"), milliseconds(1));         // never zero
-  EXPECT_EQ(parse_grpc_timeout("0m"), milliseconds(0));         // already expired
-  EXPECT_EQ(parse_grpc_timeout("99999999S"), milliseconds(99'999'999'000));
+  using std::chrono::microseconds;
+  EXPECT_EQ(parse_grpc_timeout("1H"), microseconds(3'600'000'000));
+  EXPECT_EQ(parse_grpc_timeout("2M"), microseconds(120'000'000));
+  EXPECT_EQ(parse_grpc_timeout("3S"), microseconds(3'000'000));
+  EXPECT_EQ(parse_grpc_timeout("250m"), microseconds(250'000));
+  EXPECT_EQ(parse_grpc_timeout("1500u"), microseconds(1'500));
+  EXPECT_EQ(parse_grpc_timeout("1500n"), microseconds(2));    // rounded up
+  EXPECT_EQ(parse_grpc_timeout("1n"), microseconds(1));       // never zero
+  EXPECT_EQ(parse_grpc_timeout("0m"), microseconds(0));       // already expired
+  EXPECT_EQ(parse_grpc_timeout("99999999S"), microseconds(99'999'999'000'000));
+  EXPECT_EQ(parse_grpc_timeout("99999999H"), microseconds(99'999'999LL * 3'600'000'000));
   for (const char* bad : {"", "S", "5", "5s", "5 S", "-5S", "123456789S", "5SS", "m5"})
     EXPECT_EQ(parse_grpc_timeout(bad), std::nullopt) << bad;
+}
+
+// The time left goes upstream in the finest unit that fits 8 digits, rounded down: never more
+// than the caller has left, and read back as at most that.
+TEST(Grpc, TimeLeftIsWrittenRoundedDown) {
+  using std::chrono::microseconds;
+  EXPECT_EQ(format_grpc_timeout(microseconds(499'587)), "499587u");
+  EXPECT_EQ(format_grpc_timeout(microseconds(99'999'999)), "99999999u");
+  EXPECT_EQ(format_grpc_timeout(microseconds(100'000'000)), "100000m");
+  EXPECT_EQ(format_grpc_timeout(microseconds(100'000'999)), "100000m");  // not 100001m
+  EXPECT_EQ(format_grpc_timeout(microseconds(3'600'000'000'000)), "3600000S");
+  EXPECT_EQ(format_grpc_timeout(microseconds(200'000'000'000'000)), "3333333M");
+  EXPECT_EQ(format_grpc_timeout(microseconds(-5)), "0u");
+  for (const std::int64_t us : {1LL, 999LL, 499'587LL, 100'000'999LL, 7'654'321'012LL, 200'000'000'000'000LL}) {
+    const auto text = format_grpc_timeout(microseconds(us));
+    ASSERT_LE(text.size(), 9u) << text;
+    const auto back = parse_grpc_timeout(text);
+    ASSERT_TRUE(back.has_value()) << text;
+    EXPECT_LE(back->count(), us) << text;
+  }
 }
 
 TEST(Grpc, HttpOnlyClusterIsInternal) {
