@@ -70,12 +70,6 @@ struct Cluster {
   }
 };
 
-// Status classes 1xx..5xx as indexes 0..4.
-inline constexpr std::size_t kCodeClasses = 5;
-inline std::size_t code_class_index(unsigned status) {
-  return status < 100 || status >= 600 ? 4 : status / 100 - 1;
-}
-
 struct RouteMetrics {
   // cutover_requests_total and cutover_request_duration_seconds of the route, sharded per worker
   // (the Metrics' object, kept across reloads).
@@ -83,7 +77,7 @@ struct RouteMetrics {
 
   // Worker `worker` only: one answered request, its duration in seconds.
   void record(std::size_t worker, router::Side s, router::Kind k, unsigned status, double seconds) const {
-    series->record(worker, static_cast<std::size_t>(s), static_cast<std::size_t>(k), code_class_index(status), seconds);
+    series->record(worker, static_cast<std::size_t>(s), static_cast<std::size_t>(k), stats::RequestSeries::code_class(status), seconds);
   }
   // Requests counted so far for (side, kind, status class 1..5).
   std::uint64_t count(router::Side s, router::Kind k, unsigned code_class) const {

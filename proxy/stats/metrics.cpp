@@ -3,6 +3,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "proxy/router/split.hpp"
+
 namespace cutover::stats {
 
 Metrics::Metrics()
@@ -127,16 +129,16 @@ RequestSeries& Metrics::request_series(const std::string& route, std::size_t wor
   if (slot) return *slot;
   RequestSeries::Counters counters{};
   std::array<prometheus::Histogram*, RequestSeries::kSides> durations{};
-  static constexpr std::array<const char*, RequestSeries::kSides> kSideNames{"source", "target"};
-  static constexpr std::array<const char*, RequestSeries::kKinds> kKindNames{"read", "write"};
-  for (std::size_t side = 0; side < RequestSeries::kSides; ++side) {
-    for (std::size_t kind = 0; kind < RequestSeries::kKinds; ++kind)
+  for (auto side : {router::Side::source, router::Side::target}) {
+    const auto s = static_cast<std::size_t>(side);
+    for (auto kind : {router::Kind::read, router::Kind::write})
       for (std::size_t cls = 0; cls < RequestSeries::kCodeClasses; ++cls)
-        counters[side][kind][cls] = &requests.Add({{"route", route},
-                                                   {"side", kSideNames[side]},
-                                                   {"kind", kKindNames[kind]},
-                                                   {"code_class", std::to_string(cls + 1) + "xx"}});
-    durations[side] = &request_duration.Add({{"route", route}, {"side", kSideNames[side]}}, duration_buckets());
+        counters[s][static_cast<std::size_t>(kind)][cls] =
+            &requests.Add({{"route", route},
+                           {"side", std::string(router::name(side))},
+                           {"kind", std::string(router::name(kind))},
+                           {"code_class", std::to_string(cls + 1) + "xx"}});
+    durations[s] = &request_duration.Add({{"route", route}, {"side", std::string(router::name(side))}}, duration_buckets());
   }
   slot = std::make_unique<RequestSeries>(workers, counters, durations, duration_buckets());
   return *slot;

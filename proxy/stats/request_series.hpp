@@ -28,6 +28,10 @@ class RequestSeries {
   static constexpr std::size_t kSides = 2;        // router::Side: source, target
   static constexpr std::size_t kKinds = 2;        // router::Kind: read, write
   static constexpr std::size_t kCodeClasses = 5;  // 1xx..5xx as 0..4
+  // The code class index of an HTTP status: 1xx..5xx as 0..4, anything outside 100..599 as 5xx.
+  static constexpr std::size_t code_class(unsigned status) noexcept {
+    return status < 100 || status >= 600 ? 4 : status / 100 - 1;
+  }
   static constexpr std::size_t kMaxBuckets = 24;  // upper bounds of the duration histogram, +Inf excluded
 
   // The prometheus-cpp series the scrape adds to: counters[side][kind][code class] and
@@ -51,8 +55,6 @@ class RequestSeries {
   // Any thread: the requests counted so far for (side, kind, code class), summed over the shards
   // (what the next flush brings the counter to).
   std::uint64_t count(std::size_t side, std::size_t kind, std::size_t code_class) const noexcept;
-
-  std::size_t workers() const noexcept { return workers_; }
 
  private:
   struct Values {

@@ -122,6 +122,18 @@ TEST(RequestSeries, ConcurrentWorkersAndScrapes) {
   EXPECT_EQ(line_value(text, kCount), 2.0 * kPerWorker);
 }
 
+TEST(RequestSeries, StatusToCodeClass) {
+  EXPECT_EQ(RequestSeries::code_class(100), 0u);
+  EXPECT_EQ(RequestSeries::code_class(204), 1u);
+  EXPECT_EQ(RequestSeries::code_class(399), 2u);
+  EXPECT_EQ(RequestSeries::code_class(404), 3u);
+  EXPECT_EQ(RequestSeries::code_class(599), 4u);
+  // Outside 100..599 (nothing sent, or a status no client can read): counted as 5xx.
+  EXPECT_EQ(RequestSeries::code_class(0), 4u);
+  EXPECT_EQ(RequestSeries::code_class(99), 4u);
+  EXPECT_EQ(RequestSeries::code_class(600), 4u);
+}
+
 TEST(RequestSeries, RefusesMoreBucketsThanItHolds) {
   Metrics m;
   auto& c = m.requests.Add({{"route", "x"}});
